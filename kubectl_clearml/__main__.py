@@ -1,0 +1,3 @@
+from kubectl_clearml.cli.main import main
+
+main()

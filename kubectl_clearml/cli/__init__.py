@@ -1,0 +1,1 @@
+"""click commands: parse options, call one function, render its result."""

@@ -1,0 +1,120 @@
+"""The root command group, its single error boundary and the list of subcommands."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from kubectl_clearml import __version__
+from kubectl_clearml.cli import diff_template, gpu_report, queues, run_glue, sandbox, shm_fix, submit_pod
+from kubectl_clearml.cli.options import get_globals, global_options
+from kubectl_clearml.errors import ExitStatus, KubectlClearmlError
+
+PROG = "kubectl clearml"
+
+# The one list of subcommands, in the order `--help` shows them.
+COMMANDS: list[click.Command] = [
+    queues.command,
+    submit_pod.command,
+    diff_template.command,
+    gpu_report.command,
+    shm_fix.command,
+    run_glue.command,
+    sandbox.command,
+]
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug of ours, not something the user did
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+class OrderedGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=OrderedGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="kubectl-clearml", message="%(prog)s %(version)s")
+@global_options
+def cli() -> None:
+    """Operate ClearML on Kubernetes: queues, pod templates, GPU capacity, /dev/shm and the glue loop.
+
+    Put flags after `clearml` (kubectl rejects flags before a plugin name). Global flags work before or
+    after the subcommand.
+
+    \b
+    Examples:
+      kubectl clearml queues -n clearml
+      kubectl clearml diff-template gpu-2x -f values.yaml
+      kubectl clearml gpu-report --by queue
+      kubectl clearml sandbox --demo
+    """
+    get_globals()
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def _prog_name(argv0: str) -> str:
+    # kubectl execs us as .../kubectl-clearml: show usage as `kubectl clearml ...` as krew asks.
+    base = os.path.basename(argv0)
+    return PROG if base.startswith(("kubectl-", "kubectl_")) else base
+
+
+def _fail(message: str, status: int) -> int:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    return status
+
+
+def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
+    """Run the CLI and return the exit status; every error is turned into one line on stderr here."""
+    argv = list(sys.argv[1:] if args is None else args)
+    verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in argv)
+    try:
+        rv = cli.main(argv, prog_name=prog_name, standalone_mode=False)
+        return int(rv or 0)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        return _fail("interrupted", ExitStatus.INTERRUPTED)
+    except click.UsageError as exc:
+        cmd = exc.ctx.command_path if exc.ctx else prog_name
+        return _fail(f"{exc.format_message()}: see '{cmd} --help'", ExitStatus.USAGE)
+    except click.ClickException as exc:
+        return _fail(exc.format_message(), ExitStatus.USAGE)
+    except KubectlClearmlError as exc:
+        if verbose:
+            logging.getLogger("kubectl_clearml").exception("error")
+        return _fail(_redacted(exc.one_line()), exc.exit_status)
+    except KeyboardInterrupt:
+        return _fail("interrupted", ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        # `kubectl clearml queues | head` closes stdout early: not an error worth a message.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at interpreter exit
+        except OSError:
+            pass
+        return 0
+    except Exception as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        return _fail(
+            _redacted(f"internal error: {type(exc).__name__}: {exc}: rerun with -v and report it"), INTERNAL_ERROR
+        )
+
+
+def _redacted(text: str) -> str:
+    from kubectl_clearml.logs import redact
+
+    return redact(text)
+
+
+def main() -> None:
+    sys.exit(run(prog_name=_prog_name(sys.argv[0])))

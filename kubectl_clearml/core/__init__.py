@@ -1,0 +1,1 @@
+"""Pure logic: plain data in, plain data out. No I/O, no clients, no clock, no environment."""

@@ -1,0 +1,58 @@
+"""Masking of secret values, for logs, tables, YAML and rendered manifests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "********"
+
+# Keys whose values are secret wherever they appear (env names, config keys, Secret data keys).
+SECRET_KEY_PATTERN = re.compile(
+    r"(secret|password|passwd|token|api[_-]?key|private[_-]?key|credential|agentk8sglue_key|git_pass)",
+    re.IGNORECASE,
+)
+
+
+def mask_access_key(value: str | None) -> str:
+    """Access keys identify, they do not authorise; show a short prefix so users can tell keys apart."""
+    if not value:
+        return ""
+    return value[:4] + "…" if len(value) > 8 else MASK
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each known secret value (longest first) with the mask."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def is_secret_key(key: str) -> bool:
+    return bool(SECRET_KEY_PATTERN.search(key))
+
+
+def redact_mapping(data: Any, secrets: Iterable[str] = ()) -> Any:
+    """A copy of ``data`` with values under secret-looking keys masked and known secret values replaced.
+
+    Kubernetes env entries (``{"name": "X_SECRET", "value": "..."}``) are masked by their ``name``;
+    ``valueFrom`` references are kept because they carry no secret.
+    """
+    known = list(secrets)
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        env_name = data.get("name") if isinstance(data.get("name"), str) else None
+        for key, value in data.items():
+            if isinstance(value, str) and (
+                is_secret_key(str(key)) or (key == "value" and env_name is not None and is_secret_key(env_name))
+            ):
+                out[key] = MASK if value else value
+            else:
+                out[key] = redact_mapping(value, known)
+        return out
+    if isinstance(data, list):
+        return [redact_mapping(v, known) for v in data]
+    if isinstance(data, str):
+        return redact_text(data, known)
+    return data

@@ -1,0 +1,120 @@
+"""One renderer for every read command: table, wide, json, yaml and name from the same view model.
+
+A command builds a :class:`View` (a list of plain dicts plus the columns to show) and calls
+:func:`render`. JSON and YAML print the full items (or ``document`` when the command has a richer
+structure than a list); tables print the chosen columns in kubectl's style (upper-case headers,
+columns separated by three spaces, no borders).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name")
+
+Cell = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    key: str | Cell
+    wide_only: bool = False
+
+    def cell(self, item: dict[str, Any]) -> str:
+        value = self.key(item) if callable(self.key) else item.get(self.key)
+        return format_cell(value)
+
+
+@dataclass
+class View:
+    kind: str  # singular resource word, used by ``-o name`` (``queue/gpu-a100``)
+    items: list[dict[str, Any]]
+    columns: Sequence[Column]
+    name_key: str = "name"
+    document: Any = None  # what json/yaml print; defaults to {"kind": "<Kind>List", "items": [...]}
+    empty_message: str = "No resources found."
+    notes: list[str] = field(default_factory=list)  # printed on stderr, never mixed into data
+
+
+def format_cell(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ",".join(format_cell(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={format_cell(v)}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def list_document(kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"kind": kind[:1].upper() + kind[1:] + "List", "items": items}
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+
+
+def to_yaml(data: Any) -> str:
+    import yaml
+
+    return str(yaml.safe_dump(_plain(data), sort_keys=False, default_flow_style=False, allow_unicode=True))
+
+
+def _plain(data: Any) -> Any:
+    # Round-trip through JSON so YAML never sees tuples, datetimes or other non-plain types.
+    return json.loads(json.dumps(data, default=str))
+
+
+def render_table(rows: list[list[str]], headers: list[str] | None) -> str:
+    """kubectl-style table: left-aligned columns, three spaces apart, no trailing blanks."""
+    all_rows = ([headers] if headers else []) + rows
+    if not all_rows:
+        return ""
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(all_rows[0]))]
+    lines = []
+    for r in all_rows:
+        cells = [c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r)]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def render(view: View, fmt: str, *, no_headers: bool = False) -> str:
+    if fmt == "json":
+        return to_json(view.document if view.document is not None else list_document(view.kind, view.items))
+    if fmt == "yaml":
+        return to_yaml(view.document if view.document is not None else list_document(view.kind, view.items))
+    if fmt == "name":
+        return "".join(f"{view.kind}/{item.get(view.name_key)}\n" for item in view.items)
+    if fmt not in ("table", "wide"):
+        raise ValueError(f"unknown output format {fmt!r}")
+    columns = [c for c in view.columns if fmt == "wide" or not c.wide_only]
+    rows = [[c.cell(item) for c in columns] for item in view.items]
+    return render_table(rows, None if no_headers else [c.header for c in columns])
+
+
+def use_color(stream: TextIO, no_color_flag: bool) -> bool:
+    """Colour only on a TTY, never with --no-color, NO_COLOR (set and non-empty) or TERM=dumb."""
+    if no_color_flag or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+ANSI = {"red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "cyan": "\x1b[36m", "bold": "\x1b[1m"}
+RESET = "\x1b[0m"
+
+
+def paint(text: str, color: str, enabled: bool) -> str:
+    return f"{ANSI[color]}{text}{RESET}" if enabled and text else text
+
+
+def echo(text: str, stream: TextIO | None = None) -> None:
+    (stream or sys.stdout).write(text)

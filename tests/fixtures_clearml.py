@@ -1,0 +1,1 @@
+"""Fixtures for the clearml emulator (filled in by the sandbox work)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the kube emulator (filled in by the sandbox work)."""

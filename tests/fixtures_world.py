@@ -1,0 +1,1 @@
+"""Fixtures for the world emulator (filled in by the sandbox work)."""
