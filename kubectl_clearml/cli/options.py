@@ -76,20 +76,68 @@ def _opt(*decls: str, name: str, **kw: Any) -> Callable[[F], F]:
 
 
 GLOBAL_OPTIONS: list[Callable[[F], F]] = [
-    _opt("--kubeconfig", name="kubeconfig", metavar="PATH", help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
+    _opt(
+        "--kubeconfig",
+        name="kubeconfig",
+        metavar="PATH",
+        help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config).",
+    ),
     _opt("--context", name="context", metavar="NAME", help="The kubeconfig context to use."),
-    _opt("-n", "--namespace", name="namespace", metavar="NS", help="Namespace (default: the context's, else 'default')."),
-    _opt("-A", "--all-namespaces", name="all_namespaces", is_flag=True, default=False, help="Across all namespaces (read commands)."),
-    _opt("--api-host", name="api_host", metavar="URL", help="ClearML API server, e.g. https://api.clear.ml (env CLEARML_API_HOST)."),
+    _opt(
+        "-n", "--namespace", name="namespace", metavar="NS", help="Namespace (default: the context's, else 'default')."
+    ),
+    _opt(
+        "-A",
+        "--all-namespaces",
+        name="all_namespaces",
+        is_flag=True,
+        default=False,
+        help="Across all namespaces (read commands).",
+    ),
+    _opt(
+        "--api-host",
+        name="api_host",
+        metavar="URL",
+        help="ClearML API server, e.g. https://api.clear.ml (env CLEARML_API_HOST).",
+    ),
     _opt("--access-key", name="access_key", metavar="KEY", help="ClearML access key (env CLEARML_API_ACCESS_KEY)."),
     _opt("--secret-key", name="secret_key", metavar="SECRET", help="ClearML secret key (env CLEARML_API_SECRET_KEY)."),
-    _opt("--clearml-config", name="clearml_config", metavar="PATH", help="clearml.conf to read (env CLEARML_CONFIG_FILE; default ~/clearml.conf)."),
-    _opt("--from-agent", name="from_agent", is_flag=True, default=False, help="Use the ClearML server and credentials of the agent installed in the namespace."),
-    _opt("--insecure-skip-tls-verify", name="insecure_skip_tls_verify", is_flag=True, default=False, help="Do not verify the ClearML server's TLS certificate."),
-    _opt("-o", "--output", name="output", metavar="FORMAT", help="Output format: table|wide|json|yaml|name (commands may add more)."),
+    _opt(
+        "--clearml-config",
+        name="clearml_config",
+        metavar="PATH",
+        help="clearml.conf to read (env CLEARML_CONFIG_FILE; default ~/clearml.conf).",
+    ),
+    _opt(
+        "--from-agent",
+        name="from_agent",
+        is_flag=True,
+        default=False,
+        help="Use the ClearML server and credentials of the agent installed in the namespace.",
+    ),
+    _opt(
+        "--insecure-skip-tls-verify",
+        name="insecure_skip_tls_verify",
+        is_flag=True,
+        default=False,
+        help="Do not verify the ClearML server's TLS certificate.",
+    ),
+    _opt(
+        "-o",
+        "--output",
+        name="output",
+        metavar="FORMAT",
+        help="Output format: table|wide|json|yaml|name (commands may add more).",
+    ),
     _opt("--no-headers", name="no_headers", is_flag=True, default=False, help="Tables without the header row."),
     _opt("--no-color", name="no_color", is_flag=True, default=False, help="Never colour output (also: NO_COLOR)."),
-    _opt("-v", "--verbose", name="verbose", count=True, help="More logging on stderr (-vv: HTTP calls); tracebacks on errors."),
+    _opt(
+        "-v",
+        "--verbose",
+        name="verbose",
+        count=True,
+        help="More logging on stderr (-vv: HTTP calls); tracebacks on errors.",
+    ),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Thin adapters: the only modules that import `kubernetes` or `requests`."""

@@ -1,0 +1,183 @@
+"""Where the ClearML server and credentials come from.
+
+Precedence per field (as the ClearML SDK and agent do): flags > environment (``CLEARML_*``, then the
+legacy ``TRAINS_*``; an empty value counts as unset) > clearml.conf (``--clearml-config``,
+``CLEARML_CONFIG_FILE``/``TRAINS_CONFIG_FILE``, else ``~/clearml.conf``, else ``~/trains.conf``) > the live
+agent's Secret (``--from-agent``, filled in by the CLI, which has the Kubernetes connection).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubectl_clearml.errors import UsageError
+from kubectl_clearml.logs import register_secret
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_host: str
+    access_key: str
+    secret_key: str
+    verify: bool | str = True
+    source: str = ""
+
+    def __repr__(self) -> str:  # never print the secret, even in a debugger or a traceback
+        return f"Credentials(api_host={self.api_host!r}, access_key={self.access_key[:4]!r}…, source={self.source!r})"
+
+
+@dataclass
+class PartialCredentials:
+    api_host: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    verify: bool | str | None = None
+    sources: tuple[str, ...] = ()
+
+    def fill(self, other: PartialCredentials) -> PartialCredentials:
+        """Keep our values; take the other's only where we have none."""
+        used = any(
+            getattr(self, f) is None and getattr(other, f) is not None for f in ("api_host", "access_key", "secret_key")
+        )
+        return PartialCredentials(
+            api_host=self.api_host or other.api_host,
+            access_key=self.access_key or other.access_key,
+            secret_key=self.secret_key or other.secret_key,
+            verify=self.verify if self.verify is not None else other.verify,
+            sources=self.sources + (other.sources if used else ()),
+        )
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.api_host and self.access_key and self.secret_key)
+
+
+def _first(env: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = env.get(name)
+        if value:
+            return value
+    return None
+
+
+def _parse_bool(value: Any) -> bool | str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    return str(value)  # a CA bundle path
+
+
+def from_env(env: Mapping[str, str]) -> PartialCredentials:
+    found = PartialCredentials(
+        api_host=_first(env, "CLEARML_API_HOST", "TRAINS_API_HOST"),
+        access_key=_first(env, "CLEARML_API_ACCESS_KEY", "TRAINS_API_ACCESS_KEY"),
+        secret_key=_first(env, "CLEARML_API_SECRET_KEY", "TRAINS_API_SECRET_KEY"),
+        verify=_parse_bool(_first(env, "CLEARML_API_HOST_VERIFY_CERT", "TRAINS_API_HOST_VERIFY_CERT")),
+    )
+    if found.api_host or found.access_key or found.secret_key:
+        found.sources = ("environment",)
+    return found
+
+
+def config_file_path(flag: str | None, env: Mapping[str, str]) -> tuple[str | None, bool]:
+    """The clearml.conf to read and whether the user named it explicitly (then it must exist)."""
+    named = flag or _first(env, "CLEARML_CONFIG_FILE", "TRAINS_CONFIG_FILE")
+    if named:
+        return os.path.expanduser(named), True
+    home = env.get("HOME") or os.path.expanduser("~")
+    for name in ("clearml.conf", "trains.conf"):
+        candidate = os.path.join(home, name)
+        if os.path.isfile(candidate):
+            return candidate, False
+    return None, False
+
+
+def from_config_file(path: str | None, explicit: bool) -> PartialCredentials:
+    if not path:
+        return PartialCredentials()
+    if not os.path.isfile(path):
+        if explicit:
+            raise UsageError("clearml.conf not found", path, "check --clearml-config / CLEARML_CONFIG_FILE")
+        return PartialCredentials()
+    from pyhocon import ConfigFactory
+    from pyhocon.exceptions import ConfigException
+    from pyparsing import ParseBaseException
+
+    try:
+        conf = ConfigFactory.parse_file(path, resolve=True)
+    except (ConfigException, ParseBaseException, OSError, ValueError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"malformed clearml.conf: {reason}", path, "fix the file (HOCON) or run clearml-init")
+    api = conf.get("api", None)
+    if api is None or not hasattr(api, "get"):
+        return PartialCredentials(sources=())
+    creds = api.get("credentials", None) or {}
+    found = PartialCredentials(
+        api_host=api.get("api_server", None) or api.get("host", None),
+        access_key=creds.get("access_key", None) if hasattr(creds, "get") else None,
+        secret_key=creds.get("secret_key", None) if hasattr(creds, "get") else None,
+        verify=_parse_bool(api.get("verify_certificate", None)),
+    )
+    found.sources = (path,)
+    return found
+
+
+def resolve_credentials(
+    api_host: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    config_file: str | None = None,
+    insecure: bool = False,
+    env: Mapping[str, str] | None = None,
+    fallback: PartialCredentials | None = None,
+) -> Credentials:
+    env = os.environ if env is None else env
+    flags = PartialCredentials(api_host or None, access_key or None, secret_key or None)
+    if flags.api_host or flags.access_key or flags.secret_key:
+        flags.sources = ("flags",)
+    merged = flags.fill(from_env(env))
+    if not merged.complete:
+        path, explicit = config_file_path(config_file, env)
+        merged = merged.fill(from_config_file(path, explicit))
+    elif config_file:
+        from_config_file(config_file, True)  # still report a broken file the user named
+    if not merged.complete and fallback is not None:
+        merged = merged.fill(fallback)
+    missing = [
+        name
+        for name, value in (
+            ("server", merged.api_host),
+            ("access key", merged.access_key),
+            ("secret key", merged.secret_key),
+        )
+        if not value
+    ]
+    if missing:
+        raise UsageError(
+            "no ClearML " + " / ".join(missing) + " configured",
+            hint="pass --api-host/--access-key/--secret-key, set CLEARML_API_HOST/CLEARML_API_ACCESS_KEY/"
+            "CLEARML_API_SECRET_KEY, write ~/clearml.conf (clearml-init), or use --from-agent",
+        )
+    host = str(merged.api_host).strip().rstrip("/")
+    if not host.startswith(("http://", "https://")):
+        raise UsageError(
+            "the ClearML API host must be an http(s) URL", host, "e.g. https://api.clear.ml or http://host:8008"
+        )
+    register_secret(merged.secret_key)
+    verify: bool | str = False if insecure else (merged.verify if merged.verify is not None else True)
+    return Credentials(
+        api_host=host,
+        access_key=str(merged.access_key),
+        secret_key=str(merged.secret_key),
+        verify=verify,
+        source=", ".join(merged.sources) or "flags",
+    )

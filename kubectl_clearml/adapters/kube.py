@@ -1,0 +1,479 @@
+"""The Kubernetes connection: the official client, built explicitly, returning plain dicts.
+
+Why not the typed ``CoreV1Api`` methods: deserialising 100,000 pods into client models costs seconds and
+hundreds of MB, and core/ works on plain dicts anyway. We still go through the official client's
+``ApiClient`` (its auth, TLS, proxy and exec-credential handling); only the response decoding is ours.
+
+Every failure leaves this module as one of our errors (errors.py), never as ApiException or a urllib3
+exception. Every list is paginated with ``limit``/``continue``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubectl_clearml.adapters.kubeconfig import KubeconfigChoice, choose_kubeconfig
+from kubectl_clearml.errors import (
+    AuthError,
+    ConflictError,
+    InvalidRequestError,
+    KubectlClearmlError,
+    NotFoundError,
+    ServerError,
+    UnreachableError,
+)
+
+LOG = logging.getLogger("kubectl_clearml.kube")
+
+# plural -> (group, version, namespaced)
+RESOURCES: dict[str, tuple[str, str, bool]] = {
+    "pods": ("", "v1", True),
+    "nodes": ("", "v1", False),
+    "namespaces": ("", "v1", False),
+    "configmaps": ("", "v1", True),
+    "secrets": ("", "v1", True),
+    "services": ("", "v1", True),
+    "serviceaccounts": ("", "v1", True),
+    "events": ("", "v1", True),
+    "deployments": ("apps", "v1", True),
+    "leases": ("coordination.k8s.io", "v1", True),
+}
+
+PATCH_CONTENT_TYPES = {
+    "strategic": "application/strategic-merge-patch+json",
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+}
+
+DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (seconds)
+
+
+def _singular(resource: str) -> str:
+    return resource[:-1] if resource.endswith("s") else resource
+
+
+@dataclass
+class Kube:
+    """A connection to one cluster, with a resolved default namespace."""
+
+    api_client: Any
+    namespace: str
+    context: str | None
+    server: str
+    requests_made: int = 0
+    _timeout: tuple[float, float] = field(default=DEFAULT_TIMEOUT)
+
+    # ---- paths -------------------------------------------------------------------------------------
+    def _path(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str | None = None,
+        subresource: str | None = None,
+    ) -> str:
+        try:
+            group, version, namespaced = RESOURCES[resource]
+        except KeyError:
+            raise InvalidRequestError(f"unsupported resource {resource!r}") from None
+        path = "/api/v1" if not group else f"/apis/{group}/{version}"
+        if namespaced and namespace:
+            path += f"/namespaces/{namespace}"
+        path += f"/{resource}"
+        if name:
+            path += f"/{name}"
+        if subresource:
+            path += f"/{subresource}"
+        return path
+
+    def _ns(self, resource: str, namespace: str | None) -> str | None:
+        return (namespace or self.namespace) if RESOURCES.get(resource, ("", "", False))[2] else None
+
+    # ---- transport ---------------------------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: Any = None,
+        what: tuple[str, str, str | None, str | None] = ("get", "", None, None),
+    ) -> Any:
+        """One HTTP call through the official client; returns the raw urllib3 response (not read)."""
+        from kubernetes.client.exceptions import ApiException
+
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
+        try:
+            method_, url, hdrs, body_, post = self.api_client.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=params,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            self.requests_made += 1
+            response = self.api_client.call_api(
+                method_,
+                url,
+                header_params=hdrs,
+                body=body_,
+                post_params=post,
+                _request_timeout=timeout or self._timeout,
+            )
+        except ApiException as exc:  # raised for TLS failures (status 0)
+            raise UnreachableError(
+                f"cannot reach the Kubernetes API server: {exc.reason}",
+                self.server,
+                "check the server URL and certificates in your kubeconfig",
+            ) from None
+        except Exception as exc:
+            if isinstance(exc, KubectlClearmlError):
+                raise
+            raise _transport_error(exc, self.server) from None
+        if response.status >= 400:
+            data = response.read()
+            raise _status_error(response.status, data, what, self.server)
+        return response
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        response = self._send(method, path, **kw)
+        data = response.read()
+        if not data:
+            return {}
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise ServerError("the Kubernetes API server sent a response that is not JSON", path) from None
+
+    # ---- verbs -------------------------------------------------------------------------------------
+    def get(self, resource: str, name: str, namespace: str | None = None, *, subresource: str | None = None) -> Any:
+        ns = self._ns(resource, namespace)
+        return self._json("GET", self._path(resource, ns, name, subresource), what=("get", resource, ns, name))
+
+    def list_with_version(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        *,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+    ) -> tuple[list[dict[str, Any]], str]:
+        items: list[dict[str, Any]] = []
+        version = ""
+        for page in self._pages(resource, namespace, all_namespaces, label_selector, field_selector, page_size):
+            items.extend(page.get("items") or [])
+            version = (page.get("metadata") or {}).get("resourceVersion", version)
+        return items, version
+
+    def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        *,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        for page in self._pages(resource, namespace, all_namespaces, label_selector, field_selector, page_size):
+            yield from page.get("items") or []
+
+    def _pages(
+        self,
+        resource: str,
+        namespace: str | None,
+        all_namespaces: bool,
+        label_selector: str | None,
+        field_selector: str | None,
+        page_size: int,
+    ) -> Iterator[dict[str, Any]]:
+        ns = None if all_namespaces else self._ns(resource, namespace)
+        path = self._path(resource, ns)
+        token: str | None = None
+        while True:
+            query = {
+                "labelSelector": label_selector,
+                "fieldSelector": field_selector,
+                "limit": page_size,
+                "continue": token,
+            }
+            page = self._json("GET", path, query=query, what=("list", resource, ns, None))
+            yield page
+            token = (page.get("metadata") or {}).get("continue") or None
+            if not token:
+                return
+
+    def create(
+        self,
+        resource: str,
+        body: dict[str, Any],
+        namespace: str | None = None,
+        *,
+        dry_run: str | None = None,
+        subresource: str | None = None,
+        name: str | None = None,
+    ) -> Any:
+        ns = self._ns(resource, namespace or (body.get("metadata") or {}).get("namespace"))
+        obj_name = name or (body.get("metadata") or {}).get("name")
+        return self._json(
+            "POST",
+            self._path(resource, ns, name, subresource),
+            body=body,
+            query={"dryRun": _dry_run(dry_run)},
+            what=("create", resource, ns, obj_name),
+        )
+
+    def replace(
+        self,
+        resource: str,
+        name: str,
+        body: dict[str, Any],
+        namespace: str | None = None,
+        *,
+        dry_run: str | None = None,
+        subresource: str | None = None,
+    ) -> Any:
+        ns = self._ns(resource, namespace)
+        return self._json(
+            "PUT",
+            self._path(resource, ns, name, subresource),
+            body=body,
+            query={"dryRun": _dry_run(dry_run)},
+            what=("update", resource, ns, name),
+        )
+
+    def patch(
+        self,
+        resource: str,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: str = "strategic",
+        dry_run: str | None = None,
+        subresource: str | None = None,
+    ) -> Any:
+        if patch_type not in PATCH_CONTENT_TYPES:
+            raise InvalidRequestError(f"unknown patch type {patch_type!r}", hint="use strategic, merge or json")
+        ns = self._ns(resource, namespace)
+        return self._json(
+            "PATCH",
+            self._path(resource, ns, name, subresource),
+            body=patch,
+            content_type=PATCH_CONTENT_TYPES[patch_type],
+            query={"dryRun": _dry_run(dry_run)},
+            what=("patch", resource, ns, name),
+        )
+
+    def delete(
+        self,
+        resource: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        ignore_missing: bool = False,
+        dry_run: str | None = None,
+    ) -> None:
+        ns = self._ns(resource, namespace)
+        try:
+            self._json(
+                "DELETE",
+                self._path(resource, ns, name),
+                query={"dryRun": _dry_run(dry_run)},
+                what=("delete", resource, ns, name),
+            )
+        except NotFoundError:
+            if not ignore_missing:
+                raise
+
+    def watch(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        *,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 60,
+    ) -> Iterator[dict[str, Any]]:
+        """Watch events (``{"type", "object"}``) until the server ends the stream after timeout_seconds."""
+        ns = None if all_namespaces else self._ns(resource, namespace)
+        query = {
+            "watch": "true",
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "resourceVersion": resource_version,
+            "timeoutSeconds": timeout_seconds,
+            "allowWatchBookmarks": "true",
+        }
+        response = self._send(
+            "GET",
+            self._path(resource, ns),
+            query=query,
+            timeout=(self._timeout[0], timeout_seconds + 15),
+            what=("watch", resource, ns, None),
+        )
+        raw = response.response
+        try:
+            buffer = b""
+            for chunk in raw.stream(65536, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+            if buffer.strip():
+                yield json.loads(buffer)
+        except ValueError:
+            raise ServerError("the watch stream sent a line that is not JSON", resource) from None
+        except Exception as exc:
+            if isinstance(exc, KubectlClearmlError):
+                raise
+            raise _transport_error(exc, self.server) from None
+        finally:
+            raw.release_conn()
+
+    def pod_log(
+        self,
+        name: str,
+        namespace: str | None = None,
+        *,
+        tail_lines: int | None = None,
+        container: str | None = None,
+    ) -> str:
+        ns = self._ns("pods", namespace)
+        response = self._send(
+            "GET",
+            self._path("pods", ns, name, "log"),
+            query={"tailLines": tail_lines, "container": container},
+            what=("get", "pods/log", ns, name),
+        )
+        return bytes(response.read()).decode("utf-8", "replace")
+
+    def stream_pod_log(self, name: str, namespace: str | None = None, *, timeout: float = 3600) -> Iterator[str]:
+        ns = self._ns("pods", namespace)
+        response = self._send(
+            "GET",
+            self._path("pods", ns, name, "log"),
+            query={"follow": "true"},
+            timeout=(self._timeout[0], timeout),
+            what=("get", "pods/log", ns, name),
+        )
+        raw = response.response
+        try:
+            for line in raw:
+                yield bytes(line).decode("utf-8", "replace").rstrip("\n")
+        finally:
+            raw.release_conn()
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _dry_run(value: str | None) -> str | None:
+    # kubectl's --dry-run=server maps to the API's dryRun=All; client and none send nothing.
+    return "All" if value in ("server", "All") else None
+
+
+def _status_error(status: int, data: bytes, what: tuple[str, str, str | None, str | None], server: str) -> Exception:
+    verb, resource, namespace, name = what
+    message = ""
+    try:
+        body = json.loads(data)
+        message = str(body.get("message") or "")
+    except (ValueError, AttributeError):
+        message = data[:200].decode("utf-8", "replace") if data else ""
+    where = f" in namespace {namespace}" if namespace else ""
+    target = f"{_singular(resource)} {name}" if name else resource
+    if status == 401:
+        return AuthError(
+            f"cannot {verb} {target}{where}: unauthorized",
+            server,
+            "your kubeconfig credentials were refused; log in again or pick another --context",
+        )
+    if status == 403:
+        return AuthError(
+            f"cannot {verb} {target}{where}: forbidden",
+            message or None,
+            f"ask for RBAC permission to {verb} {resource}" + (f" in namespace {namespace}" if namespace else ""),
+        )
+    if status == 404:
+        return NotFoundError(
+            f"{_singular(resource)} {name!r} not found{where}" if name else f"{resource} not found{where}",
+            None,
+            "check the name and the namespace (-n)",
+        )
+    if status == 409:
+        return ConflictError(message or f"conflict on {target}{where}", target, "re-read the object and retry")
+    if status in (400, 415, 422):
+        return InvalidRequestError(message or f"the API server rejected the {verb} of {target}", target)
+    return ServerError(f"the Kubernetes API server failed ({status}): {message}".rstrip(": "), server)
+
+
+def _transport_error(exc: Exception, server: str) -> UnreachableError:
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return UnreachableError("timed out talking to the Kubernetes API server", server, "is the cluster up?")
+    return UnreachableError(
+        "cannot reach the Kubernetes API server",
+        server,
+        f"check the server URL and your network ({name})",
+    )
+
+
+def connect(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Kube:
+    """Build a client from the chosen kubeconfig file(s) and context, or in-cluster config."""
+    env = os.environ if env is None else env
+    choice = choose_kubeconfig(kubeconfig, context, namespace, env)
+    return _build(choice)
+
+
+def _build(choice: KubeconfigChoice) -> Kube:
+    from kubernetes import client, config
+
+    if choice.in_cluster:
+        configuration = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except config.ConfigException as exc:
+            raise UnreachableError(f"in-cluster configuration failed: {exc}") from None
+        api_client = client.ApiClient(configuration)
+    else:
+        try:
+            api_client = config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
+                choice.merged, context=choice.context, persist_config=False
+            )
+        except (config.ConfigException, ValueError, TypeError, KeyError) as exc:
+            raise KubeconfigError(choice, str(exc)) from None
+    server = str(api_client.configuration.host)
+    if not server.startswith(("http://", "https://")):
+        raise KubeconfigError(choice, f"server URL {server!r} is not http(s)")
+    return Kube(api_client=api_client, namespace=choice.namespace, context=choice.context, server=server)
+
+
+class KubeconfigError(InvalidRequestError):
+    def __init__(self, choice: KubeconfigChoice, reason: str) -> None:
+        super().__init__(
+            f"invalid kubeconfig: {reason.splitlines()[0] if reason else 'unreadable'}",
+            ", ".join(choice.paths) or None,
+            "fix the file or pick another with --kubeconfig / --context",
+        )

@@ -1,0 +1,1 @@
+"""The run-glue engine: dispatcher, pod tracker, task-status reporter, worker heartbeat."""

@@ -1,0 +1,1 @@
+"""Local ClearML and Kubernetes API emulators with a simulated cluster, for demos and tests."""
