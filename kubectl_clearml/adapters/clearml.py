@@ -123,6 +123,19 @@ class ClearmlClient:
         self._token = str(token)
         return self._token
 
+    def token_claims(self) -> dict[str, Any]:
+        """The claims of our login token (server and API version), read without verifying the signature."""
+        import base64
+        import json
+
+        token = self._token or self.login()
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError):
+            raise ServerError("auth.login returned a token that is not a JWT", self.server) from None
+        return dict(claims) if isinstance(claims, dict) else {}
+
     def call(
         self,
         endpoint: str,

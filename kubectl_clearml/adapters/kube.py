@@ -154,6 +154,9 @@ class Kube:
             raise ServerError("the Kubernetes API server sent a response that is not JSON", path) from None
 
     # ---- verbs -------------------------------------------------------------------------------------
+    def version(self) -> Any:
+        return self._json("GET", "/version", what=("get", "version", None, None))
+
     def get(self, resource: str, name: str, namespace: str | None = None, *, subresource: str | None = None) -> Any:
         ns = self._ns(resource, namespace)
         return self._json("GET", self._path(resource, ns, name, subresource), what=("get", resource, ns, name))

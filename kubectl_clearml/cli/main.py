@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import click
 
 from kubectl_clearml import __version__
-from kubectl_clearml.cli import diff_template, gpu_report, queues, run_glue, sandbox, shm_fix, submit_pod
+from kubectl_clearml.cli import config, diff_template, gpu_report, queues, run_glue, sandbox, shm_fix, submit_pod
 from kubectl_clearml.cli.options import get_globals, global_options
 from kubectl_clearml.errors import ExitStatus, KubectlClearmlError
 
@@ -25,6 +25,7 @@ COMMANDS: list[click.Command] = [
     shm_fix.command,
     run_glue.command,
     sandbox.command,
+    config.command,
 ]
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug of ours, not something the user did
@@ -84,7 +85,7 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
         return _fail("interrupted", ExitStatus.INTERRUPTED)
     except click.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else prog_name
-        return _fail(f"{exc.format_message()}: see '{cmd} --help'", ExitStatus.USAGE)
+        return _fail(f"{exc.format_message().rstrip('.')}: see '{cmd} --help'", ExitStatus.USAGE)
     except click.ClickException as exc:
         return _fail(exc.format_message(), ExitStatus.USAGE)
     except KubectlClearmlError as exc:

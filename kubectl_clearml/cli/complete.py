@@ -1,0 +1,43 @@
+"""``kubectl_complete-clearml``: kubectl (>= 1.26) asks this helper for plugin completions.
+
+kubectl runs ``kubectl_complete-clearml ARGS... INCOMPLETE`` (INCOMPLETE is ``""`` after a space) and reads
+one candidate per line (``value<TAB>description``), then an optional last line ``:<directive>`` (cobra's
+ShellCompDirective: 4 = no file completion, 0 = default, which lets the shell complete paths).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+NO_FILE_COMP = 4
+DEFAULT = 0
+
+
+def complete(words: Sequence[str]) -> list[str]:
+    from click.shell_completion import ShellComplete
+
+    from kubectl_clearml.cli.main import PROG, cli
+
+    args, incomplete = (list(words[:-1]), words[-1]) if words else ([], "")
+    completer = ShellComplete(cli, {}, PROG, "_KUBECTL_CLEARML_COMPLETE")
+    items = completer.get_completions(args, incomplete)
+    lines = []
+    directive = NO_FILE_COMP
+    for item in items:
+        if item.type in ("file", "dir"):
+            directive = DEFAULT
+            continue
+        help_text = " ".join(str(item.help or "").split())
+        lines.append(f"{item.value}\t{help_text}" if help_text else str(item.value))
+    lines.append(f":{directive}")
+    return lines
+
+
+def main() -> None:
+    try:
+        out = complete(sys.argv[1:])
+    except Exception:
+        # A completion helper must never print a traceback into the user's shell.
+        out = [":1"]
+    sys.stdout.write("\n".join(out) + "\n")

@@ -1,0 +1,85 @@
+"""``kubectl clearml config``: which cluster, namespace and ClearML server would a command use, and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from kubectl_clearml.cli.options import get_globals, global_options
+from kubectl_clearml.core.secrets import MASK, mask_access_key
+from kubectl_clearml.errors import KubectlClearmlError
+from kubectl_clearml.output import Column, View, echo, render
+
+
+@click.command("config", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--check", is_flag=True, help="Also connect: Kubernetes /version and ClearML auth.login.")
+@global_options
+def command(check: bool) -> None:
+    """Show the resolved Kubernetes context/namespace and ClearML server/credentials (secrets masked).
+
+    Each setting says where it came from, following kubectl's and ClearML's precedence:
+    flags > environment > files (> the live agent with --from-agent).
+
+    \b
+    Examples:
+      kubectl clearml config
+      kubectl clearml config --check -o yaml
+      kubectl clearml config --context prod -n clearml --from-agent --check
+    """
+    g = get_globals()
+    fmt = g.output_format(("table", "wide", "json", "yaml"))
+    rows: list[dict[str, Any]] = []
+    failures: list[KubectlClearmlError] = []
+
+    from kubectl_clearml.cli.connect import clearml_from, kube_from
+
+    kube = None
+    try:
+        kube = kube_from(g)
+        rows += [
+            {"name": "kubernetes.context", "value": kube.context or "(in-cluster)", "source": _kube_source(g)},
+            {"name": "kubernetes.namespace", "value": kube.namespace, "source": "flag" if g.namespace else "context"},
+            {"name": "kubernetes.server", "value": kube.server, "source": "kubeconfig"},
+        ]
+        if check:
+            version = kube.version()
+            rows.append({"name": "kubernetes.version", "value": version.get("gitVersion"), "source": "server"})
+    except KubectlClearmlError as exc:
+        failures.append(exc)
+        rows.append({"name": "kubernetes", "value": None, "source": "unresolved"})
+    try:
+        client = clearml_from(g, kube)
+        creds = client.credentials
+        rows += [
+            {"name": "clearml.api_host", "value": creds.api_host, "source": creds.source},
+            {"name": "clearml.access_key", "value": mask_access_key(creds.access_key), "source": creds.source},
+            {"name": "clearml.secret_key", "value": MASK, "source": creds.source},
+            {"name": "clearml.verify_tls", "value": str(creds.verify).lower(), "source": creds.source},
+        ]
+        if check:
+            claims = client.token_claims()
+            rows.append({"name": "clearml.server_version", "value": claims.get("server_version"), "source": "server"})
+            rows.append({"name": "clearml.api_version", "value": claims.get("api_version"), "source": "server"})
+    except KubectlClearmlError as exc:
+        failures.append(exc)
+        rows.append({"name": "clearml", "value": None, "source": "unresolved"})
+
+    view = View(
+        kind="setting",
+        items=rows,
+        columns=[Column("SETTING", "name"), Column("VALUE", "value"), Column("SOURCE", "source")],
+        document={"settings": {r["name"]: r["value"] for r in rows}, "sources": {r["name"]: r["source"] for r in rows}},
+    )
+    echo(render(view, fmt, no_headers=g.no_headers))
+    # Print what did resolve, then fail with the first problem (the others as warnings) so scripts notice.
+    for extra in failures[1:]:
+        click.echo(f"kubectl clearml: warning: {extra.one_line()}", err=True)
+    if failures:
+        raise failures[0]
+
+
+def _kube_source(g: Any) -> str:
+    if g.context:
+        return "flag --context"
+    return "flag --kubeconfig" if g.kubeconfig else "current-context"

@@ -1,0 +1,76 @@
+"""The root command: usage line, subcommand list, version, usage errors and the error boundary."""
+
+from __future__ import annotations
+
+from kubectl_clearml.cli.main import COMMANDS, cli
+from tests.helpers import run_cli
+
+SUBCOMMANDS = ["queues", "submit-pod", "diff-template", "gpu-report", "shm-fix", "run-glue", "sandbox"]
+
+
+def test_help_shows_kubectl_prefix_and_every_subcommand(tmp_path):
+    result = run_cli(["--help"], home=str(tmp_path))
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: kubectl clearml [OPTIONS] COMMAND")
+    for name in SUBCOMMANDS:
+        assert f"\n  {name} " in result.stdout
+
+
+def test_subcommands_registered_once_in_one_list():
+    names = [c.name for c in COMMANDS]
+    assert names[: len(SUBCOMMANDS)] == SUBCOMMANDS
+    assert sorted(cli.commands) == sorted(names)
+
+
+def test_every_subcommand_has_help_with_examples(tmp_path):
+    for name in SUBCOMMANDS + ["config"]:
+        result = run_cli([name, "--help"], home=str(tmp_path))
+        assert result.exit_code == 0, (name, result.stderr)
+        assert f"Usage: kubectl clearml {name}" in result.stdout
+        assert "kubectl clearml" in result.stdout.split("Usage:", 1)[1].split("Options:")[0] or "Examples" in result.stdout
+
+
+def test_version(tmp_path):
+    from kubectl_clearml import __version__
+
+    result = run_cli(["--version"], home=str(tmp_path))
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"kubectl-clearml {__version__}"
+
+
+def test_unknown_option_is_one_line_usage_error(tmp_path):
+    result = run_cli(["queues", "--no-such-flag"], home=str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0] == "kubectl clearml: error: No such option '--no-such-flag': see 'kubectl clearml queues --help'"
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_subcommand(tmp_path):
+    result = run_cli(["frobnicate"], home=str(tmp_path))
+    assert result.exit_code == 2
+    assert "No such command 'frobnicate'" in result.stderr
+
+
+def test_global_options_accepted_after_the_subcommand(tmp_path):
+    # -o is validated by the command: a bad value after the subcommand must be seen by it.
+    result = run_cli(["config", "-o", "xml"], home=str(tmp_path))
+    assert result.exit_code == 2
+    assert "unsupported output format 'xml'" in result.stderr
+
+
+def test_global_options_before_and_after_the_subcommand_later_wins(tmp_path):
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: a, context: {cluster: c, user: u, namespace: from-context}}]\n"
+    )
+    result = run_cli(
+        ["-n", "first", "config", "--kubeconfig", str(kubeconfig), "-n", "second", "-o", "json"],
+        home=str(tmp_path),
+    )
+    assert '"kubernetes.namespace": "second"' in result.stdout

@@ -1,0 +1,17 @@
+"""--help and completion stay fast: heavy libraries are imported only by commands that use them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("kubernetes", "requests", "urllib3", "yaml", "ruamel", "pyhocon", "jsonpatch", "tabulate")
+
+
+def test_cli_module_imports_no_heavy_library():
+    code = (
+        "import sys; import kubectl_clearml.cli.main, kubectl_clearml.cli.complete;"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"imported at start-up: {out}"

@@ -1,0 +1,70 @@
+"""One renderer: the same view as table, wide, json, yaml and name; colour rules."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kubectl_clearml.core.secrets import MASK, redact_mapping, redact_text
+from kubectl_clearml.output import Column, View, render, use_color
+
+VIEW = View(
+    kind="queue",
+    items=[{"name": "gpu-a100", "pending": 3, "served": True}, {"name": "cpu", "pending": 0, "served": False}],
+    columns=[Column("NAME", "name"), Column("PENDING", "pending"), Column("SERVED", "served", wide_only=True)],
+)
+
+
+def test_table_is_kubectl_style():
+    assert render(VIEW, "table") == "NAME       PENDING\ngpu-a100   3\ncpu        0\n"
+    assert render(VIEW, "wide").splitlines()[0] == "NAME       PENDING   SERVED"
+    assert render(VIEW, "table", no_headers=True).startswith("gpu-a100")
+
+
+def test_json_yaml_name_from_the_same_items():
+    assert json.loads(render(VIEW, "json")) == {"kind": "QueueList", "items": VIEW.items}
+    assert yaml.safe_load(render(VIEW, "yaml")) == {"kind": "QueueList", "items": VIEW.items}
+    assert render(VIEW, "name") == "queue/gpu-a100\nqueue/cpu\n"
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_tty_and_never_with_no_color(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert use_color(Tty(), False)
+    assert not use_color(io.StringIO(), False)
+    assert not use_color(Tty(), True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_color(Tty(), False)
+
+
+secret_text = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=4, max_size=40)
+
+
+@given(secret=secret_text, prefix=st.text(max_size=30), suffix=st.text(max_size=30))
+def test_redact_text_removes_every_occurrence(secret, prefix, suffix):
+    text = prefix + secret + suffix + secret
+    assert secret not in redact_text(text, [secret])
+
+
+@given(secret=secret_text)
+def test_redact_mapping_masks_secret_env_and_known_values(secret):
+    pod = {
+        "env": [
+            {"name": "CLEARML_API_SECRET_KEY", "value": "literal"},
+            {"name": "PLAIN", "value": f"prefix {secret}"},
+            {"name": "FROM_REF", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+        ]
+    }
+    masked = redact_mapping(pod, [secret])
+    assert masked["env"][0]["value"] == MASK
+    assert secret not in json.dumps(masked)
+    assert masked["env"][2] == pod["env"][2]
