@@ -105,31 +105,53 @@ class Kube:
         timeout: Any = None,
         what: tuple[str, str, str | None, str | None] = ("get", "", None, None),
     ) -> Any:
-        """One HTTP call through the official client; returns the raw urllib3 response (not read)."""
+        """One HTTP call through the official client's ApiClient; returns a :class:`RawResponse` (unread).
+
+        Works with both client generations: 36+ (``param_serialize`` + ``call_api`` returning a
+        RESTResponse) and <= 35 (``call_api(path, method, ..., _preload_content=False)`` returning the
+        urllib3 response and raising ApiException on errors). Only the request path differs.
+        """
         from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json", "Content-Type": content_type}
         params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
+        self.requests_made += 1
         try:
-            method_, url, hdrs, body_, post = self.api_client.param_serialize(
-                method=method,
-                resource_path=path,
-                query_params=params,
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-            )
-            self.requests_made += 1
-            response = self.api_client.call_api(
-                method_,
-                url,
-                header_params=hdrs,
-                body=body_,
-                post_params=post,
-                _request_timeout=timeout or self._timeout,
-            )
-        except ApiException as exc:  # raised for TLS failures (status 0)
-            raise UnreachableError(
+            if hasattr(self.api_client, "param_serialize"):
+                method_, url, hdrs, body_, post = self.api_client.param_serialize(
+                    method=method,
+                    resource_path=path,
+                    query_params=params,
+                    header_params=headers,
+                    body=body,
+                    auth_settings=["BearerToken"],
+                )
+                rest = self.api_client.call_api(
+                    method_,
+                    url,
+                    header_params=hdrs,
+                    body=body_,
+                    post_params=post,
+                    _request_timeout=timeout or self._timeout,
+                )
+                response = RawResponse(rest.status, rest.response)
+            else:
+                raw = self.api_client.call_api(
+                    path,
+                    method,
+                    query_params=params,
+                    header_params=headers,
+                    body=body,
+                    auth_settings=["BearerToken"],
+                    _preload_content=False,
+                    _return_http_data_only=True,
+                    _request_timeout=timeout or self._timeout,
+                )
+                response = RawResponse(raw.status, raw)
+        except ApiException as exc:
+            if exc.status:  # the old generation raises for HTTP errors
+                raise _status_error(exc.status, exc.body or b"", what, self.server) from None
+            raise UnreachableError(  # status 0: TLS or protocol failure before any HTTP status
                 f"cannot reach the Kubernetes API server: {exc.reason}",
                 self.server,
                 "check the server URL and certificates in your kubeconfig",
@@ -139,8 +161,7 @@ class Kube:
                 raise
             raise _transport_error(exc, self.server) from None
         if response.status >= 400:
-            data = response.read()
-            raise _status_error(response.status, data, what, self.server)
+            raise _status_error(response.status, response.read(), what, self.server)
         return response
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
@@ -381,6 +402,17 @@ class Kube:
             raw.release_conn()
 
 
+class RawResponse:
+    """Status plus the unread urllib3 response, the same for both client generations."""
+
+    def __init__(self, status: int, response: Any) -> None:
+        self.status = status
+        self.response = response
+
+    def read(self) -> bytes:
+        return bytes(self.response.data or b"")
+
+
 def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -392,14 +424,17 @@ def _dry_run(value: str | None) -> str | None:
     return "All" if value in ("server", "All") else None
 
 
-def _status_error(status: int, data: bytes, what: tuple[str, str, str | None, str | None], server: str) -> Exception:
+def _status_error(
+    status: int, data: bytes | str, what: tuple[str, str, str | None, str | None], server: str
+) -> Exception:
     verb, resource, namespace, name = what
     message = ""
     try:
         body = json.loads(data)
         message = str(body.get("message") or "")
     except (ValueError, AttributeError):
-        message = data[:200].decode("utf-8", "replace") if data else ""
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        message = text[:200]
     where = f" in namespace {namespace}" if namespace else ""
     target = f"{_singular(resource)} {name}" if name else resource
     if status == 401:
