@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from kubectl_clearml.cli.completion_values import complete_context, complete_namespace, complete_output
 from kubectl_clearml.errors import UsageError
 from kubectl_clearml.output import OUTPUT_FORMATS
 
@@ -80,11 +81,23 @@ GLOBAL_OPTIONS: list[Callable[[F], F]] = [
         "--kubeconfig",
         name="kubeconfig",
         metavar="PATH",
+        type=click.Path(dir_okay=False),
         help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config).",
     ),
-    _opt("--context", name="context", metavar="NAME", help="The kubeconfig context to use."),
     _opt(
-        "-n", "--namespace", name="namespace", metavar="NS", help="Namespace (default: the context's, else 'default')."
+        "--context",
+        name="context",
+        metavar="NAME",
+        help="The kubeconfig context to use.",
+        shell_complete=complete_context,
+    ),
+    _opt(
+        "-n",
+        "--namespace",
+        name="namespace",
+        metavar="NS",
+        help="Namespace (default: the context's, else 'default').",
+        shell_complete=complete_namespace,
     ),
     _opt(
         "-A",
@@ -106,6 +119,7 @@ GLOBAL_OPTIONS: list[Callable[[F], F]] = [
         "--clearml-config",
         name="clearml_config",
         metavar="PATH",
+        type=click.Path(dir_okay=False),
         help="clearml.conf to read (env CLEARML_CONFIG_FILE; default ~/clearml.conf).",
     ),
     _opt(
@@ -128,6 +142,7 @@ GLOBAL_OPTIONS: list[Callable[[F], F]] = [
         name="output",
         metavar="FORMAT",
         help="Output format: table|wide|json|yaml|name (commands may add more).",
+        shell_complete=complete_output,
     ),
     _opt("--no-headers", name="no_headers", is_flag=True, default=False, help="Tables without the header row."),
     _opt("--no-color", name="no_color", is_flag=True, default=False, help="Never colour output (also: NO_COLOR)."),

@@ -1,0 +1,80 @@
+"""Dynamic completion values: contexts, namespaces, output formats, queue names.
+
+Completion runs on every TAB, so each source has a short timeout and fails silently (no candidates
+rather than an error in the user's shell). Flags typed so far on the command line (``--kubeconfig``,
+``--context``, ``-f``) are honoured through the shared Globals object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from click.shell_completion import CompletionItem
+
+from kubectl_clearml.output import OUTPUT_FORMATS
+
+COMPLETION_TIMEOUT = (1.0, 2.0)
+
+
+def _globals(ctx: click.Context) -> Any:
+    from kubectl_clearml.cli.options import get_globals
+
+    return get_globals(ctx)
+
+
+def complete_output(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    return [CompletionItem(f) for f in OUTPUT_FORMATS if f.startswith(incomplete)]
+
+
+def complete_context(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    import os
+
+    try:
+        from kubectl_clearml.adapters.kubeconfig import choose_kubeconfig
+
+        g = _globals(ctx)
+        choice = choose_kubeconfig(g.kubeconfig, None, None, os.environ)
+        names = [c.get("name") for c in choice.merged.get("contexts") or []]
+    except Exception:
+        return []
+    return [CompletionItem(n, help="context") for n in names if n and str(n).startswith(incomplete)]
+
+
+def complete_namespace(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    try:
+        from kubectl_clearml.adapters.kube import connect
+
+        g = _globals(ctx)
+        kube = connect(g.kubeconfig, g.context, None)
+        kube._timeout = COMPLETION_TIMEOUT
+        names = [ns["metadata"]["name"] for ns in kube.list("namespaces")]
+    except Exception:
+        return []
+    return [CompletionItem(n, help="namespace") for n in names if n.startswith(incomplete)]
+
+
+def complete_queue(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Queue names from the agent configuration (-f values or the live install), else from ClearML."""
+    names: dict[str, str] = {}
+    try:
+        from kubectl_clearml.cli.agent_source import served_queue_names
+
+        g = _globals(ctx)
+        values = tuple(ctx.params.get("values") or ())
+        for name in served_queue_names(g, values):
+            names[name] = "queue served by the agent"
+    except Exception:
+        pass
+    try:
+        from kubectl_clearml.cli.connect import clearml_from
+
+        client = clearml_from(_globals(ctx))
+        client.timeout, client.retries = COMPLETION_TIMEOUT, 0
+        queues = client.call("queues.get_all", {"only_fields": ["name", "entries"]}).get("queues", [])
+        for q in queues:
+            pending = len(q.get("entries") or [])
+            names.setdefault(str(q["name"]), f"queue, {pending} pending")
+    except Exception:
+        pass
+    return [CompletionItem(n, help=h) for n, h in names.items() if n.startswith(incomplete)]
