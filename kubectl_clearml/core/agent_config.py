@@ -1,0 +1,305 @@
+"""The ClearML agent's configuration, read from effective Helm values of either chart flavour.
+
+API (pure)::
+
+    cfg = load_agent_config(values, chart_name="clearml-agent", release="clearml-agent", namespace="ml")
+    cfg = config_from_user_values([file1, file2], flavour=None, release=None, namespace="default")
+    cfg.flavour                 # "oss" | "enterprise"
+    cfg.queues                  # queues the agent serves, in order
+    cfg.base_template           # the rendered basePodTemplate (a Pod-shaped dict)
+    cfg.effective_template("green", merge="strategic")   # the rendered template of one queue
+    cfg.effective_pod_values("green")                    # the same before rendering (values shape)
+    cfg.overrides("green"), cfg.queue_settings("green"), cfg.has_overrides("green")
+    cfg.create_queues, cfg.report_max_gpu, cfg.uses_default_credentials, cfg.notes
+
+``values`` are the *effective* values (chart defaults coalesced with user values, see core/values.py).
+Legacy layouts are recognised and read with a note: ``agentk8sglue.podTemplate`` (as basePodTemplate) and the
+4.x ``enterpriseFeatures.{queues,createQueues,enabled}``. On the open-source chart the enterprise keys
+(``queues``, ``createQueues``, dashboard keys) are ignored by the chart, so they are ignored here too (with a
+note, and lint reports them); every served queue then gets the base template.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubectl_clearml.core.chart_defaults import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_SECRET_KEY,
+    ENTERPRISE_CHART_NAME,
+    OSS_CHART_NAME,
+    Flavour,
+    chart_name_for,
+    defaults_for,
+)
+from kubectl_clearml.core.templates import (
+    MergeMode,
+    RenderContext,
+    chart_fullname,
+    merge_pod_values,
+    render_pod_template,
+)
+from kubectl_clearml.core.values import effective_values, get_path, merge_user_values
+
+DEFAULT_RELEASE = "clearml-agent"
+
+# Newest first: the first one present wins (agent-chart.md §6).
+REPORT_MAX_GPU_KEYS = (
+    "agentk8sglue.orchestrationDashboard.gpu.reportMax",
+    "agentk8sglue.orchestrationDashboard.reportMaxGpu",
+    "agentk8sglue.dashboardReportMaxGpu",
+)
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str
+    overrides: dict[str, Any]  # templateOverrides, values shape
+    settings: dict[str, Any]  # queueSettings
+
+
+@dataclass
+class AgentConfig:
+    values: dict[str, Any]
+    flavour: Flavour
+    chart_name: str
+    chart_version: str | None
+    release: str
+    namespace: str
+    fullname: str
+    queues: list[str]  # served, in order
+    declared_queues: list[str]  # from the values (queue list or `queues` keys)
+    queue_configs: dict[str, QueueConfig]
+    base_values: dict[str, Any]
+    create_queues: bool
+    report_max_gpu: int | None
+    report_max_gpu_key: str | None
+    uses_default_credentials: bool
+    notes: list[str] = field(default_factory=list)
+    user_values: dict[str, Any] | None = None  # what the user supplied, when known (for lint)
+
+    @property
+    def render_context(self) -> RenderContext:
+        return RenderContext(fullname=self.fullname, namespace=self.namespace, flavour=self.flavour)
+
+    @property
+    def base_template(self) -> dict[str, Any]:
+        return render_pod_template(self.base_values, self.values, self.render_context)
+
+    def has_queue(self, queue: str) -> bool:
+        return queue in self.queues or queue in self.queue_configs
+
+    def overrides(self, queue: str) -> dict[str, Any]:
+        qc = self.queue_configs.get(queue)
+        return dict(qc.overrides) if qc else {}
+
+    def has_overrides(self, queue: str) -> bool:
+        return bool(self.overrides(queue))
+
+    def queue_settings(self, queue: str) -> dict[str, Any]:
+        qc = self.queue_configs.get(queue)
+        return dict(qc.settings) if qc else {}
+
+    def effective_pod_values(self, queue: str, merge: MergeMode = "strategic") -> dict[str, Any]:
+        return merge_pod_values(self.base_values, self.overrides(queue), merge)
+
+    def effective_template(self, queue: str, merge: MergeMode = "strategic") -> dict[str, Any]:
+        return render_pod_template(self.effective_pod_values(queue, merge), self.values, self.render_context)
+
+    def all_queues(self) -> list[str]:
+        """Served queues first, then queues that only have configuration."""
+        return self.queues + [q for q in self.queue_configs if q not in self.queues]
+
+
+def split_queue_list(text: Any) -> list[str]:
+    """``K8S_GLUE_QUEUE`` / ``agentk8sglue.queue``: comma list (5.2+) or space list (4.x enterprise)."""
+    if text is None:
+        return []
+    if isinstance(text, (list, tuple)):
+        return [str(q).strip() for q in text if str(q).strip()]
+    return [q for q in re.split(r"[,\s]+", str(text)) if q]
+
+
+def detect_flavour(values: Mapping[str, Any], chart_name: str | None = None) -> Flavour:
+    """Enterprise when the chart says so; without a chart name, when enterprise-only keys are used."""
+    if chart_name:
+        if chart_name.startswith(ENTERPRISE_CHART_NAME):
+            return "enterprise"
+        if get_path(values, "enterpriseFeatures.enabled") is True:
+            return "enterprise"  # 3.x/4.x open-source chart with the enterprise code switched on
+        return "oss"
+    agent = values.get("agentk8sglue") if isinstance(values.get("agentk8sglue"), Mapping) else {}
+    assert isinstance(agent, Mapping)
+    if agent.get("queues") or agent.get("createQueues") is not None:
+        return "enterprise"
+    if any(get_path(values, k) is not None for k in REPORT_MAX_GPU_KEYS):
+        return "enterprise"
+    if get_path(values, "enterpriseFeatures.enabled") is True or get_path(values, "enterpriseFeatures.queues"):
+        return "enterprise"
+    return "oss"
+
+
+def config_from_user_values(
+    layers: Sequence[Mapping[str, Any]],
+    *,
+    flavour: Flavour | None = None,
+    release: str | None = None,
+    namespace: str = "default",
+    chart_defaults: Mapping[str, Any] | None = None,
+    chart_name: str | None = None,
+) -> AgentConfig:
+    """Values files only (``-f a.yaml -f b.yaml``) over the embedded (or given) chart defaults."""
+    user = merge_user_values(*layers)
+    flavour = flavour or detect_flavour(user, chart_name)
+    defaults = chart_defaults if chart_defaults is not None else defaults_for(flavour)
+    values = effective_values(defaults, user)
+    cfg = load_agent_config(
+        values,
+        chart_name=chart_name or chart_name_for(flavour),
+        release=release,
+        namespace=namespace,
+        flavour=flavour,
+        user_values=user,
+    )
+    if chart_defaults is None:
+        cfg.notes.append(f"chart defaults: embedded {cfg.chart_name} defaults (no live release read)")
+    return cfg
+
+
+def load_agent_config(
+    values: Mapping[str, Any],
+    *,
+    chart_name: str | None = None,
+    chart_version: str | None = None,
+    release: str | None = None,
+    namespace: str = "default",
+    flavour: Flavour | None = None,
+    served_queues: Sequence[str] | None = None,
+    user_values: Mapping[str, Any] | None = None,
+) -> AgentConfig:
+    """Build the model from effective values; ``served_queues`` (the live K8S_GLUE_QUEUE) wins when given."""
+    values = dict(values)
+    notes: list[str] = []
+    flavour = flavour or detect_flavour(user_values or values, chart_name)
+    chart_name = chart_name or chart_name_for(flavour)
+    if release is None:
+        release = DEFAULT_RELEASE
+        if not values.get("fullnameOverride"):
+            notes.append(f"object names assume the release name {DEFAULT_RELEASE!r} (use --release to change)")
+    fullname = chart_fullname(release, values, OSS_CHART_NAME if flavour == "oss" else chart_name)
+    agent = values.get("agentk8sglue") if isinstance(values.get("agentk8sglue"), Mapping) else {}
+    assert isinstance(agent, Mapping)
+
+    base_values = _base_values(agent, notes)
+    queue_configs, create_queues = _queue_configs(values, agent, flavour, notes)
+    declared = _declared_queues(agent, flavour, queue_configs)
+    served = list(served_queues) if served_queues is not None else list(declared)
+    max_gpu, max_gpu_key = _report_max_gpu(values, notes)
+    return AgentConfig(
+        values=values,
+        flavour=flavour,
+        chart_name=chart_name,
+        chart_version=chart_version,
+        release=release,
+        namespace=namespace,
+        fullname=fullname,
+        queues=served,
+        declared_queues=declared,
+        queue_configs=queue_configs,
+        base_values=base_values,
+        create_queues=create_queues,
+        report_max_gpu=max_gpu,
+        report_max_gpu_key=max_gpu_key,
+        uses_default_credentials=uses_default_credentials(values),
+        notes=notes,
+        user_values=dict(user_values) if user_values is not None else None,
+    )
+
+
+def _base_values(agent: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
+    base = agent.get("basePodTemplate")
+    legacy = agent.get("podTemplate")
+    if isinstance(legacy, Mapping) and legacy and not _has_content(base):
+        notes.append("legacy key agentk8sglue.podTemplate read as agentk8sglue.basePodTemplate")
+        return dict(legacy)
+    return dict(base) if isinstance(base, Mapping) else {}
+
+
+def _has_content(base: Any) -> bool:
+    return isinstance(base, Mapping) and any(v not in (None, "", [], {}) for v in base.values())
+
+
+def _queue_configs(
+    values: Mapping[str, Any], agent: Mapping[str, Any], flavour: Flavour, notes: list[str]
+) -> tuple[dict[str, QueueConfig], bool]:
+    queues = agent.get("queues")
+    create = agent.get("createQueues")
+    legacy = values.get("enterpriseFeatures") if isinstance(values.get("enterpriseFeatures"), Mapping) else {}
+    assert isinstance(legacy, Mapping)
+    if not queues and isinstance(legacy.get("queues"), Mapping) and legacy["queues"]:
+        queues = legacy["queues"]
+        notes.append("legacy key enterpriseFeatures.queues (chart 3.x/4.x) read as agentk8sglue.queues")
+    if create is None and legacy.get("createQueues") is not None:
+        create = legacy["createQueues"]
+        notes.append("legacy key enterpriseFeatures.createQueues (chart 3.x/4.x) read as agentk8sglue.createQueues")
+    if flavour == "oss":
+        if queues:
+            notes.append(
+                "agentk8sglue.queues is an enterprise key: the open-source chart ignores it, "
+                "so every queue gets the base template"
+            )
+        return {}, bool(agent.get("createQueueIfNotExists"))
+    configs: dict[str, QueueConfig] = {}
+    if isinstance(queues, Mapping):
+        for name, entry in queues.items():
+            entry = entry if isinstance(entry, Mapping) else {}
+            overrides = entry.get("templateOverrides")
+            settings = entry.get("queueSettings")
+            configs[str(name)] = QueueConfig(
+                name=str(name),
+                overrides=dict(overrides) if isinstance(overrides, Mapping) else {},
+                settings=dict(settings) if isinstance(settings, Mapping) else {},
+            )
+    return configs, bool(create)
+
+
+def _declared_queues(agent: Mapping[str, Any], flavour: Flavour, configs: Mapping[str, QueueConfig]) -> list[str]:
+    if flavour == "enterprise" and configs:
+        return list(configs)
+    env_queue = next(
+        (
+            e.get("value")
+            for e in agent.get("extraEnvs") or []
+            if isinstance(e, Mapping) and e.get("name") == "K8S_GLUE_QUEUE"
+        ),
+        None,
+    )
+    return split_queue_list(env_queue if env_queue else agent.get("queue"))
+
+
+def _report_max_gpu(values: Mapping[str, Any], notes: list[str]) -> tuple[int | None, str | None]:
+    for key in REPORT_MAX_GPU_KEYS:
+        value = get_path(values, key)
+        if value is None:
+            continue
+        if key != REPORT_MAX_GPU_KEYS[0]:
+            notes.append(f"dashboard GPU count read from the older key {key}")
+        try:
+            return int(value), key
+        except (TypeError, ValueError):
+            notes.append(f"{key} is not a number: {value!r}")
+            return None, key
+    return None, None
+
+
+def uses_default_credentials(values: Mapping[str, Any]) -> bool:
+    """The chart's literal ACCESSKEY/SECRETKEY end up in the agent's Secret (no existing Secret set)."""
+    if get_path(values, "clearml.existingAgentk8sglueSecret"):
+        return False
+    return bool(
+        get_path(values, "clearml.agentk8sglueKey") == DEFAULT_ACCESS_KEY
+        or get_path(values, "clearml.agentk8sglueSecret") == DEFAULT_SECRET_KEY
+    )
