@@ -12,11 +12,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubectl_clearml.core.podbuilder import (
+    QUEUE_ID_LABEL,
+    QUEUE_NAME_LABEL,
+    TASK_ID_LABEL,
+    safe_label_value,
+    task_id_from_pod_name,
+)
+
 HIDDEN_TAG = "k8s-glue"  # system tag the reference glue puts on its hidden k8s_scheduler queue
-QUEUE_ID_LABEL = "clearml-agent-queue"
-QUEUE_NAME_LABEL = "clearml-agent-queue-name"
-TASK_ID_LABEL = "clearml-task-id"
-TASK_POD_PREFIX = "clearml-id-"
 SHM_PATH = "/dev/shm"
 
 
@@ -106,8 +110,12 @@ def gpus_per_pod(template: Mapping[str, Any]) -> str | None:
 def shm_size(template: Mapping[str, Any]) -> str | None:
     """sizeLimit of a Memory emptyDir mounted at /dev/shm ('Memory' when unlimited), else None."""
     spec = template.get("spec") or {}
-    mounts = {m.get("name") for c in spec.get("containers") or [] for m in c.get("volumeMounts") or []
-              if m.get("mountPath") == SHM_PATH}
+    mounts = {
+        m.get("name")
+        for c in spec.get("containers") or []
+        for m in c.get("volumeMounts") or []
+        if m.get("mountPath") == SHM_PATH
+    }
     for volume in spec.get("volumes") or []:
         empty_dir = volume.get("emptyDir")
         if volume.get("name") in mounts and isinstance(empty_dir, dict) and empty_dir.get("medium") == "Memory":
@@ -154,7 +162,7 @@ def count_pods(pods: Iterable[Mapping[str, Any]]) -> dict[str, PodCounts]:
         labels = (pod.get("metadata") or {}).get("labels") or {}
         keys = [k for k in (labels.get(QUEUE_ID_LABEL), "name:" + str(labels.get(QUEUE_NAME_LABEL) or "")) if k]
         phase = (pod.get("status") or {}).get("phase") or "Pending"
-        task_id = labels.get(TASK_ID_LABEL) or _task_id_from_name(pod)
+        task_id = labels.get(TASK_ID_LABEL) or task_id_from_pod_name(str((pod.get("metadata") or {}).get("name") or ""))
         for key in keys:
             entry = counts.setdefault(key, PodCounts())
             if task_id:
@@ -165,16 +173,6 @@ def count_pods(pods: Iterable[Mapping[str, Any]]) -> dict[str, PodCounts]:
                 entry.pending += 1
                 entry.reasons[pod_reason(pod)] += 1
     return counts
-
-
-def _task_id_from_name(pod: Mapping[str, Any]) -> str | None:
-    name = str((pod.get("metadata") or {}).get("name") or "")
-    return name[len(TASK_POD_PREFIX):] if name.startswith(TASK_POD_PREFIX) else None
-
-
-def safe_label_value(value: str) -> str:
-    """The reference glue's label sanitising: lowercase, every non-alphanumeric character to '-', <= 63."""
-    return "".join(ch if ch.isalnum() and ch.isascii() else "-" for ch in value.lower())[:63]
 
 
 def build_rows(
