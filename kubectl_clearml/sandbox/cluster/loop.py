@@ -1,0 +1,118 @@
+"""The simulated cluster's control loop: one thread running the scheduler and the kubelet.
+
+It sleeps until either the store reports a change (a pod created, deleted or updated, a node added) or the
+kubelet's next timed transition is due, then runs a scheduling pass and advances the kubelet. Its own writes
+notify it too; both components only write when something changes, so the loop settles. ``stop()`` returns
+once the thread has exited.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+
+from kubectl_clearml.sandbox.cluster.clock import SimClock
+from kubectl_clearml.sandbox.cluster.kubelet import Kubelet
+from kubectl_clearml.sandbox.cluster.scheduler import Scheduler
+from kubectl_clearml.sandbox.cluster.store import ClusterStore, Obj
+from kubectl_clearml.sandbox.cluster.workload import KubeletSettings
+
+LOG = logging.getLogger("kubectl_clearml.sandbox.cluster")
+
+IDLE_WAKE_SECONDS = 1.0  # real seconds; a safety net, changes wake the loop at once
+WATCHED = frozenset({"pods", "nodes"})
+
+
+class Cluster:
+    def __init__(
+        self,
+        store: ClusterStore,
+        *,
+        time_scale: float = 1.0,
+        settings: KubeletSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = SimClock(time_scale)
+        self.scheduler = Scheduler(store)
+        self.kubelet = Kubelet(store, settings)
+        self.passes = 0
+        self._wake = threading.Condition()
+        self._dirty = True
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._error: BaseException | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> Cluster:
+        if self._thread is not None:
+            return self
+        self._stopping = False
+        self._unsubscribe = self.store.subscribe(self._on_change)
+        self._thread = threading.Thread(target=self._run, name="sandbox-cluster", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that killed a pass, if any (the loop logs it and keeps going)."""
+        return self._error
+
+    # ---- loop ----------------------------------------------------------------------------------------
+    def _on_change(self, event_type: str, resource: str, obj: Obj) -> None:
+        if resource in WATCHED:
+            with self._wake:
+                self._dirty = True
+                self._wake.notify_all()
+
+    def poke(self) -> None:
+        """Run a pass now (e.g. after changing settings)."""
+        self._on_change("MODIFIED", "pods", {})
+
+    def _run(self) -> None:
+        next_due = 0.0
+        while True:
+            with self._wake:
+                while not self._stopping and not self._dirty and self.clock.now() < next_due:
+                    wait = self.clock.real_seconds(next_due - self.clock.now()) if math.isfinite(next_due) else None
+                    self._wake.wait(min(wait, IDLE_WAKE_SECONDS) if wait is not None else IDLE_WAKE_SECONDS)
+                if self._stopping:
+                    return
+                self._dirty = False
+            try:
+                next_due = self.run_pass()
+            except Exception as exc:  # a bad object must not kill the simulated cluster
+                self._error = exc
+                LOG.exception("simulated cluster pass failed")
+                next_due = self.clock.now() + 1.0
+
+    def run_pass(self) -> float:
+        """One scheduling pass and one kubelet step; returns the simulated time of the next kubelet transition."""
+        self.passes += 1
+        pods = self.store.list("pods")
+        if self.scheduler.step(pods, self.store.list("nodes")):
+            pods = self.store.list("pods")  # bindings happened: the kubelet starts those pods now
+        return self.kubelet.step(self.clock.now(), pods)

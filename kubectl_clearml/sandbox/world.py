@@ -1,0 +1,207 @@
+"""Load the demo world (seeds/) into running emulators: nodes, the agent's Helm install, pods, queues, tasks.
+
+The Kubernetes side goes through the emulator's store backdoor (objects appear as if created long ago, pods
+already running on their nodes); the ClearML side through the ClearML emulator's state backdoor. Task pods
+are built by the product's own pod builder (core/podbuilder.py) from the agent's rendered template, so they
+look exactly like pods the glue creates.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kubectl_clearml.core.podbuilder import GlueSettings, QueueRef, build_task_pod
+from kubectl_clearml.sandbox import seeds
+from kubectl_clearml.sandbox.cluster.clock import utc_timestamp
+from kubectl_clearml.sandbox.cluster.workload import RUN_SECONDS_ANNOTATION
+
+Obj = dict[str, Any]
+
+NAMESPACES = ("default", "kube-system", seeds.NAMESPACE, "research")
+GLUE_NODE = "cpu-1"
+# Kinds the Kubernetes emulator serves; the manifest's RBAC objects stay in the release only.
+SERVED_KINDS = {
+    "Namespace": "namespaces",
+    "Node": "nodes",
+    "Pod": "pods",
+    "Secret": "secrets",
+    "ConfigMap": "configmaps",
+    "ServiceAccount": "serviceaccounts",
+    "Service": "services",
+    "Deployment": "deployments",
+    "Event": "events",
+    "Lease": "leases",
+}
+
+
+class KubeSeedTarget(Protocol):
+    def add(self, resource: str, obj: Obj) -> None: ...
+
+    def update_pod_status(self, namespace: str, name: str, status: Obj) -> None: ...
+
+
+class ClearmlSeedTarget(Protocol):
+    """The parts of the ClearML emulator's ``state`` backdoor the world uses."""
+
+    def create_queue(self, name: str, *, system_tags: Any = ...) -> str: ...
+
+    def create_task(self, name: str, **fields: Any) -> str: ...
+
+    def set_task(self, task_id: str, **fields: Any) -> None: ...
+
+    def task(self, task_id: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class World:
+    """What was seeded, for tests and the demo to refer to by name."""
+
+    flavour: str
+    install: seeds.AgentInstall
+    endpoint: seeds.Endpoint
+    queue_ids: dict[str, str] = field(default_factory=dict)
+    task_ids: dict[str, str] = field(default_factory=dict)
+    node_names: list[str] = field(default_factory=list)
+    pods: list[tuple[str, str]] = field(default_factory=list)  # (namespace, name) of seeded pods
+
+    @property
+    def namespace(self) -> str:
+        return seeds.NAMESPACE
+
+    @property
+    def served_queues(self) -> list[str]:
+        return self.install.queues
+
+
+def seed_world(
+    kube: KubeSeedTarget,
+    clearml: ClearmlSeedTarget,
+    endpoint: seeds.Endpoint,
+    *,
+    flavour: str = "enterprise",
+) -> World:
+    install = seeds.agent_install(flavour, endpoint)
+    world = World(flavour, install, endpoint)
+    for namespace in NAMESPACES:
+        kube.add("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    for node in seeds.nodes():
+        kube.add("nodes", node)
+        world.node_names.append(node["metadata"]["name"])
+    for obj in install.objects:
+        if obj["kind"] in SERVED_KINDS:
+            kube.add(SERVED_KINDS[obj["kind"]], copy.deepcopy(obj))
+    kube.add("secrets", copy.deepcopy(install.release_secret))
+    _seed_clearml(world, clearml)
+    _run_pod(kube, world, _glue_pod(install), GLUE_NODE)
+    _seed_task_pods(world, kube, clearml)
+    for pod in seeds.workloads().get("pods") or ():
+        pod = copy.deepcopy(pod)
+        node = pod["spec"].pop("nodeName")
+        _run_pod(kube, world, pod, node)
+    return world
+
+
+# ---- ClearML -----------------------------------------------------------------------------------------
+
+
+def _seed_clearml(world: World, clearml: ClearmlSeedTarget) -> None:
+    data = seeds.clearml_world()
+    for queue in data["queues"]:
+        world.queue_ids[queue["name"]] = clearml.create_queue(queue["name"], system_tags=queue.get("system_tags", []))
+    served = set(world.install.queues)
+    for task in data["tasks"]:
+        fields = {"user": task.get("user"), "container": dict(task.get("container") or {})}
+        if task["status"] == "queued":
+            task_id = clearml.create_task(task["name"], queue=task["queue"], **fields)
+        elif task["queue"] in served:
+            task_id = clearml.create_task(task["name"], status=task["status"], **fields)
+            clearml.set_task(
+                task_id,
+                execution__queue=world.queue_ids[task["queue"]],
+                started=utc_timestamp(),
+                last_worker=f"{world.install.worker_id}:{task_id}",
+            )
+        else:
+            # This agent does not serve the queue (open-source variant): the task ran earlier, elsewhere.
+            task_id = clearml.create_task(task["name"], status="completed", **fields)
+            clearml.set_task(task_id, execution__queue=world.queue_ids[task["queue"]])
+        world.task_ids[task["name"]] = task_id
+
+
+# ---- pods ------------------------------------------------------------------------------------------------
+
+
+def _seed_task_pods(world: World, kube: KubeSeedTarget, clearml: ClearmlSeedTarget) -> None:
+    install, endpoint = world.install, world.endpoint
+    settings = GlueSettings(
+        worker_id=install.worker_id,
+        api_host=endpoint.api_host,
+        web_host=endpoint.web_host,
+        files_host=endpoint.files_host,
+        credentials_secret=f"{install.deployment['metadata']['name']}-ac",
+        namespace=seeds.NAMESPACE,
+    )
+    queue_of = {t["name"]: t["queue"] for t in seeds.clearml_world()["tasks"]}
+    for spec in seeds.workloads().get("task_pods") or ():
+        queue = queue_of[spec["task"]]
+        if queue not in install.queues:
+            continue
+        task = clearml.task(world.task_ids[spec["task"]])
+        built = build_task_pod(task, QueueRef(world.queue_ids[queue], queue), install.template_for(queue), settings)
+        _run_pod(kube, world, built.manifest, spec["node"])
+
+
+def _glue_pod(install: seeds.AgentInstall) -> Obj:
+    """The pod the Deployment's ReplicaSet would have created."""
+    deployment = install.deployment
+    template = copy.deepcopy(deployment["spec"]["template"])
+    digest = hashlib.sha256(repr(template).encode()).hexdigest()
+    pod_hash = digest[:10]
+    metadata = template.get("metadata") or {}
+    metadata["name"] = f"{deployment['metadata']['name']}-{pod_hash}-{digest[10:15]}"
+    metadata["namespace"] = deployment["metadata"]["namespace"]
+    metadata["labels"] = {**(metadata.get("labels") or {}), "pod-template-hash": pod_hash}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
+
+
+def _run_pod(kube: KubeSeedTarget, world: World, pod: Obj, node: str) -> None:
+    """Add a pod that is already running on ``node`` (and keeps running: the demo's steady load)."""
+    pod = copy.deepcopy(pod)
+    pod.setdefault("apiVersion", "v1")
+    pod.setdefault("kind", "Pod")
+    meta = pod["metadata"]
+    meta.setdefault("namespace", "default")
+    meta["annotations"] = {**(meta.get("annotations") or {}), RUN_SECONDS_ANNOTATION: "inf"}
+    pod["spec"]["nodeName"] = node
+    kube.add("pods", pod)
+    now = utc_timestamp()
+    containers = pod["spec"].get("containers") or []
+    status = {
+        "phase": "Running",
+        "startTime": now,
+        "hostIP": f"10.0.0.{sum(node.encode()) % 250 + 2}",
+        "podIP": f"10.244.{len(world.pods) + 1}.{sum(meta['name'].encode()) % 250 + 2}",
+        "qosClass": "Burstable",
+        "conditions": [
+            {"type": condition, "status": "True", "lastTransitionTime": now}
+            for condition in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+        ],
+        "containerStatuses": [
+            {
+                "name": c.get("name", ""),
+                "image": c.get("image", ""),
+                "imageID": f"{c.get('image', '')}@sha256:{'0' * 64}",
+                "ready": True,
+                "started": True,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": now}},
+                "lastState": {},
+            }
+            for c in containers
+        ],
+    }
+    kube.update_pod_status(meta["namespace"], meta["name"], status)
+    world.pods.append((meta["namespace"], meta["name"]))
