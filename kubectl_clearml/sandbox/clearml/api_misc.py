@@ -1,0 +1,64 @@
+"""auth.login plus the small calls clients make around the main services (events, users, projects)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubectl_clearml.sandbox.clearml.auth import API_VERSION, COOKIE_NAME, SERVER_BUILD, SERVER_VERSION
+from kubectl_clearml.sandbox.clearml.endpoints import Call, endpoint
+
+COOKIE_MAX_AGE = 99999999999
+MAX_EVENTS_KEPT = 10000
+
+
+@endpoint("auth.login", "1.0")
+def login(call: Call) -> dict[str, Any]:
+    expiration = call.get("expiration_sec")
+    token = call.auth.issue(call.identity, int(expiration) if expiration else None)
+    call.set_cookie.append(f"{COOKIE_NAME}={token}; Max-Age={COOKIE_MAX_AGE}; HttpOnly; Path=/; SameSite=Lax")
+    return {"token": token}
+
+
+@endpoint("events.add_batch", "1.0")
+def add_batch(call: Call) -> dict[str, Any]:
+    """Events arrive as JSON lines (the glue's "task pulled" log lines); we keep the last few thousand."""
+    batch = call.batch if call.batch is not None else [call.payload] if call.payload else []
+    events = call.state.events
+    events.extend(e for e in batch if isinstance(e, dict))
+    del events[:-MAX_EVENTS_KEPT]
+    return {"added": len(batch), "errors": 0, "errors_info": {}}
+
+
+@endpoint("users.get_vaults", "2.15")
+def get_vaults(call: Call) -> dict[str, Any]:
+    return {"vaults": []}
+
+
+@endpoint("users.get_current_user", "1.0")
+def get_current_user(call: Call) -> dict[str, Any]:
+    who = call.identity
+    return {
+        "user": {
+            "id": who.user,
+            "name": who.user_name,
+            "company": {"id": who.company, "name": who.company_name},
+            "role": who.role,
+        },
+        "getting_started": None,
+        "settings": {},
+    }
+
+
+@endpoint("projects.get_all", "1.0")
+def get_all_projects(call: Call) -> dict[str, Any]:
+    return {"projects": []}
+
+
+@endpoint("server.info", "1.0")
+def server_info(call: Call) -> dict[str, Any]:
+    return {"version": SERVER_VERSION, "build": SERVER_BUILD, "api_version": API_VERSION, "commit": "sandbox"}
+
+
+@endpoint("debug.ping", "1.0", authenticate=False)
+def ping(call: Call) -> dict[str, Any]:
+    return {"msg": "ClearML server"}
