@@ -1,0 +1,318 @@
+"""Pure decisions of the glue loop: what to do with a queue entry, a pod, an error, a lease.
+
+Everything here takes plain data (dicts from the APIs, numbers, timestamps as floats) and returns
+plain data, so the whole decision table is tested with hypothesis without a server or a clock.
+The glue/ modules perform the I/O these functions decide on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ACTIVE_PHASES = frozenset({"Pending", "Running"})
+FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
+# Task statuses after which nothing runs any more: a pod still alive for such a task is not needed.
+TERMINAL_STATUSES = frozenset({"completed", "failed", "stopped", "published", "publishing", "closed"})
+# Waiting reasons that never heal on their own: the reference glue evicts on the last two only.
+IMAGE_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
+# Waiting reasons worth showing the user; ContainerCreating/PodInitializing are normal progress.
+PROGRESS_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
+STOPPING_MESSAGE = "stopping"
+
+
+# ---- identity ------------------------------------------------------------------------------------
+def default_worker_id(cluster: str, namespace: str, queues: Sequence[str]) -> str:
+    """A worker id that survives restarts: the same cluster, namespace and set of queues give the same id.
+
+    Never derived from the PID or the hostname (the reference glue's label changed on every restart).
+    """
+    digest = hashlib.sha256("|".join([cluster, namespace, *sorted(queues)]).encode()).hexdigest()[:8]
+    safe_ns = re.sub(r"[^a-z0-9-]", "-", namespace.lower())[:40]
+    return f"k8s-glue-{safe_ns}-{digest}"
+
+
+def lease_name(agent_label_value: str) -> str:
+    return f"clearml-glue-{agent_label_value}"[:63]
+
+
+# ---- capacity ------------------------------------------------------------------------------------
+def free_slots(
+    queue: str,
+    active_total: int,
+    active_by_queue: Mapping[str, int],
+    max_pods: int | None,
+    queue_limits: Mapping[str, int],
+) -> int:
+    """How many more pods may start for ``queue`` now: min of the global and per-queue headroom."""
+    room = 1 << 30
+    if max_pods is not None:
+        room = min(room, max_pods - active_total)
+    limit = queue_limits.get(queue)
+    if limit is not None:
+        room = min(room, limit - active_by_queue.get(queue, 0))
+    return max(0, room)
+
+
+# ---- queue entries -------------------------------------------------------------------------------
+LAUNCH = "launch"  # build and create the pod, then take the entry out of the queue
+POP_ONLY = "pop"  # a pod exists already (earlier run crashed after create): just take the entry out
+DROP_STALE = "drop"  # the task is no longer queued (failed, aborted, ...): remove the leftover entry
+SKIP = "skip"  # unknown task (deleted between peek and read): leave it for the server to clean
+
+
+def entry_action(task_status: str | None, has_pod: bool) -> str:
+    """What to do with a queue entry, given the task's status and whether one of our pods runs it."""
+    if task_status is None:
+        return SKIP
+    if has_pod:
+        return POP_ONLY
+    if task_status == "queued":
+        return LAUNCH
+    return DROP_STALE
+
+
+# ---- errors --------------------------------------------------------------------------------------
+FATAL = "fatal"  # the glue itself cannot work (RBAC, bad credentials): stop with a clear error
+PERMANENT = "permanent"  # this task's pod can never be created: fail the task with the reason
+TRANSIENT = "transient"  # try again later, the task stays at the head of its queue
+ALREADY = "already"  # 409 AlreadyExists: the pod was created before (idempotent create)
+
+_RBAC = re.compile(r"cannot (create|get|list|watch|delete|patch|update) resource", re.IGNORECASE)
+_QUOTA = re.compile(r"exceeded quota|forbidden: exceeded|quota", re.IGNORECASE)
+
+
+def classify_create_error(kind: str, message: str) -> str:
+    """Sort a pod-creation failure. ``kind`` is the error class name family from errors.py.
+
+    kinds: "conflict", "auth", "invalid", "server", "unreachable", "notfound".
+    A 403 is an RBAC refusal (fatal for the glue) unless it is an admission or quota refusal, which
+    concern this one pod: quota frees up (transient), an admission webhook or PodSecurity will refuse
+    the same spec again (permanent).
+    """
+    if kind == "conflict":
+        return ALREADY if "already exists" in message.lower() or not message else TRANSIENT
+    if kind == "auth":
+        if _QUOTA.search(message):
+            return TRANSIENT
+        if _RBAC.search(message) or "unauthorized" in message.lower() or not message:
+            return FATAL
+        return PERMANENT
+    if kind == "invalid":
+        return PERMANENT
+    if kind == "notfound":
+        # The namespace the template names does not exist: nothing we retry will fix it.
+        return PERMANENT
+    return TRANSIENT
+
+
+def backoff_delay(failures: int, base: float, cap: float, jitter: float) -> float:
+    """Exponential backoff with jitter; ``jitter`` in [0, 1) comes from the caller's random source."""
+    if failures <= 0:
+        return 0.0
+    delay = min(cap, base * float(2 ** min(failures - 1, 30)))
+    return delay * (0.5 + jitter / 2)
+
+
+# ---- pods ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PodView:
+    name: str
+    task_id: str
+    queue_id: str
+    phase: str
+    waiting_reason: str = ""
+    waiting_message: str = ""
+    unschedulable: str = ""
+    exit_code: int | None = None
+    terminated_reason: str = ""
+    deleting: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ACTIVE_PHASES
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED_PHASES
+
+
+def pod_view(pod: Mapping[str, Any]) -> PodView:
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    name = str(meta.get("name") or "")
+    status = pod.get("status") or {}
+    task_id = str(labels.get("clearml-task-id") or "") or task_id_from_pod_name(name)
+    waiting_reason = waiting_message = terminated_reason = ""
+    exit_code: int | None = None
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        state = cs.get("state") or {}
+        waiting = state.get("waiting")
+        if waiting and not waiting_reason:
+            waiting_reason = str(waiting.get("reason") or "")
+            waiting_message = str(waiting.get("message") or "")
+    main = (status.get("containerStatuses") or [None])[0] or {}
+    terminated = (main.get("state") or {}).get("terminated")
+    if terminated:
+        exit_code = int(terminated.get("exitCode") or 0)
+        terminated_reason = str(terminated.get("reason") or "")
+    unschedulable = ""
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            unschedulable = str(cond.get("message") or cond.get("reason") or "Unschedulable")
+    return PodView(
+        name=name,
+        task_id=task_id,
+        queue_id=str(labels.get("clearml-agent-queue") or ""),
+        phase=str(status.get("phase") or "Pending"),
+        waiting_reason=waiting_reason,
+        waiting_message=waiting_message,
+        unschedulable=unschedulable,
+        exit_code=exit_code,
+        terminated_reason=terminated_reason,
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def task_id_from_pod_name(name: str) -> str:
+    token = name.rsplit("-", 1)[-1]
+    return token if len(token) > 4 else ""
+
+
+def pending_message(view: PodView) -> str | None:
+    """The status message for a Pending pod, or None when there is nothing worth telling."""
+    if view.phase != "Pending":
+        return None
+    if view.unschedulable:
+        return f"pending: {view.unschedulable}"
+    if view.waiting_reason and view.waiting_reason not in PROGRESS_REASONS:
+        detail = f": {view.waiting_message}" if view.waiting_message else ""
+        return f"pending: {view.waiting_reason}{detail}"
+    return None
+
+
+# Tracker actions
+NOTHING = "nothing"
+MESSAGE = "message"  # tasks.update status_message
+FAIL_AND_DELETE = "fail_and_delete"  # tasks.failed(reason), then delete the pod
+DELETE = "delete"  # delete the pod only (the task is already settled)
+ABORT = "abort"  # delete the pod, then tasks.stopped
+COMPLETE = "complete"  # tasks.completed
+FAIL = "fail"  # tasks.failed(reason)
+REQUEUE = "requeue"  # back at the head of its queue (the pod vanished before the task started)
+
+
+@dataclass(frozen=True)
+class PodAction:
+    kind: str
+    reason: str = ""
+
+
+def aborted(task_status: str | None, task_message: str | None) -> bool:
+    return task_status == "stopped" or (task_status == "in_progress" and task_message == STOPPING_MESSAGE)
+
+
+def decide_pod(view: PodView, task_status: str | None, task_message: str | None = None) -> PodAction:
+    """The tracker's decision for one pod, given its task's status (None when not known yet)."""
+    if view.deleting:
+        return PodAction(NOTHING)
+    if view.active:
+        if aborted(task_status, task_message):
+            return PodAction(ABORT, f"task aborted in ClearML: pod {view.name} deleted")
+        if view.waiting_reason in IMAGE_ERRORS:
+            detail = f": {view.waiting_message}" if view.waiting_message else ""
+            reason = f"{view.waiting_reason}{detail}"
+            if task_status in TERMINAL_STATUSES:
+                return PodAction(DELETE, reason)
+            return PodAction(FAIL_AND_DELETE, f"pod {view.name} cannot pull its image: {reason}")
+        message = pending_message(view)
+        if message:
+            return PodAction(MESSAGE, message)
+        return PodAction(NOTHING)
+    if view.finished:
+        if task_status not in ("in_progress", "queued"):
+            return PodAction(NOTHING)
+        code = view.exit_code if view.exit_code is not None else (0 if view.phase == "Succeeded" else 1)
+        if task_status == "in_progress" and code == 0:
+            return PodAction(COMPLETE, f"pod {view.name} exited with code 0")
+        why = f" ({view.terminated_reason})" if view.terminated_reason else ""
+        if task_status == "queued":
+            return PodAction(FAIL, f"pod {view.name} ended with code {code}{why} before the task started")
+        return PodAction(FAIL, f"pod {view.name} exited with code {code}{why}")
+    return PodAction(NOTHING)
+
+
+def decide_vanished(task_status: str | None, task_message: str | None = None) -> PodAction:
+    """A pod of ours disappeared without us deleting it (evicted, deleted by hand, node lost)."""
+    if task_status == "queued":
+        return PodAction(REQUEUE, "pod deleted before the task started: back at the head of its queue")
+    if task_status == "in_progress":
+        if task_message == STOPPING_MESSAGE:
+            return PodAction(ABORT, "task aborted in ClearML and its pod is gone")
+        return PodAction(FAIL, "the task's pod was deleted while it ran")
+    return PodAction(NOTHING)
+
+
+def exit_outcome(exit_code: int) -> str:
+    return "completed" if exit_code == 0 else "failed"
+
+
+# ---- orphans -------------------------------------------------------------------------------------
+def orphan_candidates(
+    tasks: Sequence[Mapping[str, Any]],
+    queue_ids: Sequence[str],
+    queued_ids: set[str],
+    tasks_with_pods: set[str],
+    worker_prefix: str,
+) -> dict[str, str]:
+    """Tasks that belong to our queues but are neither in a queue nor in a pod: {task id: status}.
+
+    A queued task in no queue was popped by someone who then vanished. An in_progress task is ours only
+    when its last worker is one of our pods (``<worker id>:<task id>``); others run elsewhere.
+    """
+    ours = set(queue_ids)
+    out: dict[str, str] = {}
+    for task in tasks:
+        tid = str(task.get("id") or "")
+        status = str(task.get("status") or "")
+        queue = str(((task.get("execution") or {}).get("queue")) or "")
+        if not tid or tid in queued_ids or tid in tasks_with_pods or queue not in ours:
+            continue
+        if status == "queued" or (
+            status == "in_progress" and str(task.get("last_worker") or "").startswith(worker_prefix + ":")
+        ):
+            out[tid] = status
+    return out
+
+
+def confirmed_orphans(previous: Mapping[str, str], current: Mapping[str, str]) -> dict[str, str]:
+    """Orphans seen in two sweeps in a row with the same status: a pop that never got a pod.
+
+    One sighting is not enough: another agent may have popped the task a moment ago and be about to
+    start it; after a whole sweep interval it would have changed the status.
+    """
+    return {tid: status for tid, status in current.items() if previous.get(tid) == status}
+
+
+# ---- leader election -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LeaseDecision:
+    acquire: bool
+    transitions: int
+
+
+def decide_lease(spec: Mapping[str, Any] | None, me: str, now: float, renew_time: float | None) -> LeaseDecision:
+    """Take or renew the lease when it is free, ours, or expired (renewTime + duration < now)."""
+    if not spec:
+        return LeaseDecision(True, 0)
+    holder = spec.get("holderIdentity") or ""
+    transitions = int(spec.get("leaseTransitions") or 0)
+    if holder == me:
+        return LeaseDecision(True, transitions)
+    duration = float(spec.get("leaseDurationSeconds") or 15)
+    if not holder or renew_time is None or renew_time + duration < now:
+        return LeaseDecision(True, transitions + 1)
+    return LeaseDecision(False, transitions)

@@ -1,0 +1,299 @@
+"""One dispatch round: read the queue heads, create a pod per task, take the entries out of the queues.
+
+The order is create-then-pop, the reverse of the reference glue (pop, park in a hidden queue, apply):
+
+    1. read the heads of every queue with free slots   queues.get_all(id=[...], max_task_entries=N)
+    2. read those tasks                                 tasks.get_all(id=[...])
+    3. per task, in queue order:
+       a. create the pod clearml-id-<task>              409 AlreadyExists = launched before
+       b. take the entry out of the queue               queues.remove_task
+       c. say so in the task's status message          tasks.update
+
+Steps 1-2 are shared by a whole batch, so the steady-state cost is 3 requests per task plus 2 per batch.
+Until (b) succeeds the task stays at the head of its queue, so a crash or an error before it strands
+nothing: the next round sees the entry again, finds the pod (tracker, or 409), and only pops. Why each
+crash point is safe is written out in glue/reconcile.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubectl_clearml.core import glue_policy as policy
+from kubectl_clearml.core import podbuilder
+from kubectl_clearml.errors import (
+    AuthError,
+    ConflictError,
+    InvalidRequestError,
+    KubectlClearmlError,
+    NotFoundError,
+    UnreachableError,
+    UsageError,
+)
+from kubectl_clearml.glue.metrics import Metrics
+from kubectl_clearml.glue.settings import QueueSpec, RunSettings
+from kubectl_clearml.glue.taskops import TaskOps
+from kubectl_clearml.glue.tracker import PodTracker
+
+LOG = logging.getLogger("kubectl_clearml.glue.dispatch")
+
+TASK_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "project",
+    "parent",
+    "container",
+    "execution.queue",
+    "execution.docker_cmd",
+)
+
+Builder = Callable[[dict[str, Any], QueueSpec], podbuilder.BuiltPod]
+
+
+class TransientDispatchError(Exception):
+    """A step failed for a reason that may pass (5xx, timeout, quota); the round stops, the loop backs off."""
+
+    def __init__(self, step: str, cause: KubectlClearmlError) -> None:
+        super().__init__(f"{step}: {cause.one_line()}")
+        self.step = step
+        self.cause = cause
+
+
+@dataclass
+class RoundResult:
+    launched: int = 0
+    popped: int = 0  # entries taken out without a launch (pod existed, or the task was stale)
+    failed: int = 0  # tasks failed for a permanent reason
+    full: bool = False  # every queue with work is at its pod limit
+    heads: int = 0  # entries seen
+
+    @property
+    def progressed(self) -> bool:
+        return bool(self.launched or self.popped or self.failed)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        clearml: Any,
+        kube: Any,
+        tracker: PodTracker,
+        settings: RunSettings,
+        metrics: Metrics,
+        build: Builder | None = None,
+    ) -> None:
+        self.clearml = clearml
+        self.kube = kube
+        self.tracker = tracker
+        self.settings = settings
+        self.metrics = metrics
+        self.ops = TaskOps(clearml)
+        self.build = build or self._build
+
+    def _build(self, task: dict[str, Any], queue: QueueSpec) -> podbuilder.BuiltPod:
+        return podbuilder.build_task_pod(
+            task, podbuilder.QueueRef(queue.id, queue.name), queue.template, self.settings.pod_settings
+        )
+
+    # ---- reading ---------------------------------------------------------------------------------
+    def free_slots(self, queue: QueueSpec) -> int:
+        return policy.free_slots(
+            queue.id,
+            len(self.tracker.active()),
+            self.tracker.active_by_queue(),
+            self.settings.max_pods,
+            self.settings.queue_limits(),
+        )
+
+    def peek(self, queues: list[QueueSpec], limit: int) -> dict[str, list[str]]:
+        """Task ids at the head of each queue (head first), one request for all queues."""
+        if not queues:
+            return {}
+        data = self.clearml.call(
+            "queues.get_all",
+            {"id": [q.id for q in queues], "max_task_entries": limit, "only_fields": ["id", "entries"]},
+        )
+        heads: dict[str, list[str]] = {q.id: [] for q in queues}
+        for record in data.get("queues") or []:
+            entries = record.get("entries") or []
+            heads[str(record.get("id"))] = [str(e.get("task")) for e in entries[:limit] if e.get("task")]
+        return heads
+
+    # ---- a round ---------------------------------------------------------------------------------
+    def round(self, should_stop: Callable[[], bool] = lambda: False) -> RoundResult:
+        """Serve the highest-priority queue that has work and room; one batch, then return.
+
+        Returning after each batch restarts the scan at the first queue, so strict priority holds
+        even while a lower queue is being drained.
+        """
+        result = RoundResult()
+        open_queues = [q for q in self.settings.queues if self.free_slots(q) > 0]
+        if not open_queues:
+            result.full = True
+            return result
+        batch = max(1, self.settings.batch_size)
+        try:
+            heads = self.peek(open_queues, batch)
+        except KubectlClearmlError as exc:
+            raise _transient_or_raise("read queues", exc) from None
+        for queue in open_queues:
+            task_ids = heads.get(queue.id) or []
+            if not task_ids:
+                continue
+            result.heads += len(task_ids)
+            try:
+                tasks = self.ops.read(task_ids, TASK_FIELDS)
+            except KubectlClearmlError as exc:
+                raise _transient_or_raise("read tasks", exc) from None
+            for task_id in task_ids:
+                if should_stop():
+                    return result
+                task = tasks.get(task_id)
+                action = policy.entry_action(
+                    str(task.get("status")) if task else None, self.tracker.has_active_pod(task_id)
+                )
+                if action == policy.LAUNCH:
+                    if self.free_slots(queue) <= 0:
+                        break
+                    assert task is not None
+                    self._launch(queue, task, result)
+                elif action in (policy.POP_ONLY, policy.DROP_STALE):
+                    self._pop(queue, task_id, "pop")
+                    result.popped += 1
+            return result
+        return result
+
+    # ---- one task --------------------------------------------------------------------------------
+    def _launch(self, queue: QueueSpec, task: dict[str, Any], result: RoundResult) -> None:
+        task_id = str(task["id"])
+        try:
+            built = self.build(task, queue)
+        except UsageError as exc:
+            # The task itself cannot become a pod (bad image name, bad docker arguments).
+            self._fail(queue, task_id, f"cannot build the pod: {exc.one_line()}", result)
+            return
+        namespace = built.namespace or self.settings.namespace
+        try:
+            self.kube.create("pods", built.manifest, namespace)
+        except KubectlClearmlError as exc:
+            verdict = policy.classify_create_error(_kind(exc), _message(exc))
+            if verdict == policy.FATAL:
+                raise
+            if verdict == policy.TRANSIENT:
+                self.metrics.inc("clearml_glue_errors_total", step="create")
+                raise TransientDispatchError(f"create pod {built.name}", exc) from None
+            if verdict == policy.PERMANENT:
+                self._fail(queue, task_id, f"Kubernetes refused pod {built.name}: {_message(exc)}", result)
+                return
+            if not self._adopt_existing(built, namespace):
+                raise TransientDispatchError(f"replace finished pod {built.name}", exc) from None
+        self.tracker.note_created(built.manifest)
+        self._pop(queue, task_id, "pop")
+        result.launched += 1
+        self.metrics.inc("clearml_glue_tasks_launched_total", queue=queue.name)
+        note = built.status_message()
+        text = f"launched: pod {built.name} in namespace {namespace}" + (f"; {note}" if note else "")
+        try:
+            self.ops.message(task_id, text)
+        except KubectlClearmlError as exc:
+            LOG.info("task %s: status message not written (%s)", task_id, exc.one_line())
+        LOG.info("task %s from queue %s: %s", task_id, queue.name, text)
+
+    def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> bool:
+        """409: the pod exists. Live, it runs this task already; finished, it is an earlier run of a
+        task that was queued again, so it makes room for the new one. False: retry later."""
+        try:
+            existing = self.kube.get("pods", built.name, namespace)
+        except NotFoundError:
+            return False
+        if policy.pod_view(existing).finished:
+            view = policy.pod_view(existing)
+            self.tracker.forget(view.task_id, view.name)
+            try:
+                self.kube.delete("pods", built.name, namespace, ignore_missing=True)
+                self.kube.create("pods", built.manifest, namespace)
+            except KubectlClearmlError as exc:
+                LOG.info("pod %s: replacing the finished pod failed (%s)", built.name, exc.one_line())
+                return False
+        return True
+
+    def _pop(self, queue: QueueSpec, task_id: str, step: str) -> None:
+        try:
+            self.ops.pop(queue.id, task_id)
+        except KubectlClearmlError as exc:
+            raise _transient_or_raise(f"{step} task {task_id}", exc) from None
+
+    def _fail(self, queue: QueueSpec, task_id: str, reason: str, result: RoundResult) -> None:
+        LOG.warning("task %s failed: %s", task_id, reason)
+        try:
+            self.ops.fail(task_id, reason)
+        except KubectlClearmlError as exc:
+            raise _transient_or_raise(f"fail task {task_id}", exc) from None
+        self._pop(queue, task_id, "remove failed")
+        result.failed += 1
+        self.metrics.inc("clearml_glue_tasks_failed_total", reason="pod-refused")
+
+    # ---- dry run ---------------------------------------------------------------------------------
+    def preview(self) -> list[dict[str, Any]]:
+        """What the next rounds would launch, pulling nothing: one row per queue head within the limits."""
+        rows: list[dict[str, Any]] = []
+        heads = self.peek(list(self.settings.queues), max(1, self.settings.batch_size))
+        for queue in self.settings.queues:
+            task_ids = heads.get(queue.id) or []
+            tasks = self.ops.read(task_ids, TASK_FIELDS) if task_ids else {}
+            room = self.free_slots(queue)
+            for task_id in task_ids:
+                task = tasks.get(task_id)
+                action = policy.entry_action(
+                    str(task.get("status")) if task else None, self.tracker.has_active_pod(task_id)
+                )
+                row = {"queue": queue.name, "task": task_id, "name": (task or {}).get("name", ""), "pod": ""}
+                if action != policy.LAUNCH or task is None:
+                    row["action"] = {"pop": "already launched", "drop": "stale entry"}.get(action, "skip")
+                elif room <= 0:
+                    row["action"] = "wait (pod limit)"
+                else:
+                    room -= 1
+                    try:
+                        built = self.build(task, queue)
+                        row.update(action="launch", pod=built.name, image=_image(built.manifest))
+                    except UsageError as exc:
+                        row["action"] = f"fail: {exc.one_line()}"
+                rows.append(row)
+        return rows
+
+
+def _image(pod: dict[str, Any]) -> str:
+    containers = (pod.get("spec") or {}).get("containers") or [{}]
+    return str(containers[0].get("image") or "")
+
+
+def _kind(exc: KubectlClearmlError) -> str:
+    if isinstance(exc, ConflictError):
+        return "conflict"
+    if isinstance(exc, AuthError):
+        return "auth"
+    if isinstance(exc, InvalidRequestError):
+        return "invalid"
+    if isinstance(exc, NotFoundError):
+        return "notfound"
+    if isinstance(exc, UnreachableError):
+        return "unreachable"
+    return "server"
+
+
+def _message(exc: KubectlClearmlError) -> str:
+    return " ".join(str(part) for part in (exc.what, exc.obj) if part)
+
+
+def _transient_or_raise(step: str, exc: KubectlClearmlError) -> Exception:
+    """Server failures and timeouts pass; anything else (auth, bad request) is the caller's to see."""
+    from kubectl_clearml.errors import ServerError
+
+    if isinstance(exc, (ServerError, UnreachableError)) and not isinstance(exc, ConflictError):
+        return TransientDispatchError(step, exc)
+    return exc

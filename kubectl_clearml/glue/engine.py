@@ -1,0 +1,264 @@
+"""The glue loop: track pods, sweep, report, dispatch; sleep only when there is nothing to do.
+
+One thread makes every API call (the pod watch reads in the background and only queues events), so
+the order of effects is the order written here. Time and sleep come from an injectable Clock; stop is
+a threading.Event the CLI sets from SIGINT/SIGTERM and tests set directly.
+
+Per iteration:
+  1. leader election (with --leader-elect): a standby does nothing else;
+  2. tracker: apply watch events; every poll interval also re-read the tasks of live pods (aborts);
+  3. every sweep interval: orphans and the reference glue's k8s_scheduler (glue/reconcile.py);
+  4. every 30 s: workers.status_report;
+  5. one dispatch round; when it launched something, loop at once (no sleep), when every queue is
+     empty or full sleep the poll interval, after an error sleep an exponential backoff with jitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubectl_clearml.core import glue_policy as policy
+from kubectl_clearml.core import podbuilder
+from kubectl_clearml.errors import AuthError, KubectlClearmlError
+from kubectl_clearml.glue.clock import Clock, SystemClock
+from kubectl_clearml.glue.dispatcher import Builder, Dispatcher, RoundResult, TransientDispatchError
+from kubectl_clearml.glue.leader import LeaderElector
+from kubectl_clearml.glue.metrics import Metrics
+from kubectl_clearml.glue.reconcile import Reconciler
+from kubectl_clearml.glue.settings import RunSettings
+from kubectl_clearml.glue.tracker import PodTracker
+from kubectl_clearml.glue.worker import WorkerReporter
+
+LOG = logging.getLogger("kubectl_clearml.glue")
+
+
+@dataclass
+class RunSummary:
+    launched: int = 0
+    failed: int = 0
+    rounds: int = 0
+    errors: int = 0
+    idle_sleeps: int = 0
+    led: bool = False
+    error_steps: dict[str, int] = field(default_factory=dict)
+
+
+class GlueEngine:
+    def __init__(
+        self,
+        clearml: Any,
+        kube: Any,
+        settings: RunSettings,
+        *,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+        build: Builder | None = None,
+        identity: str | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.clearml = clearml
+        self.kube = kube
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.metrics = metrics or Metrics()
+        self.rand = rand
+        self.stop_event = threading.Event()
+        self.label = podbuilder.agent_label(settings.worker_id)
+        self.tracker = PodTracker(
+            kube,
+            _ops(clearml),
+            settings.namespace,
+            f"{podbuilder.AGENT_LABEL}={self.label}",
+            self.clock,
+            self.metrics,
+            watch_timeout=settings.watch_timeout,
+        )
+        self.dispatcher = Dispatcher(clearml, kube, self.tracker, settings, self.metrics, build)
+        self.reconciler = Reconciler(clearml, kube, self.tracker, settings, self.clock)
+        self.worker = WorkerReporter(
+            clearml,
+            settings.worker_id,
+            settings.queue_ids(),
+            self.clock,
+            interval=settings.report_interval,
+            gpu_count=settings.gpu_count,
+            running=lambda: sorted(v.task_id for v in self.tracker.active()),
+        )
+        self.leader = (
+            LeaderElector(
+                kube,
+                settings.namespace,
+                policy.lease_name(self.label),
+                self.clock,
+                identity=identity,
+                duration=settings.lease_duration,
+            )
+            if settings.leader_elect
+            else None
+        )
+        self.started = False
+        self.summary = RunSummary()
+        self._failures = 0
+        self._next_check = 0.0
+        self._next_sweep = 0.0
+
+    # ---- control ---------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Stop pulling; the current task's dispatch finishes, running pods are left alone."""
+        self.stop_event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
+
+    def _sleep(self, seconds: float) -> None:
+        self.clock.sleep(seconds, self.stop_event)
+
+    # ---- run -------------------------------------------------------------------------------------
+    def run(self, once: bool = False) -> RunSummary:
+        """Loop until stopped (or, with ``once``, until the queues are drained or full)."""
+        try:
+            while not self.stopping:
+                if self.leader is not None and not self.leader.ensure():
+                    self.metrics.set("clearml_glue_leader", 0)
+                    if self.started:
+                        LOG.warning("lost the lease: standing by")
+                        self._stand_down()
+                    self._sleep(min(self.settings.poll_interval, self.leader.duration / 3))
+                    continue
+                self.metrics.set("clearml_glue_leader", 1)
+                self.summary.led = True
+                if not self.started and not self._start(watch=not once):
+                    continue
+                result = self._iterate()
+                if once and result is not None and not result.progressed:
+                    break
+        finally:
+            self._shutdown()
+        return self.summary
+
+    def _start(self, watch: bool) -> bool:
+        """List our pods once, start the watch, register, reconcile. False after a transient error."""
+        try:
+            self.tracker.load()
+            self.worker.register()
+            self.reconciler.sweep()
+        except AuthError:
+            raise
+        except KubectlClearmlError as exc:
+            self._backoff("start", exc)
+            return False
+        if watch:
+            self.tracker.start_watch()
+        self.started = True
+        self._next_sweep = self.clock.monotonic() + self.settings.sweep_interval
+        LOG.warning(
+            "run-glue started: worker %s, label %s=%s, queues %s, %d pods of ours",
+            self.settings.worker_id,
+            podbuilder.AGENT_LABEL,
+            self.label,
+            ", ".join(q.name for q in self.settings.queues),
+            len(self.tracker.pods),
+        )
+        return True
+
+    def _iterate(self) -> RoundResult | None:
+        now = self.clock.monotonic()
+        errors = 0
+        check = now >= self._next_check
+        if check:
+            self._next_check = now + self.settings.poll_interval
+        errors += self._guard("track", lambda: self.tracker.step(check_tasks=check))
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.settings.sweep_interval
+            errors += self._guard("sweep", self.reconciler.sweep)
+        self.worker.report_if_due()
+        result: RoundResult | None = None
+        try:
+            result = self.dispatcher.round(lambda: self.stopping)
+        except TransientDispatchError as exc:
+            self._count_error(exc.step.split(" ")[0], exc.cause)
+            errors += 1
+        except AuthError:
+            raise
+        except KubectlClearmlError as exc:
+            self._count_error("dispatch", exc)
+            errors += 1
+        self.summary.rounds += 1
+        if result is not None:
+            self.summary.launched += result.launched
+            self.summary.failed += result.failed
+        if errors:
+            self._failures += 1
+            self._sleep(
+                policy.backoff_delay(self._failures, self.settings.backoff_base, self.settings.backoff_cap, self.rand())
+            )
+            return result
+        self._failures = 0
+        if result is not None and not result.progressed and not self.stopping:
+            self.summary.idle_sleeps += 1
+            self._sleep(self.settings.poll_interval)
+        return result
+
+    def _guard(self, step: str, action: Callable[[], object]) -> int:
+        try:
+            action()
+        except AuthError:
+            raise
+        except KubectlClearmlError as exc:
+            self._count_error(step, exc)
+            return 1
+        return 0
+
+    def _count_error(self, step: str, exc: KubectlClearmlError) -> None:
+        self.summary.errors += 1
+        self.summary.error_steps[step] = self.summary.error_steps.get(step, 0) + 1
+        self.metrics.inc("clearml_glue_errors_total", step=step)
+        LOG.info("%s failed: %s", step, exc.one_line())
+
+    def _backoff(self, step: str, exc: KubectlClearmlError) -> None:
+        self._count_error(step, exc)
+        self._failures += 1
+        self._sleep(
+            policy.backoff_delay(self._failures, self.settings.backoff_base, self.settings.backoff_cap, self.rand())
+        )
+
+    def _stand_down(self) -> None:
+        self.tracker.stop()
+        self.worker.unregister()
+        self.started = False
+        self.tracker = PodTracker(
+            self.kube,
+            _ops(self.clearml),
+            self.settings.namespace,
+            self.tracker.selector,
+            self.clock,
+            self.metrics,
+            watch_timeout=self.settings.watch_timeout,
+        )
+        self.dispatcher.tracker = self.tracker
+        self.reconciler.tracker = self.tracker
+
+    def _shutdown(self) -> None:
+        self.tracker.stop()
+        self.worker.unregister()
+        if self.leader is not None:
+            self.leader.release()
+        LOG.warning("run-glue stopped: %d launched, running pods left alone", self.summary.launched)
+
+    # ---- dry run ---------------------------------------------------------------------------------
+    def preview(self) -> list[dict[str, Any]]:
+        """What would be launched now; reads only (one pod list, the queue heads, those tasks)."""
+        self.tracker.load()
+        return self.dispatcher.preview()
+
+
+def _ops(clearml: Any) -> Any:
+    from kubectl_clearml.glue.taskops import TaskOps
+
+    return TaskOps(clearml)

@@ -1,0 +1,47 @@
+"""What one glue process serves and how: resolved queues, templates, limits, intervals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class QueueSpec:
+    """One served queue, in priority order, with the pod template its tasks get."""
+
+    name: str
+    id: str
+    template: dict[str, Any]
+    max_pods: int | None = None
+
+
+@dataclass
+class RunSettings:
+    queues: list[QueueSpec]
+    namespace: str
+    worker_id: str
+    max_pods: int | None = None
+    poll_interval: float = 5.0
+    report_interval: float = 30.0
+    sweep_interval: float = 30.0  # orphan sweep and k8s_scheduler adoption
+    batch_size: int = 100  # queue entries read per round
+    backoff_base: float = 0.5
+    backoff_cap: float = 60.0
+    watch_timeout: int = 30
+    gpu_count: int = 0
+    scheduler_queue: str = "k8s_scheduler"  # the reference glue's hidden pending queue
+    adopt_grace: float = 60.0  # leave k8s_scheduler entries younger than this to a running reference glue
+    leader_elect: bool = False
+    lease_duration: float = 15.0
+    pod_settings: Any = None  # passed through to the pod builder
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def queue_ids(self) -> list[str]:
+        return [q.id for q in self.queues]
+
+    def queue_by_id(self, queue_id: str) -> QueueSpec | None:
+        return next((q for q in self.queues if q.id == queue_id), None)
+
+    def queue_limits(self) -> dict[str, int]:
+        return {q.id: q.max_pods for q in self.queues if q.max_pods is not None}

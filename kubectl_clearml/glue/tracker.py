@@ -1,0 +1,286 @@
+"""Pod tracking through ONE watch on the agent's label, resumed from the last resourceVersion.
+
+After the single list at start, the cluster is never listed again in the loop (only when the watch
+reports its resourceVersion expired). A background thread reads the watch stream and queues events;
+the loop thread applies them, so every ClearML call is made from one thread, in order.
+
+Decisions (what a Pending reason, an image-pull error, an ended pod or an aborted task mean) are the
+pure functions of core/glue_policy.py; this module only feeds them and carries them out.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from kubectl_clearml.core import glue_policy as policy
+from kubectl_clearml.core.glue_policy import PodAction, PodView
+from kubectl_clearml.errors import KubectlClearmlError, NotFoundError, ServerError, UnreachableError
+from kubectl_clearml.glue.clock import Clock
+from kubectl_clearml.glue.metrics import Metrics
+from kubectl_clearml.glue.taskops import TaskOps
+
+LOG = logging.getLogger("kubectl_clearml.glue.tracker")
+
+TRANSIENT = (ServerError, UnreachableError)
+STATUS_FIELDS = ("id", "status", "status_message", "execution.queue")
+
+
+class PodTracker:
+    def __init__(
+        self,
+        kube: Any,
+        ops: TaskOps,
+        namespace: str,
+        label_selector: str,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        watch_timeout: int = 30,
+    ) -> None:
+        self.kube = kube
+        self.ops = ops
+        self.namespace = namespace
+        self.selector = label_selector
+        self.clock = clock
+        self.metrics = metrics
+        self.watch_timeout = watch_timeout
+        self.pods: dict[str, PodView] = {}  # by task id
+        self.resource_version = ""
+        self.statuses: dict[str, tuple[str, str]] = {}  # task id -> (status, status_message)
+        self._messages: dict[str, str] = {}  # last status message written per task
+        self._deleting: set[str] = set()  # pod names we deleted: their DELETED event is expected
+        self._changed: dict[str, PodView] = {}  # decided on the next step
+        self._vanished: dict[str, PodView] = {}
+        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lists = 0  # full pod lists made (1 at start; more only after an expired watch)
+
+    # ---- start / stop ----------------------------------------------------------------------------
+    def load(self) -> None:
+        """The one full list: current pods and the resourceVersion the watch resumes from."""
+        items, version = self.kube.list_with_version("pods", self.namespace, label_selector=self.selector)
+        self.lists += 1
+        self._replace_all(items)
+        self.resource_version = version
+
+    def start_watch(self) -> None:
+        self._thread = threading.Thread(target=self._watch_loop, name="glue-pod-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch_loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                for event in self.kube.watch(
+                    "pods",
+                    self.namespace,
+                    label_selector=self.selector,
+                    resource_version=self.resource_version or None,
+                    timeout_seconds=self.watch_timeout,
+                ):
+                    if self._stop.is_set():
+                        return
+                    failures = 0
+                    kind = event.get("type")
+                    obj = event.get("object") or {}
+                    if kind == "ERROR":
+                        # 410 Gone: the resourceVersion is too old; list again, once.
+                        raise ResourceVersionExpired(str(obj.get("message") or "watch error"))
+                    version = (obj.get("metadata") or {}).get("resourceVersion")
+                    if version:
+                        self.resource_version = str(version)
+                    if kind != "BOOKMARK":
+                        self._events.put((str(kind), obj))
+                self.metrics.inc("clearml_glue_watch_restarts_total", reason="timeout")
+            except ResourceVersionExpired:
+                self.metrics.inc("clearml_glue_watch_restarts_total", reason="expired")
+                self._relist()
+            except KubectlClearmlError as exc:
+                failures += 1
+                self.metrics.inc("clearml_glue_watch_restarts_total", reason="error")
+                LOG.warning("pod watch failed (%s); resuming", exc.one_line())
+                if self._stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8))):
+                    return
+                if isinstance(exc, ServerError) and "410" in exc.what:
+                    self._relist()
+
+    def _relist(self) -> None:
+        try:
+            items, version = self.kube.list_with_version("pods", self.namespace, label_selector=self.selector)
+        except KubectlClearmlError as exc:
+            LOG.warning("pod relist failed (%s)", exc.one_line())
+            return
+        self.lists += 1
+        self.resource_version = version
+        self._events.put(("RELIST", items))
+
+    # ---- cache -----------------------------------------------------------------------------------
+    def _replace_all(self, items: Iterable[dict[str, Any]]) -> None:
+        fresh = {v.task_id: v for v in (policy.pod_view(p) for p in items) if v.task_id}
+        for tid, old in self.pods.items():
+            if tid not in fresh and old.name not in self._deleting:
+                self._vanished[tid] = old
+        self._deleting.clear()
+        self.pods = fresh
+        self._changed.update(fresh)
+
+    def _apply_event(self, kind: str, obj: Any) -> None:
+        if kind == "RELIST":
+            self._replace_all(obj)
+            return
+        view = policy.pod_view(obj)
+        if not view.task_id:
+            return
+        if kind == "DELETED":
+            current = self.pods.get(view.task_id)
+            if current is not None and current.name == view.name:
+                del self.pods[view.task_id]
+            self._changed.pop(view.task_id, None)
+            if view.name in self._deleting:
+                self._deleting.discard(view.name)
+            elif view.active:
+                self._vanished[view.task_id] = view
+            return
+        self.pods[view.task_id] = view
+        self._changed[view.task_id] = view
+
+    def note_created(self, pod: dict[str, Any]) -> None:
+        """Count a pod we just created before its watch event arrives (capacity stays exact)."""
+        view = policy.pod_view(pod)
+        if view.task_id and view.task_id not in self.pods:
+            self.pods[view.task_id] = view
+
+    def forget(self, task_id: str, pod_name: str) -> None:
+        """We are about to delete this pod ourselves."""
+        self._deleting.add(pod_name)
+        self.pods.pop(task_id, None)
+        self._changed.pop(task_id, None)
+
+    def has_active_pod(self, task_id: str) -> bool:
+        view = self.pods.get(task_id)
+        return view is not None and view.active
+
+    def active(self) -> list[PodView]:
+        return [v for v in self.pods.values() if v.active]
+
+    def active_by_queue(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for view in self.active():
+            counts[view.queue_id] = counts.get(view.queue_id, 0) + 1
+        return counts
+
+    # ---- the loop's step -------------------------------------------------------------------------
+    def step(self, check_tasks: bool = False) -> int:
+        """Apply queued watch events and act on changed pods; returns the number of events applied.
+
+        With ``check_tasks``, re-read the status of every task with an active pod (abort detection).
+        """
+        applied = 0
+        while True:
+            try:
+                kind, obj = self._events.get_nowait()
+            except queue.Empty:
+                break
+            self._apply_event(kind, obj)
+            applied += 1
+        self.metrics.set("clearml_glue_pods_active", len(self.active()))
+        changed = dict(self._changed)
+        vanished = dict(self._vanished)
+        needs_status = {tid for tid, v in changed.items() if v.finished or tid not in self.statuses}
+        needs_status |= set(vanished)
+        if check_tasks:
+            needs_status |= {v.task_id for v in self.active()}
+        if needs_status:
+            self._refresh(needs_status)  # raises on transient errors: nothing consumed yet
+        if check_tasks:
+            for view in self.active():
+                changed.setdefault(view.task_id, view)
+        for tid, view in changed.items():
+            status, message = self.statuses.get(tid, (None, None))
+            self._act(view, policy.decide_pod(view, status, message))
+            self._changed.pop(tid, None)
+        for tid, view in vanished.items():
+            status, message = self.statuses.get(tid, (None, None))
+            self._act_vanished(view, policy.decide_vanished(status, message))
+            self._vanished.pop(tid, None)
+        return applied
+
+    def _refresh(self, task_ids: Iterable[str]) -> None:
+        ids = sorted(task_ids)
+        tasks = self.ops.read(ids, STATUS_FIELDS)
+        for tid in ids:
+            task = tasks.get(tid)
+            if task is None:
+                self.statuses[tid] = ("", "")  # deleted in ClearML: nothing to report to
+            else:
+                self.statuses[tid] = (str(task.get("status") or ""), str(task.get("status_message") or ""))
+
+    # ---- actions ---------------------------------------------------------------------------------
+    def _act(self, view: PodView, action: PodAction) -> None:
+        tid = view.task_id
+        if action.kind == policy.NOTHING:
+            return
+        if action.kind == policy.MESSAGE:
+            if self._messages.get(tid) != action.reason:
+                self.ops.message(tid, action.reason)
+                self._messages[tid] = action.reason
+                LOG.info("task %s: %s", tid, action.reason)
+            return
+        LOG.info("task %s: %s (%s)", tid, action.kind, action.reason)
+        if action.kind == policy.FAIL_AND_DELETE:
+            self.ops.fail(tid, action.reason)
+            self.statuses[tid] = ("failed", action.reason)
+            self._delete(view)
+            self.metrics.inc("clearml_glue_tasks_failed_total", reason="image")
+        elif action.kind == policy.DELETE:
+            self._delete(view)
+        elif action.kind == policy.ABORT:
+            self._delete(view)
+            if self.statuses.get(tid, ("", ""))[0] != "stopped":
+                self.ops.stopped(tid, action.reason)
+            self.statuses[tid] = ("stopped", "")
+            self.metrics.inc("clearml_glue_tasks_aborted_total")
+        elif action.kind == policy.COMPLETE:
+            self.ops.complete(tid, action.reason)
+            self.statuses[tid] = ("completed", action.reason)
+        elif action.kind == policy.FAIL:
+            self.ops.fail(tid, action.reason)
+            self.statuses[tid] = ("failed", action.reason)
+            self.metrics.inc("clearml_glue_tasks_failed_total", reason="pod")
+
+    def _act_vanished(self, view: PodView, action: PodAction) -> None:
+        tid = view.task_id
+        if action.kind == policy.REQUEUE and view.queue_id:
+            LOG.warning("task %s: %s", tid, action.reason)
+            self.ops.to_queue_head(view.queue_id, tid)
+        elif action.kind == policy.FAIL:
+            self.ops.fail(tid, action.reason)
+            self.statuses[tid] = ("failed", action.reason)
+        elif action.kind == policy.ABORT:
+            self.ops.stopped(tid, action.reason)
+            self.statuses[tid] = ("stopped", "")
+
+    def _delete(self, view: PodView) -> None:
+        self.forget(view.task_id, view.name)
+        try:
+            self.kube.delete("pods", view.name, self.namespace, ignore_missing=True)
+        except NotFoundError:
+            pass
+        except KubectlClearmlError:
+            # Not deleted after all: watch it again and retry on the next step.
+            self._deleting.discard(view.name)
+            self.pods[view.task_id] = view
+            self._changed[view.task_id] = view
+            raise
+
+
+class ResourceVersionExpired(Exception):
+    pass
