@@ -140,6 +140,10 @@ def node_allocatable(node: Obj) -> Resources:
     return _amounts(status.get("allocatable") or status.get("capacity"))
 
 
+def node_capacity(node: Obj) -> Resources:
+    return _amounts((node.get("status") or {}).get("capacity"))
+
+
 def free_resources(node: Obj, used: Mapping[str, int] | None = None) -> Resources:
     """Allocatable minus requested, per resource (may be negative on an overcommitted node)."""
     free = node_allocatable(node)
