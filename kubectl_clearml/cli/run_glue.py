@@ -1,18 +1,181 @@
-"""`kubectl clearml run-glue` (not built yet: issue 8)."""
+"""`kubectl clearml run-glue`: the glue loop in the foreground (queues → pods), restart-safe."""
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import click
 
-from kubectl_clearml.cli.options import global_options
-from kubectl_clearml.errors import NotBuiltError
+from kubectl_clearml import logs
+from kubectl_clearml.cli.connect import clearml_from, kube_from
+from kubectl_clearml.cli.options import get_globals, global_options
+from kubectl_clearml.errors import UsageError
+from kubectl_clearml.output import Column, View, echo, render
+
+COLUMNS = [
+    Column("QUEUE", "queue"),
+    Column("TASK", "task"),
+    Column("NAME", "name"),
+    Column("ACTION", "action"),
+    Column("POD", "pod"),
+    Column("IMAGE", "image", wide_only=True),
+]
 
 
 @click.command("run-glue", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--queue", "queues", multiple=True, metavar="NAME", help="Queue to serve (repeatable, highest priority first)."
+)
+@click.option(
+    "-f",
+    "--values",
+    "values",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Helm values file(s) of the agent: served queues, per-queue templates, queueSettings.maxPods, GPU count.",
+)
+@click.option("--template", type=click.Path(dir_okay=False), help="Pod template YAML for every queue (without -f).")
+@click.option("--max-pods", type=int, help="At most this many Pending+Running pods of this glue.")
+@click.option("--worker-id", help="Stable worker id (env CLEARML_WORKER_ID; default from cluster, namespace, queues).")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.05),
+    default=5.0,
+    show_default=True,
+    help="Seconds between polls of empty queues.",
+)
+@click.option("--dry-run", is_flag=True, help="Pull nothing: print what would be launched for the current queue heads.")
+@click.option("--once", is_flag=True, help="Drain the queues once (up to the pod limits), then exit without waiting.")
+@click.option("--leader-elect", is_flag=True, help="Only the holder of a Lease in the namespace dispatches (replicas).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port (/metrics).")
+@click.option("--credentials-secret", metavar="NAME", help="Secret with the agent's ClearML keys, for the pods' env.")
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="ClearML request timeout (s).",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=100, show_default=True, help="Queue entries read per round."
+)
 @global_options
-def command() -> None:
-    """Run the glue loop in the foreground: pull tasks from queues, launch pods.
+def command(
+    queues: tuple[str, ...],
+    values: tuple[str, ...],
+    template: str | None,
+    max_pods: int | None,
+    worker_id: str | None,
+    poll_interval: float,
+    dry_run: bool,
+    once: bool,
+    leader_elect: bool,
+    log_format: str,
+    metrics_port: int | None,
+    credentials_secret: str | None,
+    request_timeout: float,
+    batch_size: int,
+) -> None:
+    """Run the glue loop in the foreground: pull tasks from queues, launch their pods, follow them.
 
-    Not built yet: this command exits 2 until it lands.
+    \b
+    Examples:
+      kubectl clearml run-glue --queue gpu-a100 --queue cpu -n clearml --max-pods 20
+      kubectl clearml run-glue -f values.yaml --dry-run
+      kubectl clearml run-glue --queue default --once
     """
-    raise NotBuiltError("'kubectl clearml run-glue' is not built yet", hint="see the README for the commands that work")
+    from kubectl_clearml.glue.engine import GlueEngine
+    from kubectl_clearml.glue.setup import build_run_settings
+
+    g = get_globals()
+    logs.configure(max(1, g.verbose), log_format)
+    kube = kube_from(g)
+    clearml = clearml_from(g, kube)
+    clearml.timeout = (5.0, request_timeout)
+    names, templates, limits, gpu_count, secret = _agent_view(values, template, queues, kube.namespace)
+    settings = build_run_settings(
+        clearml,
+        namespace=kube.namespace,
+        cluster=kube.server,
+        queue_names=names,
+        templates=templates,
+        queue_max_pods=limits,
+        worker_id=worker_id,
+        max_pods=max_pods,
+        credentials_secret=credentials_secret or secret,
+        api_host=clearml.server,
+        verify_certificate=bool(clearml.credentials.verify),
+        gpu_count=gpu_count,
+        poll_interval=poll_interval,
+        batch_size=batch_size,
+        leader_elect=leader_elect,
+    )
+    engine = GlueEngine(clearml, kube, settings)
+    if dry_run:
+        rows = engine.preview()
+        fmt = g.output_format(default="table")
+        echo(render(View("task", rows, COLUMNS, name_key="task"), fmt, no_headers=g.no_headers))
+        return
+    if metrics_port is not None:
+        from kubectl_clearml.glue.metrics import serve
+
+        serve(engine.metrics, metrics_port)
+    with _stop_on_signals(engine.request_stop):
+        summary = engine.run(once=once)
+    echo(f"run-glue: {summary.launched} launched, {summary.failed} failed, {summary.errors} transient errors")
+
+
+def _agent_view(
+    values: tuple[str, ...], template: str | None, queues: tuple[str, ...], namespace: str
+) -> tuple[list[str], dict[str, Any], dict[str, int], int, str | None]:
+    """(queues, templates by queue, maxPods by queue, dashboard GPU count, credentials Secret)."""
+    if values and template:
+        raise UsageError("-f/--values and --template are exclusive", hint="put the template in the values instead")
+    if template:
+        return list(queues), {"*": _load_template(template)}, {}, 0, None
+    if not values:
+        return list(queues), {"*": None}, {}, 0, None
+    from kubectl_clearml.adapters.values_file import load_values
+    from kubectl_clearml.core.agent_config import config_from_user_values
+    from kubectl_clearml.core.templates import credentials_secret_name
+
+    cfg = config_from_user_values([load_values(p) for p in values], namespace=namespace)
+    names = list(queues) or list(cfg.queues)
+    templates: dict[str, Any] = {q: cfg.effective_template(q) for q in names}
+    limits: dict[str, int] = {}
+    for q in names:
+        max_pods = cfg.queue_settings(q).get("maxPods")
+        if max_pods is not None:
+            limits[q] = int(max_pods)
+    return names, templates, limits, int(cfg.report_max_gpu or 0), credentials_secret_name(cfg.values, cfg.fullname)
+
+
+def _load_template(path: str) -> Any:
+    from kubectl_clearml.adapters.values_file import load_values
+
+    return load_values(path)
+
+
+@contextmanager
+def _stop_on_signals(stop: Any) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the loop to stop (finish the current dispatch, unregister, leave pods running)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        sys.stderr.write(f"run-glue: {signal.Signals(signum).name}: stopping after the current dispatch\n")
+        stop()
+
+    saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
