@@ -28,6 +28,7 @@ COMMANDS: list[click.Command] = [
     config.command,
 ]
 
+COMPLETE_VAR = "_KUBECTL_CLEARML_COMPLETE"  # click's shell completion for running kubectl-clearml directly
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug of ours, not something the user did
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -77,7 +78,7 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
     argv = list(sys.argv[1:] if args is None else args)
     verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in argv)
     try:
-        rv = cli.main(argv, prog_name=prog_name, standalone_mode=False)
+        rv = cli.main(argv, prog_name=prog_name, complete_var=COMPLETE_VAR, standalone_mode=False)
         return int(rv or 0)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
@@ -118,4 +119,11 @@ def _redacted(text: str) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["__complete"]:
+        # The krew archive ships one zipapp; its completion shim calls `kubectl-clearml __complete ...`.
+        from kubectl_clearml.cli import complete
+
+        sys.argv = [sys.argv[0], *sys.argv[2:]]
+        complete.main()
+        return
     sys.exit(run(prog_name=_prog_name(sys.argv[0])))

@@ -1,0 +1,92 @@
+"""The krew archive works where only python3 is on PATH and nothing is installed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.distribution.krew_rules import problems
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    manifest = out / "plugins.yaml"
+    shutil.copy(ROOT / "plugins.yaml", manifest)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(out), "--manifest", str(manifest)],
+        check=True, capture_output=True, timeout=600,
+    )
+    unpacked = out / "unpacked"
+    with tarfile.open(out / "kubectl-clearml.tar.gz") as tar:
+        tar.extractall(unpacked, filter="data")
+    bindir = out / "python-only"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(sys.executable)
+    return out, manifest, unpacked, bindir
+
+
+def clean_run(built, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    _, _, unpacked, bindir = built
+    home = unpacked.parent / "home"
+    home.mkdir(exist_ok=True)
+    clean = {"PATH": f"{bindir}:{unpacked}", "HOME": str(home), **(env or {})}
+    return subprocess.run(
+        [str(unpacked / "kubectl-clearml"), *args], capture_output=True, text=True, env=clean, cwd=str(home), timeout=120,
+    )
+
+
+def test_manifest_sha256_matches_archive(built):
+    out, manifest, _, _ = built
+    doc = yaml.safe_load(manifest.read_text())
+    assert problems(doc) == []
+    digest = hashlib.sha256((out / "kubectl-clearml.tar.gz").read_bytes()).hexdigest()
+    assert doc["spec"]["platforms"][0]["sha256"] == digest
+
+
+def test_archive_holds_executables_and_no_compiled_code(built):
+    out, _, unpacked, _ = built
+    with tarfile.open(out / "kubectl-clearml.tar.gz") as tar:
+        modes = {m.name: m.mode for m in tar.getmembers()}
+    assert modes == {"kubectl-clearml": 0o755, "kubectl_complete-clearml": 0o755, "LICENSE": 0o644}
+    import zipfile
+
+    names = zipfile.ZipFile(unpacked / "kubectl-clearml").namelist()
+    assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib"))]
+    assert "kubectl_clearml/cli/main.py" in names
+
+
+def test_zipapp_runs_version_and_help_with_only_python3(built):
+    from kubectl_clearml import __version__
+
+    result = clean_run(built, "--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"kubectl-clearml {__version__}"), result.stderr
+    result = clean_run(built, "--help")
+    assert result.returncode == 0 and "Usage: kubectl clearml" in result.stdout
+
+
+def test_zipapp_completion_entry(built):
+    result = clean_run(built, "__complete", "gpu")
+    assert result.stdout.splitlines() == ["gpu-report\tGPU capacity, use and fit per node, per...", ":4"] or (
+        result.stdout.splitlines()[0].startswith("gpu-report\t")
+    )
+
+
+def test_zipapp_talks_to_a_real_server_with_the_pure_python_client(built, tmp_path):
+    # A ClearML-less, Kubernetes-less call still exercises requests, pyhocon and the error boundary.
+    conf = tmp_path / "clearml.conf"
+    conf.write_text('api { api_server: "http://127.0.0.1:9", credentials { access_key: "AK", secret_key: "sk-1234" } }')
+    result = clean_run(built, "config", "--check", "--clearml-config", str(conf), env={"CI": "1"})
+    assert result.returncode in (2, 5)
+    assert "sk-1234" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
