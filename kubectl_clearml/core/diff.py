@@ -1,0 +1,154 @@
+"""Comparing pod templates: normalisation, unified YAML diff, RFC 6902 JSON patch, a structured change list.
+
+API (pure):
+
+- :func:`normalise` ``(obj, secrets=()) -> obj``: drops server-side noise (``status``, ``managedFields``,
+  ``resourceVersion``, ``uid``...) and masks secret values (core/secrets.py), so every output is safe.
+- :func:`unified_yaml_diff` ``(a, b, from_label, to_label, context=3) -> str``: ``diff -u`` of the two objects
+  dumped as YAML with sorted keys (as ``kubectl get -o yaml`` prints them); ``context < 0`` shows everything.
+  Empty string when equal. :func:`colorize_diff` paints it with a caller-supplied painter.
+- :func:`json_patch` ``(a, b) -> list``: the RFC 6902 operations turning ``a`` into ``b`` (jsonpatch).
+- :func:`structured_changes` ``(a, b) -> list``: helm-diff's ``structured`` shape:
+  ``[{path, field, change: added|removed|modified, oldValue, newValue}]``; lists of named entries
+  (env, volumes, containers...) are addressed by name: ``spec.containers[0].env[name=MY_ENV]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import jsonpatch
+import yaml
+
+from kubectl_clearml.core.secrets import redact_mapping
+
+_METADATA_NOISE = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink")
+_WHOLE = 1_000_000  # "whole object" context
+
+
+def normalise(obj: Any, secrets: Iterable[str] = ()) -> Any:
+    data = copy.deepcopy(obj)
+    if isinstance(data, dict):
+        data.pop("status", None)
+        meta = data.get("metadata")
+        if isinstance(meta, dict):
+            for key in _METADATA_NOISE:
+                meta.pop(key, None)
+    return redact_mapping(data, list(secrets))
+
+
+def to_yaml(obj: Any) -> str:
+    if obj is None:
+        return ""
+    return str(yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=4096))
+
+
+def unified_yaml_diff(a: Any, b: Any, from_label: str, to_label: str, context: int = 3) -> str:
+    left = to_yaml(a).splitlines(keepends=True)
+    right = to_yaml(b).splitlines(keepends=True)
+    lines = difflib.unified_diff(
+        left, right, fromfile=from_label, tofile=to_label, n=_WHOLE if context < 0 else context
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def colorize_diff(text: str, paint: Callable[[str, str], str]) -> str:
+    """Colour a unified diff: headers bold, hunks cyan, removals red, additions green."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        body, end = (line[:-1], "\n") if line.endswith("\n") else (line, "")
+        if line.startswith(("---", "+++")):
+            out.append(paint(body, "bold") + end)
+        elif line.startswith("@@"):
+            out.append(paint(body, "cyan") + end)
+        elif line.startswith("-"):
+            out.append(paint(body, "red") + end)
+        elif line.startswith("+"):
+            out.append(paint(body, "green") + end)
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def json_patch(a: Any, b: Any) -> list[dict[str, Any]]:
+    return list(jsonpatch.make_patch(a, b).patch)
+
+
+def _named(items: list[Any]) -> str | None:
+    """The key that names every entry of a list of maps (name, mountPath, containerPort), if any."""
+    if not items or not all(isinstance(i, dict) for i in items):
+        return None
+    for key in ("name", "mountPath", "containerPort", "ip"):
+        values = [i.get(key) for i in items]
+        if all(v is not None for v in values) and len(set(map(str, values))) == len(values):
+            return key
+    return None
+
+
+def _shared_key(a: list[Any], b: list[Any]) -> str | None:
+    """The naming key both lists use (an empty side accepts the other's), or None."""
+    ka, kb = _named(a), _named(b)
+    if a and b:
+        return ka if ka is not None and ka == kb else None
+    return ka or kb
+
+
+def structured_changes(a: Any, b: Any) -> list[dict[str, Any]]:
+    changes: list[dict[str, Any]] = []
+    _walk(a, b, "", changes)
+    return changes
+
+
+def _record(changes: list[dict[str, Any]], path: str, change: str, old: Any, new: Any) -> None:
+    field = path.rsplit(".", 1)[-1] if path else ""
+    changes.append({"path": path, "field": field, "change": change, "oldValue": old, "newValue": new})
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _walk(a: Any, b: Any, path: str, changes: list[dict[str, Any]]) -> None:
+    if a == b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            child = _join(path, str(key))
+            if key not in b:
+                _record(changes, child, "removed", a[key], None)
+            elif key not in a:
+                _record(changes, child, "added", None, b[key])
+            else:
+                _walk(a[key], b[key], child, changes)
+        return
+    if isinstance(a, list) and isinstance(b, list):
+        key = _shared_key(a, b)
+        if key is not None:
+            _walk_named(a, b, path, key, changes)
+            return
+        if len(a) == len(b):
+            for index, (x, y) in enumerate(zip(a, b, strict=True)):
+                _walk(x, y, f"{path}[{index}]", changes)
+            return
+    _record(changes, path, "modified", a, b)
+
+
+def _walk_named(a: list[Any], b: list[Any], path: str, key: str, changes: list[dict[str, Any]]) -> None:
+    left = {str(i[key]): i for i in a}
+    right = {str(i[key]): i for i in b}
+    for name in list(left) + [n for n in right if n not in left]:
+        child = f"{path}[{key}={name}]"
+        if name not in right:
+            _record(changes, child, "removed", left[name], None)
+        elif name not in left:
+            _record(changes, child, "added", None, right[name])
+        else:
+            _walk(left[name], right[name], child, changes)
+
+
+def changed_paths(a: Any, b: Any) -> list[str]:
+    """Short paths of what differs, for summary tables (``metadata.labels.team``, ``...env[name=X]``)."""
+    return [c["path"] for c in structured_changes(a, b)]
