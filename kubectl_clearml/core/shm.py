@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -155,6 +155,10 @@ def current_provision(template: Mapping[str, Any]) -> Provision:
     volume = next((v for v in volumes if isinstance(v, Mapping) and v.get("name") == name), None)
     if volume is None:
         return Provision("other", volume_name=name, source="a mount whose volume is not declared")
+    sources = [k for k in volume if k != "name"]
+    if len(sources) > 1:
+        # What a name-keyed merge of two layers' volumes can produce; the API server rejects it.
+        return Provision("other", volume_name=name, source=f"an invalid volume with several sources ({', '.join(sources)})")
     empty_dir = volume.get("emptyDir")
     if isinstance(empty_dir, Mapping) and empty_dir.get("medium") == "Memory":
         limit = empty_dir.get("sizeLimit")
@@ -210,9 +214,15 @@ def _is_memory(volume: Mapping[str, Any] | None) -> bool:
 
 
 def fix_lists(
-    volumes: Iterable[Mapping[str, Any]], mounts: Iterable[Mapping[str, Any]], size: str
+    volumes: Iterable[Mapping[str, Any]],
+    mounts: Iterable[Mapping[str, Any]],
+    size: str,
+    reserved: Collection[str] = (),
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Lists with exactly one Memory emptyDir mounted at /dev/shm, of ``size``.
+
+    ``reserved``: volume names a new volume must not take (names other layers use for something else,
+    which a name-keyed merge would fuse with ours).
 
     An existing Memory emptyDir at /dev/shm (or an unmounted one called ``dshm``) keeps its name and place,
     only its sizeLimit changes, so diffs stay small. Anything else mounted at /dev/shm is unmounted, and
@@ -230,11 +240,11 @@ def fix_lists(
     vols = [v for v in vols if v.get("name") not in dropped]
     if keep is not None:
         name = keep.get("name")
-    elif _is_memory(by_name.get(VOLUME_NAME)) and VOLUME_NAME not in still_mounted:
+    elif _is_memory(by_name.get(VOLUME_NAME)) and VOLUME_NAME not in still_mounted and VOLUME_NAME not in reserved:
         name = VOLUME_NAME
         mnts.append(shm_mount(name))
     else:
-        taken = {v.get("name") for v in vols} | still_mounted
+        taken = {v.get("name") for v in vols} | still_mounted | set(reserved)
         name = next(n for n in (VOLUME_NAME, *(f"{VOLUME_NAME}-{i}" for i in range(2, 100))) if n not in taken)
         vols.append(shm_volume(size, name))
         mnts.append(shm_mount(name))
@@ -266,6 +276,56 @@ def is_fixed(provision: Provision, size: str | None) -> bool:
     if size is None:
         return True
     return provision.size_limit is not None and same_size(provision.size_limit, size)
+
+
+class ShmConflict(ValueError):
+    """Something other than a Memory emptyDir is already mounted at /dev/shm (needs --force)."""
+
+    def __init__(self, queue: str | None, current: Provision, wanted: str) -> None:
+        self.queue = queue
+        self.current = current
+        self.wanted = wanted
+        where = f"queue {queue!r}" if queue else "the base pod template"
+        super().__init__(f"{where} already mounts {current.describe()} at /dev/shm; the fix would mount {wanted}")
+
+
+def wanted_description(size: str) -> str:
+    return f"emptyDir medium Memory, sizeLimit {size} (volume {VOLUME_NAME})"
+
+
+@dataclass(frozen=True)
+class TemplateFix:
+    queue: str | None  # None: a single template shared by every queue
+    before: Provision
+    size: str
+    changed: bool
+
+
+def fix_rendered_template(
+    templates: Mapping[str | None, Mapping[str, Any]],
+    size: str | None,
+    *,
+    force: bool = False,
+) -> tuple[dict[str | None, dict[str, Any]], list[TemplateFix]]:
+    """Fix each given pod template (keyed by queue, or ``None`` for a single shared one).
+
+    ``size`` None means: keep an existing Memory /dev/shm as it is, else use :func:`default_size`.
+    Raises ShmConflict, before changing anything, when one mounts something else and ``force`` is off.
+    """
+    fixes: list[TemplateFix] = []
+    result: dict[str | None, dict[str, Any]] = {}
+    for queue, template in templates.items():
+        before = current_provision(template)
+        wanted = size or default_size(template)
+        if is_fixed(before, size):
+            fixes.append(TemplateFix(queue, before, before.size_limit or wanted, False))
+            result[queue] = copy.deepcopy(dict(template))
+            continue
+        if before.kind == "other" and not force:
+            raise ShmConflict(queue, before, wanted_description(wanted))
+        fixes.append(TemplateFix(queue, before, wanted, True))
+        result[queue] = fix_pod_template(template, wanted)
+    return result, fixes
 
 
 # ---- failure strings in logs and termination messages ----------------------------------------------

@@ -19,30 +19,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubectl_clearml.core.agent_config import AgentConfig, load_agent_config
 from kubectl_clearml.core.shm import (
+    InvalidSize,
     Provision,
+    ShmConflict,
     current_provision,
+    default_size,
     fix_lists,
+    gpu_count,
     is_fixed,
     is_shm_path,
     pod_spec,
+    size_bytes,
     task_container,
+    wanted_description,
 )
+from kubectl_clearml.core.templates import MergeMode
+from kubectl_clearml.core.values import coalesce, merge_user_values
 
 AGENT_KEY = "agentk8sglue"
 BASE_PATH: tuple[str, ...] = (AGENT_KEY, "basePodTemplate")
 EXTRA_VOLUMES_SINCE = (6, 11, 0)  # enterprise chart version that added extraVolumes/extraVolumeMounts
-
-
-class ShmConflict(ValueError):
-    """Something other than a Memory emptyDir is already mounted at /dev/shm (needs --force)."""
-
-    def __init__(self, queue: str | None, current: Provision, wanted: str) -> None:
-        self.queue = queue
-        self.current = current
-        self.wanted = wanted
-        where = f"queue {queue!r}" if queue else "basePodTemplate"
-        super().__init__(f"{where} already mounts {current.describe()} at /dev/shm; the fix would mount {wanted}")
 
 
 def override_path(queue: str) -> tuple[str, ...]:
@@ -113,6 +111,21 @@ def _without(items: list[dict[str, Any]], drop: list[dict[str, Any]], key: str) 
     return [i for i in items if i.get(key) not in names]
 
 
+def _names_used_by_overrides(values: Mapping[str, Any], queue: str | None, flavour: str) -> set[str]:
+    """For a base fix: volume names queues' overrides use for something other than a Memory emptyDir."""
+    if queue is not None or flavour != "enterprise":
+        return set()
+    names: set[str] = set()
+    for entry in (get_path(values, (AGENT_KEY, "queues")) or {}).values():
+        overrides = entry.get("templateOverrides") if isinstance(entry, Mapping) else None
+        for key in ("volumes", "extraVolumes"):
+            for volume in _dicts((overrides or {}).get(key) if isinstance(overrides, Mapping) else None):
+                empty_dir = volume.get("emptyDir")
+                if not (isinstance(empty_dir, Mapping) and empty_dir.get("medium") == "Memory"):
+                    names.add(str(volume.get("name")))
+    return names
+
+
 def choose_target(
     values: Mapping[str, Any],
     template: Mapping[str, Any],
@@ -131,7 +144,8 @@ def choose_target(
     extra_mnts = _dicts(overrides.get("extraVolumeMounts"))
     shm_in_extra = any(is_shm_path(m.get("mountPath")) for m in extra_mnts)
     shm_anywhere = any(is_shm_path(m.get("mountPath")) for m in task_container(template).get("volumeMounts") or [])
-    if extra_supported and (shm_in_extra or not shm_anywhere):
+    # Already in extraVolumeMounts: edit it there (the values use extra* whatever version was claimed).
+    if shm_in_extra or (extra_supported and not shm_anywhere):
         return Target(override_path(queue), "extraVolumes", "extraVolumeMounts"), extra_vols, extra_mnts
     # Full lists in the override: the queue's merged lists, minus what the override's extra* lists add
     # (those stay where they are).
@@ -165,8 +179,8 @@ def plan_values_fix(
     if is_fixed(before, size if size_given else None):
         return ValuesFix(queue, target, before, before.size_limit or size, {}, tuple(notes))
     if before.kind == "other" and not force:
-        raise ShmConflict(queue, before, f"emptyDir medium Memory sizeLimit {size} (volume dshm)")
-    new_vols, new_mnts = fix_lists(vols, mnts, size)
+        raise ShmConflict(queue, before, wanted_description(size))
+    new_vols, new_mnts = fix_lists(vols, mnts, size, reserved=_names_used_by_overrides(values, queue, flavour))
     leaf: dict[str, Any] = {}
     location = get_path(values, target.path) or {}
     if new_vols != _dicts(location.get(target.volumes_key)) or target.volumes_key not in location:
@@ -174,3 +188,137 @@ def plan_values_fix(
     if new_mnts != _dicts(location.get(target.mounts_key)) or target.mounts_key not in location:
         leaf[target.mounts_key] = new_mnts
     return ValuesFix(queue, target, before, size, nest(target.path, copy.deepcopy(leaf)), tuple(notes))
+
+
+# ---- planning against an agent configuration, with a check of the result --------------------------
+
+
+class ShmFixFailed(ValueError):
+    """The overlay would not give the queue the wanted /dev/shm (a chart merge rule we did not expect)."""
+
+
+def _template_of(cfg: AgentConfig, queue: str | None, merge: MergeMode) -> dict[str, Any]:
+    return cfg.base_template if queue is None else cfg.effective_template(queue, merge)
+
+
+def _memory_limit(template: Mapping[str, Any]) -> Any:
+    return ((task_container(template).get("resources") or {}).get("limits") or {}).get("memory")
+
+
+def apply_overlay(cfg: AgentConfig, overlay: Mapping[str, Any]) -> AgentConfig:
+    """The configuration Helm would produce from ``-f values.yaml -f overlay.yaml``."""
+    return load_agent_config(
+        coalesce(cfg.values, overlay),
+        chart_name=cfg.chart_name,
+        chart_version=cfg.chart_version,
+        release=cfg.release,
+        namespace=cfg.namespace,
+        flavour=cfg.flavour,
+        served_queues=cfg.queues,
+    )
+
+
+def plan_for_queue(
+    cfg: AgentConfig,
+    queue: str | None,
+    *,
+    size: str | None,
+    force: bool = False,
+    extra_supported: bool = True,
+    merge: MergeMode = "strategic",
+) -> ValuesFix:
+    """Plan the overlay for one queue (``None``: the base template) and check it by re-merging.
+
+    ``size`` None: keep an existing Memory /dev/shm, else :func:`default_size` of the queue's template.
+    """
+    template = _template_of(cfg, queue, merge)
+    wanted = size or default_size(template)
+    fix = plan_values_fix(
+        cfg.values,
+        template,
+        flavour=cfg.flavour,
+        queue=queue,
+        size=wanted,
+        size_given=size is not None,
+        extra_supported=extra_supported,
+        force=force,
+    )
+    notes = list(fix.notes)
+    limit = _memory_limit(template)
+    if limit is not None and size_bytes_or_none(limit) is not None and size_bytes(fix.size) >= size_bytes(limit):
+        notes.append(
+            f"sizeLimit {fix.size} is not below the container memory limit {limit}: a Memory emptyDir is "
+            "charged to the pod, so a full /dev/shm gets it OOM-killed"
+        )
+    if not fix.changed:
+        return _with_notes(fix, notes)
+    after = apply_overlay(cfg, fix.overlay)
+    checked = [queue] if queue is not None and cfg.flavour == "enterprise" else [None, *cfg.all_queues()]
+    for name in checked:
+        result = current_provision(_template_of(after, name, merge))
+        if is_fixed(result, fix.size):
+            continue
+        if queue is None and name is not None:
+            notes.append(f"queue {name!r} still has {result.describe()}: its templateOverrides set /dev/shm")
+            continue
+        raise ShmFixFailed(
+            f"the overlay would leave {'queue ' + repr(name) if name else 'the base template'} with "
+            f"{result.describe()} (merge rule {merge!r})"
+        )
+    return _with_notes(fix, notes)
+
+
+def size_bytes_or_none(value: Any) -> int | None:
+    try:
+        return size_bytes(value)
+    except InvalidSize:
+        return None
+
+
+def _with_notes(fix: ValuesFix, notes: list[str]) -> ValuesFix:
+    return ValuesFix(fix.queue, fix.target, fix.before, fix.size, fix.overlay, tuple(notes))
+
+
+def combine_overlays(overlays: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One overlay from several (different queues never touch the same list)."""
+    out: dict[str, Any] = {}
+    for overlay in overlays:
+        out = merge_user_values(out, overlay)
+    return out
+
+
+# ---- --check ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueShm:
+    queue: str
+    gpus: int
+    provision: Provision
+
+    @property
+    def multi_gpu(self) -> bool:
+        return self.gpus >= 2
+
+    @property
+    def lacking(self) -> bool:
+        """A multi-GPU queue left with the runtime's 64Mi /dev/shm."""
+        return self.multi_gpu and self.provision.kind == "none"
+
+    @property
+    def status(self) -> str:
+        if self.lacking:
+            return "missing"
+        if self.provision.kind == "memory":
+            return "ok"
+        if self.provision.kind == "other":
+            return "custom"
+        return "default"
+
+
+def check_queues(cfg: AgentConfig, queues: Sequence[str], merge: MergeMode = "strategic") -> list[QueueShm]:
+    rows = []
+    for queue in queues:
+        template = cfg.effective_template(queue, merge)
+        rows.append(QueueShm(queue, gpu_count(template), current_provision(template)))
+    return rows
