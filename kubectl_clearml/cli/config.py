@@ -72,7 +72,9 @@ def command(check: bool) -> None:
         document={"settings": {r["name"]: r["value"] for r in rows}, "sources": {r["name"]: r["source"] for r in rows}},
     )
     echo(render(view, fmt, no_headers=g.no_headers))
-    # Print what did resolve, then fail with the first problem (the others as warnings) so scripts notice.
+    # Print what did resolve, then fail with the ClearML problem first (the others as warnings): this is the
+    # ClearML tool, and its credentials are the part users most often get wrong.
+    failures.reverse()
     for extra in failures[1:]:
         click.echo(f"kubectl clearml: warning: {extra.one_line()}", err=True)
     if failures:

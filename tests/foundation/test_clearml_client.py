@@ -1,0 +1,126 @@
+"""The ClearML REST client over real HTTP against the sandbox's ClearML emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubectl_clearml.adapters.clearml import ClearmlClient
+from kubectl_clearml.adapters.credentials import Credentials
+from kubectl_clearml.errors import (
+    ClearmlBadCredentials,
+    ClearmlDuplicateName,
+    ClearmlInvalidStatusChange,
+    ClearmlQueueNotEmpty,
+    ClearmlQueueNotFound,
+    ClearmlServerFailure,
+    ClearmlTaskNotFound,
+    ExitStatus,
+    UnreachableError,
+)
+from tests.helpers import run_cli
+
+
+def client_for(server, *, secret=None, retries=3, url=None) -> ClearmlClient:
+    creds = Credentials(url or server.url, server.access_key, secret or server.secret_key, True, "test")
+    return ClearmlClient(creds, retries=retries, sleep=lambda _s: None, timeout=(1.0, 2.0))
+
+
+def test_login_then_bearer_calls(clearml):
+    client = client_for(clearml)
+    data = client.call("queues.get_all", {"name": "^default$"})
+    assert [q["name"] for q in data["queues"]] == ["default"]
+    assert client.token_claims()["api_version"]
+    assert clearml.requests.count("auth.login") == 1
+
+
+def test_expired_token_logs_in_again_transparently(clearml):
+    client = client_for(clearml)
+    client.login()
+    client._token = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2lnbmF0dXJl"  # a token the server never issued
+    data = client.call("queues.get_all", {"name": "^default$"})
+    assert data["queues"][0]["name"] == "default"
+    assert clearml.requests.count("auth.login") == 2
+
+
+def test_bad_credentials(clearml):
+    with pytest.raises(ClearmlBadCredentials) as info:
+        client_for(clearml, secret="wrong-secret").call("queues.get_all")
+    assert (info.value.code, info.value.exit_status) == (401, ExitStatus.AUTH)
+
+
+@pytest.mark.parametrize(
+    "endpoint, payload, error, codes",
+    [
+        ("tasks.get_by_id", {"task": "0" * 32}, ClearmlTaskNotFound, (400, 101)),
+        ("tasks.started", {"task": "0" * 32}, ClearmlTaskNotFound, (400, 10)),
+        ("queues.get_by_id", {"queue": "nope"}, ClearmlQueueNotFound, (400, 701)),
+        ("queues.create", {"name": "default"}, ClearmlDuplicateName, (400, 801)),
+    ],
+)
+def test_result_codes_map_to_typed_errors(clearml, endpoint, payload, error, codes):
+    with pytest.raises(error) as info:
+        client_for(clearml).call(endpoint, payload)
+    assert (info.value.code, info.value.subcode) == codes
+
+
+def test_invalid_status_change_and_queue_not_empty(clearml):
+    client = client_for(clearml)
+    task = client.call("tasks.create", {"name": "train", "type": "training"})["id"]
+    with pytest.raises(ClearmlInvalidStatusChange):
+        client.call("tasks.stopped", {"task": task})
+    queue = client.call("queues.create", {"name": "busy"})["id"]
+    client.call("tasks.enqueue", {"task": task, "queue": queue})
+    with pytest.raises(ClearmlQueueNotEmpty) as info:
+        client.call("queues.delete", {"queue": queue})
+    assert "force" in info.value.one_line()
+
+
+def test_idempotent_reads_retry_a_bounded_number_of_times(clearml):
+    clearml.inject(r"queues\.get_all", error_rate=1.0, kinds=("502",))
+    client = client_for(clearml, retries=3)
+    client.login()
+    with pytest.raises(ClearmlServerFailure):
+        client.call("queues.get_all")
+    assert clearml.requests.count("queues.get_all") == 4  # one try + three retries, never unbounded
+
+
+def test_transient_errors_recover(clearml):
+    clearml.inject(r"queues\.get_all", error_rate=1.0, kinds=("504",), times=2)
+    assert client_for(clearml).call("queues.get_all", {"name": "^default$"})["queues"]
+
+
+def test_non_idempotent_calls_are_not_repeated_after_the_server_may_have_acted(clearml):
+    client = client_for(clearml)
+    queue = client.call("queues.create", {"name": "once"})["id"]
+    clearml.inject(r"queues\.get_next_task", error_rate=1.0, kinds=("502",), times=1)
+    with pytest.raises(ClearmlServerFailure):
+        client.call("queues.get_next_task", {"queue": queue})
+    assert clearml.requests.count("queues.get_next_task") == 1
+
+
+def test_unreachable_is_retried_then_reported(clearml):
+    client = client_for(clearml, url="http://127.0.0.1:9", retries=2)
+    with pytest.raises(UnreachableError) as info:
+        client.call("queues.get_all")
+    assert "http://127.0.0.1:9" in info.value.one_line()
+    assert client.requests_made == 3
+
+
+def test_cli_exit_codes_for_clearml_problems(clearml, tmp_path):
+    base = ["config", "--check", "--api-host", clearml.url, "--access-key", clearml.access_key]
+    ok = run_cli([*base, "--secret-key", clearml.secret_key, "--kubeconfig", str(tmp_path / "none")], home=str(tmp_path))
+    assert "clearml.server_version" in ok.stdout
+    bad = run_cli([*base, "--secret-key", "wrong-secret-1"], home=str(tmp_path))
+    assert bad.exit_code == ExitStatus.AUTH
+    assert "wrong-secret-1" not in bad.stdout + bad.stderr
+    assert bad.stderr.splitlines()[-1].startswith("kubectl clearml: error: Unauthorized")
+    down = run_cli(
+        ["config", "--check", "--api-host", "http://127.0.0.1:9", "--access-key", "A", "--secret-key", "s-123456"],
+        env={"KUBECONFIG": str(tmp_path / "none")}, home=str(tmp_path),
+    )
+    assert down.exit_code == ExitStatus.UNREACHABLE
+    assert down.stderr.splitlines()[-1] == (
+        "kubectl clearml: error: cannot reach the ClearML API server (http://127.0.0.1:9): "
+        "check --api-host / CLEARML_API_HOST and the network (the API is usually on port 8008)"
+    )
+    assert "Traceback" not in down.stderr
