@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.core import docker_args, shm
+from kubectl_clearml.core.pod_container import ACCESS_KEY_ENV, CREDENTIAL_ENVS, SECRET_KEY_ENV, merge_task_container
 from kubectl_clearml.core.pod_script import DEFAULT_EXECUTE_ARGS, agent_script
 from kubectl_clearml.errors import UsageError
 
@@ -50,9 +51,6 @@ TASK_ID_LABEL = "clearml-task-id"
 PARENT_TASK_LABEL = "clearml-parent-task-id"
 ADHOC_LABEL = "clearml-adhoc"
 ANNOTATION_PREFIX = "clear.ml/"
-ACCESS_KEY_ENV = "CLEARML_API_ACCESS_KEY"
-SECRET_KEY_ENV = "CLEARML_API_SECRET_KEY"
-CREDENTIAL_ENVS = (ACCESS_KEY_ENV, SECRET_KEY_ENV)
 MAX_ANNOTATION_VALUE = 1024  # task names can be long; annotations are for people, not a data store
 
 _POD_TOP_LEVEL_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
@@ -215,7 +213,7 @@ def build_task_pod(
     container: dict[str, Any] = {"name": name, "image": image, "command": ["/bin/bash", "-c", script], "args": None}
     if settings.force_pull:
         container["imagePullPolicy"] = "Always"
-    _merge_task_container(pod, container, env, notes)
+    merge_task_container(pod, container, env, notes)
     _apply_shm(pod, translation, settings, notes)
     return BuiltPod(_ordered(pod), name, _namespace(pod), translation.dropped, tuple(notes))
 
@@ -249,7 +247,7 @@ def build_adhoc_pod(
     container = {"name": name, "image": validate_image(image), "command": list(command), "args": None}
     if settings.force_pull:
         container["imagePullPolicy"] = "Always"
-    _merge_task_container(pod, container, [], notes)
+    merge_task_container(pod, container, [], notes)
     return BuiltPod(_ordered(pod), name, _namespace(pod), (), tuple(notes))
 
 
@@ -310,6 +308,9 @@ def _pod_from_template(template: Mapping[str, Any] | None, queue: QueueRef) -> t
             hint="expected apiVersion/kind/metadata/spec (is this a values file?)",
         )
     pod.pop("status", None)
+    if isinstance(pod.get("spec"), dict):
+        # Chart renders carry `priorityClassName: null`, `initContainers: []`: noise in a printed pod.
+        pod["spec"] = {k: v for k, v in pod["spec"].items() if v is not None and v != [] and v != {}}
     spec = pod.setdefault("spec", {})
     metadata = pod.setdefault("metadata", {})
     if spec is None:
@@ -367,46 +368,6 @@ def _connection_env(settings: GlueSettings) -> list[tuple[str, Any]]:
             ref = {"secretKeyRef": {"name": settings.credentials_secret, "key": key}}
             env.append((env_name, {"valueFrom": ref}))
     return env
-
-
-def _merge_env(base: list[Any], ours: list[tuple[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
-    """Env by name: first position kept, last value wins; plain-text credentials never survive."""
-    merged: dict[str, dict[str, Any]] = {}
-    for item in base:
-        if isinstance(item, dict) and item.get("name"):
-            merged[str(item["name"])] = dict(item)
-    for env_name, source in ours:
-        merged[env_name] = {"name": env_name, **source}
-    for cred in CREDENTIAL_ENVS:
-        entry = merged.get(cred)
-        if entry is not None and "valueFrom" not in entry:
-            del merged[cred]
-            notes.append(f"{cred} with a plain value removed from the template: credentials only by secretKeyRef")
-    return list(merged.values())
-
-
-def _deep_merge(base: dict[str, Any], ours: Mapping[str, Any]) -> dict[str, Any]:
-    """Maps merge recursively; lists and scalars from ``ours`` replace; None deletes."""
-    for key, value in ours.items():
-        if value is None:
-            base.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            base[key] = _deep_merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
-def _merge_task_container(
-    pod: dict[str, Any], container: dict[str, Any], env: list[tuple[str, Any]], notes: list[str]
-) -> None:
-    containers = pod["spec"]["containers"]
-    if not containers:
-        containers.append({})
-    first = _deep_merge(containers[0], container)
-    first["env"] = _merge_env(first.get("env") or [], env, notes)
-    if not first["env"]:
-        del first["env"]
 
 
 def _apply_shm(

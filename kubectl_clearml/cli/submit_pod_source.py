@@ -1,0 +1,125 @@
+"""Where ``submit-pod`` takes the queue, its pod template and the pod settings from.
+
+Template sources, first that applies: ``--template FILE`` (a rendered template.yaml), ``-f values.yaml``
+(rendered like the chart does, core/agent_config.py), else the agent install live in the namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubectl_clearml.cli.options import Globals
+from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
+from kubectl_clearml.core.podbuilder import GlueSettings
+from kubectl_clearml.core.templates import credentials_secret_name
+from kubectl_clearml.core.values import get_path
+from kubectl_clearml.errors import NotFoundError, UsageError
+
+FALLBACK_WORKER_ID = "kubectl-clearml-submit-pod"
+
+
+@dataclass
+class PodSource:
+    queue_id: str
+    queue_name: str
+    template: dict[str, Any]
+    settings: GlueSettings
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_source(
+    g: Globals,
+    kube: Any,
+    client: Any,
+    queue: str,
+    *,
+    values_files: tuple[str, ...] = (),
+    template_file: str | None = None,
+    release: str | None = None,
+    worker_id: str | None = None,
+) -> PodSource:
+    notes: list[str] = []
+    queue_id, queue_name = _resolve_queue(client, queue) if client is not None else ("", queue)
+    namespace = g.namespace or (kube.namespace if kube is not None else None) or "default"
+    if template_file:
+        template = _load_template(template_file)
+        settings = GlueSettings(worker_id=worker_id or FALLBACK_WORKER_ID, namespace=namespace)
+        if client is not None and not _template_env(template, "CLEARML_API_HOST"):
+            settings = GlueSettings(worker_id=settings.worker_id, namespace=namespace, api_host=client.server)
+            notes.append(f"the template sets no CLEARML_API_HOST: using {client.server}")
+        if not _template_env(template, "CLEARML_API_SECRET_KEY"):
+            notes.append("the template passes no ClearML credentials: the task's agent will not authenticate")
+        return PodSource(queue_id, queue_name, template, settings, notes)
+    cfg = _config(g, kube, values_files, release, namespace)
+    notes.extend(cfg.notes)
+    if not cfg.has_queue(queue_name):
+        if client is None:
+            raise NotFoundError(
+                f"queue {queue_name!r} is not served by the agent", cfg.fullname, "served: " + ", ".join(cfg.queues)
+            )
+        notes.append(f"queue {queue_name} is not served by the agent {cfg.fullname}: using its base template")
+    template = cfg.effective_template(queue_name)
+    settings = GlueSettings(
+        worker_id=worker_id or cfg.fullname,
+        credentials_secret=credentials_secret_name(cfg.values, cfg.fullname),
+        default_image=str(get_path(cfg.values, "agentk8sglue.defaultContainerImage") or GlueSettings.default_image),
+        namespace=cfg.namespace,
+    )
+    return PodSource(queue_id, queue_name, template, settings, notes)
+
+
+def _resolve_queue(client: Any, queue: str) -> tuple[str, str]:
+    from kubectl_clearml.cli.queues import find_queue
+
+    queues = client.call("queues.get_all", {"only_fields": ["id", "name"]}).get("queues") or []
+    found = find_queue(list(queues), queue)
+    return str(found.get("id") or ""), str(found.get("name") or queue)
+
+
+def _config(g: Globals, kube: Any, values_files: tuple[str, ...], release: str | None, namespace: str) -> AgentConfig:
+    if values_files:
+        from kubectl_clearml.adapters.values_file import load_values
+
+        layers = [load_values(path) for path in values_files]
+        return config_from_user_values(layers, release=release, namespace=namespace)
+    return _live_config(kube, release)
+
+
+def _live_config(kube: Any, release: str | None) -> AgentConfig:
+    import importlib
+
+    try:
+        agent_install = importlib.import_module("kubectl_clearml.adapters.agent_install")
+    except ImportError:
+        raise NotFoundError(
+            "reading the live agent install is not available in this build",
+            hint="pass the agent's values with -f values.yaml, or a pod template with --template",
+        ) from None
+    finder = getattr(agent_install, "load_live_config", None) or getattr(agent_install, "find_agent_config", None)
+    if finder is None:
+        raise NotFoundError("reading the live agent install is not available", hint="pass -f values.yaml")
+    config = finder(kube, release=release)
+    return config if isinstance(config, AgentConfig) else config.config
+
+
+def _load_template(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise UsageError(f"cannot read the template: {exc.strerror}", path) from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"the template is not valid YAML: {str(exc).splitlines()[0]}", path) from None
+    if not isinstance(data, dict):
+        raise UsageError("the template is not a pod spec (not a YAML mapping)", path)
+    return data
+
+
+def _template_env(template: dict[str, Any], name: str) -> bool:
+    spec = template.get("spec") if isinstance(template.get("spec"), dict) else template
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    first = containers[0] if isinstance(containers, list) and containers and isinstance(containers[0], dict) else {}
+    return any(isinstance(e, dict) and e.get("name") == name for e in first.get("env") or [])
