@@ -21,8 +21,8 @@ from typing import Any
 from kubectl_clearml.core.scheduling import (
     BLOCKING_EFFECTS,
     PODS,
+    TERMINAL_PHASES,
     Resources,
-    is_terminal,
     node_allocatable,
     node_capacity,
     node_ready,
@@ -257,6 +257,19 @@ def _scheduler_message(pod: Obj) -> str | None:
     return None
 
 
+def _pending(pod: Obj, labels: Mapping[str, str]) -> PendingTaskPod:
+    metadata = pod.get("metadata") or {}
+    return PendingTaskPod(
+        name=metadata.get("name", ""),
+        namespace=metadata.get("namespace", ""),
+        queue_name=labels.get(QUEUE_NAME_LABEL),
+        queue_id=labels.get(QUEUE_ID_LABEL),
+        task_id=labels.get("clearml-task-id"),
+        pod=pod,
+        reason=_scheduler_message(pod),
+    )
+
+
 def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj]) -> ClusterGpus:
     """One pass over the nodes, then one over the pods (which may be a stream of pages)."""
     cluster = ClusterGpus(nodes={})
@@ -265,28 +278,20 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj]) -> ClusterGpus:
         cluster.nodes[gpus.name] = gpus
     by_name = cluster.nodes
     running = cluster.running_task_pods
+    gpu_names: dict[str, bool] = {}  # resource name -> is a GPU resource (a handful of names, 100,000 pods)
+    empty: Mapping[str, Any] = {}
     for pod in pods:
         cluster.pods_seen += 1
-        if is_terminal(pod):
-            continue
-        spec = pod.get("spec") or {}
-        metadata = pod.get("metadata") or {}
-        labels = metadata.get("labels") or {}
+        status = pod.get("status")
+        if status and status.get("phase") in TERMINAL_PHASES:
+            continue  # the server filters these out already; a plain list may still carry them
+        spec = pod.get("spec") or empty
+        labels = (pod.get("metadata") or empty).get("labels") or empty
         task = "CLEARML" in labels or "clearml-task-id" in labels
         node_name = spec.get("nodeName")
         if not node_name:
             if task:
-                cluster.pending_task_pods.append(
-                    PendingTaskPod(
-                        name=metadata.get("name", ""),
-                        namespace=metadata.get("namespace", ""),
-                        queue_name=labels.get(QUEUE_NAME_LABEL),
-                        queue_id=labels.get(QUEUE_ID_LABEL),
-                        task_id=labels.get("clearml-task-id"),
-                        pod=pod,
-                        reason=_scheduler_message(pod),
-                    )
-                )
+                cluster.pending_task_pods.append(_pending(pod, labels))
             continue
         model = by_name.get(node_name)
         if model is None:
@@ -294,17 +299,14 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj]) -> ClusterGpus:
             continue
         requests = pod_requests(pod)
         used = model.used
-        for name, amount in requests.items():
-            used[name] = used.get(name, 0) + amount
         used[PODS] = used.get(PODS, 0) + 1
-        if task:
-            model.task_pods += 1
-            queue = labels.get(QUEUE_NAME_LABEL)
-            if queue:
-                running[queue] = running.get(queue, 0) + 1
         uses_gpu = False
         for name, amount in requests.items():
-            if not is_gpu_resource(name):
+            used[name] = used.get(name, 0) + amount
+            is_gpu = gpu_names.get(name)
+            if is_gpu is None:
+                is_gpu = gpu_names[name] = is_gpu_resource(name)
+            if not is_gpu:
                 continue
             uses_gpu = True
             slot = model.slots.get(name)
@@ -315,11 +317,15 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj]) -> ClusterGpus:
                 slot.clearml += amount
             else:
                 slot.other += amount
-        if uses_gpu:
-            if task:
+        if task:
+            model.task_pods += 1
+            queue = labels.get(QUEUE_NAME_LABEL)
+            if queue:
+                running[queue] = running.get(queue, 0) + 1
+            if uses_gpu:
                 model.gpu_task_pods += 1
-            else:
-                model.gpu_other_pods += 1
+        elif uses_gpu:
+            model.gpu_other_pods += 1
     return cluster
 
 

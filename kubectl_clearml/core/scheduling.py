@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from kubectl_clearml.core.quantity import QuantityError, resource_amount
@@ -73,14 +74,29 @@ def _amounts(values: Any) -> Resources:
 
 def container_requests(container: Obj) -> Resources:
     """Requests of one container; a resource with only a limit is requested at its limit (API defaulting)."""
-    resources = container.get("resources") or {}
-    limits = _amounts(resources.get("limits"))
-    requests = _amounts(resources.get("requests"))
-    if not limits:
-        return requests
-    merged = dict(limits)
-    merged.update(requests)
+    resources = container.get("resources")
+    if not resources:
+        return {}
+    limits = resources.get("limits") or {}
+    requests = resources.get("requests") or {}
+    if isinstance(limits, dict) and isinstance(requests, dict):
+        try:
+            # Task pods repeat a handful of resource stanzas: parse each distinct one once.
+            return dict(_requests_items(tuple(limits.items()), tuple(requests.items())))
+        except TypeError:  # an unhashable value: fall through to the plain path
+            pass
+    merged = _amounts(limits)
+    merged.update(_amounts(requests))
     return merged
+
+
+@lru_cache(maxsize=4096)
+def _requests_items(
+    limits: tuple[tuple[str, Any], ...], requests: tuple[tuple[str, Any], ...]
+) -> tuple[tuple[str, int], ...]:
+    merged = _amounts(dict(limits))
+    merged.update(_amounts(dict(requests)))
+    return tuple(merged.items())
 
 
 def _add(into: Resources, other: Mapping[str, int]) -> None:
@@ -97,8 +113,12 @@ def _max_into(into: Resources, other: Mapping[str, int]) -> None:
 def pod_requests(pod: Obj) -> Resources:
     """The pod's effective requests, the scheduler's ``PodRequests`` (sidecar-aware, plus overhead)."""
     spec = pod_spec(pod)
+    containers: Sequence[Obj] = spec.get("containers") or []
+    if len(containers) == 1 and not spec.get("initContainers") and not spec.get("overhead"):
+        single = container_requests(containers[0])  # the common case, kept fast for 100,000-pod clusters
+        return single if all(single.values()) else {name: amount for name, amount in single.items() if amount}
     total: Resources = {}
-    for container in spec.get("containers") or ():
+    for container in containers:
         _add(total, container_requests(container))
     init_peak: Resources = {}
     sidecars: Resources = {}
