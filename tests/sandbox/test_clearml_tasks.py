@@ -304,3 +304,16 @@ def test_events_add_batch_accepts_json_lines(wire, clearml):
     response = wire.raw("events.add_batch", None, data=lines, headers={"Content-Type": "application/json-lines"})
     assert response.status_code == 200 and response.json()["data"]["added"] == 2
     assert [e["msg"] for e in clearml.state.events] == ["task t1 pulled", "two"]
+
+
+def test_watchdog_force_stops_running_tasks_silent_for_two_hours(wire, clearml):
+    silent = clearml.state.create_task("silent", status="in_progress")
+    reporting = clearml.state.create_task("reporting", status="in_progress")
+    now = clearml.clock()
+    clearml.clock = lambda: now + 7000
+    wire.call("workers.status_report", {"worker": "w", "task": reporting, "timestamp": 1})
+    clearml.clock = lambda: now + 7300
+    wire.call("queues.get_all")
+    stored = clearml.state.task(silent)
+    assert (stored["status"], stored["status_reason"]) == ("stopped", "Forced stop (non-responsive)")
+    assert clearml.state.task(reporting)["status"] == "in_progress"

@@ -207,6 +207,7 @@ class ClearmlHandler(BaseHTTPRequestHandler):
                 if found.authenticate:
                     identity = emulator.auth.authenticate(self.headers.get("Authorization"), self._cookie_token())
                     self._check_impersonation()
+                    emulator.state.watchdog()
                 call = Call(
                     state=emulator.state,
                     auth=emulator.auth,

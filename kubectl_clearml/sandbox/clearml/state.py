@@ -17,6 +17,7 @@ from typing import Any
 from kubectl_clearml.sandbox.clearml import errors
 from kubectl_clearml.sandbox.clearml.model import (
     DEFAULT_QUEUE_TAG,
+    epoch,
     iso,
     new_id,
     new_queue,
@@ -26,6 +27,10 @@ from kubectl_clearml.sandbox.clearml.model import (
 )
 
 SANDBOX_USER = "sandbox-user"
+# services.tasks.non_responsive_tasks_watchdog: running tasks silent this long are force-stopped.
+WATCHDOG_THRESHOLD_SEC = 7200
+WATCHDOG_INTERVAL_SEC = 60
+WATCHDOG_TEXT = "Forced stop (non-responsive)"
 
 
 def set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
@@ -58,6 +63,8 @@ class ClearmlState:
         self.queues: dict[str, dict[str, Any]] = {}
         self.workers: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
+        self.watchdog_enabled = True
+        self._last_watchdog = float("-inf")
         self.reset()
 
     def reset(self) -> None:
@@ -67,10 +74,26 @@ class ClearmlState:
             self.queues.clear()
             self.workers.clear()
             self.events.clear()
+            self._last_watchdog = float("-inf")
             self.create_queue("default", system_tags=[DEFAULT_QUEUE_TAG])
 
     def now(self) -> str:
         return iso(self.clock())
+
+    def watchdog(self) -> int:
+        """Force-stop running tasks with no update for 2 hours (checked at most once a minute of clock time)."""
+        now = self.clock()
+        if not self.watchdog_enabled or 0 <= now - self._last_watchdog < WATCHDOG_INTERVAL_SEC:
+            return 0
+        self._last_watchdog = now
+        stale = [
+            t
+            for t in self.tasks.values()
+            if t["status"] == "in_progress" and now - (epoch(t.get("last_update")) or now) > WATCHDOG_THRESHOLD_SEC
+        ]
+        for task in stale:
+            self.change_status(task, "stopped", force=True, reason=WATCHDOG_TEXT, message=WATCHDOG_TEXT)
+        return len(stale)
 
     # ---- lookups -----------------------------------------------------------------------------------
     def require_task(self, task_id: Any) -> dict[str, Any]:
