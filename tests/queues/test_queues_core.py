@@ -73,12 +73,16 @@ def test_served_queue_missing_in_clearml_is_listed_as_not_existing():
     agent = AgentTemplates(served=("gpu", "newq"), base={})
     rows = build_rows(NOW, QUEUES, [], agent)
     assert [(r["name"], r["served"], r["exists"]) for r in rows] == [
-        ("gpu", True, True), ("cpu", False, True), ("newq", True, False),
+        ("gpu", True, True),
+        ("cpu", False, True),
+        ("newq", True, False),
     ]
 
 
 def test_pods_matched_by_safe_queue_name_when_ids_differ():
-    rows = build_rows(NOW, [{"id": "new-id", "name": "My_Queue", "entries": []}], [pod("x", "old", "Running", queue_name="my-queue")])
+    rows = build_rows(
+        NOW, [{"id": "new-id", "name": "My_Queue", "entries": []}], [pod("x", "old", "Running", queue_name="my-queue")]
+    )
     assert rows[0]["running"] == 1
 
 

@@ -1,0 +1,125 @@
+"""`kubectl clearml queues` end to end over HTTP against the ClearML emulator, with values files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+GPU_VALUES = str(ROOT / "examples" / "enterprise-gpu-values.yaml")
+
+
+@pytest.fixture
+def env(clearml, tmp_path):
+    return {**clearml.env(), "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "no-kubeconfig")}
+
+
+def enqueue(clearml, queue_name, *names, image="python:3.11"):
+    if clearml.state.queue_by_name(queue_name) is None:
+        clearml.state.create_queue(queue_name)
+    container = {"image": image, "arguments": "", "setup_shell_script": ""}
+    ids = [clearml.state.create_task(name, queue=queue_name, container=container) for name in names]
+    return clearml.state.queue_by_name(queue_name), ids
+
+
+def test_list_with_only_clearml(clearml, env):
+    enqueue(clearml, "2xGPU", "train-a", "train-b")
+    result = run_cli(["queues", "--no-kube"], env=env)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "PENDING", "OLDEST", "RUNNING", "POD-PENDING", "SERVED", "TEMPLATE", "WORKERS"]
+    row = next(line.split() for line in lines if line.startswith("2xGPU"))
+    assert row[1] == "2" and row[3] == "-" and row[5] == "-"
+
+
+def test_values_file_adds_served_and_template_columns(clearml, env):
+    enqueue(clearml, "2xGPU", "train-a")
+    clearml.state.create_queue("adhoc")
+    result = run_cli(["queues", "--no-kube", "-f", GPU_VALUES, "-o", "json"], env=env)
+    assert result.exit_code == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)["items"]}
+    assert (
+        rows["2xGPU"]["served"] is True
+        and rows["2xGPU"]["template"] == "gpu=2 mem=64Gi node=gpu.product=A100-SXM4-40GB"
+    )
+    assert rows["GPUshm"]["template"] == "gpu=2 mem=64Gi shm=32Gi"
+    assert rows["GPUshm"]["exists"] is False  # served but not created in ClearML yet
+    assert rows["adhoc"]["served"] is False
+    assert rows["2xGPU"]["pending"] == 1
+
+
+def test_offline_with_only_values_files(tmp_path):
+    result = run_cli(
+        ["queues", "-f", GPU_VALUES, "--no-kube"], env={"KUBECONFIG": str(tmp_path / "none")}, home=str(tmp_path)
+    )
+    assert result.exit_code == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert names == ["1xGPU", "2xGPU", "GPUshm"]
+    assert "ClearML unavailable" in result.stderr
+
+
+def test_hidden_queues_and_stranded_tasks(clearml, env):
+    clearml.state.create_queue("k8s_scheduler", system_tags=["k8s-glue"])
+    clearml.state.create_task("parked", queue="k8s_scheduler")
+    plain = run_cli(["queues", "--no-kube"], env=env)
+    assert "k8s_scheduler" not in plain.stdout
+    assert "1 task(s) stranded in hidden queue(s) k8s_scheduler" in plain.stderr
+    shown = run_cli(["queues", "--no-kube", "--all", "-o", "name"], env=env)
+    assert "queue/k8s_scheduler" in shown.stdout.splitlines()
+
+
+def test_show_lists_pending_tasks_in_order(clearml, env):
+    _, ids = enqueue(clearml, "2xGPU", "first-task", "second-task", image="nvcr.io/nvidia/pytorch:24.01-py3")
+    result = run_cli(["queues", "show", "2xGPU", "--no-kube", "-f", GPU_VALUES], env=env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.index(ids[0]) < result.stdout.index(ids[1])
+    assert "nvcr.io/nvidia/pytorch:24.01-py3" in result.stdout
+    assert "Template: gpu=2" in result.stdout
+    doc = json.loads(run_cli(["queues", "show", "2xGPU", "--no-kube", "-o", "json"], env=env).stdout)
+    assert [t["name"] for t in doc["pendingTasks"]] == ["first-task", "second-task"]
+
+
+def test_unknown_queue_suggests_close_names(clearml, env):
+    enqueue(clearml, "2xGPU", "train-a")
+    result = run_cli(["queues", "show", "2xGPUs", "--no-kube"], env=env)
+    assert result.exit_code == 3
+    assert result.stderr.strip() == "kubectl clearml: error: queue '2xGPUs' not found (ClearML): did you mean: 2xGPU"
+
+
+def test_create_delete_and_force(clearml, env):
+    assert run_cli(["queues", "create", "team-x", "--tag", "gpu"], env=env).exit_code == 0
+    assert clearml.state.queue_by_name("team-x")["tags"] == ["gpu"]
+    enqueue(clearml, "team-x", "busy-task")
+    refused = run_cli(["queues", "delete", "team-x"], env=env)
+    assert refused.exit_code == 2 and "Queue is not empty" in refused.stderr
+    assert clearml.state.queue_by_name("team-x") is not None
+    assert run_cli(["queues", "delete", "team-x", "--force"], env=env).exit_code == 0
+    assert clearml.state.queue_by_name("team-x") is None
+
+
+def test_sync_creates_served_queues_with_dry_run_first(clearml, env):
+    dry = run_cli(["queues", "sync", "-f", GPU_VALUES, "--dry-run=client"], env=env)
+    assert dry.stdout.splitlines() == [f"queue/{q} would be created (dry run)" for q in ("1xGPU", "2xGPU", "GPUshm")]
+    assert clearml.state.queue_by_name("1xGPU") is None
+    assert run_cli(["queues", "sync", "-f", GPU_VALUES], env=env).exit_code == 0
+    assert all(clearml.state.queue_by_name(q) for q in ("1xGPU", "2xGPU", "GPUshm"))
+    again = run_cli(["queues", "sync", "-f", GPU_VALUES], env=env)
+    assert again.stdout == "every served queue exists; nothing to do\n"
+
+
+def test_bad_credentials_with_nothing_else_to_show(clearml, env):
+    result = run_cli(["queues", "--no-kube"], env={**env, "CLEARML_API_SECRET_KEY": "not-the-secret"})
+    assert result.exit_code == 4
+    assert "not-the-secret" not in result.stdout + result.stderr
+
+
+def test_one_clearml_call_for_all_queues(clearml, env):
+    for i in range(20):
+        enqueue(clearml, f"queue-{i:02d}", f"task-{i}")
+    clearml.requests.clear()
+    assert run_cli(["queues", "--no-kube"], env=env).exit_code == 0
+    assert clearml.requests.count("queues.get_all") == 1
