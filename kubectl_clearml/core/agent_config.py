@@ -11,6 +11,10 @@ API (pure)::
     cfg.effective_pod_values("green")                    # the same before rendering (values shape)
     cfg.overrides("green"), cfg.queue_settings("green"), cfg.has_overrides("green")
     cfg.create_queues, cfg.report_max_gpu, cfg.uses_default_credentials, cfg.notes
+    cfg.live_template("green")  # the live ConfigMap's template for the queue, when read from a cluster
+
+Without a Helm release (Argo CD), adapters/agent_install.py builds a config with ``values_known=False``: the
+queues come from the glue's K8S_GLUE_QUEUE and ``effective_template`` returns the live rendered template.
 
 ``values`` are the *effective* values (chart defaults coalesced with user values, see core/values.py).
 Legacy layouts are recognised and read with a note: ``agentk8sglue.podTemplate`` (as basePodTemplate) and the
@@ -21,6 +25,7 @@ note, and lint reports them); every served queue then gets the base template.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +43,7 @@ from kubectl_clearml.core.chart_defaults import (
 from kubectl_clearml.core.templates import (
     MergeMode,
     RenderContext,
+    RenderedTemplate,
     chart_fullname,
     merge_pod_values,
     render_pod_template,
@@ -80,6 +86,8 @@ class AgentConfig:
     uses_default_credentials: bool
     notes: list[str] = field(default_factory=list)
     user_values: dict[str, Any] | None = None  # what the user supplied, when known (for lint)
+    rendered: RenderedTemplate | None = None  # the live template.yaml, when read from a cluster
+    values_known: bool = True  # False for an install without a Helm release: only `rendered` is known
 
     @property
     def render_context(self) -> RenderContext:
@@ -87,7 +95,14 @@ class AgentConfig:
 
     @property
     def base_template(self) -> dict[str, Any]:
+        if not self.values_known and self.rendered is not None and self.rendered.single is not None:
+            return copy.deepcopy(self.rendered.single)
         return render_pod_template(self.base_values, self.values, self.render_context)
+
+    def live_template(self, queue: str) -> dict[str, Any] | None:
+        """The template the live agent actually uses for ``queue`` (from its ConfigMap), if read."""
+        found = self.rendered.for_queue(queue) if self.rendered is not None else None
+        return copy.deepcopy(found) if found is not None else None
 
     def has_queue(self, queue: str) -> bool:
         return queue in self.queues or queue in self.queue_configs
@@ -107,6 +122,11 @@ class AgentConfig:
         return merge_pod_values(self.base_values, self.overrides(queue), merge)
 
     def effective_template(self, queue: str, merge: MergeMode = "strategic") -> dict[str, Any]:
+        """The rendered template of ``queue``: computed from the values (or the live one when values are unknown)."""
+        if not self.values_known:
+            live = self.live_template(queue)
+            if live is not None:
+                return live
         return render_pod_template(self.effective_pod_values(queue, merge), self.values, self.render_context)
 
     def all_queues(self) -> list[str]:
