@@ -150,6 +150,8 @@ def test_error_codes_seen_by_the_sdk(sdk, clearml):
     assert codes_of(sdk.queues.get_by_id, queue="no-such-queue") == (400, 701)
     assert codes_of(sdk.tasks.enqueue, task=task.id, queue="no-such-queue") == (400, 701)
     assert codes_of(sdk.queues.create, name="sdk-errors") == (400, 801)
+    assert codes_of(sdk.queues.create, name="ab") == (400, 800)
+    assert codes_of(sdk.queues.remove_task, queue=queue.id, task=task.id) == (400, 703)
     assert codes_of(sdk.tasks.stopped, task=task.id) == (400, 110)  # created -> stopped needs force
     sdk.tasks.enqueue(task=task.id, queue=queue.id)
     assert codes_of(sdk.tasks.enqueue, task=task.id, queue=queue.id) == (400, 706)

@@ -317,3 +317,13 @@ def test_watchdog_force_stops_running_tasks_silent_for_two_hours(wire, clearml):
     stored = clearml.state.task(silent)
     assert (stored["status"], stored["status_reason"]) == ("stopped", "Forced stop (non-responsive)")
     assert clearml.state.task(reporting)["status"] == "in_progress"
+
+
+def test_projects_resolve_names_and_tasks_need_an_existing_project(wire, clearml):
+    pid = wire.call("projects.create", {"name": "vision/detection"})["id"]
+    assert wire.call("projects.get_all", {"id": [pid], "only_fields": ["id", "name"]}) == {
+        "projects": [{"id": pid, "name": "vision/detection"}]
+    }
+    task = new_task(wire, project=pid)
+    assert clearml.state.task(task)["project"] == pid
+    assert wire.error("tasks.create", {"name": "orphan", "type": "training", "project": "nope"})[:2] == (400, 401)

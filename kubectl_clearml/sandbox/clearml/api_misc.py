@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubectl_clearml.sandbox.clearml import errors
 from kubectl_clearml.sandbox.clearml.auth import API_VERSION, COOKIE_NAME, SERVER_BUILD, SERVER_VERSION
 from kubectl_clearml.sandbox.clearml.endpoints import Call, endpoint
+from kubectl_clearml.sandbox.clearml.query import project, run_query
 
 COOKIE_MAX_AGE = 99999999999
 MAX_EVENTS_KEPT = 10000
@@ -49,9 +51,27 @@ def get_current_user(call: Call) -> dict[str, Any]:
     }
 
 
+@endpoint("projects.create", "1.0")
+def create_project(call: Call) -> dict[str, Any]:
+    name = str(call.require("name")).strip()
+    if len(name) < 3:
+        raise errors.data_validation_error("name is shorter than 3 characters", name=name)
+    return {"id": call.state.create_project(name, description=call.text("description"), user=call.identity.user)}
+
+
 @endpoint("projects.get_all", "1.0")
 def get_all_projects(call: Call) -> dict[str, Any]:
-    return {"projects": []}
+    selected, _ = run_query(call.state.projects.values(), call.payload)
+    only = call.payload.get("only_fields")
+    return {"projects": [project(p, only) if only else p for p in selected]}
+
+
+@endpoint("projects.get_by_id", "1.0")
+def get_project(call: Call) -> dict[str, Any]:
+    found = call.state.projects.get(call.require("project"))
+    if found is None:
+        raise errors.invalid_project_id(id=call.payload["project"])
+    return {"project": found}
 
 
 @endpoint("server.info", "1.0")

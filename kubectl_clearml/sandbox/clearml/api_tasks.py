@@ -53,6 +53,9 @@ def create(call: Call) -> dict[str, Any]:
         raise errors.data_validation_error("name is shorter than 3 characters", name=name)
     if task_type not in TASK_TYPES:
         raise errors.validation_error(f"invalid task type: {task_type}")
+    project_id = call.get("project")
+    if project_id and project_id not in call.state.projects:
+        raise errors.invalid_project_id(id=project_id)
     parent = call.get("parent")
     if parent and parent not in call.state.tasks:
         raise errors.invalid_task_id(id=parent, company=call.state.company)

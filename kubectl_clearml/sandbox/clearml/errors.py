@@ -58,6 +58,10 @@ def invalid_task_status(extra: str | None = None, **args: Any) -> ApiError:
     return ApiError(400, 110, "Invalid task status", extra, **args)
 
 
+def invalid_project_id(**args: Any) -> ApiError:
+    return ApiError(400, 401, "Invalid project id", **args)
+
+
 def invalid_queue_id(**args: Any) -> ApiError:
     return ApiError(400, 701, "Invalid queue id", **args)
 

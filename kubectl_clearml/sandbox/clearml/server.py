@@ -80,6 +80,10 @@ class ClearmlHTTPServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         super().__init__(address, ClearmlHandler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up (and our own injected drops) are normal here, not worth a traceback.
+        LOG.debug("connection from %s ended with an error", client_address, exc_info=True)
+
     def drop_connections(self) -> None:
         with self.connections_lock:
             open_now = list(self.connections)

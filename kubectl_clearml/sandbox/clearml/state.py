@@ -62,6 +62,7 @@ class ClearmlState:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.queues: dict[str, dict[str, Any]] = {}
         self.workers: dict[str, dict[str, Any]] = {}
+        self.projects: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.watchdog_enabled = True
         self._last_watchdog = float("-inf")
@@ -73,6 +74,7 @@ class ClearmlState:
             self.tasks.clear()
             self.queues.clear()
             self.workers.clear()
+            self.projects.clear()
             self.events.clear()
             self._last_watchdog = float("-inf")
             self.create_queue("default", system_tags=[DEFAULT_QUEUE_TAG])
@@ -231,6 +233,25 @@ class ClearmlState:
                 queue_id, name, user=user or self.user, company=self.company, now=self.now(), fields=fields
             )
             return queue_id
+
+    def create_project(self, name: str, *, description: str = "", user: str | None = None) -> str:
+        with self.lock:
+            if any(p["name"] == name for p in self.projects.values()):
+                raise errors.not_unique("Project with this name already exists", name=name, company=self.company)
+            project_id, now = new_id(), self.now()
+            self.projects[project_id] = {
+                "id": project_id,
+                "name": name,
+                "basename": name.rsplit("/", 1)[-1],
+                "description": description,
+                "company": self.company,
+                "user": user or self.user,
+                "created": now,
+                "last_update": now,
+                "tags": [],
+                "system_tags": [],
+            }
+            return project_id
 
     def create_task(
         self,
