@@ -380,3 +380,17 @@ def find_shm_failures(text: str, *, max_line: int = 240) -> list[FailureMatch]:
                 found.append(FailureMatch(pattern.id, pattern.meaning, line.strip()[:max_line]))
                 break
     return found
+
+
+def termination_messages(pod: Mapping[str, Any]) -> list[str]:
+    """Termination messages of every container of a pod, current and previous runs."""
+    status = pod.get("status") or {}
+    messages: list[str] = []
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(key) or []:
+            for state_key in ("state", "lastState"):
+                terminated = ((cs or {}).get(state_key) or {}).get("terminated") or {}
+                message = terminated.get("message")
+                if isinstance(message, str) and message:
+                    messages.append(message)
+    return messages
