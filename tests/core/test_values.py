@@ -110,5 +110,10 @@ def test_unrelated_default_keys_are_kept(defaults, user):
 
 
 @given(maps_with_nulls, maps_with_nulls, maps_with_nulls)
-def test_merging_files_is_associative(a, b, c):
-    assert merge_user_values(merge_user_values(a, b), c) == merge_user_values(a, merge_user_values(b, c))
+def test_files_apply_one_after_another_and_the_last_wins(a, b, c):
+    # Not associative (a null in b then a map in c differs from merging b and c first), as with helm.
+    merged = merge_user_values(a, b, c)
+    assert merged == merge_user_values(merge_user_values(a, b), c)
+    for key, value in c.items():
+        if not isinstance(value, dict):
+            assert merged[key] == value
