@@ -8,12 +8,14 @@ read on a cluster (phase, conditions, containerStatuses[].state, exit codes, rea
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.sandbox.cluster.clock import utc_timestamp
 from kubectl_clearml.sandbox.cluster.events import pod_event
+from kubectl_clearml.sandbox.cluster.in_pod_agent import PodHooks
 from kubectl_clearml.sandbox.cluster.store import ClusterStore, Obj
 from kubectl_clearml.sandbox.cluster.workload import (
     KubeletSettings,
@@ -24,6 +26,7 @@ from kubectl_clearml.sandbox.cluster.workload import (
 )
 
 COMPONENT = "kubelet"
+LOG = logging.getLogger("kubectl_clearml.sandbox.cluster")
 
 
 @dataclass
@@ -49,9 +52,12 @@ def _images(pod: Obj) -> list[str]:
 
 
 class Kubelet:
-    def __init__(self, store: ClusterStore, settings: KubeletSettings | None = None) -> None:
+    def __init__(
+        self, store: ClusterStore, settings: KubeletSettings | None = None, hooks: PodHooks | None = None
+    ) -> None:
         self.store = store
         self.settings = settings or KubeletSettings()
+        self.hooks = hooks  # what the processes in the pods report elsewhere (in_pod_agent.py)
         self._lives: dict[str, _PodLife] = {}
 
     # ---- the loop's entry point ----------------------------------------------------------------------
@@ -140,6 +146,7 @@ class Kubelet:
         self.store.set_pod_log(life.namespace, life.name, "\n".join(life.log) + "\n")
         running = {"running": {"startedAt": life.started_at}}
         self._write_status(pod, life, "Running", self._states(pod, running, ready=True))
+        self._hook("started", pod)
 
     def _finish(self, pod: Obj, life: _PodLife) -> None:
         assert life.plan is not None
@@ -156,8 +163,17 @@ class Kubelet:
             }
         }
         phase = "Succeeded" if code == 0 else "Failed"
+        self._hook("finished", pod, code)  # the process reports before the container is seen terminated
         self._write_status(pod, life, phase, self._states(pod, terminated, ready=False))
         life.stage, life.due = "done", math.inf
+
+    def _hook(self, name: str, pod: Obj, *args: int) -> None:
+        if self.hooks is None:
+            return
+        try:
+            getattr(self.hooks, name)(pod, *args)
+        except Exception:  # a hook failing must not stop the node
+            LOG.exception("pod hook %s failed for %s", name, pod["metadata"].get("name"))
 
     # ---- status building -----------------------------------------------------------------------------
     def _waiting(self, pod: Obj, reason: str, message: str | None, image: str | None = None) -> list[Obj]:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 from kubectl_clearml.sandbox.cluster.clock import SimClock
+from kubectl_clearml.sandbox.cluster.in_pod_agent import PodHooks
 from kubectl_clearml.sandbox.cluster.kubelet import Kubelet
 from kubectl_clearml.sandbox.cluster.scheduler import Scheduler
 from kubectl_clearml.sandbox.cluster.store import ClusterStore, Obj
@@ -32,11 +33,12 @@ class Cluster:
         *,
         time_scale: float = 1.0,
         settings: KubeletSettings | None = None,
+        hooks: PodHooks | None = None,
     ) -> None:
         self.store = store
         self.clock = SimClock(time_scale)
         self.scheduler = Scheduler(store)
-        self.kubelet = Kubelet(store, settings)
+        self.kubelet = Kubelet(store, settings, hooks)
         self.passes = 0
         self._wake = threading.Condition()
         self._dirty = True
