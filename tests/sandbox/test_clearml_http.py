@@ -34,6 +34,13 @@ def test_unversioned_path_means_the_max_version_and_trailing_slash_is_fine(clear
     assert meta["result_code"] == 200
 
 
+def test_legacy_versions_below_2_1_are_reported_as_floats(clearml):
+    task = Wire(clearml).call("tasks.create", {"name": "legacy", "type": "training"})["id"]
+    meta = Wire(clearml).raw("v1.5/tasks.enqueue", {"task": task}).json()["meta"]
+    assert meta["result_code"] == 200
+    assert meta["endpoint"]["requested_version"] == 1.5 and meta["endpoint"]["actual_version"] == 1.5
+
+
 def test_version_below_the_endpoint_minimum_is_404(clearml):
     code, subcode, message = Wire(clearml).error("v2.3/queues.get_all")
     assert (code, subcode) == (404, 0)

@@ -67,6 +67,12 @@ def query_args(query: str) -> dict[str, Any]:
     return out
 
 
+def _version_value(version: str, requested: str) -> str | float:
+    """Versions are strings, except that the server answers floats to requests below 2.1 (legacy)."""
+    major, _, minor = requested.partition(".")
+    return float(version) if (int(major), int(minor or 0)) < (2, 1) else version
+
+
 class ClearmlHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -235,7 +241,11 @@ class ClearmlHandler(BaseHTTPRequestHandler):
                 "meta": {
                     "id": call_id,
                     "trx": self._header("Trx") or call_id,
-                    "endpoint": {"name": name, "requested_version": version, "actual_version": actual},
+                    "endpoint": {
+                        "name": name,
+                        "requested_version": _version_value(version, version),
+                        "actual_version": _version_value(actual, version) if actual else None,
+                    },
                     "result_code": code,
                     "result_subcode": subcode,
                     "result_msg": message,

@@ -77,6 +77,7 @@ class ClearmlState:
             self.projects.clear()
             self.events.clear()
             self._last_watchdog = float("-inf")
+            self.watchdog_enabled = True
             self.create_queue("default", system_tags=[DEFAULT_QUEUE_TAG])
 
     def now(self) -> str:
