@@ -1,0 +1,445 @@
+"""The verbs of the Kubernetes emulator: list, watch, get, create, update, patch, delete, log, binding.
+
+Transport-free: a :class:`Request` comes in, a :class:`Response` (a body, or a stream of chunks) goes out.
+Deny rules are checked before anything is read or changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonpatch
+
+from kubectl_clearml.core.merge import StrategicMergeError, json_merge_patch, strategic_merge
+from kubectl_clearml.core.selectors import (
+    SelectorError,
+    field_value,
+    fields_match,
+    labels_match,
+    parse_field_selector,
+    parse_label_selector,
+)
+from kubectl_clearml.sandbox.kube import objects
+from kubectl_clearml.sandbox.kube import status as st
+from kubectl_clearml.sandbox.kube.discovery import Route, discovery_document, route
+from kubectl_clearml.sandbox.kube.resources import FIELD_DEFAULTS, Resource
+from kubectl_clearml.sandbox.kube.store import Obj, Store, copy_json
+
+JSON = "application/json"
+PATCH_TYPES = {
+    "application/strategic-merge-patch+json": "strategic",
+    "application/merge-patch+json": "merge",
+    "application/json-patch+json": "json",
+}
+DEFAULT_WATCH_SECONDS = 1800.0
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+Authorizer = Callable[[str, Resource, "str | None", "str | None", "str | None", str], "st.ApiError | None"]
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    content_type: str = ""
+    user: str = "sandbox"
+
+
+@dataclass
+class Response:
+    code: int
+    body: bytes = b""
+    content_type: str = JSON
+    stream: Iterator[bytes] | None = None
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def json_response(code: int, value: Any) -> Response:
+    return Response(code, dumps(value))
+
+
+def error_response(error: st.ApiError) -> Response:
+    return Response(error.code, dumps(error.body()))
+
+
+def parse_bool(value: str | None) -> bool:
+    """Go's strconv.ParseBool truthy values (client 35 sends ``True``, client 37 ``true``)."""
+    return value in ("1", "t", "T", "true", "TRUE", "True")
+
+
+class Api:
+    def __init__(self, store: Store, authorize: Authorizer, stopping: threading.Event, host: Callable[[], str],
+                 strict_namespaces: bool = False) -> None:
+        self.store = store
+        self.authorize = authorize
+        self.stopping = stopping
+        self.host = host
+        self.strict_namespaces = strict_namespaces
+
+    def handle(self, request: Request) -> Response:
+        try:
+            if request.method == "GET":
+                document = discovery_document(request.path.rstrip("/") or "/", self.host())
+                if document is not None:
+                    return json_response(200, document)
+                if request.path.startswith("/openapi/"):
+                    raise st.ApiError(404, "the server could not find the requested resource", "NotFound", {})
+            target = route(request.path)
+            return self._dispatch(request, target)
+        except st.ApiError as error:
+            return error_response(error)
+
+    # ---- dispatch ----------------------------------------------------------------------------------
+    def _dispatch(self, request: Request, target: Route) -> Response:
+        method, name, sub = request.method, target.name, target.subresource
+        if method == "GET" and name is None:
+            verb = "watch" if parse_bool(request.query.get("watch")) else "list"
+        else:
+            verb = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+                method, "")
+        if not verb or (name is None and method != "GET" and method != "POST") or (
+                method == "POST" and (name is None) == (sub == "binding")):
+            raise st.ApiError(405, f"the server does not allow this method on the requested resource ({method})",
+                              "MethodNotAllowed", {})
+        denied = self.authorize(verb, target.resource, sub, target.namespace, name, request.user)
+        if denied is not None:
+            raise denied
+        dry_run = request.query.get("dryRun") == "All"
+        if verb == "list":
+            return self._list(target, request.query)
+        if verb == "watch":
+            return self._watch(target, request.query)
+        assert name is not None or verb == "create"
+        if verb == "get":
+            return self._get(target, request.query)
+        if verb == "create":
+            return self._create(target, _json_body(request.body), dry_run)
+        if verb == "delete":
+            return self._delete(target, dry_run)
+        if verb == "update":
+            body = _json_body(request.body)
+            return self._write(target, lambda current: _checked_body(target, body, current), dry_run)
+        patch_type = PATCH_TYPES.get(request.content_type.split(";")[0].strip())
+        if patch_type is None:
+            raise st.ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                              "include: " + ", ".join(PATCH_TYPES), "UnsupportedMediaType", {})
+        patch = _json_body(request.body)
+        return self._write(target, lambda current: _patched(target, current, patch, patch_type), dry_run)
+
+    # ---- reads -------------------------------------------------------------------------------------
+    def _filter(self, resource: Resource, query: dict[str, str]) -> Callable[[Obj], bool] | None:
+        try:
+            labels = parse_label_selector(query.get("labelSelector"))
+            fields = parse_field_selector(query.get("fieldSelector"), resource.field_allowed)
+        except SelectorError as error:
+            raise st.ApiError(400, str(error), "BadRequest", {}) from None
+        if not labels and not fields:
+            return None
+
+        def keep(obj: Obj) -> bool:
+            meta = obj.get("metadata") or {}
+            return labels_match(labels, meta.get("labels")) and fields_match(
+                fields, lambda path: field_value(obj, path, FIELD_DEFAULTS))
+
+        return keep
+
+    def _list(self, target: Route, query: dict[str, str]) -> Response:
+        resource = target.resource
+        keep = self._filter(resource, query)
+        limit = _int(query.get("limit"), "limit") or None
+        start, token_rv = _decode_continue(query.get("continue"))
+        items, last, rv = self.store.page(resource.plural, target.namespace, start, limit, keep or (lambda _: True))
+        meta: dict[str, Any] = {"resourceVersion": str(token_rv or rv)}
+        if last is not None:
+            meta["continue"] = _encode_continue(last, token_rv or rv)
+            if keep is None:
+                meta["remainingItemCount"] = self.store.count_after(resource.plural, target.namespace, last)
+        head = dumps({"kind": f"{resource.kind}List", "apiVersion": resource.group_version, "metadata": meta})
+        # Items carry no kind/apiVersion on a real apiserver; encode this page only.
+        encoded = b",".join(dumps({k: v for k, v in item.items() if k not in ("kind", "apiVersion")})
+                            for item in items)
+        return Response(200, head[:-1] + b',"items":[' + encoded + b"]}")
+
+    def _get(self, target: Route, query: dict[str, str]) -> Response:
+        obj = self._read(target)
+        if target.subresource == "log":
+            return self._log(target, obj, query)
+        if target.subresource == "scale":
+            return json_response(200, objects.scale_of(obj))
+        return json_response(200, obj)
+
+    def _read(self, target: Route) -> Obj:
+        assert target.name is not None
+        obj = self.store.read(target.resource.plural, target.namespace, target.name)
+        if obj is None:
+            raise st.not_found(target.resource, target.name)
+        return obj
+
+    # ---- writes ------------------------------------------------------------------------------------
+    def _create(self, target: Route, body: Any, dry_run: bool) -> Response:
+        resource = target.resource
+        if target.subresource == "binding":
+            return self._bind(target, body)
+        if not isinstance(body, dict):
+            raise st.ApiError(400, "the request body must be a JSON object", "BadRequest", {})
+        _check_kind(resource, body)
+        meta = body.setdefault("metadata", {})
+        if resource.namespaced:
+            if meta.get("namespace") and meta["namespace"] != target.namespace:
+                raise st.ApiError(400, "the namespace of the provided object does not match the namespace sent "
+                                  "on the request", "BadRequest", {})
+            meta["namespace"] = target.namespace
+            if self.strict_namespaces and self.store.read("namespaces", None, target.namespace or "") is None:
+                raise st.ApiError(404, f'namespaces "{target.namespace}" not found', "NotFound",
+                                  {"name": target.namespace, "kind": "namespaces"})
+        else:
+            meta.pop("namespace", None)
+        for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
+            meta.pop(key, None)
+        objects.prepare_create(resource, body)
+        created = self.store.insert(resource, body, dry_run=dry_run)
+        return json_response(201, created)
+
+    def _bind(self, target: Route, body: Any) -> Response:
+        node = ((body or {}).get("target") or {}).get("name") if isinstance(body, dict) else None
+        if not node:
+            raise st.invalid(target.resource, target.name or "", [("target.name", "Required value")])
+
+        def bind(pod: Obj) -> Obj:
+            spec = pod.setdefault("spec", {})
+            if spec.get("nodeName"):
+                raise st.ApiError(409, f'pod {target.name} is already assigned to node "{spec["nodeName"]}"',
+                                  "Conflict", {"name": target.name, "kind": "pods"})
+            spec["nodeName"] = node
+            conditions = [c for c in pod.setdefault("status", {}).get("conditions", []) if c.get("type") != "PodScheduled"]
+            conditions.append({"type": "PodScheduled", "status": "True"})
+            pod["status"]["conditions"] = conditions
+            return pod
+
+        assert target.name is not None
+        self.store.modify(target.resource, target.namespace, target.name, bind)
+        return json_response(201, st.success(target.resource, target.name))
+
+    def _write(self, target: Route, change: Callable[[Obj], Obj], dry_run: bool) -> Response:
+        """Update or patch: ``change`` maps the current object (or its Scale) to the wanted one."""
+        resource, sub = target.resource, target.subresource
+        assert target.name is not None
+        if sub == "scale":
+            def rescale(deployment: Obj) -> Obj:
+                before = copy_json(deployment.get("spec"))
+                scale = change(objects.scale_of(deployment))
+                _check_version(resource, target.name or "", deployment, scale)
+                deployment.setdefault("spec", {})["replicas"] = (scale.get("spec") or {}).get("replicas", 0)
+                if deployment.get("spec") != before:
+                    deployment["metadata"]["generation"] = int(deployment["metadata"].get("generation", 1)) + 1
+                return deployment
+
+            stored = self.store.modify(resource, target.namespace, target.name, rescale, dry_run=dry_run)
+            return json_response(200, objects.scale_of(stored))
+
+        def update(current: Obj) -> Obj:
+            wanted = change(copy_json(current))
+            _check_version(resource, target.name or "", current, wanted)
+            return objects.prepare_update(resource, sub, current, wanted)
+
+        return json_response(200, self.store.modify(resource, target.namespace, target.name, update, dry_run=dry_run))
+
+    def _delete(self, target: Route, dry_run: bool) -> Response:
+        assert target.name is not None
+        deleted = self.store.remove(target.resource, target.namespace, target.name, dry_run=dry_run)
+        if target.resource.plural == "pods":
+            return json_response(200, deleted)
+        return json_response(200, st.success(target.resource, target.name, deleted["metadata"].get("uid")))
+
+    # ---- streams -----------------------------------------------------------------------------------
+    def _watch(self, target: Route, query: dict[str, str]) -> Response:
+        resource, namespace = target.resource, target.namespace
+        keep = self._filter(resource, query) or (lambda _: True)
+        timeout = float(_int(query.get("timeoutSeconds"), "timeoutSeconds") or DEFAULT_WATCH_SECONDS)
+        since = query.get("resourceVersion") or "0"
+        initial: list[Obj] = []
+        if since == "0":
+            snapshot, cursor = self.store.listing(resource.plural, namespace)
+            initial = [obj for obj in snapshot if keep(obj)]
+        else:
+            cursor = _int(since, "resourceVersion")
+
+        def matches(obj: Obj) -> bool:
+            return (namespace is None or obj["metadata"].get("namespace") == namespace) and keep(obj)
+
+        def events() -> Iterator[bytes]:
+            deadline = time.monotonic() + timeout
+            for obj in initial:
+                yield dumps({"type": "ADDED", "object": obj}) + b"\n"
+            position = cursor
+            while not self.stopping.is_set():
+                changes = self.store.changes_since(position)
+                if changes is None:
+                    expired = st.ApiError(410, f"too old resource version: {position}", "Expired")
+                    yield dumps({"type": "ERROR", "object": expired.body()}) + b"\n"
+                    return
+                for change in changes:
+                    position = change.rv
+                    if change.plural == resource.plural and matches(change.obj):
+                        yield dumps({"type": change.type, "object": change.obj}) + b"\n"
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                if not changes:
+                    self.store.wait(position, min(remaining, 1.0))
+
+        return Response(200, stream=events())
+
+    def _log(self, target: Route, pod: Obj, query: dict[str, str]) -> Response:
+        name, namespace = target.name or "", target.namespace or ""
+        containers = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
+        container = query.get("container")
+        if container is None and len(containers) > 1:
+            raise st.ApiError(400, f"a container name must be specified for pod {name}, choose one of: "
+                              f"[{' '.join(containers)}]", "BadRequest", {})
+        if container is not None and container not in containers:
+            raise st.ApiError(400, f"container {container} is not valid for pod {name}", "BadRequest", {})
+        container = container or (containers[0] if containers else "")
+        text = self.store.pod_log(namespace, name, container)
+        if text is None and (pod.get("status") or {}).get("phase", "Pending") == "Pending":
+            raise st.ApiError(400, f'container "{container}" in pod "{name}" is waiting to start: '
+                              f"{_waiting_reason(pod, container)}", "BadRequest", {})
+        full = text or ""
+        shown = _tail(full, _int(query["tailLines"], "tailLines")) if "tailLines" in query else full
+        if not parse_bool(query.get("follow")):
+            return Response(200, shown.encode(), "text/plain")
+
+        def follow() -> Iterator[bytes]:
+            sent = full
+            yield shown.encode()
+            while not self.stopping.is_set():
+                self.store.wait(self.store.resource_version, 1.0)
+                current = self.store.read("pods", namespace, name)
+                latest = self.store.pod_log(namespace, name, container) or ""
+                if latest.startswith(sent) and len(latest) > len(sent):
+                    yield latest[len(sent):].encode()
+                sent = latest
+                if current is None or (current.get("status") or {}).get("phase") in TERMINAL_PHASES:
+                    return
+
+        return Response(200, content_type="text/plain", stream=follow())
+
+
+# ---- helpers ----------------------------------------------------------------------------------------
+
+
+def _json_body(body: bytes) -> Any:
+    if body[:4] == b"k8s\x00":  # protobuf (typed client-go clients, e.g. `kubectl create deployment`)
+        raise st.ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                          "include: application/json, application/yaml", "UnsupportedMediaType", {})
+    try:
+        return json.loads(body or b"null")
+    except ValueError as error:
+        raise st.ApiError(400, f"error decoding the request body: {error}", "BadRequest", {}) from None
+
+
+def _int(value: str | None, name: str) -> int:
+    if value in (None, ""):
+        return 0
+    try:
+        return int(value or 0)
+    except ValueError:
+        raise st.ApiError(400, f"invalid {name}: {value!r}", "BadRequest", {}) from None
+
+
+def _encode_continue(key: tuple[str, str], rv: int) -> str:
+    raw = dumps({"v": "sandbox/1", "rv": rv, "start": list(key)})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_continue(token: str | None) -> tuple[tuple[str, str] | None, int]:
+    if not token:
+        return None, 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        namespace, name = data["start"]
+        return (str(namespace), str(name)), int(data["rv"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise st.ApiError(400, f"continue key is not valid: {token!r}", "BadRequest", {}) from None
+
+
+def _check_kind(resource: Resource, body: Obj) -> None:
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    if (kind and kind != resource.kind) or (api_version and api_version != resource.group_version):
+        raise st.ApiError(400, f"the object provided is unrecognized ({api_version}, Kind={kind}): the server "
+                          f"expects {resource.group_version}, Kind={resource.kind}", "BadRequest", {})
+
+
+def _checked_body(target: Route, body: Any, current: Obj) -> Obj:
+    if not isinstance(body, dict):
+        raise st.ApiError(400, "the request body must be a JSON object", "BadRequest", {})
+    if target.subresource == "scale":
+        return body
+    _check_kind(target.resource, body)
+    name = (body.get("metadata") or {}).get("name")
+    if name != target.name:
+        raise st.ApiError(400, f"the name of the object ({name}) does not match the name on the URL "
+                          f"({target.name})", "BadRequest", {})
+    return body
+
+
+def _check_version(resource: Resource, name: str, current: Obj, wanted: Obj) -> None:
+    """A resourceVersion in the request must be the current one (update, or a patch that carries one)."""
+    asked = (wanted.get("metadata") or {}).get("resourceVersion")
+    if asked and str(asked) != current["metadata"].get("resourceVersion"):
+        raise st.conflict(resource, name)
+
+
+def _patched(target: Route, current: Obj, patch: Any, patch_type: str) -> Obj:
+    try:
+        if patch_type == "json":
+            if not isinstance(patch, list):
+                raise st.ApiError(400, "json patch must be a JSON array of operations", "BadRequest", {})
+            result = jsonpatch.JsonPatch(patch).apply(current)
+        elif not isinstance(patch, dict):
+            raise st.ApiError(400, "a merge patch must be a JSON object", "BadRequest", {})
+        elif patch_type == "merge":
+            result = json_merge_patch(current, patch)
+        else:
+            result = strategic_merge(current, patch)
+    except jsonpatch.JsonPatchTestFailed as error:
+        raise st.ApiError(422, f"the server rejected our request due to an error in our request: {error}",
+                          "Invalid", {}) from None
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as error:
+        raise st.ApiError(422, f"the server rejected our request due to an error in our request: {error}",
+                          "Invalid", {}) from None
+    except StrategicMergeError as error:
+        raise st.ApiError(400, str(error), "BadRequest", {}) from None
+    if not isinstance(result, dict):
+        raise st.ApiError(422, "the patched object is not a JSON object", "Invalid", {})
+    return result
+
+
+def _tail(text: str, lines: int) -> str:
+    if lines <= 0:
+        return ""
+    kept = text.splitlines(keepends=True)[-lines:]
+    return "".join(kept)
+
+
+def _waiting_reason(pod: Obj, container: str) -> str:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == container:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff"):
+                return "trying and failing to pull image"
+            if waiting.get("reason"):
+                return str(waiting["reason"])
+    return "ContainerCreating"

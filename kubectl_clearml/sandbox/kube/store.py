@@ -1,0 +1,366 @@
+"""The emulator's object store: thread-safe, one global resourceVersion counter, immutable snapshots.
+
+Every stored object is a snapshot nobody mutates: a change stores a new dict. The HTTP side serialises
+snapshots directly; the in-process backdoor (used by tests, seeds and the simulated scheduler/kubelet)
+hands out copies. Keys are kept sorted per resource (namespace, name), as etcd orders them, so one list
+page is found by bisection and built without touching the rest.
+
+Watches read a bounded history of changes; in-process subscribers are called after every change, outside
+the lock, in the writing thread.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kubectl_clearml.sandbox.kube import status as st
+from kubectl_clearml.sandbox.kube.resources import BY_KIND, BY_PLURAL, RESOURCES, Resource, resource_for
+
+Obj = dict[str, Any]
+Key = tuple[str, str]  # (namespace or "", name)
+ObjList = list[Obj]  # aliases: the Store.list method shadows the builtin inside the class body
+KeyList = list[Key]
+ChangeCallback = Callable[[str, str, Obj], None]  # (ADDED|MODIFIED|DELETED, plural, object)
+
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+HISTORY = 50_000
+
+
+@dataclass(frozen=True)
+class Change:
+    rv: int
+    type: str
+    plural: str
+    obj: Obj
+
+
+ChangeList = list[Change]
+
+
+def copy_json(value: Any) -> Any:
+    """Deep copy of JSON-shaped data (several times faster than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value
+
+
+def copy_obj(obj: Obj) -> Obj:
+    copied: Obj = copy_json(obj)
+    return copied
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Store:
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.RLock())
+        self._subscribers: list[ChangeCallback] = []
+        self._rv = 0
+        self._wakeups = 0
+        self.clear()
+
+    # ---- state ---------------------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Forget every object and log; keep the counter (watchers and clients never see it go back)."""
+        with self._cond:
+            self._objects: dict[str, dict[Key, Obj]] = {r.plural: {} for r in RESOURCES}
+            self._keys: dict[str, list[Key]] = {r.plural: [] for r in RESOURCES}
+            self._history: deque[Change] = deque(maxlen=HISTORY)
+            self._logs: dict[Key, dict[str, str]] = {}
+            self._history_floor = self._rv
+            self._cond.notify_all()
+        for name in INITIAL_NAMESPACES:
+            self.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+                      "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+
+    @property
+    def resource_version(self) -> int:
+        with self._cond:
+            return self._rv
+
+    # ---- primitives used by the HTTP handlers (snapshots, no copies) ---------------------------------
+    def read(self, plural: str, namespace: str | None, name: str) -> Obj | None:
+        with self._cond:
+            return self._objects[plural].get((namespace or "", name))
+
+    def insert(self, resource: Resource, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """Store a new object (metadata filled in here); 409 AlreadyExists if the key is taken."""
+        changes: list[Change] = []
+        with self._cond:
+            meta = obj.setdefault("metadata", {})
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = self._generated_name(resource, meta.get("namespace"), meta["generateName"])
+            key = (meta.get("namespace", "") if resource.namespaced else "", meta["name"])
+            if key in self._objects[resource.plural]:
+                raise st.already_exists(resource, meta["name"])
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = now_rfc3339()
+            if dry_run:
+                return obj
+            changes.append(self._commit(resource.plural, key, obj, "ADDED"))
+        self._notify(changes)
+        return obj
+
+    def modify(self, resource: Resource, namespace: str | None, name: str, change: Callable[[Obj], Obj],
+               *, dry_run: bool = False) -> Obj:
+        """Atomically replace an object with ``change(copy of current)``; a no-op change stores nothing.
+
+        ``change`` may raise ApiError (conflict, invalid); nothing is stored then.
+        """
+        changes: list[Change] = []
+        key = (namespace or "" if resource.namespaced else "", name)
+        with self._cond:
+            current = self._objects[resource.plural].get(key)
+            if current is None:
+                raise st.not_found(resource, name)
+            updated = change(copy_json(current))
+            meta = updated.setdefault("metadata", {})
+            meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+            if updated == current or dry_run:
+                return updated if dry_run else current
+            changes.append(self._commit(resource.plural, key, updated, "MODIFIED"))
+        self._notify(changes)
+        return updated
+
+    def remove(self, resource: Resource, namespace: str | None, name: str, *, dry_run: bool = False) -> Obj:
+        changes: list[Change] = []
+        key = (namespace or "" if resource.namespaced else "", name)
+        with self._cond:
+            current = self._objects[resource.plural].get(key)
+            if current is None:
+                raise st.not_found(resource, name)
+            if dry_run:
+                return current
+            changes.append(self._commit(resource.plural, key, None, "DELETED", current))
+            if resource.plural == "pods":
+                self._logs.pop(key, None)
+            if resource.plural == "namespaces":
+                changes.extend(self._drop_namespace(name))
+        self._notify(changes)
+        return changes[0].obj
+
+    def page(self, plural: str, namespace: str | None, start_after: Key | None, limit: int | None,
+             keep: Callable[[Obj], bool]) -> tuple[list[Obj], Key | None, int]:
+        """Up to ``limit`` matching objects after ``start_after``; returns (items, last key if more, rv)."""
+        with self._cond:
+            keys = self._keys[plural]
+            objects = self._objects[plural]
+            low, high = self._range(keys, namespace)
+            if start_after is not None:
+                low = max(low, bisect.bisect_right(keys, start_after))
+            items: list[Obj] = []
+            last: Key | None = None
+            for index in range(low, high):
+                obj = objects[keys[index]]
+                if not keep(obj):
+                    continue
+                if limit is not None and len(items) >= limit:
+                    return items, last, self._rv
+                items.append(obj)
+                last = keys[index]
+            return items, None, self._rv
+
+    def count_after(self, plural: str, namespace: str | None, start_after: Key) -> int:
+        with self._cond:
+            keys = self._keys[plural]
+            low, high = self._range(keys, namespace)
+            return max(0, high - max(low, bisect.bisect_right(keys, start_after)))
+
+    # ---- watch support ----------------------------------------------------------------------------
+    def changes_since(self, rv: int) -> list[Change] | None:
+        """Changes after ``rv`` in order, or None when the history no longer reaches back that far."""
+        with self._cond:
+            if rv < self._history_floor or (self._history and self._history[0].rv > rv + 1):
+                return None
+            newer: list[Change] = []
+            for change in reversed(self._history):
+                if change.rv <= rv:
+                    break
+                newer.append(change)
+            newer.reverse()
+            return newer
+
+    def wait(self, rv: int, timeout: float) -> None:
+        """Block until the counter passes ``rv``, ``wake_all`` is called, or ``timeout`` passes."""
+        with self._cond:
+            wakeups = self._wakeups
+            self._cond.wait_for(lambda: self._rv > rv or self._wakeups != wakeups, timeout)
+
+    def wake_all(self) -> None:
+        with self._cond:
+            self._wakeups += 1
+            self._cond.notify_all()
+
+    def listing(self, plural: str, namespace: str | None) -> tuple[list[Obj], int]:
+        """Every object (snapshots) and the counter, read atomically: a watch's synthetic ADDED events."""
+        with self._cond:
+            keys = self._keys[plural]
+            low, high = self._range(keys, namespace)
+            return [self._objects[plural][keys[i]] for i in range(low, high)], self._rv
+
+    # ---- backdoor for tests, seeds and the simulated cluster (copies in, copies out) -------------------
+    def add(self, obj: Obj) -> Obj:
+        """Create or replace any object as given (status included, no defaulting); returns a copy."""
+        resource = BY_KIND.get(obj.get("kind", ""))
+        if resource is None:
+            raise KeyError(f"the sandbox does not serve kind {obj.get('kind')!r}")
+        obj = copy_json(obj)
+        meta = obj.setdefault("metadata", {})
+        if resource.namespaced:
+            meta.setdefault("namespace", "default")
+        else:
+            meta.pop("namespace", None)
+        changes: list[Change] = []
+        with self._cond:
+            key = (meta.get("namespace", ""), meta["name"])
+            old = self._objects[resource.plural].get(key)
+            meta.setdefault("uid", old["metadata"]["uid"] if old else str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp",
+                            old["metadata"]["creationTimestamp"] if old else now_rfc3339())
+            if resource.plural == "deployments":
+                meta.setdefault("generation", 1)
+            changes.append(self._commit(resource.plural, key, obj, "MODIFIED" if old else "ADDED"))
+        self._notify(changes)
+        return copy_obj(obj)
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> Obj | None:
+        res = resource_for(resource)
+        found = self.read(res.plural, (namespace or "default") if res.namespaced else None, name)
+        return copy_json(found) if found is not None else None
+
+    def list(self, resource: str, namespace: str | None = None) -> ObjList:
+        """Copies of every object of ``resource`` (all namespaces unless one is given), in key order."""
+        items, _ = self.listing(resource_for(resource).plural, namespace)
+        return [copy_json(item) for item in items]
+
+    def delete(self, resource: str, name: str, namespace: str | None = None) -> bool:
+        res = resource_for(resource)
+        try:
+            self.remove(res, (namespace or "default") if res.namespaced else None, name)
+        except st.ApiError:
+            return False
+        return True
+
+    def update(self, resource: str, name: str, namespace: str | None, change: Callable[[Obj], None]) -> Obj | None:
+        """Apply ``change`` (which mutates its argument) to a copy of the object; None if it is gone."""
+        res = resource_for(resource)
+
+        def apply(obj: Obj) -> Obj:
+            change(obj)
+            return obj
+
+        try:
+            return copy_obj(self.modify(res, (namespace or "default") if res.namespaced else None, name, apply))
+        except st.ApiError:
+            return None
+
+    def update_status(self, resource: str, namespace: str | None, name: str, status: Obj) -> Obj | None:
+        return self.update(resource, name, namespace, lambda obj: obj.__setitem__("status", copy_json(status)))
+
+    def update_pod_status(self, namespace: str, name: str, status: Obj) -> None:
+        self.update_status("pods", namespace, name, status)
+
+    def set_pod_phase(self, namespace: str, name: str, phase: str) -> Obj | None:
+        return self.update("pods", name, namespace,
+                           lambda obj: obj.setdefault("status", {}).__setitem__("phase", phase))
+
+    def bind_pod(self, namespace: str, name: str, node_name: str) -> None:
+        self.update("pods", name, namespace, lambda obj: obj.setdefault("spec", {}).__setitem__("nodeName", node_name))
+
+    def create_event(self, event: Obj) -> Obj:
+        event = copy_json(event)
+        event.setdefault("apiVersion", "v1")
+        event.setdefault("kind", "Event")
+        meta = event.setdefault("metadata", {})
+        involved = event.get("involvedObject") or {}
+        meta.setdefault("namespace", involved.get("namespace") or "default")
+        if not meta.get("name"):
+            meta["name"] = f"{involved.get('name', 'event')}.{uuid.uuid4().hex[:16]}"
+        return self.add(event)
+
+    def set_pod_log(self, namespace: str, name: str, text: str, container: str | None = None) -> None:
+        """The log text of a pod (of one container, or of every container when none is named)."""
+        with self._cond:
+            self._logs.setdefault((namespace, name), {})[container or ""] = text
+            self._wakeups += 1
+            self._cond.notify_all()
+
+    def pod_log(self, namespace: str, name: str, container: str | None = None) -> str | None:
+        with self._cond:
+            logs = self._logs.get((namespace, name), {})
+            return logs.get(container or "", logs.get(""))
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        """Call ``callback(type, plural, object copy)`` after every change; returns the unsubscribe function."""
+        with self._cond:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._cond:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # ---- internals ------------------------------------------------------------------------------------
+    def _commit(self, plural: str, key: Key, obj: Obj | None, kind: str, old: Obj | None = None) -> Change:
+        self._rv += 1
+        objects, keys = self._objects[plural], self._keys[plural]
+        if obj is None:
+            del objects[key]
+            del keys[bisect.bisect_left(keys, key)]
+            obj = copy_json(old)
+            obj["metadata"]["resourceVersion"] = str(self._rv)
+        else:
+            obj["metadata"]["resourceVersion"] = str(self._rv)
+            if key not in objects:
+                bisect.insort(keys, key)
+            objects[key] = obj
+        change = Change(self._rv, kind, plural, obj)
+        self._history.append(change)
+        self._cond.notify_all()
+        return change
+
+    def _drop_namespace(self, namespace: str) -> Iterator[Change]:
+        for resource in RESOURCES:
+            if not resource.namespaced:
+                continue
+            keys = self._keys[resource.plural]
+            low, high = self._range(keys, namespace)
+            for key in list(keys[low:high]):
+                yield self._commit(resource.plural, key, None, "DELETED", self._objects[resource.plural][key])
+
+    @staticmethod
+    def _range(keys: KeyList, namespace: str | None) -> tuple[int, int]:
+        if namespace is None:
+            return 0, len(keys)
+        return bisect.bisect_left(keys, (namespace, "")), bisect.bisect_left(keys, (namespace + "\0", ""))
+
+    def _generated_name(self, resource: Resource, namespace: str | None, prefix: str) -> str:
+        alphabet = "bcdfghjklmnpqrstvwxz2456789"
+        while True:
+            suffix = "".join(alphabet[b % len(alphabet)] for b in uuid.uuid4().bytes[:5])
+            key = (namespace or "" if resource.namespaced else "", prefix + suffix)
+            if key not in self._objects[resource.plural]:
+                return prefix + suffix
+
+    def _notify(self, changes: ChangeList) -> None:
+        with self._cond:
+            subscribers = list(self._subscribers)
+        for change in changes:
+            for callback in subscribers:
+                callback(change.type, change.plural, copy_json(change.obj))
+
+
+__all__ = ["BY_PLURAL", "Change", "Obj", "Store", "copy_json"]
