@@ -1,18 +1,261 @@
-"""`kubectl clearml gpu-report` (not built yet: issue 6)."""
+"""`kubectl clearml gpu-report`: GPU capacity, use and fit per node, per GPU product and per queue."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from kubectl_clearml.cli.options import global_options
-from kubectl_clearml.errors import NotBuiltError
+from kubectl_clearml.cli.gpu_collect import GpuData, collect
+from kubectl_clearml.cli.options import get_globals, global_options
+from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus, dashboard_check, products, totals
+from kubectl_clearml.core.gpu_queues import QueueReport, queue_reports
+from kubectl_clearml.errors import NotFoundError
+from kubectl_clearml.output import Column, View, echo, render
+
+FORMATS = ("table", "wide", "json", "yaml")
+
+
+def _status(row: dict[str, Any]) -> str:
+    ready = row["ready"]
+    head = "Ready" if ready else "NotReady" if ready is False else "Unknown"
+    return ",".join([head] + [f for f in row["flags"] if f not in ("NotReady", "Unknown")])
+
+
+NODE_COLUMNS = [
+    Column("NODE", "name"),
+    Column("PRODUCT", "product"),
+    Column("CAPACITY", "capacity"),
+    Column("ALLOCATABLE", "allocatable"),
+    Column("REQUESTED", "requested"),
+    Column("FREE", "free"),
+    Column("CLEARML", "requestedByClearml"),
+    Column("OTHER", "requestedByOthers"),
+    Column("STATUS", _status),
+    Column("RESOURCE", "resource", wide_only=True),
+    Column("MODE", "mode", wide_only=True),
+    Column("GPU-PODS", lambda r: f"{r['gpuPods']['clearml']}+{r['gpuPods']['other']}", wide_only=True),
+    Column("TAINTS", "taints", wide_only=True),
+]
+
+PRODUCT_COLUMNS = [
+    Column("PRODUCT", "product"),
+    Column("NODES", "nodes"),
+    Column("ALLOCATABLE", "allocatable"),
+    Column("REQUESTED", "requested"),
+    Column("FREE", "free"),
+    Column("LARGEST-FREE", "largestFreeBlock"),
+    Column("ON-NODE", "largestFreeBlockNode", wide_only=True),
+    Column("RESOURCE", "resource", wide_only=True),
+]
+
+QUEUE_COLUMNS = [
+    Column("QUEUE", "name"),
+    Column("GPUS/POD", "gpusCell"),
+    Column("ELIGIBLE", lambda r: len(r["eligibleNodes"])),
+    Column("FIT-NOW", "fitNow"),
+    Column("PENDING", "pendingTasks"),
+    Column("RUNNING", "runningPods"),
+    Column("POD-PENDING", lambda r: len(r["pendingPods"])),
+    Column("VERDICT", "verdict"),
+    Column("WHY", "why"),
+    Column("ELIGIBLE-NODES", "eligibleNodes", wide_only=True),
+    Column("POD-REASONS", lambda r: "; ".join(f"{p['name']}: {p['reason']}" for p in r["pendingPods"]), wide_only=True),
+]
+
+
+def node_rows(cluster: ClusterGpus, all_nodes: bool) -> list[dict[str, Any]]:
+    """One row per GPU resource of each node (a MIG-mixed node has one per profile)."""
+    rows: list[dict[str, Any]] = []
+    for node in sorted(cluster.nodes.values(), key=lambda n: n.name):
+        if not node.has_gpus and not all_nodes:
+            continue
+        base = _node_base(node)
+        if not node.slots:
+            rows.append(
+                {
+                    **base,
+                    "resource": None,
+                    "capacity": 0,
+                    "allocatable": 0,
+                    "requested": 0,
+                    "free": 0,
+                    "requestedByClearml": 0,
+                    "requestedByOthers": 0,
+                }
+            )
+        for slot in node.slots.values():
+            rows.append({**base, **slot.to_dict()})
+    return rows
+
+
+def _node_base(node: NodeGpus) -> dict[str, Any]:
+    doc = node.to_dict()
+    doc.pop("resources")
+    return doc
+
+
+def queue_rows(reports: list[QueueReport]) -> list[dict[str, Any]]:
+    return [{**r.to_dict(), "gpusCell": r.gpus_cell()} for r in reports]
+
+
+def summary(cluster: ClusterGpus, data: GpuData) -> tuple[dict[str, Any], list[str]]:
+    total = totals(cluster)
+    doc: dict[str, Any] = {
+        "gpuNodes": len(cluster.gpu_nodes()),
+        "physicalGpus": total.physical_gpus,
+        "allocatable": total.allocatable,
+        "requested": total.requested,
+        "free": total.free,
+    }
+    lines = [
+        f"{doc['gpuNodes']} GPU node(s), {total.physical_gpus} GPU(s): "
+        + ", ".join(
+            f"{name} {total.requested[name]}/{total.allocatable[name]} requested, {total.free[name]} free"
+            for name in sorted(total.allocatable)
+        )
+    ]
+    agent = data.agent
+    if agent is not None:
+        doc["dashboardReportMaxGpu"] = agent.report_max_gpu
+        doc["dashboardReportMaxGpuKey"] = agent.report_max_gpu_key
+        check = dashboard_check(total, agent.report_max_gpu, agent.report_max_gpu_key)
+        doc["dashboardCheck"] = check
+        if check:
+            lines.append(check)
+    return doc, lines
 
 
 @click.command("gpu-report", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--by", type=click.Choice(["node", "product", "queue"]), default=None, help="One view (default: products + queues)."
+)
+@click.option("-l", "--selector", "selector", metavar="SELECTOR", help="Only nodes matching this label selector.")
+@click.option("--all-nodes", is_flag=True, help="Also list nodes without GPUs (node view).")
+@click.option(
+    "-f",
+    "--values",
+    "values",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Agent Helm values file(s) instead of the live install (queue view).",
+)
+@click.option("--release", metavar="NAME", help="Helm release of the agent (default: found in -n).")
+@click.option("--no-clearml", is_flag=True, help="Do not ask ClearML for pending tasks (PENDING shows '-').")
 @global_options
-def command() -> None:
+def command(
+    by: str | None,
+    selector: str | None,
+    all_nodes: bool,
+    values: tuple[str, ...],
+    release: str | None,
+    no_clearml: bool,
+) -> None:
     """GPU capacity, use and fit per node, per GPU product and per queue.
 
-    Not built yet: this command exits 2 until it lands.
+    GPU use is the sum of the effective requests of the non-terminal pods bound to each node, in every
+    namespace; -n/-A choose where the agent (and its task pods) are looked for. MIG (mixed and single) and time-sliced GPUs
+    are shown as their own products. The queue view tells, per agent queue, how many more task pods fit
+    right now and why tasks wait: OK, WAITING FOR GPUS, NO ELIGIBLE NODE or MISCONFIGURED.
+
+    \b
+    Examples:
+      kubectl clearml gpu-report
+      kubectl clearml gpu-report --by node -o wide
+      kubectl clearml gpu-report --by queue -n clearml
+      kubectl clearml gpu-report --by queue -f values.yaml --no-clearml
+      kubectl clearml gpu-report --by product -l nvidia.com/gpu.family=ampere -o json
     """
-    raise NotBuiltError("'kubectl clearml gpu-report' is not built yet", hint="see the README for the commands that work")
+    g = get_globals()
+    fmt = g.output_format(FORMATS)
+    want_queues = by in (None, "queue")
+    data = collect(
+        g,
+        node_selector=selector,
+        values=values,
+        release=release,
+        want_queues=want_queues,
+        require_queues=by == "queue",
+        use_clearml=not no_clearml,
+    )
+    for note in data.notes:
+        click.echo(f"kubectl clearml: note: {note}", err=True)
+    if by == "queue" and data.queues is None:
+        raise NotFoundError("no agent configuration for the queue view", hint="pass -f values.yaml or --release")
+    cluster = data.cluster
+    reports = queue_reports(data.queues or [], cluster)
+    if by == "node":
+        rows = node_rows(cluster, all_nodes)
+        _emit(
+            View(
+                "node",
+                rows,
+                NODE_COLUMNS,
+                document={"kind": "GpuNodeList", "items": rows},
+                empty_message="No GPU nodes found (use --all-nodes to list the others).",
+            ),
+            fmt,
+            g.no_headers,
+        )
+    elif by == "product":
+        rows = [p.to_dict() for p in products(cluster)]
+        _emit(
+            View(
+                "product",
+                rows,
+                PRODUCT_COLUMNS,
+                document={"kind": "GpuProductList", "items": rows},
+                empty_message="No GPU products found.",
+            ),
+            fmt,
+            g.no_headers,
+        )
+    elif by == "queue":
+        rows = queue_rows(reports)
+        _emit(
+            View(
+                "queue",
+                rows,
+                QUEUE_COLUMNS,
+                document={"kind": "GpuQueueList", "items": rows},
+                empty_message="No agent queues found.",
+            ),
+            fmt,
+            g.no_headers,
+        )
+    else:
+        _combined(data, reports, fmt, g.no_headers, all_nodes)
+
+
+def _emit(view: View, fmt: str, no_headers: bool) -> None:
+    if not view.items and fmt in ("table", "wide"):
+        click.echo(view.empty_message, err=True)
+        return
+    echo(render(view, fmt, no_headers=no_headers))
+
+
+def _combined(data: GpuData, reports: list[QueueReport], fmt: str, no_headers: bool, all_nodes: bool) -> None:
+    cluster = data.cluster
+    product_rows = [p.to_dict() for p in products(cluster)]
+    rows = queue_rows(reports)
+    doc, lines = summary(cluster, data)
+    if fmt in ("json", "yaml"):
+        document = {
+            "kind": "GpuReport",
+            "cluster": doc,
+            "nodes": node_rows(cluster, all_nodes),
+            "products": product_rows,
+            "queues": rows if data.queues is not None else None,
+            "notes": data.notes,
+        }
+        echo(render(View("report", [], [], document=document), fmt))
+        return
+    parts = [
+        render(View("product", product_rows, PRODUCT_COLUMNS), fmt, no_headers=no_headers) or "No GPU nodes found.\n"
+    ]
+    if data.queues is not None:
+        parts.append(
+            render(View("queue", rows, QUEUE_COLUMNS), fmt, no_headers=no_headers) or "No agent queues found.\n"
+        )
+    parts.append("".join(line + "\n" for line in lines))
+    echo("\n".join(parts))

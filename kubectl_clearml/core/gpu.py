@@ -270,8 +270,16 @@ def _pending(pod: Obj, labels: Mapping[str, str]) -> PendingTaskPod:
     )
 
 
-def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj]) -> ClusterGpus:
-    """One pass over the nodes, then one over the pods (which may be a stream of pages)."""
+def _in_namespace(pod: Obj, namespace: str | None) -> bool:
+    return namespace is None or (pod.get("metadata") or {}).get("namespace") == namespace
+
+
+def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj], *, queue_namespace: str | None = None) -> ClusterGpus:
+    """One pass over the nodes, then one over the pods (which may be a stream of pages).
+
+    Every pod counts towards GPU use; only task pods in ``queue_namespace`` (None: any) are attributed to
+    their queue (running / pending), so another agent's pods in another namespace do not mix in.
+    """
     cluster = ClusterGpus(nodes={})
     for node in nodes:
         gpus = node_gpus(node)
@@ -290,7 +298,7 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj]) -> ClusterGpus:
         task = "CLEARML" in labels or "clearml-task-id" in labels
         node_name = spec.get("nodeName")
         if not node_name:
-            if task:
+            if task and _in_namespace(pod, queue_namespace):
                 cluster.pending_task_pods.append(_pending(pod, labels))
             continue
         model = by_name.get(node_name)
@@ -320,7 +328,7 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj]) -> ClusterGpus:
         if task:
             model.task_pods += 1
             queue = labels.get(QUEUE_NAME_LABEL)
-            if queue:
+            if queue and _in_namespace(pod, queue_namespace):
                 running[queue] = running.get(queue, 0) + 1
             if uses_gpu:
                 model.gpu_task_pods += 1

@@ -1,0 +1,126 @@
+"""Data for gpu-report: nodes and pods from Kubernetes, the agent's queues, ClearML pending counts.
+
+Everything reachable is read once: nodes and pods stream page by page (limit 500) into the pure model
+(core/gpu.py) so a 100,000-pod cluster never sits in memory as a whole; terminal pods are filtered out by
+the API server already. ClearML is optional (its absence becomes a note and PENDING shows '-'), and so is
+the agent (no queue rows without it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kubectl_clearml.cli.agent_source import load_agent
+from kubectl_clearml.cli.options import Globals
+from kubectl_clearml.core.gpu import ClusterGpus, build_cluster
+from kubectl_clearml.core.gpu_queues import QueueInput
+from kubectl_clearml.errors import AuthError, KubectlClearmlError
+
+if TYPE_CHECKING:
+    from kubectl_clearml.adapters.kube import Kube
+    from kubectl_clearml.core.agent_config import AgentConfig
+
+NON_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"
+PAGE_SIZE = 500
+
+
+@dataclass
+class GpuData:
+    cluster: ClusterGpus
+    queues: list[QueueInput] | None = None  # None: no agent configuration found
+    agent: AgentConfig | None = None
+    clearml_ok: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def read_cluster(g: Globals, kube: Kube, node_selector: str | None) -> tuple[ClusterGpus, list[str]]:
+    """Nodes, then every non-terminal pod of every namespace (GPU use is cluster-wide whatever -n says).
+
+    -n/-A choose where the agent's task pods are attributed to queues from (default: the namespace). When
+    listing pods cluster-wide is forbidden, only the namespace's pods are counted, with a note.
+    """
+    nodes = list(kube.list("nodes", label_selector=node_selector, page_size=PAGE_SIZE))
+    queue_namespace = None if g.all_namespaces else kube.namespace
+    notes: list[str] = []
+    try:
+        pods = kube.list("pods", all_namespaces=True, field_selector=NON_TERMINAL, page_size=PAGE_SIZE)
+        cluster = build_cluster(nodes, pods, queue_namespace=queue_namespace)
+    except AuthError as exc:
+        notes.append(
+            f"GPU use counts only the pods of namespace {kube.namespace}, so free GPUs may be overstated: "
+            f"{exc.one_line()}"
+        )
+        pods = kube.list("pods", kube.namespace, field_selector=NON_TERMINAL, page_size=PAGE_SIZE)
+        cluster = build_cluster(nodes, pods, queue_namespace=queue_namespace)
+    return cluster, notes
+
+
+def clearml_queues(g: Globals, kube: Kube | None) -> dict[str, dict[str, Any]]:
+    """name (lower case) -> queue, from one queues.get_all call that includes hidden queues."""
+    from kubectl_clearml.cli.connect import clearml_from
+
+    client = clearml_from(g, kube if g.from_agent else None)
+    answer = client.call("queues.get_all", {"search_hidden": True, "only_fields": ["id", "name", "entries"]})
+    return {str(q.get("name", "")).lower(): q for q in answer.get("queues") or []}
+
+
+def queue_inputs(cfg: AgentConfig, server: dict[str, dict[str, Any]] | None) -> list[QueueInput]:
+    inputs = []
+    for name in cfg.all_queues():
+        template: dict[str, Any] | None
+        error = None
+        try:
+            template = cfg.effective_template(name)
+        except KubectlClearmlError as exc:
+            template, error = None, f"template: {exc.one_line()}"
+        found = server.get(name.lower()) if server is not None else None
+        inputs.append(
+            QueueInput(
+                name=name,
+                template=template,
+                error=error,
+                pending_tasks=len(found.get("entries") or []) if found else (0 if server is not None else None),
+                queue_id=found.get("id") if found else None,
+                exists_in_clearml=None if server is None else found is not None,
+            )
+        )
+    return inputs
+
+
+def collect(
+    g: Globals,
+    *,
+    node_selector: str | None,
+    values: tuple[str, ...],
+    release: str | None,
+    want_queues: bool,
+    require_queues: bool = False,
+    use_clearml: bool,
+) -> GpuData:
+    from kubectl_clearml.cli.connect import kube_from
+
+    kube = kube_from(g)
+    cluster, notes = read_cluster(g, kube, node_selector)
+    data = GpuData(cluster=cluster, notes=notes)
+    if not want_queues:
+        return data
+    try:
+        data.agent = load_agent(g, kube, values, release)
+    except KubectlClearmlError as exc:
+        if values or require_queues:
+            raise  # a values file the user named, or the view they asked for: an error, not a note
+        data.notes.append(f"no queue view: {exc.one_line()}")
+        return data
+    data.notes.extend(n for n in data.agent.notes if "dashboard" in n)
+    server: dict[str, dict[str, Any]] | None = None
+    if use_clearml:
+        try:
+            server = clearml_queues(g, kube)
+            data.clearml_ok = True
+        except KubectlClearmlError as exc:
+            data.notes.append(f"ClearML unavailable, PENDING shows '-': {exc.one_line()}")
+    else:
+        data.notes.append("ClearML not asked (--no-clearml), PENDING shows '-'")
+    data.queues = queue_inputs(data.agent, server)
+    return data
