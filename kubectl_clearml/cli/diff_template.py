@@ -1,18 +1,364 @@
-"""`kubectl clearml diff-template` (not built yet: issue 4)."""
+"""``kubectl clearml diff-template``: the effective pod template per queue, shown and compared.
+
+Fetch (values files and/or the live install) → pure model (core/agent_config, core/templates) → comparisons
+(core/diff) → one renderer per ``-o`` format. Exit codes follow ``kubectl diff``: 0 no differences,
+1 differences, >= 2 errors (2 bad input, 3 not found, 4 forbidden, 5 unreachable).
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
-from kubectl_clearml.cli.options import global_options
-from kubectl_clearml.errors import NotBuiltError
+from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
+from kubectl_clearml.core.diff import (
+    Comparison,
+    colorize_diff,
+    json_patch,
+    normalise,
+    structured_report,
+    summary_rows,
+    unified_yaml_diff,
+)
+from kubectl_clearml.core.lint import Finding, did_you_mean, lint_config, lint_pod_template
+from kubectl_clearml.core.templates import MERGE_MODES
+from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
+from kubectl_clearml.logs import known_secrets, redact
+from kubectl_clearml.output import paint, render_table, to_json, to_yaml, use_color
+
+FORMATS = ("diff", "json-patch", "json", "yaml", "structured")
+BASE = "base"
+
+EPILOG = """\b
+Examples:
+  # What queue 'green' changes against the base template, from values files (no cluster needed)
+  kubectl clearml diff-template green -f values.yaml
+  # Two queues side by side; every queue with a summary table
+  kubectl clearml diff-template 1xGPU 2xGPU -n clearml
+  kubectl clearml diff-template --all -n clearml
+  # The effective template of one queue, as the agent would use it
+  kubectl clearml diff-template --show GPUshm -n clearml -o yaml
+  # What 'helm upgrade -f new.yaml' would change, per queue
+  kubectl clearml diff-template --live -f new.yaml -n clearml
+  # Our computed templates vs the ones rendered in the live ConfigMap (merge rule or dropped keys)
+  kubectl clearml diff-template --rendered -n clearml
+  # Only the checks (unknown keys, GPU limits, default credentials, ...)
+  kubectl clearml diff-template --lint -f values.yaml
+
+\b
+Exit status: 0 no differences, 1 differences (or --lint findings), 2 bad input, 3 not found
+(queue, release, install), 4 forbidden, 5 cluster unreachable.
+"""
 
 
-@click.command("diff-template", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    "diff-template",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    epilog=EPILOG,
+)
+@click.argument("queues", nargs=-1, metavar="[QUEUE [QUEUE2]]")
+@click.option("--all", "all_queues", is_flag=True, help="Every queue against the base, with a summary table.")
+@click.option("--show", metavar="QUEUE", help="Print one queue's effective template (default -o yaml).")
+@click.option(
+    "-f",
+    "--values",
+    "values_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Helm values file (repeatable, merged as helm does; '-' reads stdin).",
+)
+@click.option("--release", metavar="NAME", help="Helm release of the agent (default: the one in the namespace).")
+@click.option("--live", is_flag=True, help="Compare the -f values against the live install (what an upgrade changes).")
+@click.option(
+    "--reuse-values", is_flag=True, help="With --live: layer -f over the release's values (helm --reuse-values)."
+)
+@click.option("--rendered", is_flag=True, help="Compare computed templates with the live ConfigMap's template.yaml.")
+@click.option(
+    "--merge",
+    type=click.Choice(MERGE_MODES),
+    default="strategic",
+    show_default=True,
+    help="How templateOverrides combine with basePodTemplate: Kubernetes strategic merge, or top-level replace.",
+)
+@click.option(
+    "--flavour",
+    type=click.Choice(("oss", "enterprise")),
+    help="Chart flavour of -f values (default: detected; enterprise when `queues` are set).",
+)
+@click.option(
+    "-C",
+    "--diff-context",
+    "context_lines",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Diff context lines (-1: all).",
+)
+@click.option("--lint", "lint_only", is_flag=True, help="Only run the checks; exit 1 when they find something.")
 @global_options
-def command() -> None:
-    """Show and diff the effective pod template per queue.
+def command(
+    queues: tuple[str, ...],
+    all_queues: bool,
+    show: str | None,
+    values_files: tuple[str, ...],
+    release: str | None,
+    live: bool,
+    reuse_values: bool,
+    rendered: bool,
+    merge: str,
+    flavour: str | None,
+    context_lines: int,
+    lint_only: bool,
+) -> int:
+    """Show and diff the effective pod template per queue (base + templateOverrides).
 
-    Not built yet: this command exits 2 until it lands.
+    Output: -o diff (default; coloured unified YAML diff), json-patch (RFC 6902), structured
+    (helm-diff's JSON), json|yaml (the templates themselves). Secrets are masked in every output.
     """
-    raise NotBuiltError("'kubectl clearml diff-template' is not built yet", hint="see the README for the commands that work")
+    g = get_globals()
+    fmt = g.output_format(FORMATS, default="yaml" if show else "diff")
+    _check_flags(queues, all_queues, show, values_files, live, reuse_values, rendered, lint_only)
+    from kubectl_clearml.adapters.agent_install import load_values_files
+
+    layers = load_values_files(values_files)
+    cfg, install = _load(g, layers, release, flavour, needs_cluster=live or rendered or not layers)
+    for note in cfg.notes:
+        _stderr(f"note: {note}")
+    findings = _lint(cfg, install, merge)
+    if lint_only:
+        return _print_findings(findings)
+    for finding in findings:
+        _stderr(finding.one_line())
+    if show:
+        _require(cfg, [show])
+        _emit(fmt if fmt in ("json", "yaml") else "yaml", _clean(cfg.effective_template(show, merge)))  # type: ignore[arg-type]
+        return int(ExitStatus.OK)
+    if live:
+        comparisons = _live(cfg, install, layers, reuse_values, flavour, queues, merge)
+    elif rendered:
+        comparisons = _rendered(cfg, install, layers, flavour, queues, merge)
+    else:
+        comparisons = _queues(cfg, queues, all_queues or not queues, merge)
+    _render(g, fmt, comparisons, context_lines, summary=all_queues or not (queues or live or rendered))
+    return int(ExitStatus.DIFFERENCES if any(c.differs for c in comparisons) else ExitStatus.OK)
+
+
+def _check_flags(
+    queues: tuple[str, ...],
+    all_queues: bool,
+    show: str | None,
+    values_files: tuple[str, ...],
+    live: bool,
+    reuse_values: bool,
+    rendered: bool,
+    lint_only: bool,
+) -> None:
+    if live and rendered:
+        raise UsageError("--live and --rendered are exclusive")
+    if live and not values_files:
+        raise UsageError("--live compares values files with the live install", hint="pass -f values.yaml")
+    if reuse_values and not live:
+        raise UsageError("--reuse-values only applies with --live")
+    if show and (queues or all_queues or live or rendered):
+        raise UsageError("--show takes one queue and no other comparison")
+    if all_queues and queues:
+        raise UsageError("--all compares every queue: name no queue with it")
+    if len(queues) > 2:
+        raise UsageError("name at most two queues", hint="use --all for every queue")
+
+
+def _load(
+    g: Globals, layers: list[dict[str, Any]], release: str | None, flavour: str | None, *, needs_cluster: bool
+) -> tuple[AgentConfig, Any]:
+    if not needs_cluster:
+        cfg = config_from_user_values(
+            layers,
+            flavour=flavour,  # type: ignore[arg-type]
+            release=release,
+            namespace=g.namespace or "default",
+        )
+        return cfg, None
+    from kubectl_clearml.adapters.agent_install import find_install
+    from kubectl_clearml.cli.connect import kube_from
+
+    kube = kube_from(g)
+    install = find_install(kube, kube.namespace, release)
+    cfg = install.config
+    rel = install.release
+    origin = (
+        f"release {rel.name} ({rel.chart_name} {rel.chart_version}, revision {rel.version})"
+        if rel is not None
+        else "its live Deployment and ConfigMap"
+    )
+    _stderr(f"note: agent install {install.name} in namespace {install.namespace} from {origin}")
+    return cfg, install
+
+
+def _values_target(
+    cfg: AgentConfig, install: Any, layers: list[dict[str, Any]], reuse: bool, flavour: str | None
+) -> AgentConfig:
+    """The configuration the -f files give, over the live chart's defaults (and its values with --reuse-values)."""
+    rel = install.release if install is not None else None
+    target = config_from_user_values(
+        ([rel.config] if rel is not None and reuse else []) + layers,
+        flavour=flavour or cfg.flavour,  # type: ignore[arg-type]
+        release=cfg.release,
+        namespace=cfg.namespace,
+        chart_defaults=rel.chart_values if rel is not None else None,
+        chart_name=rel.chart_name if rel is not None else None,
+    )
+    if rel is None:
+        _stderr("note: no live release values: the -f files are merged over the embedded chart defaults")
+    return target
+
+
+def _live(
+    cfg: AgentConfig,
+    install: Any,
+    layers: list[dict[str, Any]],
+    reuse: bool,
+    flavour: str | None,
+    queues: tuple[str, ...],
+    merge: Any,
+) -> list[Comparison]:
+    target = _values_target(cfg, install, layers, reuse, flavour)
+    known = _union(cfg.all_queues(), target.all_queues())
+    names = list(queues) or known
+    _require_any(names, known)
+    out = []
+    for q in names:
+        left = _clean(cfg.effective_template(q, merge)) if cfg.has_queue(q) else None
+        right = _clean(target.effective_template(q, merge)) if target.has_queue(q) else None
+        out.append(Comparison(q, f"live/{q}", f"values/{q}", left, right))
+    return out
+
+
+def _rendered(
+    cfg: AgentConfig,
+    install: Any,
+    layers: list[dict[str, Any]],
+    flavour: str | None,
+    queues: tuple[str, ...],
+    merge: Any,
+) -> list[Comparison]:
+    live = install.rendered
+    if live is None:
+        raise NotFoundError("the live template ConfigMap was not found", f"agent {install.name}")
+    computed = _values_target(cfg, install, layers, False, flavour) if layers else cfg
+    if not computed.values_known:
+        raise UsageError("no release values to compute templates from", hint="pass the install's values with -f")
+    src = "values" if layers else "computed"
+    if live.single is not None and not queues:
+        return [
+            Comparison(
+                "template", f"{src}/base", "live/template.yaml", _clean(computed.base_template), _clean(live.single)
+            )
+        ]
+    known = _union(computed.all_queues(), list(live.per_queue))
+    names = list(queues) or known
+    _require_any(names, known + computed.queues)
+    out = []
+    for q in names:
+        left = _clean(computed.effective_template(q, merge)) if computed.has_queue(q) else None
+        found = live.for_queue(q)
+        out.append(Comparison(q, f"{src}/{q}", f"live/{q}", left, _clean(found) if found is not None else None))
+    return out
+
+
+def _queues(cfg: AgentConfig, queues: tuple[str, ...], every: bool, merge: Any) -> list[Comparison]:
+    if len(queues) == 2:
+        _require(cfg, queues)
+        a, b = queues
+        return [
+            Comparison(
+                f"{a}..{b}", a, b, _clean(cfg.effective_template(a, merge)), _clean(cfg.effective_template(b, merge))
+            )
+        ]
+    if not cfg.values_known and cfg.rendered is not None and cfg.rendered.single is None:
+        raise UsageError(
+            "this install has per-queue templates and no readable base (no Helm release)",
+            hint="compare two queues: diff-template Q1 Q2",
+        )
+    names = cfg.all_queues() if every else list(queues)
+    _require(cfg, names)
+    if cfg.flavour == "oss":
+        _stderr("note: open-source chart: one pod template for every queue of the release")
+    elif any(cfg.has_overrides(q) for q in names) and merge == "strategic":
+        _stderr("note: merge rule: strategic (assumed; the enterprise docs do not say; try --merge replace)")
+    base = _clean(cfg.base_template)
+    return [Comparison(q, BASE, q, base, _clean(cfg.effective_template(q, merge))) for q in names]
+
+
+def _require(cfg: AgentConfig, names: Any) -> None:
+    _require_any(list(names), cfg.all_queues())
+
+
+def _require_any(names: list[str], known: list[str]) -> None:
+    for name in names:
+        if name not in known:
+            hint = did_you_mean(name, known) or ""
+            hint = (hint + " " if hint else "") + "queues: " + (", ".join(known) or "none")
+            raise NotFoundError(f"unknown queue {name!r}", hint=hint)
+
+
+def _union(a: list[str], b: list[str]) -> list[str]:
+    return a + [x for x in b if x not in a]
+
+
+def _clean(obj: Any) -> Any:
+    return normalise(obj, known_secrets())
+
+
+def _lint(cfg: AgentConfig, install: Any, merge: Any) -> list[Finding]:
+    findings = lint_config(cfg, merge) if cfg.values_known else []
+    rendered = getattr(install, "rendered", None)
+    if rendered is not None:
+        templates = {"template": rendered.single} if rendered.single is not None else rendered.per_queue
+        for name, template in templates.items():
+            findings += lint_pod_template(template, f"live {name}")
+    return findings
+
+
+def _print_findings(findings: list[Finding]) -> int:
+    for finding in findings:
+        click.echo(redact(finding.one_line()))
+    if not findings:
+        _stderr("no problems found")
+    return int(ExitStatus.DIFFERENCES if findings else ExitStatus.OK)
+
+
+def _emit(fmt: str, data: Any) -> None:
+    text = to_json(data) if fmt == "json" else to_yaml(data)
+    sys.stdout.write(redact(text))
+
+
+def _render(g: Globals, fmt: str, comparisons: list[Comparison], context: int, *, summary: bool) -> None:
+    if fmt == "json-patch":
+        patches = {c.name: json_patch(c.left, c.right) for c in comparisons}
+        _emit("json", patches[comparisons[0].name] if len(comparisons) == 1 else patches)
+    elif fmt == "structured":
+        _emit("json", structured_report(comparisons))
+    elif fmt in ("json", "yaml"):
+        docs: dict[str, Any] = {}
+        for c in comparisons:
+            docs.setdefault(c.left_label, c.left)
+            docs.setdefault(c.right_label, c.right)
+        _emit(fmt, docs)
+    else:
+        color = use_color(sys.stdout, g.no_color)
+        for c in comparisons:
+            text = unified_yaml_diff(c.left, c.right, c.left_label, c.right_label, context)
+            sys.stdout.write(redact(colorize_diff(text, lambda s, k: paint(s, k, color))))
+        if summary:
+            sys.stdout.write(
+                "\n" + render_table(summary_rows(comparisons), ["QUEUE", "CHANGES", "DIFFERS FROM BASE IN"])
+            )
+        if not any(c.differs for c in comparisons):
+            _stderr("no differences")
+
+
+def _stderr(text: str) -> None:
+    sys.stderr.write(redact(text) + "\n")

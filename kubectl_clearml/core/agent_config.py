@@ -185,7 +185,7 @@ def config_from_user_values(
         user_values=user,
     )
     if chart_defaults is None:
-        cfg.notes.append(f"chart defaults: embedded {cfg.chart_name} defaults (no live release read)")
+        cfg.notes.insert(0, f"values files over the embedded {cfg.chart_name} chart defaults")
     return cfg
 
 
@@ -206,9 +206,10 @@ def load_agent_config(
     flavour = flavour or detect_flavour(user_values or values, chart_name)
     chart_name = chart_name or chart_name_for(flavour)
     if release is None:
-        release = DEFAULT_RELEASE
+        # The docs install each chart as a release named after it.
+        release = chart_name if chart_name in (OSS_CHART_NAME, ENTERPRISE_CHART_NAME) else DEFAULT_RELEASE
         if not values.get("fullnameOverride"):
-            notes.append(f"object names assume the release name {DEFAULT_RELEASE!r} (use --release to change)")
+            notes.append(f"object names assume the release name {release!r} (use --release to change)")
     fullname = chart_fullname(release, values, OSS_CHART_NAME if flavour == "oss" else chart_name)
     agent = values.get("agentk8sglue") if isinstance(values.get("agentk8sglue"), Mapping) else {}
     assert isinstance(agent, Mapping)

@@ -11,6 +11,8 @@ API (pure):
 - :func:`structured_changes` ``(a, b) -> list``: helm-diff's ``structured`` shape:
   ``[{path, field, change: added|removed|modified, oldValue, newValue}]``; lists of named entries
   (env, volumes, containers...) are addressed by name: ``spec.containers[0].env[name=MY_ENV]``.
+- :class:`Comparison` (a named pair), :func:`structured_report` (helm-diff's structured JSON per pair) and
+  :func:`summary_rows` (the ``--all`` table: what each queue changes).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import copy
 import difflib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import jsonpatch
@@ -152,3 +155,55 @@ def _walk_named(a: list[Any], b: list[Any], path: str, key: str, changes: list[d
 def changed_paths(a: Any, b: Any) -> list[str]:
     """Short paths of what differs, for summary tables (``metadata.labels.team``, ``...env[name=X]``)."""
     return [c["path"] for c in structured_changes(a, b)]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One pair of templates to compare; ``None`` on a side means the template does not exist there."""
+
+    name: str
+    left_label: str
+    right_label: str
+    left: Any
+    right: Any
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.left != self.right)
+
+
+def structured_report(comparisons: Iterable[Comparison]) -> list[dict[str, Any]]:
+    """helm-diff's ``structured`` output, one entry per comparison."""
+    report = []
+    for c in comparisons:
+        if c.left is None or c.right is None:
+            change = "ADD" if c.left is None else "REMOVE"
+        else:
+            change = "MODIFY" if c.differs else "NONE"
+        report.append(
+            {
+                "name": c.name,
+                "from": c.left_label,
+                "to": c.right_label,
+                "changeType": change,
+                "changes": structured_changes(c.left, c.right),
+            }
+        )
+    return report
+
+
+def summary_rows(comparisons: Iterable[Comparison]) -> list[list[str]]:
+    """Rows for the ``--all`` table: name, number of changed paths, the paths (shortened)."""
+    rows = []
+    for c in comparisons:
+        paths = changed_paths(c.left, c.right)
+        shown = ", ".join(_short(p) for p in paths) or "-"
+        rows.append([c.name, str(len(paths)), shown])
+    return rows
+
+
+def _short(path: str) -> str:
+    for prefix, short in (("spec.containers[0].", "container."), ("metadata.", ""), ("spec.", "")):
+        if path.startswith(prefix):
+            return short + path[len(prefix) :]
+    return path
