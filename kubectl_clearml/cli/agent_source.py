@@ -7,15 +7,19 @@ cluster needed; otherwise the agent installed in the namespace (Helm release Sec
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubectl_clearml.cli.options import Globals
-from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
-from kubectl_clearml.core.queues import AgentTemplates
+
+if TYPE_CHECKING:  # imported lazily: the template renderer pulls in YAML, which --help must not pay for
+    from kubectl_clearml.core.agent_config import AgentConfig
+    from kubectl_clearml.core.queues import AgentTemplates
 
 
 def load_agent(g: Globals, kube: Any, values: tuple[str, ...] = (), release: str | None = None) -> AgentConfig:
     """The agent configuration from values files (no cluster needed), else from the live install."""
+    from kubectl_clearml.core.agent_config import config_from_user_values
+
     namespace = g.namespace or (kube.namespace if kube is not None else None) or "default"
     if values:
         from kubectl_clearml.adapters.values_file import load_values
@@ -38,6 +42,8 @@ def agent_templates(g: Globals, kube: Any, values: tuple[str, ...] = (), release
 
 
 def templates_of(cfg: AgentConfig) -> AgentTemplates:
+    from kubectl_clearml.core.queues import AgentTemplates
+
     names = list(dict.fromkeys([*cfg.queues, *cfg.all_queues()]))
     return AgentTemplates(
         served=tuple(cfg.queues),

@@ -12,6 +12,9 @@ from kubectl_clearml.core.kubeconfig import choose_context, merge_kubeconfigs
 from kubectl_clearml.errors import NotFoundError, UnreachableError, UsageError
 from tests.helpers import run_cli
 
+# Resolvable (never contacted without --check) ClearML settings, so the Kubernetes problem decides the exit code.
+CLEARML = ["--api-host", "http://127.0.0.1:9", "--access-key", "AKEY", "--secret-key", "s-123456"]
+
 
 def kubeconfig(path, contexts, current=None, server="http://127.0.0.1:1"):
     lines = ["apiVersion: v1", "kind: Config"]
@@ -65,7 +68,7 @@ def test_unknown_context_lists_available(tmp_path):
     with pytest.raises(NotFoundError) as info:
         connect(str(kc), "nope", None, {"HOME": str(tmp_path)})
     assert "available contexts: a, b" in info.value.one_line()
-    result = run_cli(["config", "--kubeconfig", str(kc), "--context", "nope"], home=str(tmp_path))
+    result = run_cli(["config", "--kubeconfig", str(kc), "--context", "nope", *CLEARML], home=str(tmp_path))
     assert result.exit_code == 3
     assert "context 'nope' not found in the kubeconfig" in result.stderr
     assert "Traceback" not in result.stderr
@@ -82,7 +85,7 @@ def test_unknown_context_lists_available(tmp_path):
 def test_garbled_kubeconfig_is_one_line_exit_2(tmp_path, content, message):
     kc = tmp_path / "bad"
     kc.write_text(content)
-    result = run_cli(["config", "--kubeconfig", str(kc)], home=str(tmp_path))
+    result = run_cli(["config", "--kubeconfig", str(kc), *CLEARML], home=str(tmp_path))
     assert result.exit_code == 2
     error_lines = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(error_lines) == 1 and message in error_lines[0]
@@ -110,7 +113,7 @@ def test_unreachable_server_names_the_url(tmp_path):
     with pytest.raises(UnreachableError) as info:
         list(kube.list("pods"))
     assert "http://127.0.0.1:9" in info.value.one_line()
-    result = run_cli(["config", "--kubeconfig", str(kc), "--check"], home=str(tmp_path))
+    result = run_cli(["config", "--kubeconfig", str(kc), "--check", *CLEARML], home=str(tmp_path))
     assert result.exit_code == 5
     assert "cannot reach the Kubernetes API server (http://127.0.0.1:9)" in result.stderr
 

@@ -1,0 +1,101 @@
+"""The Kubernetes adapter over real HTTP against the emulator: typed errors, pagination, watch, patches."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from kubectl_clearml.adapters.kube import connect
+from kubectl_clearml.errors import AuthError, ConflictError, ExitStatus, InvalidRequestError, NotFoundError
+from tests.helpers import run_cli
+
+
+def pod(name, ns="ml", labels=None):
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": labels or {}},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }
+
+
+@pytest.fixture
+def client(kube, kubeconfig, tmp_path):
+    kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml"}})
+    return connect(kubeconfig, None, "ml", {"HOME": str(tmp_path)})
+
+
+def test_forbidden_names_verb_resource_and_namespace(kube, client):
+    kube.deny("list", "pods", "ml")
+    with pytest.raises(AuthError) as info:
+        list(client.list("pods"))
+    assert info.value.what == "cannot list pods in namespace ml: forbidden"
+    assert info.value.exit_status == ExitStatus.AUTH
+    assert "ask for RBAC permission to list pods in namespace ml" in info.value.one_line()
+
+
+def test_not_found_and_conflict(kube, client):
+    with pytest.raises(NotFoundError, match="pod 'nope' not found in namespace ml"):
+        client.get("pods", "nope")
+    created = client.create("pods", pod("p1"))
+    with pytest.raises(ConflictError):
+        client.create("pods", pod("p1"))
+    stale = dict(created)
+    client.patch("pods", "p1", {"metadata": {"labels": {"a": "1"}}})
+    with pytest.raises(ConflictError):
+        client.replace("pods", "p1", stale)
+
+
+def test_bad_field_selector_is_invalid_request(client):
+    with pytest.raises(InvalidRequestError, match="field label not supported"):
+        list(client.list("pods", field_selector="spec.priority=1"))
+
+
+def test_paginated_list_follows_continue_tokens(kube, client):
+    for i in range(23):
+        kube.store.add(pod(f"p{i:02d}", labels={"CLEARML": "agent-1"} if i % 2 else {}))
+    kube.requests.clear()
+    names = [p["metadata"]["name"] for p in client.list("pods", page_size=5)]
+    assert names == [f"p{i:02d}" for i in range(23)]
+    lists = [r for r in kube.requests if r.path.endswith("/pods")]
+    assert len(lists) == 5 and all("limit" in r.query for r in lists)
+    labelled = list(client.list("pods", label_selector="CLEARML", page_size=4))
+    assert len(labelled) == 11
+
+
+def test_patch_types(client):
+    client.create("pods", pod("p1"))
+    client.patch("pods", "p1", {"metadata": {"labels": {"team": "red"}}})
+    client.patch("pods", "p1", [{"op": "add", "path": "/metadata/annotations", "value": {"x": "1"}}], patch_type="json")
+    client.patch("pods", "p1", {"metadata": {"labels": {"team": None}}}, patch_type="merge")
+    got = client.get("pods", "p1")
+    assert got["metadata"]["annotations"] == {"x": "1"} and "team" not in got["metadata"].get("labels", {})
+
+
+def test_dry_run_server_stores_nothing(client):
+    client.create("pods", pod("ghost"), dry_run="server")
+    with pytest.raises(NotFoundError):
+        client.get("pods", "ghost")
+
+
+def test_watch_sees_a_change_and_ends_at_timeout(kube, client):
+    client.create("pods", pod("w1", labels={"CLEARML": "agent-1"}))
+    _, version = client.list_with_version("pods", label_selector="CLEARML")
+    timer = threading.Timer(0.3, lambda: kube.store.set_pod_phase("ml", "w1", "Running"))
+    timer.start()
+    events = list(client.watch("pods", label_selector="CLEARML", resource_version=version, timeout_seconds=2))
+    timer.join()
+    assert [(e["type"], e["object"]["status"]["phase"]) for e in events if e["type"] != "BOOKMARK"] == [
+        ("MODIFIED", "Running")
+    ]
+
+
+def test_pod_log(kube, client):
+    client.create("pods", pod("logger"))
+    kube.store.set_pod_log("ml", "logger", "line one\nline two\n")
+    assert client.pod_log("logger", tail_lines=1).strip() == "line two"
+
+
+def test_config_check_reports_server_version(kube, kubeconfig, tmp_path):
+    result = run_cli(["config", "--check", "--kubeconfig", kubeconfig, "-o", "json"], home=str(tmp_path))
+    assert '"kubernetes.version": "v1.' in result.stdout
