@@ -23,6 +23,8 @@ def node(
     if cordoned:
         spec["unschedulable"] = True
     return {
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {"name": name, "labels": labels or {}},
         "spec": spec,
         "status": {"capacity": dict(alloc), "allocatable": alloc, "conditions": [{"type": "Ready", "status": ready}]},
@@ -62,6 +64,8 @@ def pod(
     if queue:
         labels = {"CLEARML": "agent-12345678", "clearml-agent-queue-name": queue, "clearml-task-id": name}
     return {
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "namespace": "ml", "labels": labels},
         "spec": spec,
         "status": {"phase": phase},
