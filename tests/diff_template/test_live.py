@@ -213,3 +213,22 @@ def test_lint_of_a_live_template(kube, env, tmp_path):
     assert r.exit_code == 1
     assert "live template.spec.nodeSelectors: not a valid key of PodSpec (did you mean 'nodeSelector'?)" in r.stdout
     assert "volumeMount 'dshm' at /dev/shm has no volume" in r.stdout
+
+
+def test_enterprise_overrides_on_the_oss_chart_are_flagged(kube, env, tmp_path):
+    # clearml-agent#237: enterprise `queues.*.templateOverrides` given to the open-source chart do nothing.
+    config = {
+        "agentk8sglue": {
+            "queue": "cpu,gpu",
+            "queues": {"gpu": {"templateOverrides": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}},
+        }
+    }
+    deployment = glue_deployment("agent", NS, "agent-pt", "cpu,gpu")
+    kube.store.add(
+        release_secret("agent", NS, 1, chart_values=oss_defaults(), config=config, manifest=manifest(deployment))
+    )
+    kube.store.add(deployment)
+    r = dt(env, tmp_path, "gpu")
+    assert (r.exit_code, r.stdout) == (0, "")
+    assert "agentk8sglue.queues: an enterprise key: the open-source chart ignores it" in r.stderr
+    assert "ACCESSKEY/SECRETKEY" in r.stderr
