@@ -118,6 +118,12 @@ def command(
         follow_pod(kube, built.name, namespace, timeout=request.timeout, say=_say)
     if request.logs:
         stream_logs(kube, built.name, namespace, click.echo)
+        # The log ends with the container: say how the task ended (the pod's exit code is the task's).
+        final = follow_pod(
+            kube, built.name, namespace, timeout=request.timeout, say=lambda _: None, until=("Succeeded", "Failed")
+        )
+        code = f", exit code {final.exit_code}" if final.exit_code is not None else ""
+        _say(f"pod/{built.name}: {final.phase}{code}")
 
 
 def _request(

@@ -100,7 +100,8 @@ def follow_pod(
             raise PodWaitFailed(
                 f"pod {name} cannot start: {state.reason}",
                 state.message or None,
-                "check the image name and pull secrets",
+                f"check the image name and pull secrets; the pod stays for inspection "
+                f"(kubectl delete pod {name} -n {namespace})",
             )
         remaining = deadline - clock()
         if remaining <= 0:

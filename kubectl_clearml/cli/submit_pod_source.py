@@ -51,7 +51,7 @@ def resolve_source(
         if not _template_env(template, "CLEARML_API_SECRET_KEY"):
             notes.append("the template passes no ClearML credentials: the task's agent will not authenticate")
         return PodSource(queue_id, queue_name, template, settings, notes)
-    cfg = _config(g, kube, values_files, release, namespace)
+    cfg, live_worker_id = _config(g, kube, values_files, release, namespace)
     notes.extend(cfg.notes)
     if not cfg.has_queue(queue_name):
         if client is None:
@@ -61,7 +61,7 @@ def resolve_source(
         notes.append(f"queue {queue_name} is not served by the agent {cfg.fullname}: using its base template")
     template = cfg.effective_template(queue_name)
     settings = GlueSettings(
-        worker_id=worker_id or cfg.fullname,
+        worker_id=worker_id or live_worker_id or cfg.fullname,  # the chart's CLEARML_WORKER_ID default
         credentials_secret=credentials_secret_name(cfg.values, cfg.fullname),
         default_image=str(get_path(cfg.values, "agentk8sglue.defaultContainerImage") or GlueSettings.default_image),
         namespace=cfg.namespace,
@@ -77,30 +77,27 @@ def _resolve_queue(client: Any, queue: str) -> tuple[str, str]:
     return str(found.get("id") or ""), str(found.get("name") or queue)
 
 
-def _config(g: Globals, kube: Any, values_files: tuple[str, ...], release: str | None, namespace: str) -> AgentConfig:
+def _config(
+    g: Globals, kube: Any, values_files: tuple[str, ...], release: str | None, namespace: str
+) -> tuple[AgentConfig, str | None]:
+    """The agent's configuration and, from a live install, the worker id its glue runs with."""
+    from kubectl_clearml.adapters import agent_install
+
     if values_files:
-        from kubectl_clearml.adapters.values_file import load_values
+        layers = agent_install.load_values_files(values_files)
+        return config_from_user_values(layers, release=release, namespace=namespace), None
+    install = agent_install.find_install(kube, namespace, release)
+    return install.config, _deployment_worker_id(install.deployment)
 
-        layers = [load_values(path) for path in values_files]
-        return config_from_user_values(layers, release=release, namespace=namespace)
-    return _live_config(kube, release)
 
+def _deployment_worker_id(deployment: dict[str, Any] | None) -> str | None:
+    from kubectl_clearml.adapters.agent_credentials import glue_container
 
-def _live_config(kube: Any, release: str | None) -> AgentConfig:
-    import importlib
-
-    try:
-        agent_install = importlib.import_module("kubectl_clearml.adapters.agent_install")
-    except ImportError:
-        raise NotFoundError(
-            "reading the live agent install is not available in this build",
-            hint="pass the agent's values with -f values.yaml, or a pod template with --template",
-        ) from None
-    finder = getattr(agent_install, "load_live_config", None) or getattr(agent_install, "find_agent_config", None)
-    if finder is None:
-        raise NotFoundError("reading the live agent install is not available", hint="pass -f values.yaml")
-    config = finder(kube, release=release)
-    return config if isinstance(config, AgentConfig) else config.config
+    container = glue_container(deployment) if deployment else None
+    for env in (container or {}).get("env") or []:
+        if env.get("name") == "CLEARML_WORKER_ID" and env.get("value"):
+            return str(env["value"])
+    return None
 
 
 def _load_template(path: str) -> dict[str, Any]:
