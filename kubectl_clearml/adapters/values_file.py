@@ -11,6 +11,7 @@ import difflib
 import io
 import itertools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.representer import RoundTripRepresenter
 
 from kubectl_clearml.errors import NotFoundError, UsageError
 
@@ -207,12 +209,26 @@ def guess_indent(text: str) -> tuple[int, int]:
     return mapping or 2, offset or 0
 
 
+_NULL_WORD = re.compile(r"^[^#\n]*:[ \t]+null[ \t]*(#.*)?$", re.MULTILINE)
+
+
+class _NullWordRepresenter(RoundTripRepresenter):
+    def represent_none(self, data: Any) -> Any:
+        return self.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
+_NullWordRepresenter.add_representer(type(None), _NullWordRepresenter.represent_none)
+
+
 def _round_trip_yaml(text: str, path: str) -> tuple[YAML, Any]:
     mapping_indent, offset = guess_indent(text)
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096
     yaml.indent(mapping=mapping_indent, sequence=offset + 2, offset=offset)
+    if _NULL_WORD.search(text):
+        # ruamel writes null as nothing (`key:`); keep the file's spelling (Helm renders `null`).
+        yaml.Representer = _NullWordRepresenter
     try:
         return yaml, yaml.load(text)
     except YAMLError as exc:

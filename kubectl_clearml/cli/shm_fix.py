@@ -290,13 +290,15 @@ def _check(g: Globals, queues: tuple[str, ...], values_files: tuple[str, ...], r
 
         rows = check_live(g, queues, release=release, merge=merge, max_pods=max_pods, tail_lines=tail_lines)
     click.echo(render(check_view(rows), fmt, no_headers=g.no_headers), nl=False)
+    source = " ".join(f"-f {p}" for p in values_files) or "--live"
     for row in rows:
         for finding in row["findings"]:
-            click.echo(f"kubectl clearml: pod {finding['pod']} (queue {row['queue']}): {finding['line']}", err=True)
+            click.echo(f"kubectl clearml: pod {finding['pod']} (queue {row['queue']}, {finding['source']}): "
+                       f"{finding['line']}", err=True)
         if row["status"] == "missing":
             click.echo(
                 f"kubectl clearml: queue {row['queue']} runs {row['gpus']}-GPU pods with the runtime's 64Mi /dev/shm: "
-                f"fix it with 'kubectl clearml shm-fix {row['queue']} --size 16Gi -f values.yaml'",
+                f"fix it with 'kubectl clearml shm-fix {row['queue']} {source}'",
                 err=True,
             )
     failing = any(r["status"] in ("missing", "failing") for r in rows)

@@ -164,6 +164,8 @@ def fix_live(g: Globals, queues: tuple[str, ...], *, size: str | None, use_base:
             emit_overlay(overlay, fmt, path, f"# /dev/shm overlay by kubectl clearml shm-fix. Apply with:\n#   {command}\n")
             click.echo(f"kubectl clearml: for a durable fix run: {command}", err=True)
         return
+    for note in dict.fromkeys(n for f in fixes for n in f.notes):
+        click.echo(f"kubectl clearml: note: {note}", err=True)
     _apply(kube, inst, queues, size=size, use_base=use_base, dry_run=dry_run, force=force)
     if overlay and dry_run == "none":
         emit_overlay(overlay, fmt, path, f"# the same fix for Helm (durable):\n#   {command}\n")

@@ -1,0 +1,263 @@
+"""`shm-fix --live` against the sandbox: overlay + helm command, --apply (JSON patch, restart), 409, 403,
+--dry-run, --rollback, and --check scanning task pods for NCCL / DataLoader shared-memory failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from kubectl_clearml.adapters.live_patch import APPLIED_ANNOTATION, PREVIOUS_ANNOTATION, RESTARTED_AT
+from kubectl_clearml.core.agent_config import load_agent_config
+from kubectl_clearml.core.shm import current_provision
+from kubectl_clearml.core.values import coalesce
+from tests.helpers import run_cli
+
+NS = "clearml"
+CM = "clearml-agent-pt"
+DEPLOY = "clearml-agent"
+
+
+def shm(world, *args):
+    return run_cli(["shm-fix", *args, "-n", NS], env=world.env, home=str(world.kubeconfig.parent))
+
+
+def configmap(world):
+    return world.kube.store.get("configmaps", CM, NS)
+
+
+def template(world):
+    return yaml.safe_load(configmap(world)["data"]["template.yaml"])
+
+
+def restarted_at(world):
+    deployment = world.kube.store.get("deployments", DEPLOY, NS)
+    return ((deployment["spec"]["template"].get("metadata") or {}).get("annotations") or {}).get(RESTARTED_AT)
+
+
+def test_live_prints_overlay_and_the_helm_command(world):
+    r = shm(world, "2xGPU", "--size", "16Gi", "--live")
+    assert r.exit_code == 0, r.stderr
+    command = (
+        "helm upgrade clearml-agent oci://docker.io/clearml/clearml-enterprise-agent --version 6.14.1 "
+        "-n clearml --reuse-values -f overlay.yaml"
+    )
+    assert command in r.stderr and command in r.stdout
+    overlay = yaml.safe_load(r.stdout)
+    # --reuse-values: the release's effective values plus the overlay
+    from kubectl_clearml.adapters.agent_install import find_install
+
+    release = find_install(world.client(NS)).release
+    after = load_agent_config(coalesce(release.effective_values, overlay), chart_name=release.chart_name)
+    assert current_provision(after.effective_template("2xGPU")).size_limit == "16Gi"
+    assert configmap(world)["metadata"].get("annotations", {}).get(APPLIED_ANNOTATION) is None  # nothing applied
+
+
+def test_live_on_a_queue_that_has_it_is_a_no_op(world):
+    r = shm(world, "GPUshm", "--live")
+    assert r.exit_code == 0 and r.stdout == ""
+    assert "queue GPUshm: /dev/shm is already emptyDir medium Memory, sizeLimit 32Gi (volume dshm): no change" in r.stderr
+
+
+def test_apply_patches_the_template_and_restarts_the_agent(world):
+    before_text = configmap(world)["data"]["template.yaml"]
+    before = template(world)
+    r = shm(world, "2xGPU", "--size", "16Gi", "--live", "--apply")
+    assert r.exit_code == 0, r.stderr
+    after = template(world)
+    assert current_provision(after["2xGPU"]).size_limit == "16Gi"
+    assert {q: t for q, t in after.items() if q != "2xGPU"} == {q: t for q, t in before.items() if q != "2xGPU"}
+    cm = configmap(world)
+    assert cm["metadata"]["annotations"][PREVIOUS_ANNOTATION] == before_text
+    assert restarted_at(world) is not None
+    assert "patched configmap/clearml-agent-pt" in r.stderr and "restarted deployment/clearml-agent" in r.stderr
+    assert "the next helm upgrade reverts it" in r.stderr
+    # the edit keeps the rest of the text as it was: only lines are added
+    import difflib
+
+    diff = list(difflib.ndiff(before_text.splitlines(), cm["data"]["template.yaml"].splitlines()))
+    assert [d for d in diff if d.startswith("- ")] == []
+    assert sorted(d[2:].strip() for d in diff if d.startswith("+ ")) == sorted([
+        "volumes:", "- name: dshm", "emptyDir:", "medium: Memory", "sizeLimit: 16Gi",
+        "volumeMounts:", "- name: dshm", "mountPath: /dev/shm",
+    ])
+
+    rv = cm["metadata"]["resourceVersion"]
+    again = shm(world, "2xGPU", "--size", "16Gi", "--live", "--apply")
+    assert again.exit_code == 0 and "no change" in again.stderr
+    assert configmap(world)["metadata"]["resourceVersion"] == rv
+
+
+def test_dry_run_prints_the_json_patch_and_changes_nothing(world):
+    rv = configmap(world)["metadata"]["resourceVersion"]
+    r = shm(world, "1xGPU", "--size", "2Gi", "--live", "--apply", "--dry-run")
+    assert r.exit_code == 0, r.stderr
+    plan = json.loads(r.stdout)
+    ops = plan["configmap"]["patch"]
+    assert ops[0] == {"op": "replace", "path": "/metadata/resourceVersion", "value": rv}
+    new_text = next(o["value"] for o in ops if o["path"] == "/data/template.yaml")
+    assert current_provision(yaml.safe_load(new_text)["1xGPU"]).size_limit == "2Gi"
+    assert plan["deployment"]["patch"]["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
+    assert configmap(world)["metadata"]["resourceVersion"] == rv and restarted_at(world) is None
+
+
+def test_a_409_is_retried_once(world):
+    fault = world.kube.inject("PATCH", rf"/configmaps/{CM}$", status=409, count=1)
+    r = shm(world, "2xGPU", "--size", "4Gi", "--live", "--apply")
+    assert r.exit_code == 0, r.stderr
+    assert fault.fired == 1 and "after a 409 conflict" in r.stderr
+    assert current_provision(template(world)["2xGPU"]).size_limit == "4Gi"
+
+
+def test_two_409s_are_reported(world):
+    before = configmap(world)
+    world.kube.inject("PATCH", rf"/configmaps/{CM}$", status=409, count=2)
+    r = shm(world, "2xGPU", "--size", "4Gi", "--live", "--apply")
+    assert r.exit_code == 5
+    assert "409 Conflict twice" in r.stderr and "Traceback" not in r.stderr
+    assert configmap(world) == before and restarted_at(world) is None
+
+
+def test_a_403_changes_nothing(world):
+    before = configmap(world)
+    world.kube.deny("patch", "configmaps", NS)
+    r = shm(world, "2xGPU", "--size", "4Gi", "--live", "--apply")
+    assert r.exit_code == 4
+    assert "forbidden" in r.stderr.lower()
+    assert configmap(world) == before and restarted_at(world) is None
+
+
+def test_rollback_restores_the_exact_text(world):
+    original = configmap(world)["data"]["template.yaml"]
+    assert shm(world, "2xGPU", "--size", "16Gi", "--live", "--apply").exit_code == 0
+    # a second fix with another size still rolls back to the original
+    assert shm(world, "2xGPU", "--size", "8Gi", "--live", "--apply").exit_code == 0
+    first_restart = restarted_at(world)
+    r = shm(world, "--rollback")
+    assert r.exit_code == 0, r.stderr
+    cm = configmap(world)
+    assert cm["data"]["template.yaml"] == original
+    assert PREVIOUS_ANNOTATION not in cm["metadata"]["annotations"]
+    assert APPLIED_ANNOTATION not in cm["metadata"]["annotations"]
+    assert "rolled back configmap/clearml-agent-pt" in r.stderr and restarted_at(world) is not None
+    assert first_restart is not None
+    nothing = shm(world, "--rollback")
+    assert nothing.exit_code == 3 and "nothing to roll back" in nothing.stderr
+
+
+def test_rollback_refuses_after_a_helm_upgrade_rewrote_the_template(world):
+    assert shm(world, "2xGPU", "--size", "16Gi", "--live", "--apply").exit_code == 0
+
+    def helm_upgrade(cm):
+        cm["data"]["template.yaml"] = cm["data"]["template.yaml"].replace("team: red", "team: crimson")
+
+    world.kube.store.update("configmaps", CM, NS, helm_upgrade)
+    r = shm(world, "--rollback")
+    assert r.exit_code == 2 and "changed after shm-fix patched it" in r.stderr
+    forced = shm(world, "--rollback", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert "crimson" not in configmap(world)["data"]["template.yaml"]
+
+
+def test_apply_refuses_a_foreign_mount_without_force(world):
+    def host_shm(cm):
+        t = yaml.safe_load(cm["data"]["template.yaml"])
+        spec = t["2xGPU"]["spec"]
+        spec["volumes"] = [{"name": "host-shm", "hostPath": {"path": "/dev/shm"}}]
+        spec["containers"][0]["volumeMounts"] = [{"name": "host-shm", "mountPath": "/dev/shm"}]
+        cm["data"]["template.yaml"] = yaml.safe_dump(t, sort_keys=False)
+
+    world.kube.store.update("configmaps", CM, NS, host_shm)
+    r = shm(world, "2xGPU", "--size", "4Gi", "--live", "--apply")
+    assert r.exit_code == 2
+    assert "hostPath /dev/shm (volume host-shm)" in r.stderr and "sizeLimit 4Gi" in r.stderr
+    assert shm(world, "2xGPU", "--size", "4Gi", "--live", "--apply", "--force").exit_code == 0
+    assert current_provision(template(world)["2xGPU"]).size_limit == "4Gi"
+
+
+def test_unknown_queue_live(world):
+    r = shm(world, "nope", "--live")
+    assert r.exit_code == 3 and "known queues" in r.stderr
+
+
+def _add_task_pod(world, name, queue_label, *, log=None, message=None, phase="Failed"):
+    status = {"phase": phase}
+    if message is not None:
+        status["containerStatuses"] = [
+            {"name": name, "state": {"terminated": {"exitCode": 1, "reason": "Error", "message": message}}}
+        ]
+    world.kube.store.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": NS,
+                "labels": {"CLEARML": "agent-x", "clearml-agent-queue-name": queue_label},
+                "creationTimestamp": "2026-01-01T00:00:00Z",
+            },
+            "spec": {"containers": [{"name": name, "image": "pytorch"}]},
+            "status": status,
+        }
+    )
+    if log is not None:
+        world.kube.store.set_pod_log(NS, name, log)
+
+
+def test_check_live_scans_task_pods(world):
+    _add_task_pod(
+        world, "clearml-id-aaa", "2xgpu",
+        log="NCCL INFO Bootstrap\ngpu-a100-1:57:112 [1] NCCL WARN Error while creating shared memory segment "
+        "/dev/shm/nccl-3f2a1b (size 9637888)\n",
+    )
+    _add_task_pod(world, "clearml-id-bbb", "2xgpu", message="Unexpected bus error encountered in worker. This "
+                  "might be caused by insufficient shared memory (shm).")
+    _add_task_pod(world, "clearml-id-ccc", "1xgpu", log="epoch 1 loss 0.1\n")
+    r = shm(world, "--check")
+    assert r.exit_code == 1, r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
+    assert rows["2xGPU"] == ["2xGPU", "2", "none", "64Mi", "missing", "2"]
+    assert rows["1xGPU"] == ["1xGPU", "1", "none", "64Mi", "default", "0"]
+    assert rows["GPUshm"] == ["GPUshm", "2", "memory", "32Gi", "ok", "0"]
+    assert "pod clearml-id-aaa (queue 2xGPU, log): gpu-a100-1:57:112 [1] NCCL WARN Error while creating" in r.stderr
+    assert "pod clearml-id-bbb (queue 2xGPU, termination message): Unexpected bus error" in r.stderr
+
+    j = shm(world, "--check", "2xGPU", "-o", "json")
+    item = json.loads(j.stdout)["items"][0]
+    assert [f["pattern"] for f in item["findings"]] == ["nccl-shm-create", "torch-dataloader-bus-error"]
+
+
+def test_check_live_after_apply_passes_for_that_queue_but_reports_old_failures(world):
+    _add_task_pod(world, "clearml-id-aaa", "2xgpu", log="NCCL WARN Call to posix_fallocate failed : No space left on device\n")
+    assert shm(world, "2xGPU", "--size", "8Gi", "--live", "--apply").exit_code == 0
+    r = shm(world, "--check", "2xGPU", "GPUshm")
+    lines = [line.split() for line in r.stdout.splitlines()[1:]]
+    assert lines[0] == ["2xGPU", "2", "memory", "8Gi", "failing", "1"]
+    assert r.exit_code == 1
+    assert shm(world, "--check", "GPUshm", "--max-pods", "0").exit_code == 0
+
+
+@pytest.fixture
+def oss(make_world):
+    return make_world(flavour="oss")
+
+
+def test_oss_live_apply_fixes_the_single_template(oss):
+    r = shm(oss, "red", "--size", "512Mi", "--live", "--apply")
+    assert r.exit_code == 0, r.stderr
+    t = template(oss)
+    assert current_provision(t).size_limit == "512Mi"
+    assert "helm upgrade clearml-agent clearml/clearml-agent --version 5.3.2 -n clearml --reuse-values" in r.stdout
+    assert "one pod template per release" in r.stderr
+
+
+def test_no_release_secret_argo_cd(world):
+    for secret in list(world.kube.store.list("secrets", NS)):
+        if secret["metadata"]["name"].startswith("sh.helm.release.v1."):
+            world.kube.store.delete("secrets", secret["metadata"]["name"], NS)
+    r = shm(world, "2xGPU", "--live")
+    assert r.exit_code == 3 and "no Helm release" in r.stderr
+    applied = shm(world, "2xGPU", "--size", "1Gi", "--live", "--apply")
+    assert applied.exit_code == 0, applied.stderr
+    assert current_provision(template(world)["2xGPU"]).size_limit == "1Gi"
