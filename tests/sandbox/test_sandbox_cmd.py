@@ -1,0 +1,131 @@
+"""`kubectl clearml sandbox`, run as a user runs it: the installed entry point in a subprocess.
+
+Ctrl-C (SIGINT) and SIGTERM stop the sandbox cleanly with exit status 0: stopping is the normal way for a
+foreground sandbox to end. `-- CMD` exits with the command's status.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+
+PLUGIN = Path(sys.executable).parent / "kubectl-clearml"
+NODES = ["cpu-1", "cpu-2", "gpu-a100-1", "gpu-a100-2", "gpu-a100-mig-1", "gpu-t4-1", "gpu-t4-2"]
+
+pytestmark = pytest.mark.skipif(not PLUGIN.exists(), reason="kubectl-clearml entry point not installed")
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {"PATH": f"{PLUGIN.parent}{os.pathsep}{os.environ.get('PATH', '')}", "HOME": str(tmp_path)}
+    env.update(extra)
+    return env
+
+
+def _sandbox(args: list[str], tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PLUGIN), "sandbox", *args], env=_env(tmp_path, **extra), capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+def test_real_kubectl_in_the_sandbox_sees_the_seeded_nodes(tmp_path: Path) -> None:
+    result = _sandbox(["--", "kubectl", "get", "nodes", "-o", "name"], tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.split()) == [f"node/{n}" for n in NODES]
+
+
+def test_env_shows_the_exports_and_hides_overriding_clearml_variables(tmp_path: Path) -> None:
+    result = _sandbox(["--", "env"], tmp_path, CLEARML_API_HOST="https://api.example.com")
+
+    assert result.returncode == 0, result.stderr
+    env = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    assert Path(env["KUBECONFIG"]).name == "kubeconfig"
+    assert Path(env["CLEARML_CONFIG_FILE"]).name == "clearml.conf"
+    assert Path(env["KUBECONFIG"]).parent == Path(env["CLEARML_CONFIG_FILE"]).parent
+    assert "CLEARML_API_HOST" not in env  # it would beat the sandbox's clearml.conf
+    assert not Path(env["KUBECONFIG"]).exists(), "the temporary directory is removed on exit"
+
+
+def test_command_exit_status_is_passed_through(tmp_path: Path) -> None:
+    assert _sandbox(["--", "sh", "-c", "exit 7"], tmp_path).returncode == 7
+    missing = _sandbox(["--", "no-such-command-for-the-sandbox"], tmp_path)
+    assert missing.returncode == 127
+    assert "command not found" in missing.stderr
+
+
+def test_kubectl_clearml_runs_inside_the_sandbox_against_it(tmp_path: Path) -> None:
+    script = "kubectl clearml --version && kubectl get deploy -n clearml -o name"
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl not installed")
+    result = _sandbox(["--", "sh", "-c", script], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "kubectl-clearml" in result.stdout
+    assert "deployment.apps/clearml-agent" in result.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_foreground_sandbox_prints_exports_and_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -> None:
+    process = subprocess.Popen(
+        [str(PLUGIN), "sandbox", "--oss"],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        exports = [process.stdout.readline().strip() for _ in range(2)]
+        assert exports[0].startswith("export KUBECONFIG=")
+        assert exports[1].startswith("export CLEARML_CONFIG_FILE=")
+        kubeconfig = Path(exports[0].split("=", 1)[1])
+        assert kubeconfig.exists()
+        if shutil.which("kubectl"):
+            got = subprocess.run(
+                ["kubectl", "--kubeconfig", str(kubeconfig), "get", "deploy", "clearml-agent", "-o", "name"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert got.stdout.strip() == "deployment.apps/clearml-agent", got.stderr
+
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 0
+    assert "sandbox: stopped" in stderr
+    assert "Traceback" not in stderr
+    assert not kubeconfig.exists()
+
+
+def test_demo_tells_the_story(tmp_path: Path) -> None:
+    result = run_cli(["sandbox", "--demo"], home=str(tmp_path))
+
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "Demo world: 7 nodes, agent 'clearml-agent' (enterprise chart)" in out
+    for command in ("queues", "gpu-report", "diff-template --all", "run-glue -f", "shm-fix --check"):
+        assert f"$ kubectl clearml {command}" in out
+    # After the glue ran: the 2xGPU pod without /dev/shm died in NCCL, the missing image is backing off.
+    pods = [line.split() for line in out.splitlines() if line.startswith("clearml-id-")]
+    assert ["2xgpu", "Failed", "Error", "(exit", "1)"] in [p[1:] for p in pods]
+    assert any(p[1:4] == ["green", "Pending", "ImagePullBackOff"] for p in pods)
+    assert sum(p[2] == "Succeeded" for p in pods) >= 6
+
+
+def test_demo_and_a_command_together_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli(["sandbox", "--demo", "--", "env"], home=str(tmp_path))
+    assert result.exit_code == 2
+    assert "--demo" in result.stderr
