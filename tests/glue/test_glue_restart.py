@@ -1,0 +1,101 @@
+"""Restart safety: a crash at any step of the dispatch neither duplicates nor strands a task."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kubectl_clearml.core.podbuilder import agent_label
+from tests.glue.glue_harness import Harness, wait_for
+
+
+@pytest.fixture
+def h(clearml, kube, tmp_path):
+    harness = Harness(clearml, kube, tmp_path)
+    kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": harness.namespace}})
+    yield harness
+    harness.stop_all()
+
+
+def _create_pod_like_the_glue(h, engine, queue_name, task_id):
+    """What a glue that crashed right after the create left: the pod, and the entry still queued."""
+    queue = next(q for q in engine.settings.queues if q.name == queue_name)
+    task = h.emu.state.task(task_id)
+    built = engine.dispatcher.build(task, queue)
+    h.kube().create("pods", built.manifest, h.namespace)
+
+
+def test_crash_after_create_before_pop_is_finished_without_a_second_pod(h):
+    h.queue("cpu")
+    tid = h.task("half dispatched", "cpu")
+    other = h.task("untouched", "cpu")
+    first = h.engine(["cpu"])
+    _create_pod_like_the_glue(h, first, "cpu", tid)
+    assert h.entries("cpu") == [tid, other]
+
+    h.kube_emu.requests.clear()
+    engine = h.start(h.engine(["cpu"]))  # same worker id: same label, owns the pod
+    wait_for(lambda: h.entries("cpu") == [] and engine.summary.launched == 1, what="queue drained")
+    pod_creates = [r for r in h.kube_emu.requests if r.method == "POST" and r.path.endswith("/pods")]
+    assert len(pod_creates) == 1  # only `other`: the crashed task's pod was recognised, not re-created
+    assert len(h.pods()) == 2
+    assert engine.summary.launched == 1
+
+
+def test_lost_create_answer_is_treated_as_launched(h):
+    h.queue("cpu")
+    tid = h.task("created but unanswered", "cpu")
+    # The create is slower than the glue's read timeout: the glue gives up, the server creates it anyway.
+    fault = h.kube_emu.inject("POST", r"/pods$", status=None, latency=1.0, count=1)
+    engine = h.engine(["cpu"])
+    engine.kube._timeout = (2.0, 0.3)
+    h.start(engine)
+    wait_for(lambda: h.entries("cpu") == [], what="the entry popped")
+    assert h.pod_of(tid) is not None
+    assert fault.fired == 1 and engine.summary.errors >= 1
+    time.sleep(1.2)  # until the slow create has surely been served too
+    assert len(h.pods()) == 1
+    assert h.entries("cpu") == []
+
+
+def test_orphaned_pop_goes_back_to_the_head_of_its_queue(h):
+    h.queue("cpu")
+    orphan = h.task("popped by a crashed consumer", "cpu")
+    later = h.task("queued after it", "cpu")
+    # Someone popped the task (queues.get_next_task) and died before launching anything.
+    h.clearml().call("queues.get_next_task", {"queue": h.emu.state.queue("cpu")["id"]})
+    assert h.entries("cpu") == [later]
+    engine = h.start(h.engine(["cpu"], sweep_interval=0.2))
+    wait_for(lambda: h.pod_of(later) is not None, what="the queued task launched")
+    wait_for(lambda: h.pod_of(orphan) is not None, what="the orphan launched after a second sweep")
+    assert engine.reconciler.requeued == 1
+    assert len(h.pods()) == 2
+
+
+def test_tasks_stranded_in_the_reference_k8s_scheduler_queue_are_adopted(h):
+    h.queue("gpu")
+    scheduler = h.emu.state.create_queue("k8s_scheduler", system_tags=["k8s-glue"])
+    stranded = h.task("parked by the reference glue", "gpu")
+    # The reference glue moved it to its hidden queue (basic server: execution.queue follows), then crashed.
+    h.clearml().call("tasks.enqueue", {"task": stranded, "queue": scheduler, "status_reason": "k8s pending scheduler"})
+    assert h.entries("gpu") == [] and h.entries("k8s_scheduler") == [stranded]
+    engine = h.start(h.engine(["gpu"], adopt_grace=0.0, sweep_interval=0.2))
+    wait_for(lambda: h.pod_of(stranded) is not None, what="the stranded task launched")
+    wait_for(lambda: h.entries("k8s_scheduler") == [], what="k8s_scheduler emptied")
+    assert engine.reconciler.adopted == 1
+
+
+def test_pods_of_another_worker_id_are_not_ours(h):
+    h.queue("cpu")
+    h.task("job", "cpu")
+    engine = h.start(h.engine(["cpu"], worker_id="glue-a"))
+    wait_for(lambda: len(h.pods()) == 1)
+    pod = h.pods()[0]
+    assert pod["metadata"]["labels"]["CLEARML"] == agent_label("glue-a")
+    assert engine.settings.worker_id == "glue-a"
+
+
+def test_default_worker_id_is_stable_across_restarts(h):
+    h.queue("cpu")
+    assert h.engine(["cpu"]).settings.worker_id == h.engine(["cpu"]).settings.worker_id
