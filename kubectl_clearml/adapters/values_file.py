@@ -115,21 +115,29 @@ def _sync(old: Any, new: Any) -> Any:
     return _commented(new)
 
 
-def _sync_seq(old: CommentedSeq, new: list[Any]) -> CommentedSeq:
-    wanted = {_identity(item): item for item in new}
-    # Drop entries the new list lacks, last first so indices (and their comments) stay valid.
-    for index in reversed(range(len(old))):
-        if _identity(old[index]) not in wanted:
-            _pop_keeping_trailing_comment(old, index)
-    present = {_identity(item): i for i, item in enumerate(old)}
-    for key, item in wanted.items():
-        if key in present:
-            old[present[key]] = _sync(old[present[key]], item)
+def _sync_seq(old: CommentedSeq, new: list[Any]) -> Any:
+    """Edit ``old`` into ``new`` when that is drops, in-place updates and appends (what shm-fix does);
+    otherwise (a reordering) return a fresh list: correct first, pretty second."""
+    used: set[int] = set()
+    matched: list[int | None] = []
+    for item in new:
+        index = next((i for i, o in enumerate(old) if i not in used and _identity(o) == _identity(item)), None)
+        if index is not None:
+            used.add(index)
+        matched.append(index)
+    kept = [i for i in matched if i is not None]
+    first_new = next((n for n, i in enumerate(matched) if i is None), len(matched))
+    if kept != sorted(kept) or any(i is not None for i in matched[first_new:]):
+        return _commented(new)
+    for index in sorted(set(range(len(old))) - used, reverse=True):
+        _pop_keeping_trailing_comment(old, index)
+    for position, index in enumerate(kept):  # after the drops, kept entries sit at 0..len(kept)-1
+        old[position] = _sync(old[position], new[position])
+        del index
     if not old and new:
         old.fa.set_block_style()
-    for key, item in wanted.items():
-        if key not in present:
-            _append_keeping_trailing_comment(old, _commented(item))
+    for item in new[len(kept):]:
+        _append_keeping_trailing_comment(old, _commented(item))
     return old
 
 
@@ -239,10 +247,17 @@ def apply_overlay_text(text: str, overlay: Mapping[str, Any], path: str = "<valu
     """``text`` with ``overlay`` merged in Helm's way (maps merge, lists replace), keeping its formatting."""
     yaml, data = _round_trip_yaml(text, path)
     if data is None:
-        data = CommentedMap()
+        if not overlay:
+            return text
+        out = io.StringIO()
+        yaml.dump(_commented(dict(overlay)), out)
+        return text + ("" if not text or text.endswith("\n") else "\n") + out.getvalue()
     if not isinstance(data, CommentedMap):
         raise UsageError("a values file must be a YAML mapping", path)
+    before = _plain(data)
     _merge_into(data, overlay)
+    if _plain(data) == before:
+        return text  # nothing to change: keep the bytes, not ruamel's re-rendering of them
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()

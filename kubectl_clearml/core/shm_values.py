@@ -43,8 +43,28 @@ BASE_PATH: tuple[str, ...] = (AGENT_KEY, "basePodTemplate")
 EXTRA_VOLUMES_SINCE = (6, 11, 0)  # enterprise chart version that added extraVolumes/extraVolumeMounts
 
 
-def override_path(queue: str) -> tuple[str, ...]:
+LEGACY_BASE_PATH: tuple[str, ...] = (AGENT_KEY, "podTemplate")  # charts 1.x-2.x
+LEGACY_QUEUES_PATH: tuple[str, ...] = ("enterpriseFeatures", "queues")  # charts 3.x-4.x
+
+
+def override_path(queue: str, values: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """``agentk8sglue.queues.<q>.templateOverrides``, or the 3.x/4.x ``enterpriseFeatures`` one when the
+    values use that layout for the queue."""
+    legacy = get_path(values or {}, LEGACY_QUEUES_PATH)
+    modern = get_path(values or {}, (AGENT_KEY, "queues"))
+    if isinstance(legacy, Mapping) and queue in legacy and not (isinstance(modern, Mapping) and modern):
+        return (*LEGACY_QUEUES_PATH, queue, "templateOverrides")
     return (AGENT_KEY, "queues", queue, "templateOverrides")
+
+
+def base_path(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """``agentk8sglue.basePodTemplate``, or the 1.x/2.x ``podTemplate`` when only that one is used."""
+    base = get_path(values, BASE_PATH)
+    legacy = get_path(values, LEGACY_BASE_PATH)
+    has_base = isinstance(base, Mapping) and any(v not in (None, "", [], {}) for v in base.values())
+    if isinstance(legacy, Mapping) and legacy and not has_base:
+        return LEGACY_BASE_PATH
+    return BASE_PATH
 
 
 @dataclass(frozen=True)
@@ -136,22 +156,24 @@ def choose_target(
 ) -> tuple[Target, list[dict[str, Any]], list[dict[str, Any]]]:
     """The location to edit and the complete current lists there (what Helm would see after merging)."""
     if flavour != "enterprise" or queue is None:
-        target = Target(BASE_PATH, "volumes", "volumeMounts")
-        base = get_path(values, BASE_PATH) or {}
+        target = Target(base_path(values), "volumes", "volumeMounts")
+        base = get_path(values, target.path) or {}
         return target, _dicts(base.get("volumes")), _dicts(base.get("volumeMounts"))
-    overrides = get_path(values, override_path(queue)) or {}
+    path = override_path(queue, values)
+    extra_supported = extra_supported and path[0] == AGENT_KEY  # 3.x/4.x charts had no extra* lists
+    overrides = get_path(values, path) or {}
     extra_vols = _dicts(overrides.get("extraVolumes"))
     extra_mnts = _dicts(overrides.get("extraVolumeMounts"))
     shm_in_extra = any(is_shm_path(m.get("mountPath")) for m in extra_mnts)
     shm_anywhere = any(is_shm_path(m.get("mountPath")) for m in task_container(template).get("volumeMounts") or [])
     # Already in extraVolumeMounts: edit it there (the values use extra* whatever version was claimed).
     if shm_in_extra or (extra_supported and not shm_anywhere):
-        return Target(override_path(queue), "extraVolumes", "extraVolumeMounts"), extra_vols, extra_mnts
+        return Target(path, "extraVolumes", "extraVolumeMounts"), extra_vols, extra_mnts
     # Full lists in the override: the queue's merged lists, minus what the override's extra* lists add
     # (those stay where they are).
     merged_vols = _without(_dicts(pod_spec(template).get("volumes")), extra_vols, "name")
     merged_mnts = _without(_dicts(task_container(template).get("volumeMounts")), extra_mnts, "mountPath")
-    return Target(override_path(queue), "volumes", "volumeMounts"), merged_vols, merged_mnts
+    return Target(path, "volumes", "volumeMounts"), merged_vols, merged_mnts
 
 
 def plan_values_fix(

@@ -239,3 +239,29 @@ def test_property_fix_is_idempotent_and_touches_only_its_queue(values, data, siz
     again = plan_for_queue(after, queue, size=size, force=True, extra_supported=extra)
     assert not again.changed
     assert apply_overlay(cfg, fix.overlay).effective_template(queue) == after.effective_template(queue)
+
+
+class TestLegacyLayouts:
+    def test_chart_2x_pod_template(self):
+        values = {"agentk8sglue": {"queue": "gpu", "podTemplate": {"resources": {"limits": {"nvidia.com/gpu": 2, "memory": "8Gi"}}}}}
+        cfg = cfg_of(values, flavour="oss")
+        fix = plan_for_queue(cfg, "gpu", size=None)
+        assert fix.target.describe() == "agentk8sglue.podTemplate.volumes/volumeMounts"
+        assert current_provision(helm_again([values], fix.overlay, "oss").effective_template("gpu")).size_limit == "4Gi"
+
+    def test_chart_4x_enterprise_features(self):
+        values = {
+            "enterpriseFeatures": {
+                "enabled": True,
+                "queues": {"q2": {"templateOverrides": {"resources": {"limits": {"nvidia.com/gpu": 2}}}}},
+            },
+            "agentk8sglue": {"basePodTemplate": {"volumes": [{"name": "d", "emptyDir": {}}], "volumeMounts": [{"name": "d", "mountPath": "/d"}]}},
+        }
+        cfg = cfg_of(values, flavour="enterprise")
+        fix = plan_for_queue(cfg, "q2", size="2Gi")
+        # 4.x had no extraVolumes: the override's full lists, carrying the base's
+        assert fix.target.describe() == "enterpriseFeatures.queues.q2.templateOverrides.volumes/volumeMounts"
+        overrides = fix.overlay["enterpriseFeatures"]["queues"]["q2"]["templateOverrides"]
+        assert [v["name"] for v in overrides["volumes"]] == ["d", "dshm"]
+        t = helm_again([values], fix.overlay, "enterprise").effective_template("q2", "replace")
+        assert current_provision(t).size_limit == "2Gi"

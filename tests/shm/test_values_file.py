@@ -171,3 +171,31 @@ def test_overlay_dump_is_block_yaml_in_order():
         "          medium: Memory\n          sizeLimit: 16Gi\n    volumeMounts:\n      - name: dshm\n"
         "        mountPath: /dev/shm\n"
     )
+
+
+# ---- properties: the in-place edit means exactly Helm's merge of the overlay ----------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from kubectl_clearml.core.values import merge_user_values  # noqa: E402
+
+keys = st.sampled_from(["a", "b", "volumes", "name", "x.y", "queue"])
+scalars = st.one_of(st.integers(-5, 5), st.sampled_from(["s", "16Gi", "yes", "", "a b"]), st.booleans())
+named = st.builds(lambda n, v: {"name": n, "v": v}, st.sampled_from(["dshm", "data", "x"]), scalars)
+trees = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(st.one_of(named, scalars), max_size=3), st.dictionaries(keys, inner, max_size=3)),
+    max_leaves=12,
+)
+documents = st.dictionaries(keys, trees, max_size=4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(documents, documents)
+def test_property_in_place_edit_is_helm_merge_and_idempotent(original, overlay):
+    text = "# header comment\n" + dump_plain(original) if original else "# header comment\n"
+    after = apply_overlay_text(text, overlay)
+    assert parse_values(after) == merge_user_values(original, overlay)
+    assert after.startswith("# header comment\n")
+    assert apply_overlay_text(after, overlay) == after
