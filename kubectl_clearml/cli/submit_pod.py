@@ -20,7 +20,7 @@ from kubectl_clearml.cli.submit_pod_follow import follow_pod, stream_logs
 from kubectl_clearml.cli.submit_pod_source import PodSource, resolve_source
 from kubectl_clearml.core.podbuilder import BuiltPod, QueueRef, build_adhoc_pod, build_task_pod
 from kubectl_clearml.core.secrets import redact_mapping
-from kubectl_clearml.errors import KubectlClearmlError, NotFoundError, UsageError
+from kubectl_clearml.errors import ConflictError, KubectlClearmlError, NotFoundError, UsageError
 from kubectl_clearml.logs import known_secrets
 from kubectl_clearml.output import to_json, to_yaml
 
@@ -208,7 +208,14 @@ def _namespace(g: Globals, built: BuiltPod, kube: Any) -> str:
 
 
 def _create(kube: Any, built: BuiltPod, namespace: str, dry_run: str) -> dict[str, Any]:
-    result = kube.create("pods", built.manifest, namespace, dry_run="server" if dry_run == "server" else None)
+    try:
+        result = kube.create("pods", built.manifest, namespace, dry_run="server" if dry_run == "server" else None)
+    except ConflictError:
+        # The name is the task's: a pod exists already (a glue launched it, or an earlier submit-pod).
+        raise UsageError(
+            f"pod {built.name} already exists in namespace {namespace}",
+            hint=f"the task already has a pod; kubectl delete pod {built.name} -n {namespace} to run it again",
+        ) from None
     return result if isinstance(result, dict) else built.manifest
 
 

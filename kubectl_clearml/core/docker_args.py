@@ -92,7 +92,7 @@ def _flag_and_value(tokens: list[str], index: int) -> tuple[str, str | None, int
 
 
 def translate(arguments: str | Sequence[str] | None) -> DockerTranslation:
-    tokens = split_arguments(arguments)
+    tokens = [token for token in split_arguments(arguments) if token]
     env: list[tuple[str, str]] = []
     dropped: list[str] = []
     notes: list[str] = []

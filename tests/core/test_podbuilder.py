@@ -367,3 +367,32 @@ def test_properties(case: tuple[dict[str, object], QueueRef, dict[str, object], 
 def test_safe_label_value_is_always_valid(text: str) -> None:
     value = safe_label_value(text)
     assert len(value) <= 63 and LABEL_VALUE.match(value)
+
+
+docker_token = st.one_of(
+    st.sampled_from(["-e", "--env", "--shm-size", "--ipc=host", "--ipc", "host", "-v", "--gpus", "all", "8g", "-eA=1"]),
+    st.text(alphabet=string.ascii_letters + string.digits + "=-_:/.", max_size=12),
+)
+
+
+@given(st.lists(docker_token, max_size=12))
+def test_docker_translation_accounts_for_every_token(tokens: list[str]) -> None:
+    try:
+        result = docker_args.translate(tokens)
+    except docker_args.DockerArgumentError as exc:
+        assert "--shm-size" in str(exc)  # the only way a token list can be refused
+        return
+    joined = " ".join(t for t in tokens if t)
+    for name, value in result.env:
+        assert name and "=" not in name
+        assert any(token.endswith(f"{name}={value}") for token in tokens)
+    for dropped in result.dropped:
+        assert dropped and dropped in joined  # reported as the user wrote it
+    if tokens and tokens[0] == "--ipc=host":
+        assert result.ipc_host
+    # Nothing vanishes silently: every token is honoured (env, shm, ipc) or reported as dropped.
+    reported = sum(len(d.split(" ")) for d in result.dropped)
+    honoured = len([t for t in tokens if t]) - reported
+    assert honoured >= len(result.env) + (result.shm_size is not None) + result.ipc_host
+    repeatable = sum(1 for t in tokens if t.startswith(("--shm-size", "--ipc")))  # the last one wins
+    assert honoured <= 2 * (len(result.env) + repeatable)

@@ -25,6 +25,15 @@ def new_task(world: Any, queue: str | None = "1xGPU", **container: Any) -> str:
     return str(world.clearml.state.create_task("train", queue=queue, container=container))
 
 
+def unschedulable_template(tmp_path: Path) -> str:
+    """64 GPUs on one pod: no node has them, the pod stays Pending with the scheduler's reason."""
+    template = tmp_path / "big.yaml"
+    template.write_text(
+        yaml.safe_dump({"spec": {"containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": 64}}}]}})
+    )
+    return str(template)
+
+
 def test_create_and_wait_shows_scheduling_and_pull_events(world: Any, tmp_path: Path) -> None:
     task_id = new_task(world, arguments="--shm-size 2g --gpus all")
     result = submit(world, tmp_path, task_id, "-q", "1xGPU", "--wait", "--timeout", "30")
@@ -54,6 +63,17 @@ def test_labels_match_the_installed_glue(world: Any, tmp_path: Path) -> None:
     assert seeded, "the demo world seeds task pods made by the installed glue"
     assert pod["metadata"]["labels"]["CLEARML"] == seeded[0]["metadata"]["labels"]["CLEARML"]
     assert pod["metadata"]["labels"]["team"] == "red"
+
+
+def test_a_second_submit_is_refused_and_changes_nothing(world: Any, tmp_path: Path) -> None:
+    template = unschedulable_template(tmp_path)  # the pod stays Pending, so the task stays queued
+    task_id = new_task(world)
+    assert submit(world, tmp_path, task_id, "-q", "1xGPU", "--template", template).exit_code == 0
+    pod = world.client(NS).get("pods", f"clearml-id-{task_id}", NS)
+    again = submit(world, tmp_path, task_id, "-q", "1xGPU", "--template", template, "--mark-started")
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    assert world.client(NS).get("pods", f"clearml-id-{task_id}", NS)["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert "submit-pod" not in str(world.clearml.state.task(task_id).get("status_reason"))  # not marked
 
 
 def test_server_dry_run_creates_nothing(world: Any, tmp_path: Path) -> None:
@@ -109,13 +129,9 @@ def test_image_pull_failure_stops_the_wait(world: Any, tmp_path: Path) -> None:
 
 
 def test_wait_is_bounded_by_timeout(world: Any, tmp_path: Path) -> None:
-    # 8 GPUs on one pod: no node has them, the pod stays Pending with the scheduler's reason.
-    template = tmp_path / "big.yaml"
-    template.write_text(
-        yaml.safe_dump({"spec": {"containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": 64}}}]}})
-    )
     task_id = new_task(world)
-    result = submit(world, tmp_path, task_id, "-q", "1xGPU", "--template", str(template), "--wait", "--timeout", "1")
+    template = unschedulable_template(tmp_path)
+    result = submit(world, tmp_path, task_id, "-q", "1xGPU", "--template", template, "--wait", "--timeout", "1")
     assert result.exit_code == 5, result.stderr
     assert "did not reach Running within 1s" in result.stderr
     assert "Insufficient nvidia.com/gpu" in result.stderr
