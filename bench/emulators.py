@@ -1,0 +1,184 @@
+"""Emulator speed: p50/p99 of a simple GET on each emulator, and 100,000 pods listed page by page.
+
+Each emulator runs in its own process (as a real server would: no GIL shared with the client). Prints
+figures only; targets: GET p50 <= 1 ms over loopback, one page of JSON per list response.
+
+Run: python bench/emulators.py [--requests 2000] [--pods 100000] [--page 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+import requests
+
+
+def serve_kube(pods: int, pipe: Connection) -> None:
+    from kubectl_clearml.sandbox.kube import KubeEmulator
+
+    emulator = KubeEmulator().start()
+    started = time.perf_counter()
+    for i in range(pods):
+        namespace = f"team-{i % 20}"
+        emulator.store.add({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"task-{i:06d}", "namespace": namespace,
+                         "labels": {"app": "clearml", "clearml-task-id": f"{i:032x}"}},
+            "spec": {"nodeName": f"gpu-{i % 50}", "restartPolicy": "Never",
+                     "containers": [{"name": "main", "image": "nvcr.io/nvidia/pytorch:24.01-py3",
+                                     "resources": {"limits": {"nvidia.com/gpu": "1"}}}]},
+            "status": {"phase": "Running"},
+        })
+    emulator.store.add({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
+                        "spec": {"containers": [{"name": "main", "image": "busybox"}]}})
+    pipe.send((emulator.url, time.perf_counter() - started))
+    pipe.recv()  # wait until told to stop
+    pipe.send(peak_rss_mb())
+    emulator.stop()
+
+
+def serve_clearml(pipe: Connection) -> None:
+    from kubectl_clearml.sandbox.clearml import ClearmlEmulator
+
+    emulator = ClearmlEmulator().start()
+    pipe.send((emulator.url, emulator.access_key, emulator.secret_key))
+    pipe.recv()
+    pipe.send(peak_rss_mb())
+    emulator.stop()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def raw_latency(url: str, path: str, count: int, headers: dict[str, str] | None = None) -> tuple[float, float]:
+    """The server's latency without client-library overhead: http.client on one keep-alive connection."""
+    host, port = url.split("//", 1)[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    samples = []
+    for index in range(count + 50):
+        started = time.perf_counter()
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"GET {path} answered {response.status}")
+        if index >= 50:  # the first requests warm up the connection and code paths
+            samples.append((time.perf_counter() - started) * 1000)
+    connection.close()
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+def latency(session: requests.Session, url: str, count: int, **kw: Any) -> tuple[float, float]:
+    for _ in range(50):  # warm up the connection and the server's code paths
+        session.get(url, timeout=10, **kw)
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = session.get(url, timeout=10, **kw)
+        samples.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"GET {url} answered {response.status_code}: {response.text[:200]}")
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+def bench_kube(args: argparse.Namespace) -> None:
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.Process(target=serve_kube, args=(args.pods, child), daemon=True)
+    process.start()
+    url, seed_seconds = parent.recv()
+    print(f"kube emulator: seeded {args.pods:,} pods in {seed_seconds:.1f} s")
+    path = "/api/v1/namespaces/default/pods/probe"
+    p50, p99 = raw_latency(url, path, args.requests)
+    print(f"kube emulator: GET pod (http.client)                p50 {p50:.3f} ms  p99 {p99:.3f} ms  ({args.requests} requests)")
+    with requests.Session() as session:
+        p50, p99 = latency(session, url + path, args.requests)
+        print(f"kube emulator: GET pod (requests)                   p50 {p50:.3f} ms  p99 {p99:.3f} ms  ({args.requests} requests)")
+
+        started = time.perf_counter()
+        pages = items = biggest = 0
+        token = None
+        while True:
+            params: dict[str, Any] = {"limit": args.page}
+            if token:
+                params["continue"] = token
+            response = session.get(f"{url}/api/v1/pods", params=params, timeout=60)
+            biggest = max(biggest, len(response.content))
+            page = response.json()
+            pages += 1
+            items += len(page["items"])
+            token = page["metadata"].get("continue")
+            if not token:
+                break
+        wall = time.perf_counter() - started
+    print(f"kube emulator: list {items:,} pods (limit {args.page}) over HTTP: {wall:.2f} s, {pages} pages, "
+          f"largest response {biggest / 1e6:.2f} MB")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = os.path.join(tmp, "kubeconfig")
+        with open(config, "w") as handle:
+            handle.write(f"apiVersion: v1\nkind: Config\nclusters: [{{name: b, cluster: {{server: '{url}'}}}}]\n"
+                         "users: [{name: b, user: {token: t}}]\n"
+                         "contexts: [{name: b, context: {cluster: b, user: b, namespace: default}}]\n"
+                         "current-context: b\n")
+        from kubectl_clearml.adapters.kube import connect
+
+        kube = connect(kubeconfig=config)
+        started = time.perf_counter()
+        counted = sum(1 for _ in kube.list("pods", all_namespaces=True, page_size=args.page))
+        wall = time.perf_counter() - started
+    print(f"kube emulator: list {counted:,} pods through adapters.kube (page {args.page}): {wall:.2f} s, "
+          f"{kube.requests_made} requests")
+    parent.send("stop")
+    server_rss = parent.recv()
+    process.join(10)
+    print(f"kube emulator: peak RSS server {server_rss:.0f} MB (holding {args.pods:,} pods), "
+          f"client {peak_rss_mb():.0f} MB")
+
+
+def bench_clearml(args: argparse.Namespace) -> None:
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.Process(target=serve_clearml, args=(child,), daemon=True)
+    process.start()
+    url, access_key, secret_key = parent.recv()
+    with requests.Session() as session:
+        login = session.post(f"{url}/auth.login", auth=(access_key, secret_key), timeout=10)
+        token = login.json()["data"]["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        p50, p99 = raw_latency(url, "/queues.get_all", args.requests, auth)
+        print(f"clearml emulator: GET queues.get_all (http.client) p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+        p50, p99 = latency(session, f"{url}/queues.get_all", args.requests, headers=auth)
+        print(f"clearml emulator: GET queues.get_all (requests)    p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+    parent.send("stop")
+    print(f"clearml emulator: peak RSS server {parent.recv():.0f} MB")
+    process.join(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--pods", type=int, default=100_000)
+    parser.add_argument("--page", type=int, default=500)
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback HTTP/1.1 keep-alive (requests)")
+    try:
+        bench_clearml(args)
+    except ImportError as error:
+        print(f"clearml emulator: not available ({error})")
+    bench_kube(args)
+
+
+if __name__ == "__main__":
+    main()
