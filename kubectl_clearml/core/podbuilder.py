@@ -24,6 +24,9 @@ API (everything is plain data; nothing here does I/O):
 
     build_adhoc_pod(image, command, queue, template, settings, run_id="ab12cd")  # no task: `submit-pod --image`
 
+    agent_label(worker_id) -> "agent-<8 hex>"; safe_label_value(text) -> a valid label value
+    pod_name(task_id) / task_id_from_pod_name(name); validate_image(image)
+
 Invalid input (a template that is not a pod, a bad image name, unparsable docker arguments) raises
 ``errors.UsageError`` with a message fit for the task's status message.
 """
