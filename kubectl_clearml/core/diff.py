@@ -23,9 +23,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import jsonpatch
-import yaml
-
 from kubectl_clearml.core.secrets import redact_mapping
 
 _METADATA_NOISE = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink")
@@ -46,6 +43,8 @@ def normalise(obj: Any, secrets: Iterable[str] = ()) -> Any:
 def to_yaml(obj: Any) -> str:
     if obj is None:
         return ""
+    import yaml  # lazily: --help and completion must not pay for YAML
+
     return str(yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=4096))
 
 
@@ -77,6 +76,8 @@ def colorize_diff(text: str, paint: Callable[[str, str], str]) -> str:
 
 
 def json_patch(a: Any, b: Any) -> list[dict[str, Any]]:
+    import jsonpatch
+
     return list(jsonpatch.make_patch(a, b).patch)
 
 

@@ -27,8 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import yaml
-
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_RENDERED_KEYS, OSS_RENDERED_KEYS, Flavour
 from kubectl_clearml.core.merge import StrategicMergeError, strategic_merge
 from kubectl_clearml.core.values import get_path, is_empty
@@ -198,6 +196,8 @@ def _looks_like_pod(data: Any) -> bool:
 
 def parse_rendered_template(text: str, source: str = "template.yaml") -> RenderedTemplate:
     """Parse the ConfigMap's template.yaml; accepts ``labels: {}``, ``priorityClassName: null``, no ``kind``."""
+    import yaml  # lazily: --help and completion must not pay for YAML
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
