@@ -261,3 +261,57 @@ def test_no_release_secret_argo_cd(world):
     applied = shm(world, "2xGPU", "--size", "1Gi", "--live", "--apply")
     assert applied.exit_code == 0, applied.stderr
     assert current_provision(template(world)["2xGPU"]).size_limit == "1Gi"
+
+
+def _task_pod_from_live_template(world, queue, name):
+    import copy
+
+    pod = copy.deepcopy(template(world)[queue])
+    pod["kind"] = "Pod"
+    pod["metadata"]["name"] = name
+    pod["metadata"]["labels"] = {**pod["metadata"].get("labels", {}), "clearml-agent-queue-name": queue.lower()}
+    pod["spec"]["restartPolicy"] = "Never"
+    pod["spec"]["containers"][0].update(name=name, image="pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime")
+    return world.client(NS).create("pods", pod, NS)
+
+
+def _wait_phase(world, name, phases, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pod = world.kube.store.get("pods", name, NS)
+        if pod and (pod.get("status") or {}).get("phase") in phases:
+            return pod
+        time.sleep(0.02)
+    raise AssertionError(f"pod {name} never reached {phases}: {world.kube.store.get('pods', name, NS)}")
+
+
+def test_end_to_end_nccl_failure_detected_then_fixed(world):
+    """The simulated kubelet fails multi-GPU pods without a Memory /dev/shm the way NCCL does."""
+    _task_pod_from_live_template(world, "2xGPU", "clearml-id-before")
+    _wait_phase(world, "clearml-id-before", {"Failed"})
+    r = shm(world, "--check", "2xGPU")
+    assert r.exit_code == 1
+    assert r.stdout.splitlines()[1].split() == ["2xGPU", "2", "none", "64Mi", "missing", "1"]
+    assert "pod clearml-id-before (queue 2xGPU, log)" in r.stderr and "NCCL WARN Error while creating shared memory" in r.stderr
+
+    assert shm(world, "2xGPU", "--size", "16Gi", "--live", "--apply").exit_code == 0
+    _task_pod_from_live_template(world, "2xGPU", "clearml-id-after")
+    _wait_phase(world, "clearml-id-after", {"Succeeded"})
+    r = shm(world, "--check", "2xGPU", "-o", "json")
+    item = json.loads(r.stdout)["items"][0]
+    assert (item["shm"], item["size"], item["failures"]) == ("memory", "16Gi", 1)  # only the old pod
+    assert {f["pod"] for f in item["findings"]} == {"clearml-id-before"}
+
+
+def test_server_dry_run_sends_the_patch_but_changes_nothing(world):
+    rv = configmap(world)["metadata"]["resourceVersion"]
+    r = shm(world, "2xGPU", "--size", "2Gi", "--live", "--apply", "--dry-run=server")
+    assert r.exit_code == 0, r.stderr
+    assert "dry run (server)" in r.stderr
+    patches = [q for q in world.kube.requests if q.method == "PATCH"]
+    assert [(q.path.rsplit("/", 2)[-2], q.query.get("dryRun")) for q in patches] == [
+        ("configmaps", "All"), ("deployments", "All")
+    ]
+    assert configmap(world)["metadata"]["resourceVersion"] == rv and restarted_at(world) is None
