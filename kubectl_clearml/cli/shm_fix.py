@@ -227,6 +227,9 @@ def _fix_values(g: Globals, queues: tuple[str, ...], size: str | None, values_fi
             click.echo(f"kubectl clearml: edited {edit.path} (original kept as {edit.backup})", err=True)
         return
     fmt, path = _overlay_target(g, overlay_file)
+    if path and dry_run != "none":
+        click.echo(f"kubectl clearml: dry run: not writing {path}; the overlay follows", err=True)
+        path = None
     files = " ".join(f"-f {p}" for p in values_files)
     header = ("# /dev/shm overlay written by kubectl clearml shm-fix. Apply it after your values:\n"
               f"#   helm upgrade <release> <chart> {files} -f {path or 'overlay.yaml'}\n")

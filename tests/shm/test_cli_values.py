@@ -165,3 +165,17 @@ def test_missing_and_malformed_files(files):
     bad.write_text("agentk8sglue: [\n")
     r = shm(["q", "-f", str(bad)], files)
     assert r.exit_code == 2 and "malformed YAML" in r.stderr
+
+
+def test_dry_run_does_not_write_the_overlay_file(files):
+    overlay = files / "overlay.yaml"
+    r = shm(["2xGPU", "-f", str(files / "enterprise-values.yaml"), "-o", str(overlay), "--dry-run"], files)
+    assert r.exit_code == 0 and not overlay.exists()
+    assert "not writing" in r.stderr and yaml.safe_load(r.stdout)["agentk8sglue"]["queues"]["2xGPU"]
+
+
+def test_help_lists_the_modes(files):
+    r = shm(["--help"], files)
+    assert r.exit_code == 0
+    for flag in ("--check", "--size", "--in-place", "--base", "--live", "--apply", "--rollback", "--dry-run", "--force"):
+        assert flag in r.stdout
