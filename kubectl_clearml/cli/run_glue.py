@@ -157,9 +157,18 @@ def _agent_view(
 
 
 def _load_template(path: str) -> Any:
-    from kubectl_clearml.adapters.values_file import load_values
+    """The pod template file as data; what it contains is checked by the glue's setup, not here."""
+    import yaml
 
-    return load_values(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise UsageError("template file not found", path) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the template file: {exc.strerror}", path) from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"malformed YAML: {str(exc).splitlines()[0]}", path) from None
 
 
 @contextmanager

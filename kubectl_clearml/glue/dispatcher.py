@@ -100,11 +100,16 @@ class Dispatcher:
         )
 
     # ---- reading ---------------------------------------------------------------------------------
-    def free_slots(self, queue: QueueSpec) -> int:
+    def free_slots(self, queue: QueueSpec, planned: dict[str, int] | None = None) -> int:
+        """Room for ``queue`` now; ``planned`` adds pods a dry run would have created (by queue id)."""
+        by_queue = self.tracker.active_by_queue()
+        extra = planned or {}
+        for queue_id, count in extra.items():
+            by_queue[queue_id] = by_queue.get(queue_id, 0) + count
         return policy.free_slots(
             queue.id,
-            len(self.tracker.active()),
-            self.tracker.active_by_queue(),
+            len(self.tracker.active()) + sum(extra.values()),
+            by_queue,
             self.settings.max_pods,
             self.settings.queue_limits(),
         )
@@ -241,11 +246,11 @@ class Dispatcher:
     def preview(self) -> list[dict[str, Any]]:
         """What the next rounds would launch, pulling nothing: one row per queue head within the limits."""
         rows: list[dict[str, Any]] = []
+        planned: dict[str, int] = {}
         heads = self.peek(list(self.settings.queues), max(1, self.settings.batch_size))
         for queue in self.settings.queues:
             task_ids = heads.get(queue.id) or []
             tasks = self.ops.read(task_ids, TASK_FIELDS) if task_ids else {}
-            room = self.free_slots(queue)
             for task_id in task_ids:
                 task = tasks.get(task_id)
                 action = policy.entry_action(
@@ -254,10 +259,10 @@ class Dispatcher:
                 row = {"queue": queue.name, "task": task_id, "name": (task or {}).get("name", ""), "pod": ""}
                 if action != policy.LAUNCH or task is None:
                     row["action"] = {"pop": "already launched", "drop": "stale entry"}.get(action, "skip")
-                elif room <= 0:
+                elif self.free_slots(queue, planned) <= 0:
                     row["action"] = "wait (pod limit)"
                 else:
-                    room -= 1
+                    planned[queue.id] = planned.get(queue.id, 0) + 1
                     try:
                         built = self.build(task, queue)
                         row.update(action="launch", pod=built.name, image=_image(built.manifest))

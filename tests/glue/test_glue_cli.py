@@ -1,0 +1,126 @@
+"""`kubectl clearml run-glue` through the real entry point: bad input, --dry-run, --once, logs, metrics."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from kubectl_clearml.glue.metrics import serve
+from tests.glue.glue_harness import Harness, wait_for
+from tests.helpers import run_cli
+
+
+@pytest.fixture
+def h(clearml, kube, tmp_path):
+    harness = Harness(clearml, kube, tmp_path)
+    kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": harness.namespace}})
+    yield harness
+    harness.stop_all()
+
+
+@pytest.fixture
+def env(h):
+    return {"KUBECONFIG": h.kubeconfig, **h.emu.env()}
+
+
+def glue(args, env, tmp_path):
+    return run_cli(["run-glue", "--poll-interval", "0.05", *args], env, home=str(tmp_path))
+
+
+def test_unknown_queue_is_a_clear_error_and_nothing_moves(h, env, tmp_path):
+    h.queue("cpu")
+    tid = h.task("job", "cpu")
+    result = glue(["--queue", "cpu", "--queue", "nope", "--once"], env, tmp_path)
+    assert result.exit_code == 3, result.stderr
+    assert "queue 'nope' not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert h.entries("cpu") == [tid]
+    assert h.pods() == []
+    assert h.emu.state.worker_names() == []
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("foo: bar\n", "not a pod spec"),
+        ("- just\n- a list\n", "not a mapping"),
+        ("kind: Deployment\nspec: {}\n", "not a Pod"),
+    ],
+)
+def test_template_that_is_not_a_pod_spec_is_refused_before_pulling(h, env, tmp_path, template, expected):
+    h.queue("cpu")
+    tid = h.task("job", "cpu")
+    path = tmp_path / "template.yaml"
+    path.write_text(template)
+    result = glue(["--queue", "cpu", "--template", str(path), "--once"], env, tmp_path)
+    assert result.exit_code == 2, result.stderr
+    assert "pod template of queue 'cpu' is not usable" in result.stderr and expected in result.stderr
+    assert h.entries("cpu") == [tid] and h.pods() == []
+
+
+def test_forbidden_to_create_pods_exits_4_and_leaves_the_task_queued(h, env, tmp_path):
+    h.queue("cpu")
+    tid = h.task("job", "cpu")
+    h.kube_emu.deny("create", "pods", h.namespace)
+    result = glue(["--queue", "cpu", "--once"], env, tmp_path)
+    assert result.exit_code == 4, result.stderr
+    assert "forbidden" in result.stderr and "create" in result.stderr
+    assert h.entries("cpu") == [tid] and h.status(tid)[0] == "queued" and h.pods() == []
+
+
+def test_dry_run_prints_the_heads_and_pulls_nothing(h, env, tmp_path):
+    h.queue("gpu")
+    h.queue("cpu")
+    gpu = [h.task(f"gpu job {i}", "gpu") for i in range(2)]
+    cpu = h.task("cpu job", "cpu")
+    result = glue(["--queue", "gpu", "--queue", "cpu", "--max-pods", "2", "--dry-run"], env, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["QUEUE", "TASK", "NAME", "ACTION"]
+    assert f"clearml-id-{gpu[0]}" in result.stdout and f"clearml-id-{gpu[1]}" in result.stdout
+    assert any(cpu in line and "wait (pod limit)" in line for line in lines)
+    assert h.entries("gpu") == gpu and h.entries("cpu") == [cpu]
+    assert h.pods() == []
+    assert h.emu.requests.count("queues.get_next_task") == 0
+
+
+def test_once_drains_the_queues_and_exits(h, env, tmp_path):
+    h.queue("cpu")
+    tids = [h.task(f"job {i}", "cpu") for i in range(5)]
+    result = glue(["--queue", "cpu", "--once", "--log-format", "json"], env, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "5 launched" in result.stdout
+    assert all(h.pod_of(t) for t in tids) and h.entries("cpu") == []
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert any("run-glue started" in r["msg"] for r in records)
+    assert h.emu.secret_key not in result.stderr + result.stdout
+    assert h.emu.state.worker_names() == []  # unregistered on exit
+
+
+def test_no_secret_in_pod_specs(h, env, tmp_path):
+    h.queue("cpu")
+    tid = h.task("job", "cpu")
+    result = glue(["--queue", "cpu", "--once", "--credentials-secret", "agent-keys"], env, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    pod = h.pod_of(tid)
+    assert h.emu.secret_key not in json.dumps(pod)
+    env_vars = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    assert env_vars["CLEARML_API_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "agent-keys"
+
+
+def test_metrics_endpoint_in_prometheus_text_format(h):
+    h.queue("cpu")
+    h.task("job", "cpu")
+    engine = h.start(h.engine(["cpu"]))
+    server = serve(engine.metrics, 0, host="127.0.0.1")
+    try:
+        wait_for(lambda: engine.summary.launched == 1)
+        port = server.server_address[1]
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        server.shutdown()
+    assert "# TYPE clearml_glue_tasks_launched_total counter" in body
+    assert 'clearml_glue_tasks_launched_total{queue="cpu"} 1' in body
+    assert "clearml_glue_pods_active" in body
