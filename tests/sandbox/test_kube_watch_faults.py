@@ -67,7 +67,8 @@ def test_watch_across_namespaces_with_a_field_selector(kube: KubeEmulator) -> No
     events = watch(kube, "/api/v1/pods", resourceVersion=version, timeoutSeconds=1,
                    fieldSelector="spec.nodeName=gpu-1")
     timer.join()
-    assert [(e["type"], e["object"]["metadata"]["namespace"]) for e in events] == [("MODIFIED", "ml2")]
+    # The pod enters the filter when it is bound: a real apiserver reports that as ADDED.
+    assert [(e["type"], e["object"]["metadata"]["namespace"]) for e in events] == [("ADDED", "ml2")]
 
 
 def test_watch_from_a_forgotten_version_gets_410_expired(kube: KubeEmulator) -> None:
@@ -131,3 +132,29 @@ def test_requests_are_logged(kube: KubeEmulator) -> None:
     requests.get(kube.url + PODS, params={"limit": "5", "labelSelector": "a=b"}, timeout=5)
     last = kube.requests[-1]
     assert (last.method, last.path, last.query) == ("GET", PODS, {"limit": "5", "labelSelector": "a=b"})
+
+
+def test_objects_entering_and_leaving_a_filtered_watch(kube: KubeEmulator) -> None:
+    kube.store.add(pod("a"))
+    version = str(kube.store.resource_version)
+    timer = later(0.2, lambda: [kube.store.set_pod_phase("default", "a", "Running"),
+                                kube.store.set_pod_phase("default", "a", "Running") or None,
+                                kube.store.update_status("pods", "default", "a", {"phase": "Running", "x": "1"}),
+                                kube.store.set_pod_phase("default", "a", "Succeeded")])
+    events = watch(kube, PODS, resourceVersion=version, timeoutSeconds=1, fieldSelector="status.phase=Running")
+    timer.join()
+    assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
+    assert events[-1]["object"]["status"]["phase"] == "Succeeded"
+
+
+def test_bookmarks_carry_the_current_version(kube: KubeEmulator) -> None:
+    kube.api.bookmark_seconds = 0.2
+    try:
+        version = str(kube.store.resource_version)
+        timer = later(0.1, lambda: kube.store.add(pod("other", namespace="elsewhere")))
+        events = watch(kube, PODS, resourceVersion=version, timeoutSeconds=1, allowWatchBookmarks="true")
+        timer.join()
+    finally:
+        kube.api.bookmark_seconds = 60.0
+    assert events and {e["type"] for e in events} == {"BOOKMARK"}
+    assert events[-1]["object"]["metadata"]["resourceVersion"] == str(kube.store.resource_version)

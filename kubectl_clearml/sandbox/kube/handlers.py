@@ -87,6 +87,7 @@ class Api:
         self.stopping = stopping
         self.host = host
         self.strict_namespaces = strict_namespaces
+        self.bookmark_seconds = 60.0  # BOOKMARK events after this long without one (allowWatchBookmarks)
 
     def handle(self, request: Request) -> Response:
         try:
@@ -279,8 +280,11 @@ class Api:
         def matches(obj: Obj) -> bool:
             return (namespace is None or obj["metadata"].get("namespace") == namespace) and keep(obj)
 
+        bookmarks = parse_bool(query.get("allowWatchBookmarks"))
+
         def events() -> Iterator[bytes]:
             deadline = time.monotonic() + timeout
+            last_sent = time.monotonic()
             for obj in initial:
                 yield dumps({"type": "ADDED", "object": obj}) + b"\n"
             position = cursor
@@ -292,13 +296,21 @@ class Api:
                     return
                 for change in changes:
                     position = change.rv
-                    if change.plural == resource.plural and matches(change.obj):
-                        yield dumps({"type": change.type, "object": change.obj}) + b"\n"
+                    if change.plural == resource.plural:
+                        kind = _filtered_type(change, matches)
+                        if kind:
+                            yield dumps({"type": kind, "object": change.obj}) + b"\n"
+                            last_sent = time.monotonic()
+                if bookmarks and time.monotonic() - last_sent >= self.bookmark_seconds:
+                    bookmark = {"kind": resource.kind, "apiVersion": resource.group_version,
+                                "metadata": {"resourceVersion": str(position)}}
+                    yield dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n"
+                    last_sent = time.monotonic()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
                 if not changes:
-                    self.store.wait(position, min(remaining, 1.0))
+                    self.store.wait(position, min(remaining, 1.0, self.bookmark_seconds))
 
         return Response(200, stream=events())
 
@@ -425,6 +437,19 @@ def _patched(target: Route, current: Obj, patch: Any, patch_type: str) -> Obj:
     if not isinstance(result, dict):
         raise st.ApiError(422, "the patched object is not a JSON object", "Invalid", {})
     return result
+
+
+def _filtered_type(change: Any, matches: Callable[[Obj], bool]) -> str | None:
+    """The event a filtered watch sees: an object entering the filter is ADDED, one leaving it DELETED."""
+    now = matches(change.obj)
+    if change.type != "MODIFIED" or change.old is None:
+        return change.type if now else None
+    before = matches(change.old)
+    if now and before:
+        return "MODIFIED"
+    if now:
+        return "ADDED"
+    return "DELETED" if before else None
 
 
 def _tail(text: str, lines: int) -> str:

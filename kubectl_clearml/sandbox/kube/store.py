@@ -39,6 +39,7 @@ class Change:
     type: str
     plural: str
     obj: Obj
+    old: Obj | None = None  # the previous version, for MODIFIED (watch filters need it)
 
 
 ChangeList = list[Change]
@@ -129,7 +130,7 @@ class Store:
             meta["resourceVersion"] = current["metadata"]["resourceVersion"]
             if updated == current or dry_run:
                 return updated if dry_run else current
-            changes.append(self._commit(resource.plural, key, updated, "MODIFIED"))
+            changes.append(self._commit(resource.plural, key, updated, "MODIFIED", current))
         self._notify(changes)
         return updated
 
@@ -230,7 +231,7 @@ class Store:
                             old["metadata"]["creationTimestamp"] if old else now_rfc3339())
             if resource.plural == "deployments":
                 meta.setdefault("generation", 1)
-            changes.append(self._commit(resource.plural, key, obj, "MODIFIED" if old else "ADDED"))
+            changes.append(self._commit(resource.plural, key, obj, "MODIFIED" if old else "ADDED", old))
         self._notify(changes)
         return copy_obj(obj)
 
@@ -327,7 +328,7 @@ class Store:
             if key not in objects:
                 bisect.insort(keys, key)
             objects[key] = obj
-        change = Change(self._rv, kind, plural, obj)
+        change = Change(self._rv, kind, plural, obj, old if kind == "MODIFIED" else None)
         self._history.append(change)
         self._cond.notify_all()
         return change
