@@ -8,6 +8,9 @@ the agent (no queue rows without it).
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +37,46 @@ class GpuData:
     notes: list[str] = field(default_factory=list)
 
 
+def prefetched(items: Iterator[Any], batch: int = PAGE_SIZE, depth: int = 4) -> Iterator[Any]:
+    """Iterate ``items`` while a background thread keeps fetching ahead.
+
+    A paginated list is a chain of request, wait for the server, decode: done in the caller's thread, the
+    server sits idle while we build the model, and we sit idle while it encodes the next page. Moving the
+    fetching to a thread (it waits on the socket without the GIL) overlaps the two. Items travel in
+    batches, so the hand-over costs nothing next to the decoding; errors are re-raised here.
+    """
+    handoff: queue.Queue[tuple[list[Any] | None, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        chunk: list[Any] = []
+        try:
+            for item in items:
+                chunk.append(item)
+                if len(chunk) >= batch:
+                    handoff.put((chunk, None))
+                    chunk = []
+                    if stop.is_set():
+                        return
+            handoff.put((chunk, None))
+            handoff.put((None, None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it in its own thread
+            handoff.put((None, exc))
+
+    worker = threading.Thread(target=produce, name="list-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            chunk, error = handoff.get()
+            if error is not None:
+                raise error
+            if chunk is None:
+                return
+            yield from chunk
+    finally:
+        stop.set()
+
+
 def read_cluster(g: Globals, kube: Kube, node_selector: str | None) -> tuple[ClusterGpus, list[str]]:
     """Nodes, then every non-terminal pod of every namespace (GPU use is cluster-wide whatever -n says).
 
@@ -45,7 +88,7 @@ def read_cluster(g: Globals, kube: Kube, node_selector: str | None) -> tuple[Clu
     notes: list[str] = []
     try:
         pods = kube.list("pods", all_namespaces=True, field_selector=NON_TERMINAL, page_size=PAGE_SIZE)
-        cluster = build_cluster(nodes, pods, queue_namespace=queue_namespace)
+        cluster = build_cluster(nodes, prefetched(pods), queue_namespace=queue_namespace)
     except AuthError as exc:
         notes.append(
             f"GPU use counts only the pods of namespace {kube.namespace}, so free GPUs may be overstated: "

@@ -224,3 +224,32 @@ def test_bad_output_format_is_a_usage_error(kube: Any, env: dict[str, str]) -> N
     result = run_cli(["gpu-report", "-o", "name"], env=env)
     assert result.exit_code == 2
     assert "unsupported output format 'name'" in result.stderr
+
+
+def test_lists_are_paginated_and_terminal_pods_filtered_by_the_server(kube: Any, env: dict[str, str]) -> None:
+    seed(kube)
+    for i in range(1100):  # 1100 + the 5 live seed pods = 3 pages of 500; the Succeeded one never leaves
+        kube.store.add(pod(f"filler-{i:04d}", {GPU: 0}, node_name="cpu"))
+    kube.requests.clear()
+    rows = {r["name"]: r for r in run_json(["--by", "node"], env)["items"] if r["resource"] == GPU}
+    assert rows["a100-2"]["requested"] == 0
+    pod_lists = [r for r in kube.requests if r.path == "/api/v1/pods"]
+    assert len(pod_lists) == 3
+    assert all(r.query.get("limit") == "500" for r in pod_lists)
+    assert all(r.query.get("fieldSelector") == "status.phase!=Succeeded,status.phase!=Failed" for r in pod_lists)
+    assert [bool(r.query.get("continue")) for r in pod_lists] == [False, True, True]
+    node_lists = [r for r in kube.requests if r.path == "/api/v1/nodes"]
+    assert [r.query.get("limit") for r in node_lists] == ["500"]
+
+
+def test_forbidden_cluster_wide_pods_fall_back_to_the_namespace(kube: Any, env: dict[str, str]) -> None:
+    seed(kube)
+    other = pod("elsewhere", {GPU: 1}, node_name="a100-1")
+    other["metadata"]["namespace"] = "research"
+    kube.store.add(other)
+    kube.deny("list", "pods", "research")  # also forbids the cluster-wide list, as RBAC would
+    result = run_cli(["gpu-report", "--by", "node", "-o", "json"], env=env)
+    assert result.exit_code == 0, result.stderr
+    assert "GPU use counts only the pods of namespace ml, so free GPUs may be overstated" in result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)["items"] if r["resource"] == GPU}
+    assert rows["a100-1"]["requested"] == 7  # the pod in "research" could not be seen
