@@ -15,11 +15,15 @@ DEFAULT = 0
 
 
 def complete(words: Sequence[str]) -> list[str]:
-    from click.shell_completion import ShellComplete
-
-    from kubectl_clearml.cli.main import PROG, cli
+    from kubectl_clearml.cli.main import COMMANDS, PROG, cli
 
     args, incomplete = (list(words[:-1]), words[-1]) if words else ([], "")
+    if not args and not incomplete.startswith("-"):
+        # The subcommand itself: answer from the registry without importing any command module.
+        return [f"{c.name}\t{c.summary}" for c in COMMANDS if c.name.startswith(incomplete)] + [f":{NO_FILE_COMP}"]
+
+    from click.shell_completion import ShellComplete
+
     completer = ShellComplete(cli, {}, PROG, "_KUBECTL_CLEARML_COMPLETE")
     items = completer.get_completions(args, incomplete)
     lines = []

@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import click
 
 from kubectl_clearml import __version__
-from kubectl_clearml.cli import config, diff_template, gpu_report, queues, run_glue, sandbox, shm_fix, submit_pod
 from kubectl_clearml.cli.options import get_globals, global_options
 from kubectl_clearml.errors import ExitStatus, KubectlClearmlError
 
 PROG = "kubectl clearml"
 
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A subcommand, imported only when it runs: `--help` and TAB completion stay fast."""
+
+    name: str
+    module: str  # kubectl_clearml.cli.<module> exports `command`
+    summary: str  # the line `kubectl clearml --help` shows
+
+    def load(self) -> click.Command:
+        command = importlib.import_module(f"kubectl_clearml.cli.{self.module}").command
+        assert isinstance(command, click.Command) and command.name == self.name
+        return command
+
+
 # The one list of subcommands, in the order `--help` shows them.
-COMMANDS: list[click.Command] = [
-    queues.command,
-    submit_pod.command,
-    diff_template.command,
-    gpu_report.command,
-    shm_fix.command,
-    run_glue.command,
-    sandbox.command,
-    config.command,
+COMMANDS: list[Subcommand] = [
+    Subcommand("queues", "queues", "ClearML queues side by side with the agent's Kubernetes view."),
+    Subcommand("submit-pod", "submit_pod", "Render (and optionally create) the pod a task gets on a queue."),
+    Subcommand("diff-template", "diff_template", "The effective pod template per queue, diffed."),
+    Subcommand("gpu-report", "gpu_report", "GPU capacity, use and fit per node, GPU product and queue."),
+    Subcommand("shm-fix", "shm_fix", "Give a queue a Memory-backed /dev/shm (values file or live)."),
+    Subcommand("run-glue", "run_glue", "Run the glue loop in the foreground: queues to pods, restart-safe."),
+    Subcommand("sandbox", "sandbox", "Local ClearML and Kubernetes emulators to try every command."),
+    Subcommand("config", "config", "Show the resolved cluster, namespace and ClearML server."),
 ]
 
 COMPLETE_VAR = "_KUBECTL_CLEARML_COMPLETE"  # click's shell completion for running kubectl-clearml directly
@@ -34,12 +50,22 @@ INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug of ours, not something the user did
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
-class OrderedGroup(click.Group):
+class LazyGroup(click.Group):
+    """Lists subcommands from COMMANDS and imports one only when it is invoked or completed."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        return [c.name for c in COMMANDS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = next((c for c in COMMANDS if c.name == cmd_name), None)
+        return spec.load() if spec else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(c.name, c.summary) for c in COMMANDS])
 
 
-@click.group(cls=OrderedGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="kubectl-clearml", message="%(prog)s %(version)s")
 @global_options
 def cli() -> None:
@@ -56,10 +82,6 @@ def cli() -> None:
       kubectl clearml sandbox --demo
     """
     get_globals()
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
 
 
 def _prog_name(argv0: str) -> str:
