@@ -29,10 +29,9 @@ def load_agent(g: Globals, kube: Any, values: tuple[str, ...] = (), release: str
         from kubectl_clearml.cli.connect import kube_from
 
         kube = kube_from(g)
-    from kubectl_clearml.adapters.agent_install import find_agent_install
+    from kubectl_clearml.adapters.agent_install import find_install
 
-    config: AgentConfig = find_agent_install(kube, kube.namespace, release=release).config
-    return config
+    return find_install(kube, kube.namespace, release=release).config
 
 
 def agent_templates(g: Globals, kube: Any, values: tuple[str, ...] = (), release: str | None = None) -> AgentTemplates:
