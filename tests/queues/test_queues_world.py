@@ -1,0 +1,73 @@
+"""`kubectl clearml queues` against the sandbox world: ClearML + the live agent install + task pods."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.helpers import run_cli
+
+
+def rows(result):
+    return {r["name"]: r for r in json.loads(result.stdout)["items"]}
+
+
+def test_live_install_gives_served_template_and_pods(world):
+    env = world.env
+    result = run_cli(["queues", "-n", "clearml", "-o", "json"], env=env, home=env.get("HOME"))
+    assert result.exit_code == 0, result.stderr
+    table = rows(result)
+    served = {name for name, row in table.items() if row["served"]}
+    assert {"red", "blue", "green", "1xGPU", "2xGPU", "GPUshm"} <= served
+    assert table["red"]["template"] == "base"
+    assert table["2xGPU"]["gpusPerPod"] == "2"
+    assert all(row["running"] is not None for row in table.values())  # the Kubernetes columns are filled
+
+
+def test_task_pods_counted_per_queue(world):
+    kube = world.client("clearml")
+    queue_id = world.world.queue_ids["2xGPU"]
+    for i, phase in enumerate(["Running", "Pending", "Pending"]):
+        kube.create("pods", {
+            "metadata": {"name": f"clearml-id-{i:032x}", "namespace": "clearml",
+                         "labels": {"clearml-agent-queue": queue_id, "clearml-agent-queue-name": "2xgpu",
+                                    "CLEARML": "agent-00000000"}},
+            "spec": {"containers": [{"name": "t", "image": "busybox", "resources": {"limits": {"nvidia.com/gpu": 64}}}]},
+        })
+        if phase == "Running":
+            world.kube.store.set_pod_phase("clearml", f"clearml-id-{i:032x}", "Running")
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        table = rows(run_cli(["queues", "-n", "clearml", "-o", "json"], env=world.env))
+        if table["2xGPU"]["podPendingReason"] == "Unschedulable":
+            break
+        time.sleep(0.1)
+    assert (table["2xGPU"]["podPending"], table["2xGPU"]["podPendingReason"]) == (2, "Unschedulable")
+    wide = run_cli(["queues", "-n", "clearml", "-o", "wide"], env=world.env)
+    assert "2 (Unschedulable)" in next(line for line in wide.stdout.splitlines() if line.startswith("2xGPU"))
+
+
+def test_forbidden_pods_is_a_warning_naming_the_permission(world):
+    world.kube.deny("list", "pods", "clearml")
+    result = run_cli(["queues", "-n", "clearml"], env=world.env)
+    assert result.exit_code == 0
+    assert "cannot list pods in namespace clearml: forbidden" in result.stderr
+    assert "ask for RBAC permission to list pods" in result.stderr
+
+
+def test_clearml_down_still_shows_the_kubernetes_view(world):
+    world.clearml.stop()
+    result = run_cli(["queues", "-n", "clearml", "-o", "json"], env=world.env)
+    assert result.exit_code == 0
+    assert "ClearML unavailable" in result.stderr
+    table = rows(result)
+    assert table["green"]["served"] is True and table["green"]["pending"] is None
+
+
+def test_few_requests_per_invocation(world):
+    world.clearml.requests.clear()
+    world.kube.requests.clear()
+    assert run_cli(["queues", "-n", "clearml"], env=world.env).exit_code == 0
+    assert world.clearml.requests.count("queues.get_all") == 1
+    pod_lists = [r for r in world.kube.requests if r.path.endswith("/pods")]
+    assert len(pod_lists) == 1
