@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import io
 import itertools
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -110,9 +111,17 @@ def _sync(old: Any, new: Any) -> Any:
         return old
     if isinstance(old, CommentedSeq) and isinstance(new, list):
         return _sync_seq(old, new)
-    if (_plain(old) == _plain(new) and type(old) is type(new)) or (old == new and not isinstance(new, (list, dict))):
+    if _same_scalar(old, new):
         return old  # keeps quoting and number style
     return _commented(new)
+
+
+def _same_scalar(old: Any, new: Any) -> bool:
+    if isinstance(new, (Mapping, list)) or isinstance(old, (Mapping, list)):
+        return False
+    if isinstance(old, bool) or isinstance(new, bool):  # True == 1 in Python, not in YAML
+        return isinstance(old, bool) and isinstance(new, bool) and old == new
+    return bool(old == new) and isinstance(old, str) == isinstance(new, str)
 
 
 def _sync_seq(old: CommentedSeq, new: list[Any]) -> Any:
@@ -254,13 +263,18 @@ def apply_overlay_text(text: str, overlay: Mapping[str, Any], path: str = "<valu
         return text + ("" if not text or text.endswith("\n") else "\n") + out.getvalue()
     if not isinstance(data, CommentedMap):
         raise UsageError("a values file must be a YAML mapping", path)
-    before = _plain(data)
+    before = _canonical(data)
     _merge_into(data, overlay)
-    if _plain(data) == before:
+    if _canonical(data) == before:
         return text  # nothing to change: keep the bytes, not ruamel's re-rendering of them
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
+
+
+def _canonical(data: Any) -> str:
+    # JSON tells true from 1 and 1.0 from 1, which Python's == does not.
+    return json.dumps(_plain(data), default=str)
 
 
 def _merge_into(node: CommentedMap, overlay: Mapping[str, Any]) -> None:

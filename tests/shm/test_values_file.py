@@ -175,6 +175,8 @@ def test_overlay_dump_is_block_yaml_in_order():
 
 # ---- properties: the in-place edit means exactly Helm's merge of the overlay ----------------------------
 
+import json  # noqa: E402
+
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -196,6 +198,15 @@ documents = st.dictionaries(keys, trees, max_size=4)
 def test_property_in_place_edit_is_helm_merge_and_idempotent(original, overlay):
     text = "# header comment\n" + dump_plain(original) if original else "# header comment\n"
     after = apply_overlay_text(text, overlay)
-    assert parse_values(after) == merge_user_values(original, overlay)
+    # compared as JSON: Python's == would let true pass for 1
+    assert json.dumps(parse_values(after)) == json.dumps(merge_user_values(original, overlay))
     assert after.startswith("# header comment\n")
     assert apply_overlay_text(after, overlay) == after
+
+
+def test_scalars_of_another_type_are_replaced():
+    after = apply_overlay_text("a: 1\nb: 'x'\nc: true\n", {"a": True, "b": "x", "c": 1})
+    parsed = parse_values(after)
+    assert parsed == {"a": True, "b": "x", "c": 1}
+    assert parsed["a"] is True and type(parsed["c"]) is int  # 1 == True in Python: check the types
+    assert "b: 'x'" in after  # an equal string keeps its quotes
