@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from kubectl_clearml.cli.options import Globals
-from kubectl_clearml.errors import NotFoundError, UsageError
+from kubectl_clearml.errors import AuthError, NotFoundError, UsageError
 
 OSS_CHART_REF = "clearml/clearml-agent"
 ENTERPRISE_CHART_REF = "oci://docker.io/clearml/clearml-enterprise-agent"
@@ -83,6 +83,7 @@ def check_live(g: Globals, queues: tuple[str, ...], *, release: str | None, merg
     inst = find_install(kube, release)
     rows = check_rows(inst.cfg, queues, merge)
     _, rendered = _live_templates(kube, inst)
+    denied = False
     for row in rows:
         template = rendered.for_queue(row["queue"])
         if template is not None:  # the live template wins over re-rendered values
@@ -91,7 +92,13 @@ def check_live(g: Globals, queues: tuple[str, ...], *, release: str | None, merg
                        volume=provision.volume_name, detail=provision.describe())
             lacking = row["gpus"] >= 2 and provision.kind == "none"
             row["status"] = "missing" if lacking else {"memory": "ok", "other": "custom"}.get(provision.kind, "default")
-        row["findings"] = scan_pods(kube, inst.namespace, row["queue"], max_pods=max_pods, tail_lines=tail_lines)
+        try:
+            row["findings"] = scan_pods(kube, inst.namespace, row["queue"], max_pods=max_pods, tail_lines=tail_lines)
+        except AuthError as exc:
+            if not denied:
+                click.echo(f"kubectl clearml: warning: task pods not scanned: {exc.one_line()}", err=True)
+            denied = True
+            continue
         row["failures"] = len({f["pod"] for f in row["findings"]})
         if row["findings"] and row["status"] != "missing":
             row["status"] = "failing"

@@ -315,3 +315,14 @@ def test_server_dry_run_sends_the_patch_but_changes_nothing(world):
         ("configmaps", "All"), ("deployments", "All")
     ]
     assert configmap(world)["metadata"]["resourceVersion"] == rv and restarted_at(world) is None
+
+
+def test_check_without_permission_to_list_pods_still_reports_templates(world):
+    world.kube.deny("list", "pods", NS)
+    r = shm(world, "--check", "2xGPU", "GPUshm")
+    assert r.exit_code == 1
+    assert "task pods not scanned" in r.stderr and "forbidden" in r.stderr
+    assert [line.split() for line in r.stdout.splitlines()[1:]] == [
+        ["2xGPU", "2", "none", "64Mi", "missing", "-"],
+        ["GPUshm", "2", "memory", "32Gi", "ok", "-"],
+    ]
