@@ -172,7 +172,7 @@ class GlueEngine:
         errors = 0
         check = now >= self._next_check
         if check:
-            self._next_check = now + self.settings.poll_interval
+            self._next_check = now + max(self.settings.poll_interval, self.settings.abort_check_interval)
         errors += self._guard("track", lambda: self.tracker.step(check_tasks=check))
         if now >= self._next_sweep:
             self._next_sweep = now + self.settings.sweep_interval

@@ -157,6 +157,9 @@ class PodTracker:
         view = policy.pod_view(pod)
         if view.task_id and view.task_id not in self.pods:
             self.pods[view.task_id] = view
+        if view.task_id:
+            # Known without asking: it was queued a moment ago (saves a read per launched pod).
+            self.statuses[view.task_id] = ("queued", "")
 
     def forget(self, task_id: str, pod_name: str) -> None:
         """We are about to delete this pod ourselves."""
