@@ -1,6 +1,6 @@
 """Benchmark `kubectl clearml gpu-report` end to end against the sandbox Kubernetes emulator.
 
-    python bench/gpu_report.py [--nodes 5000] [--pods 100000] [--runs 3] [--by node|product|queue|default]
+    python bench/gpu_report.py [--nodes 5000] [--pods 100000] [--runs 3] [--by node|product|queue|default] [-o FMT]
 
 The emulator runs in its own process (seeded through its backdoor), so the figures are those of the
 command alone: a fresh `python -m kubectl_clearml gpu-report ...` process per run, its wall time and peak
@@ -135,9 +135,9 @@ def baseline(url: str) -> tuple[float, float, int]:
     return time.perf_counter() - start, decode, total_bytes
 
 
-def run_report(kubeconfig: str, by: str) -> tuple[float, float, float, int, str]:
+def run_report(kubeconfig: str, by: str, output: str) -> tuple[float, float, float, int, str]:
     """(wall seconds, CPU seconds, peak RSS MB, exit code, stderr) of one gpu-report process."""
-    args = [sys.executable, "-m", "kubectl_clearml", "gpu-report", "-o", "json", "--no-clearml", "-f", str(VALUES)]
+    args = [sys.executable, "-m", "kubectl_clearml", "gpu-report", "-o", output, "--no-clearml", "-f", str(VALUES)]
     if by != "default":
         args += ["--by", by]
     env = {**os.environ, "KUBECONFIG": kubeconfig, "HOME": tempfile.gettempdir()}
@@ -157,6 +157,7 @@ def main() -> int:
     parser.add_argument("--pods", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--by", default="default", choices=["default", "node", "product", "queue"])
+    parser.add_argument("-o", "--output", default="table", choices=["table", "wide", "json", "yaml"])
     parser.add_argument("--serve", metavar="READY_FILE", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.serve:
@@ -183,13 +184,13 @@ def main() -> int:
             print(f"baseline: fetch+json.loads {fetch:.2f} s (json.loads alone {decode:.2f} s), {size / 1e6:.0f} MB")
             worst_wall = worst_rss = 0.0
             for run in range(1, opts.runs + 1):
-                wall, cpu, rss, code, err = run_report(info["kubeconfig"], opts.by)
+                wall, cpu, rss, code, err = run_report(info["kubeconfig"], opts.by, opts.output)
                 if code != 0:
                     print(f"gpu-report failed with exit code {code}:\n{err}", file=sys.stderr)
                     return 1
                 worst_wall, worst_rss = max(worst_wall, wall), max(worst_rss, rss)
                 print(
-                    f"run {run}: gpu-report --by {opts.by}: wall {wall:.2f} s, CPU {cpu:.2f} s, peak RSS {rss:.0f} MB, "
+                    f"run {run}: gpu-report --by {opts.by} -o {opts.output}: wall {wall:.2f} s, CPU {cpu:.2f} s, peak RSS {rss:.0f} MB, "
                     f"x{wall / fetch:.2f} of fetch+decode, x{wall / decode:.2f} of json.loads"
                 )
             ok = worst_wall <= TARGET_WALL and worst_rss <= TARGET_RSS_MB

@@ -183,10 +183,7 @@ def queue_report(queue: QueueInput, cluster: ClusterGpus) -> QueueReport:
 
     eligible: list[NodeGpus] = []
     empty_cluster_reasons: list[list[str]] = []
-    for node in nodes:
-        reasons = eligibility_reasons(queue.template, node.node) or resource_reasons(
-            report.requests, node.allocatable, {}
-        )
+    for node, reasons in zip(nodes, node_reasons(queue.template, report.requests, nodes, now=False), strict=True):
         if reasons:
             empty_cluster_reasons.append(reasons)
         else:
@@ -222,14 +219,51 @@ def queue_report(queue: QueueInput, cluster: ClusterGpus) -> QueueReport:
 
 def _scheduler_view(pod: Obj, nodes: list[NodeGpus]) -> str | None:
     """The message the scheduler would give a pending pod now (when the pod carries none yet)."""
-    requests = pod_requests(pod)
-    reasons = []
-    for node in nodes:
-        found = eligibility_reasons(pod, node.node) or resource_reasons(requests, node.allocatable, node.used)
-        if not found:
-            return None  # it fits somewhere: the scheduler has simply not bound it yet
-        reasons.append(found)
+    reasons = node_reasons(pod, pod_requests(pod), nodes, now=True)
+    if any(not found for found in reasons):
+        return None  # it fits somewhere: the scheduler has simply not bound it yet
     return unschedulable_message(reasons)
+
+
+def _selector_keys(pod: Obj) -> tuple[list[str], bool]:
+    """The node label keys the pod's nodeSelector and required affinity read; whether it matches by name."""
+    spec = pod_spec(pod)
+    keys = list((spec.get("nodeSelector") or {}).keys())
+    by_name = False
+    affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
+    for term in (affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or ():
+        keys.extend(str(e.get("key", "")) for e in term.get("matchExpressions") or ())
+        by_name = by_name or bool(term.get("matchFields"))
+    return sorted(set(keys)), by_name
+
+
+def node_reasons(pod: Obj, requests: Resources, nodes: list[NodeGpus], *, now: bool) -> list[list[str]]:
+    """The scheduler's filter reasons per node: against empty nodes, or (``now``) against current use.
+
+    Thousands of nodes share a few shapes, so each distinct shape is evaluated once: the labels the pod's
+    selectors read, cordon/readiness/taints, and the amounts of the requested resources.
+    """
+    keys, by_name = _selector_keys(pod)
+    resources = [*sorted(requests), PODS]
+    memo: dict[tuple[Any, ...], list[str]] = {}
+    out = []
+    for node in nodes:
+        labels = (node.node.get("metadata") or {}).get("labels") or {}
+        shape = (
+            tuple(labels.get(k) for k in keys),
+            node.name if by_name else None,
+            tuple(node.flags()),
+            tuple(node.taints),
+            tuple(node.allocatable.get(r, 0) for r in resources),
+            tuple(node.used.get(r, 0) for r in resources) if now else None,
+        )
+        reasons = memo.get(shape)
+        if reasons is None:
+            used = node.used if now else {}
+            reasons = eligibility_reasons(pod, node.node) or resource_reasons(requests, node.allocatable, used)
+            memo[shape] = reasons
+        out.append(reasons)
+    return out
 
 
 def queue_reports(queues: Iterable[QueueInput], cluster: ClusterGpus) -> list[QueueReport]:

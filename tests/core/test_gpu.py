@@ -234,3 +234,44 @@ def test_fit_count_matches_the_scheduler(capacity: int, used: int, per_pod: int,
         usage["pods"] += 1
         placed += 1
     assert placed == expected
+
+
+node_shapes = st.tuples(
+    st.sampled_from(["A100-SXM4-40GB", "Tesla-T4", None]),
+    st.sampled_from(["a", "b"]),
+    st.booleans(),  # cordoned
+    st.sampled_from([None, "gpu", "dedicated"]),  # taint key
+    st.sampled_from(["True", "False", "Unknown"]),
+    st.integers(min_value=0, max_value=8),  # GPUs
+    st.integers(min_value=0, max_value=8),  # GPUs used
+)
+
+
+@given(
+    st.lists(node_shapes, min_size=1, max_size=12),
+    st.sampled_from([{}, {"zone": "a"}, {"nvidia.com/gpu.product": "Tesla-T4"}]),
+    st.sampled_from([[], [{"key": "gpu", "operator": "Exists"}]]),
+    st.integers(min_value=0, max_value=3),
+    st.booleans(),
+)
+def test_node_reasons_cache_matches_the_plain_filters(
+    shapes: list[Any], selector: dict[str, str], tolerations: list[Any], gpus: int, now: bool
+) -> None:
+    from kubectl_clearml.core.gpu_queues import node_reasons
+    from kubectl_clearml.core.scheduling import eligibility_reasons, pod_requests, resource_reasons
+
+    nodes, pods = [], []
+    for i, (product, zone, cordoned, taint, ready, capacity, used) in enumerate(shapes):
+        labels = {"zone": zone, **({"nvidia.com/gpu.product": product} if product else {})}
+        taints = [{"key": taint, "effect": "NoSchedule"}] if taint else None
+        nodes.append(node(f"n{i}", labels, {GPU: capacity}, taints=taints, cordoned=cordoned, ready=ready))
+        pods.append(pod(f"p{i}", {GPU: used}, node_name=f"n{i}"))
+    cluster = build_cluster(nodes, pods)
+    tmpl = template(gpus, nodeSelector=selector, tolerations=tolerations)
+    requests = pod_requests(tmpl)
+    models = list(cluster.nodes.values())
+    expected = [
+        eligibility_reasons(tmpl, m.node) or resource_reasons(requests, m.allocatable, m.used if now else {})
+        for m in models
+    ]
+    assert node_reasons(tmpl, requests, models, now=now) == expected
