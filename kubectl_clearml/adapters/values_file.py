@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.tokens import CommentToken
 
 from kubectl_clearml.errors import NotFoundError, UsageError
 
@@ -86,11 +87,12 @@ def _commented(value: Any) -> Any:
         node = CommentedMap()
         for k, v in value.items():
             node[k] = _commented(v)
-        node.fa.set_block_style()
+        # an empty block collection has no text at all: ruamel would emit `{}` on the next line
+        node.fa.set_block_style() if node else node.fa.set_flow_style()
         return node
     if isinstance(value, list):
         seq = CommentedSeq(_commented(v) for v in value)
-        seq.fa.set_block_style()
+        seq.fa.set_block_style() if seq else seq.fa.set_flow_style()
         return seq
     return value
 
@@ -108,6 +110,7 @@ def _sync(old: Any, new: Any) -> Any:
             del old[key]
         for key, value in new.items():
             old[key] = _sync(old[key], value) if key in old else _commented(value)
+            _settle_key_comments(old, key)
         return old
     if isinstance(old, CommentedSeq) and isinstance(new, list):
         return _sync_seq(old, new)
@@ -127,6 +130,8 @@ def _same_scalar(old: Any, new: Any) -> bool:
 def _sync_seq(old: CommentedSeq, new: list[Any]) -> Any:
     """Edit ``old`` into ``new`` when that is drops, in-place updates and appends (what shm-fix does);
     otherwise (a reordering) return a fresh list: correct first, pretty second."""
+    if not new:
+        return _commented(new)  # `[]`: nothing of the old block can be kept
     used: set[int] = set()
     matched: list[int | None] = []
     for item in new:
@@ -151,15 +156,20 @@ def _sync_seq(old: CommentedSeq, new: list[Any]) -> Any:
 
 
 def _pop_keeping_trailing_comment(seq: CommentedSeq, index: int) -> None:
+    last = index == len(seq) - 1
     comment = seq.ca.items.pop(index, None)
+    moved = _last_map_comment(seq[index]) if last and isinstance(seq[index], CommentedMap) else None
     del seq[index]
     # ruamel does not shift comment positions on deletion: do it, and let the previous entry inherit the
     # trailing comment (often the blank line and comments before the next key).
     shifted = {(i - 1 if i > index else i): c for i, c in seq.ca.items.items()}
     seq.ca.items.clear()
     seq.ca.items.update(shifted)
-    if comment is not None and index == len(seq) and index > 0:
-        seq.ca.items.setdefault(index - 1, comment)
+    if last and seq:
+        if comment is not None:
+            seq.ca.items.setdefault(index - 1, comment)
+        if moved is not None and isinstance(seq[-1], CommentedMap):
+            _attach_trailing(seq[-1], moved)
 
 
 def _append_keeping_trailing_comment(seq: CommentedSeq, item: Any) -> None:
@@ -171,35 +181,49 @@ def _append_keeping_trailing_comment(seq: CommentedSeq, item: Any) -> None:
     if trailing is not None:
         seq.ca.items[len(seq) - 1] = trailing
     if moved is not None and isinstance(item, CommentedMap):
-        item.ca.items[list(item)[-1]] = moved
+        _attach_trailing(item, moved)
+
+
+def _attach_trailing(node: CommentedMap, entry: Any) -> None:
+    """Put a comment after a map's last scalar, descending into trailing nested maps."""
+    if not node:
+        return
+    last_key = list(node)[-1]
+    value = node[last_key]
+    if isinstance(value, CommentedMap) and value:
+        _attach_trailing(value, entry)
+    else:
+        node.ca.items[last_key] = entry
 
 
 def _last_map_comment(node: CommentedMap) -> Any:
-    """Detach the comment after a map's last value (the text that follows the whole list), if any."""
+    """Detach the comment lines after a map's last scalar (the text that follows the whole block)."""
     if not node:
         return None
     last_key = list(node)[-1]
     value = node[last_key]
-    if isinstance(value, CommentedMap):
+    if isinstance(value, CommentedMap) and value:
         return _last_map_comment(value)
-    if isinstance(value, CommentedSeq):
+    if isinstance(value, CommentedSeq) and value:
         return None
-    entry = node.ca.items.get(last_key)
+    return _detach_following(node, last_key)
+
+
+def _detach_following(node: CommentedMap, key: Any) -> Any:
+    """Split the comment after ``node[key]``: its end-of-line part stays, the lines after it are returned
+    (as a comment entry starting on a new line), or None when there are none."""
+    entry = node.ca.items.get(key)
     if not entry or len(entry) < 3 or entry[2] is None:
         return None
     token = entry[2]
-    text = getattr(token, "value", "")
-    if "\n" not in text.rstrip("\n") and not text.startswith("\n") and text.count("\n") <= 1:
+    first, _, rest = str(getattr(token, "value", "")).partition("\n")
+    if not rest:
         return None  # just an end-of-line comment: it belongs to that entry
-    node.ca.items.pop(last_key)
-    # keep the end-of-line part on the old entry, move the rest
-    first, _, rest = text.partition("\n")
     if first.strip():
-        from ruamel.yaml.tokens import CommentToken
-
-        node.ca.items[last_key] = [None, None, CommentToken(first + "\n", token.start_mark), None]
-        token.value = rest
-    return entry
+        token.value = first + "\n"
+    else:
+        node.ca.items.pop(key)
+    return [None, None, CommentToken("\n" + rest, token.start_mark, None), None]
 
 
 def guess_indent(text: str) -> tuple[int, int]:
@@ -277,13 +301,50 @@ def _canonical(data: Any) -> str:
     return json.dumps(_plain(data), default=str)
 
 
+def _settle_key_comments(node: CommentedMap, key: Any) -> None:
+    """Comments between a key and its block value are only valid before a block: if the new value is a
+    scalar or a flow collection (``[]``), move them after it, where they cannot break the document."""
+    value = node.get(key)
+    if isinstance(value, (CommentedMap, CommentedSeq)) and value and not value.fa.flow_style():
+        return
+    entry = node.ca.items.get(key)
+    if not entry or len(entry) < 4 or not entry[3]:
+        return
+    tokens = [tok for tok in entry[3] if tok is not None]
+    moved = "".join(str(getattr(tok, "value", "")) for tok in tokens)
+    entry[3] = None
+    if not moved:
+        return
+    if entry[2] is not None:
+        entry[2].value = str(entry[2].value).rstrip("\n") + "\n" + moved
+    else:
+        entry[2] = CommentToken("\n" + moved, tokens[0].start_mark, None)
+
+
+def _put_after_block(node: CommentedMap, key: Any, entry: Any) -> None:
+    """Comments that followed a one-line value (``volumes: []``) go after the block that replaced it."""
+    block = node[key]
+    last = block[-1] if isinstance(block, CommentedSeq) and block else block
+    if isinstance(last, CommentedMap) and last:
+        _attach_trailing(last, entry)
+    else:
+        node.ca.items[key] = entry
+
+
 def _merge_into(node: CommentedMap, overlay: Mapping[str, Any]) -> None:
     for key, value in overlay.items():
         current = node.get(key)
         if isinstance(value, Mapping) and isinstance(current, CommentedMap):
             _merge_into(current, value)
         elif key in node:
+            grows = isinstance(value, (Mapping, list)) and bool(value) and not (
+                isinstance(current, (CommentedMap, CommentedSeq)) and current
+            )
+            following = _detach_following(node, key) if grows else None
             node[key] = _sync(current, value)
+            _settle_key_comments(node, key)
+            if following is not None:
+                _put_after_block(node, key, following)
         else:
             node[key] = _commented(value)
 

@@ -210,3 +210,76 @@ def test_scalars_of_another_type_are_replaced():
     assert parsed == {"a": True, "b": "x", "c": 1}
     assert parsed["a"] is True and type(parsed["c"]) is int  # 1 == True in Python: check the types
     assert "b: 'x'" in after  # an equal string keeps its quotes
+
+
+def test_dropping_the_last_entry_keeps_the_comment_after_the_list():
+    text = (
+        "base:\n"
+        "  volumes:\n"
+        "    - name: a\n"
+        "      emptyDir: {}\n"
+        "    - name: h   # host shm\n"
+        "      hostPath:\n"
+        "        path: /dev/shm\n"
+        "\n"
+        "  # resources below\n"
+        "  resources: {}\n"
+    )
+    after = apply_overlay_text(text, {"base": {"volumes": [{"name": "a", "emptyDir": {}}, DSHM]}})
+    assert after == (
+        "base:\n"
+        "  volumes:\n"
+        "    - name: a\n"
+        "      emptyDir: {}\n"
+        "    - name: dshm\n"
+        "      emptyDir:\n"
+        "        medium: Memory\n"
+        "        sizeLimit: 16Gi\n"
+        "\n"
+        "  # resources below\n"
+        "  resources: {}\n"
+    )
+
+
+D1 = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}
+M1 = {"name": "dshm", "mountPath": "/dev/shm"}
+
+
+def test_end_of_line_comment_stays_and_following_comment_moves_after_the_appended_entry():
+    text = (
+        "base:\n  volumes:\n  - name: a\n    persistentVolumeClaim:\n      claimName: x  # eol\n"
+        "  # comment before mounts\n  volumeMounts:\n  - name: a\n    mountPath: /a\nother: 1\n"
+    )
+    overlay = {"base": {"volumes": [{"name": "a", "persistentVolumeClaim": {"claimName": "x"}}, D1]}}
+    assert apply_overlay_text(text, overlay) == (
+        "base:\n  volumes:\n  - name: a\n    persistentVolumeClaim:\n      claimName: x  # eol\n"
+        "  - name: dshm\n    emptyDir:\n      medium: Memory\n      sizeLimit: 1Gi\n"
+        "  # comment before mounts\n  volumeMounts:\n  - name: a\n    mountPath: /a\nother: 1\n"
+    )
+
+
+def test_empty_flow_lists_grow_into_block_lists_before_the_next_comment():
+    text = "base:\n  volumes: [] # none yet\n\n  # mounts\n  volumeMounts: []\n  x: 1\n"
+    after = apply_overlay_text(text, {"base": {"volumes": [D1], "volumeMounts": [M1]}})
+    assert after == (
+        "base:\n  volumes:    # none yet\n  - name: dshm\n    emptyDir:\n      medium: Memory\n      sizeLimit: 1Gi\n"
+        "\n  # mounts\n  volumeMounts:\n  - name: dshm\n    mountPath: /dev/shm\n  x: 1\n"
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(documents, documents, st.data())
+def test_property_comments_never_change_the_meaning(original, overlay, data):
+    lines = dump_plain(original).splitlines() if original else []
+    commented = []
+    for line in lines:
+        if data.draw(st.booleans(), label="comment line before"):
+            commented.append("# note")
+        eol = data.draw(st.booleans(), label="end-of-line comment") and not line.rstrip().endswith(("|", ">"))
+        commented.append(line + ("  # eol" if eol else ""))
+    text = "# header\n" + "\n".join(commented) + ("\n" if commented else "")
+    assert parse_values(text) == parse_values(dump_plain(original)) if original else True
+    after = apply_overlay_text(text, overlay)
+    assert json.dumps(parse_values(after)) == json.dumps(merge_user_values(original, overlay))
+    assert after.startswith("# header\n")
+    assert apply_overlay_text(after, overlay) == after
