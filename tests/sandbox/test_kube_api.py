@@ -108,7 +108,8 @@ def test_list_has_kind_and_version_but_items_do_not(kube: KubeEmulator, http: re
 
 
 def test_label_and_field_selectors(kube: KubeEmulator, http: requests.Session) -> None:
-    kube.store.add({**pod("p1", {"app": "x", "clearml": "1"}), "spec": {**pod("p1")["spec"], "nodeName": "gpu-1"}})
+    kube.store.add({**pod("p1", {"app": "x", "clearml": "1"}), "spec": {**pod("p1")["spec"], "nodeName": "gpu-1"},
+                    "status": {"phase": "Running"}})
     kube.store.add(pod("p2", {"app": "y"}))
     kube.store.add({**pod("p3", {"app": "z"}), "metadata": {"name": "p3", "namespace": "ml", "labels": {"app": "x"}}})
 
@@ -120,7 +121,9 @@ def test_label_and_field_selectors(kube: KubeEmulator, http: requests.Session) -
     assert names("/api/v1/pods", labelSelector="app=x") == ["p1", "p3"]
     assert names("/api/v1/pods", fieldSelector="spec.nodeName=gpu-1") == ["p1"]
     assert names("/api/v1/pods", fieldSelector="spec.nodeName!=gpu-1,metadata.namespace=default") == ["p2"]
-    assert names("/api/v1/pods", fieldSelector="status.phase!=Pending") == ["p1", "p2", "p3"]
+    assert names("/api/v1/pods", fieldSelector="status.phase=Running") == ["p1"]
+    assert names("/api/v1/pods", fieldSelector="status.phase!=Running") == ["p2", "p3"]
+    assert names("/api/v1/pods", fieldSelector="status.phase=") == ["p2", "p3"]  # added without a status
 
 
 def test_update_with_stale_resource_version_conflicts(kube: KubeEmulator, http: requests.Session) -> None:

@@ -22,7 +22,7 @@ def pod(name: str, labels: dict[str, str], node: str | None = None, namespace: s
     if node:
         spec["nodeName"] = node
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "spec": spec}
+            "spec": spec, "status": {"phase": "Pending"}}
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_forbidden_is_rendered_from_the_status(kube: KubeEmulator, kubectl: Any)
 def test_get_watch_sees_a_pod_change(kube: KubeEmulator, kubectl: Any, tmp_path: Path) -> None:
     kube.store.add(pod("p1", {}))
     config = str(tmp_path / "kubeconfig")
-    process = subprocess.Popen(["kubectl", "get", "pods", "-w", "-o", "name", "--request-timeout", "20s"],
+    process = subprocess.Popen(["kubectl", "get", "pods", "-w", "--request-timeout", "20s"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "KUBECONFIG": config, "HOME": str(tmp_path)})
     try:
@@ -97,7 +97,9 @@ def test_get_watch_sees_a_pod_change(kube: KubeEmulator, kubectl: Any, tmp_path:
     finally:
         process.terminate()
         out, _ = process.communicate(timeout=10)
-    assert out.splitlines()[:3] == ["pod/p1", "pod/p1", "pod/p2"]
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0][:3] == ["NAME", "READY", "STATUS"]
+    assert [(r[0], r[2]) for r in rows[1:4]] == [("p1", "Pending"), ("p1", "Running"), ("p2", "Pending")]
 
 
 def test_apply_scale_set_image_with_validation_off(kube: KubeEmulator, kubectl: Any) -> None:
@@ -115,3 +117,24 @@ def test_apply_scale_set_image_with_validation_off(kube: KubeEmulator, kubectl: 
     assert stored is not None
     assert [(c["name"], c["image"]) for c in stored["spec"]["template"]["spec"]["containers"]] == [("c", "x:2")]
     assert stored["spec"]["replicas"] == 3 and stored["metadata"]["generation"] == 4
+
+
+def test_server_side_tables_like_a_real_cluster(kube: KubeEmulator, kubectl: Any) -> None:
+    running = pod("p1", {"app": "x"}, node="gpu-1")
+    running["status"] = {"phase": "Running", "podIP": "10.0.0.7",
+                         "containerStatuses": [{"name": "main", "ready": True, "restartCount": 2}]}
+    kube.store.add(running)
+    pulling = pod("p2", {"app": "y"})
+    pulling["status"] = {"phase": "Pending", "containerStatuses": [
+        {"name": "main", "ready": False, "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}
+    kube.store.add(pulling)
+    kube.store.add({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "gpu-1"}, "spec": {"unschedulable": True},
+                    "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                               "nodeInfo": {"kubeletVersion": "v1.32.0"}}})
+    rows = [line.split() for line in kubectl("get", "pods", "-o", "wide").stdout.splitlines()]
+    assert rows[0][:6] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP"]
+    assert [r[:4] for r in rows[1:]] == [["p1", "1/1", "Running", "2"], ["p2", "0/1", "ImagePullBackOff", "0"]]
+    assert rows[1][5:7] == ["10.0.0.7", "gpu-1"]
+    nodes = kubectl("get", "nodes").stdout.splitlines()
+    assert nodes[1].split()[:3] == ["gpu-1", "Ready,SchedulingDisabled", "<none>"]
+    assert kubectl("get", "all", "-o", "name").stdout.splitlines() == ["pod/p1", "pod/p2"]

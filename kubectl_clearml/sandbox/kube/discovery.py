@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_clearml.sandbox.kube import status as st
-from kubectl_clearml.sandbox.kube.resources import BY_GROUP_VERSION, GROUPS, RESOURCES, Resource
+from kubectl_clearml.sandbox.kube.resources import BY_GROUP_VERSION, CATEGORY_ALL, GROUPS, RESOURCES, Resource
 
 KUBE_VERSION = {
     "major": "1",
@@ -100,6 +100,8 @@ def _resource_list(group: str, version: str) -> dict[str, Any]:
                                  "kind": r.kind, "verbs": list(r.verbs)}
         if r.short_names:
             entry["shortNames"] = list(r.short_names)
+        if r.plural in CATEGORY_ALL:
+            entry["categories"] = ["all"]
         resources.append(entry)
         for sub in r.subresources:
             sub_group, sub_version, kind = _SUBRESOURCE_KIND.get(sub, ("", "", r.kind))

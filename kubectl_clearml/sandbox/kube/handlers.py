@@ -26,7 +26,7 @@ from kubectl_clearml.core.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from kubectl_clearml.sandbox.kube import objects
+from kubectl_clearml.sandbox.kube import objects, tables
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.discovery import Route, discovery_document, route
 from kubectl_clearml.sandbox.kube.resources import FIELD_DEFAULTS, Resource
@@ -52,6 +52,7 @@ class Request:
     body: bytes = b""
     content_type: str = ""
     user: str = "sandbox"
+    accept: str = ""
 
 
 @dataclass
@@ -118,13 +119,14 @@ class Api:
         if denied is not None:
             raise denied
         dry_run = request.query.get("dryRun") == "All"
+        as_table = tables.wants_table(request.accept)
         if verb == "list":
-            return self._list(target, request.query)
+            return self._list(target, request.query, as_table)
         if verb == "watch":
-            return self._watch(target, request.query)
+            return self._watch(target, request.query, as_table)
         assert name is not None or verb == "create"
         if verb == "get":
-            return self._get(target, request.query)
+            return self._get(target, request.query, as_table)
         if verb == "create":
             return self._create(target, _json_body(request.body), dry_run)
         if verb == "delete":
@@ -156,7 +158,7 @@ class Api:
 
         return keep
 
-    def _list(self, target: Route, query: dict[str, str]) -> Response:
+    def _list(self, target: Route, query: dict[str, str], as_table: bool = False) -> Response:
         resource = target.resource
         keep = self._filter(resource, query)
         limit = _int(query.get("limit"), "limit") or None
@@ -167,18 +169,23 @@ class Api:
             meta["continue"] = _encode_continue(last, token_rv or rv)
             if keep is None:
                 meta["remainingItemCount"] = self.store.count_after(resource.plural, target.namespace, last)
+        if as_table:
+            return json_response(200, tables.table(resource, items, meta))
         head = dumps({"kind": f"{resource.kind}List", "apiVersion": resource.group_version, "metadata": meta})
         # Items carry no kind/apiVersion on a real apiserver; encode this page only.
         encoded = b",".join(dumps({k: v for k, v in item.items() if k not in ("kind", "apiVersion")})
                             for item in items)
         return Response(200, head[:-1] + b',"items":[' + encoded + b"]}")
 
-    def _get(self, target: Route, query: dict[str, str]) -> Response:
+    def _get(self, target: Route, query: dict[str, str], as_table: bool = False) -> Response:
         obj = self._read(target)
         if target.subresource == "log":
             return self._log(target, obj, query)
         if target.subresource == "scale":
             return json_response(200, objects.scale_of(obj))
+        if as_table and target.subresource is None:
+            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            return json_response(200, tables.table(target.resource, [obj], meta))
         return json_response(200, obj)
 
     def _read(self, target: Route) -> Obj:
@@ -265,7 +272,7 @@ class Api:
         return json_response(200, st.success(target.resource, target.name, deleted["metadata"].get("uid")))
 
     # ---- streams -----------------------------------------------------------------------------------
-    def _watch(self, target: Route, query: dict[str, str]) -> Response:
+    def _watch(self, target: Route, query: dict[str, str], as_table: bool = False) -> Response:
         resource, namespace = target.resource, target.namespace
         keep = self._filter(resource, query) or (lambda _: True)
         timeout = float(_int(query.get("timeoutSeconds"), "timeoutSeconds") or DEFAULT_WATCH_SECONDS)
@@ -281,12 +288,20 @@ class Api:
             return (namespace is None or obj["metadata"].get("namespace") == namespace) and keep(obj)
 
         bookmarks = parse_bool(query.get("allowWatchBookmarks"))
+        headers_sent = [False]
+
+        def event(kind: str, obj: Obj) -> bytes:
+            if as_table:
+                meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+                obj = tables.table(resource, [obj], meta, include_headers=not headers_sent[0])
+                headers_sent[0] = True
+            return dumps({"type": kind, "object": obj}) + b"\n"
 
         def events() -> Iterator[bytes]:
             deadline = time.monotonic() + timeout
             last_sent = time.monotonic()
             for obj in initial:
-                yield dumps({"type": "ADDED", "object": obj}) + b"\n"
+                yield event("ADDED", obj)
             position = cursor
             while not self.stopping.is_set():
                 changes = self.store.changes_since(position)
@@ -299,7 +314,7 @@ class Api:
                     if change.plural == resource.plural:
                         kind = _filtered_type(change, matches)
                         if kind:
-                            yield dumps({"type": kind, "object": change.obj}) + b"\n"
+                            yield event(kind, change.obj)
                             last_sent = time.monotonic()
                 if bookmarks and time.monotonic() - last_sent >= self.bookmark_seconds:
                     bookmark = {"kind": resource.kind, "apiVersion": resource.group_version,

@@ -19,7 +19,7 @@ class Resource:
     short_names: tuple[str, ...] = ()
     fields: frozenset[str] = frozenset()
     subresources: tuple[str, ...] = ()
-    verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+    verbs: tuple[str, ...] = ("create", "delete", "get", "list", "patch", "update", "watch")
 
     @property
     def group_version(self) -> str:
@@ -43,8 +43,7 @@ class Resource:
 
 
 RESOURCES: tuple[Resource, ...] = (
-    Resource("", "v1", "namespaces", "Namespace", False, ("ns",), frozenset({"status.phase"}), ("status",),
-             ("create", "delete", "get", "list", "patch", "update", "watch")),
+    Resource("", "v1", "namespaces", "Namespace", False, ("ns",), frozenset({"status.phase"}), ("status",)),
     Resource("", "v1", "nodes", "Node", False, ("no",), frozenset({"spec.unschedulable"}), ("status",)),
     Resource(
         "", "v1", "pods", "Pod", True, ("po",),
@@ -65,6 +64,9 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("apps", "v1", "deployments", "Deployment", True, ("deploy",), subresources=("status", "scale")),
     Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
 )
+
+# `kubectl get all` lists the resources in the "all" category.
+CATEGORY_ALL = frozenset({"pods", "services", "deployments"})
 
 BY_PLURAL: dict[str, Resource] = {r.plural: r for r in RESOURCES}
 BY_KIND: dict[str, Resource] = {r.kind: r for r in RESOURCES}

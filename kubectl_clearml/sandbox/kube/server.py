@@ -214,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(Response(fault.status, dumps(error.body())))
                 return
         request = Request(self.command, parts.path, query, body, self.headers.get("Content-Type") or "",
-                          emulator._user_for(self.headers.get("Authorization")))
+                          emulator._user_for(self.headers.get("Authorization")), self.headers.get("Accept") or "")
         self._send(emulator.api.handle(request))
 
     def _send(self, response: Response) -> None:
