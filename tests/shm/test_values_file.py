@@ -1,4 +1,4 @@
-"""adapters/values_file.py: round-trip edits keep comments, order, quoting and indentation."""
+"""adapters/values_file.py + yaml_edit.py: round-trip edits keep comments, order, quoting and indentation."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from kubectl_clearml.adapters.values_file import (
     apply_overlay_text,
     dump_plain,
     edit_in_place,
-    guess_indent,
     load_values,
     parse_values,
 )
+from kubectl_clearml.adapters.yaml_edit import guess_indent
 from kubectl_clearml.errors import NotFoundError, UsageError
 
 DATA = Path(__file__).parent / "data"
