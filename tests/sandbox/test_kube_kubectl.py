@@ -138,3 +138,17 @@ def test_server_side_tables_like_a_real_cluster(kube: KubeEmulator, kubectl: Any
     nodes = kubectl("get", "nodes").stdout.splitlines()
     assert nodes[1].split()[:3] == ["gpu-1", "Ready,SchedulingDisabled", "<none>"]
     assert kubectl("get", "all", "-o", "name").stdout.splitlines() == ["pod/p1", "pod/p2"]
+
+
+def test_logs_and_describe_with_events(kube: KubeEmulator, kubectl: Any) -> None:
+    created = kube.store.add({**pod("p1", {}, node="gpu-1"), "status": {"phase": "Running"}})
+    kube.store.set_pod_log("default", "p1", "one\ntwo\nthree\n")
+    kube.store.create_event({"involvedObject": {"kind": "Pod", "name": "p1", "namespace": "default",
+                                                "uid": created["metadata"]["uid"]},
+                             "reason": "Scheduled", "message": "Successfully assigned default/p1 to gpu-1",
+                             "type": "Normal", "source": {"component": "default-scheduler"}})
+    assert kubectl("logs", "p1").stdout == "one\ntwo\nthree\n"
+    assert kubectl("logs", "p1", "--tail", "1").stdout == "three\n"
+    described = kubectl("describe", "pod", "p1").stdout
+    assert "Node:         gpu-1/" in described
+    assert "Successfully assigned default/p1 to gpu-1" in described.split("Events:", 1)[1]
