@@ -102,15 +102,18 @@ def test_get_watch_sees_a_pod_change(kube: KubeEmulator, kubectl: Any, tmp_path:
     assert [(r[0], r[2]) for r in rows[1:4]] == [("p1", "Pending"), ("p1", "Running"), ("p2", "Pending")]
 
 
-def test_apply_scale_set_image_with_validation_off(kube: KubeEmulator, kubectl: Any) -> None:
+def test_apply_scale_set_image(kube: KubeEmulator, kubectl: Any) -> None:
+    # Default validation: the emulator's OpenAPI v3 stub tells kubectl the server validates fields.
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
                   "spec": {"selector": {"matchLabels": {"a": "b"}},
                            "template": {"metadata": {"labels": {"a": "b"}},
                                         "spec": {"containers": [{"name": "c", "image": "x:1"},
                                                                 {"name": "d", "image": "y:1"}]}}}}
-    assert kubectl("apply", "--validate=false", "-f", "-", stdin=json.dumps(deployment)).returncode == 0
+    created = kubectl("apply", "-f", "-", stdin=json.dumps(deployment))
+    assert created.returncode == 0, created.stderr
     deployment["spec"]["template"]["spec"]["containers"].pop()  # three-way apply: $setElementOrder + delete
-    assert kubectl("apply", "--validate=false", "-f", "-", stdin=json.dumps(deployment)).returncode == 0
+    assert kubectl("apply", "-f", "-", stdin=json.dumps(deployment)).returncode == 0
+    assert kube.requests[-1].query.get("fieldValidation") == "Strict"
     assert kubectl("scale", "deployment", "web", "--replicas", "3").returncode == 0
     assert kubectl("set", "image", "deployment/web", "c=x:2").returncode == 0
     stored = kube.store.get("deployments", "web")

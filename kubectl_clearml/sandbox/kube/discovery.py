@@ -46,6 +46,13 @@ def discovery_document(path: str, host: str) -> dict[str, Any] | None:
         return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g, v) for g, v in GROUPS]}
     if path == "/api/v1":
         return _resource_list("", "v1")
+    if path == "/openapi/v3":
+        return {"paths": {_gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}?hash=sandbox"}
+                          for g, v in (("", "v1"), *GROUPS)}}
+    if path.startswith("/openapi/v3/"):
+        for group, version in (("", "v1"), *GROUPS):
+            if path == f"/openapi/v3/{_gv_path(group, version)}":
+                return _openapi_v3(group, version)
     parts = path.strip("/").split("/")
     if len(parts) == 2 and parts[0] == "apis":
         for group, version in GROUPS:
@@ -80,6 +87,30 @@ def route(path: str) -> Route:
     if subresource is not None and subresource not in resource.subresources:
         raise _no_route()
     return Route(resource, namespace, name, subresource)
+
+
+def _gv_path(group: str, version: str) -> str:
+    return f"apis/{group}/{version}" if group else f"api/{version}"
+
+
+def _openapi_v3(group: str, version: str) -> dict[str, Any]:
+    """Just enough OpenAPI v3 for kubectl to see that the server validates fields itself.
+
+    kubectl (``--validate``, the default) then skips client-side schema validation, which would need the
+    full OpenAPI v2 document, and ``kubectl create -f`` / ``apply -f`` work without ``--validate=false``.
+    """
+    paths: dict[str, Any] = {}
+    for r in RESOURCES:
+        if (r.group, r.version) != (group, version):
+            continue
+        base = "/" + _gv_path(group, version) + ("/namespaces/{namespace}" if r.namespaced else "")
+        paths[f"{base}/{r.plural}/{{name}}"] = {"patch": {
+            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": r.kind},
+            "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+            "responses": {},
+        }}
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBE_VERSION["gitVersion"]},
+            "paths": paths, "components": {}}
 
 
 def _no_route() -> st.ApiError:
