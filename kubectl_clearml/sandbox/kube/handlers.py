@@ -10,9 +10,7 @@ import base64
 import binascii
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import jsonpatch
@@ -26,58 +24,28 @@ from kubectl_clearml.core.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from kubectl_clearml.sandbox.kube import objects, tables
+from kubectl_clearml.sandbox.kube import objects, streams, tables
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.discovery import Route, discovery_document, route
 from kubectl_clearml.sandbox.kube.resources import FIELD_DEFAULTS, Resource
 from kubectl_clearml.sandbox.kube.store import Obj, Store, copy_json
+from kubectl_clearml.sandbox.kube.wire import (
+    Request,
+    Response,
+    dumps,
+    error_response,
+    int_param,
+    json_response,
+    parse_bool,
+)
 
-JSON = "application/json"
 PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
     "application/merge-patch+json": "merge",
     "application/json-patch+json": "json",
 }
-DEFAULT_WATCH_SECONDS = 1800.0
-TERMINAL_PHASES = ("Succeeded", "Failed")
 
 Authorizer = Callable[[str, Resource, "str | None", "str | None", "str | None", str], "st.ApiError | None"]
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    content_type: str = ""
-    user: str = "sandbox"
-    accept: str = ""
-
-
-@dataclass
-class Response:
-    code: int
-    body: bytes = b""
-    content_type: str = JSON
-    stream: Iterator[bytes] | None = None
-
-
-def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def json_response(code: int, value: Any) -> Response:
-    return Response(code, dumps(value))
-
-
-def error_response(error: st.ApiError) -> Response:
-    return Response(error.code, dumps(error.body()))
-
-
-def parse_bool(value: str | None) -> bool:
-    """Go's strconv.ParseBool truthy values (client 35 sends ``True``, client 37 ``true``)."""
-    return value in ("1", "t", "T", "true", "TRUE", "True")
 
 
 class Api:
@@ -161,7 +129,7 @@ class Api:
     def _list(self, target: Route, query: dict[str, str], as_table: bool = False) -> Response:
         resource = target.resource
         keep = self._filter(resource, query)
-        limit = _int(query.get("limit"), "limit") or None
+        limit = int_param(query.get("limit"), "limit") or None
         start, token_rv = _decode_continue(query.get("continue"))
         items, last, rv = self.store.page(resource.plural, target.namespace, start, limit, keep or (lambda _: True))
         meta: dict[str, Any] = {"resourceVersion": str(token_rv or rv)}
@@ -273,95 +241,11 @@ class Api:
 
     # ---- streams -----------------------------------------------------------------------------------
     def _watch(self, target: Route, query: dict[str, str], as_table: bool = False) -> Response:
-        resource, namespace = target.resource, target.namespace
-        keep = self._filter(resource, query) or (lambda _: True)
-        timeout = float(_int(query.get("timeoutSeconds"), "timeoutSeconds") or DEFAULT_WATCH_SECONDS)
-        since = query.get("resourceVersion") or "0"
-        initial: list[Obj] = []
-        if since == "0":
-            snapshot, cursor = self.store.listing(resource.plural, namespace)
-            initial = [obj for obj in snapshot if keep(obj)]
-        else:
-            cursor = _int(since, "resourceVersion")
-
-        def matches(obj: Obj) -> bool:
-            return (namespace is None or obj["metadata"].get("namespace") == namespace) and keep(obj)
-
-        bookmarks = parse_bool(query.get("allowWatchBookmarks"))
-        headers_sent = [False]
-
-        def event(kind: str, obj: Obj) -> bytes:
-            if as_table:
-                meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-                obj = tables.table(resource, [obj], meta, include_headers=not headers_sent[0])
-                headers_sent[0] = True
-            return dumps({"type": kind, "object": obj}) + b"\n"
-
-        def events() -> Iterator[bytes]:
-            deadline = time.monotonic() + timeout
-            last_sent = time.monotonic()
-            for obj in initial:
-                yield event("ADDED", obj)
-            position = cursor
-            while not self.stopping.is_set():
-                changes = self.store.changes_since(position)
-                if changes is None:
-                    expired = st.ApiError(410, f"too old resource version: {position}", "Expired")
-                    yield dumps({"type": "ERROR", "object": expired.body()}) + b"\n"
-                    return
-                for change in changes:
-                    position = change.rv
-                    if change.plural == resource.plural:
-                        kind = _filtered_type(change, matches)
-                        if kind:
-                            yield event(kind, change.obj)
-                            last_sent = time.monotonic()
-                if bookmarks and time.monotonic() - last_sent >= self.bookmark_seconds:
-                    bookmark = {"kind": resource.kind, "apiVersion": resource.group_version,
-                                "metadata": {"resourceVersion": str(position)}}
-                    yield dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n"
-                    last_sent = time.monotonic()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                if not changes:
-                    self.store.wait(position, min(remaining, 1.0, self.bookmark_seconds))
-
-        return Response(200, stream=events())
+        keep = self._filter(target.resource, query) or (lambda _: True)
+        return streams.watch(self.store, self.stopping, target, keep, query, as_table, self.bookmark_seconds)
 
     def _log(self, target: Route, pod: Obj, query: dict[str, str]) -> Response:
-        name, namespace = target.name or "", target.namespace or ""
-        containers = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
-        container = query.get("container")
-        if container is None and len(containers) > 1:
-            raise st.ApiError(400, f"a container name must be specified for pod {name}, choose one of: "
-                              f"[{' '.join(containers)}]", "BadRequest", {})
-        if container is not None and container not in containers:
-            raise st.ApiError(400, f"container {container} is not valid for pod {name}", "BadRequest", {})
-        container = container or (containers[0] if containers else "")
-        text = self.store.pod_log(namespace, name, container)
-        if text is None and (pod.get("status") or {}).get("phase", "Pending") == "Pending":
-            raise st.ApiError(400, f'container "{container}" in pod "{name}" is waiting to start: '
-                              f"{_waiting_reason(pod, container)}", "BadRequest", {})
-        full = text or ""
-        shown = _tail(full, _int(query["tailLines"], "tailLines")) if "tailLines" in query else full
-        if not parse_bool(query.get("follow")):
-            return Response(200, shown.encode(), "text/plain")
-
-        def follow() -> Iterator[bytes]:
-            sent = full
-            yield shown.encode()
-            while not self.stopping.is_set():
-                self.store.wait(self.store.resource_version, 1.0)
-                current = self.store.read("pods", namespace, name)
-                latest = self.store.pod_log(namespace, name, container) or ""
-                if latest.startswith(sent) and len(latest) > len(sent):
-                    yield latest[len(sent):].encode()
-                sent = latest
-                if current is None or (current.get("status") or {}).get("phase") in TERMINAL_PHASES:
-                    return
-
-        return Response(200, content_type="text/plain", stream=follow())
+        return streams.pod_log(self.store, self.stopping, target, pod, query)
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
@@ -376,14 +260,6 @@ def _json_body(body: bytes) -> Any:
     except ValueError as error:
         raise st.ApiError(400, f"error decoding the request body: {error}", "BadRequest", {}) from None
 
-
-def _int(value: str | None, name: str) -> int:
-    if value in (None, ""):
-        return 0
-    try:
-        return int(value or 0)
-    except ValueError:
-        raise st.ApiError(400, f"invalid {name}: {value!r}", "BadRequest", {}) from None
 
 
 def _encode_continue(key: tuple[str, str], rv: int) -> str:
@@ -452,34 +328,3 @@ def _patched(target: Route, current: Obj, patch: Any, patch_type: str) -> Obj:
     if not isinstance(result, dict):
         raise st.ApiError(422, "the patched object is not a JSON object", "Invalid", {})
     return result
-
-
-def _filtered_type(change: Any, matches: Callable[[Obj], bool]) -> str | None:
-    """The event a filtered watch sees: an object entering the filter is ADDED, one leaving it DELETED."""
-    now = matches(change.obj)
-    if change.type != "MODIFIED" or change.old is None:
-        return change.type if now else None
-    before = matches(change.old)
-    if now and before:
-        return "MODIFIED"
-    if now:
-        return "ADDED"
-    return "DELETED" if before else None
-
-
-def _tail(text: str, lines: int) -> str:
-    if lines <= 0:
-        return ""
-    kept = text.splitlines(keepends=True)[-lines:]
-    return "".join(kept)
-
-
-def _waiting_reason(pod: Obj, container: str) -> str:
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if status.get("name") == container:
-            waiting = (status.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff"):
-                return "trying and failing to pull image"
-            if waiting.get("reason"):
-                return str(waiting["reason"])
-    return "ContainerCreating"

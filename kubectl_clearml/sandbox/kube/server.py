@@ -20,8 +20,9 @@ import yaml
 
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.faults import DenyRule, DenyRules, Fault, Faults
-from kubectl_clearml.sandbox.kube.handlers import Api, Request, Response, dumps
+from kubectl_clearml.sandbox.kube.handlers import Api
 from kubectl_clearml.sandbox.kube.store import Store
+from kubectl_clearml.sandbox.kube.wire import Request, Response, dumps
 
 DEFAULT_USER = "system:serviceaccount:default:sandbox"
 REQUEST_LOG_SIZE = 100_000
