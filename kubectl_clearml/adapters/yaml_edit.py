@@ -24,7 +24,7 @@ from ruamel.yaml.tokens import CommentToken
 from kubectl_clearml.errors import UsageError
 
 
-def yaml_error(exc: YAMLError, path: str) -> UsageError:
+def yaml_error(exc: Exception, path: str) -> UsageError:
     mark = getattr(exc, "problem_mark", None)
     where = f"{path}:{mark.line + 1}" if mark is not None else path
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -211,7 +211,22 @@ def guess_indent(text: str) -> tuple[int, int]:
 _NULL_WORD = re.compile(r"^[^#\n]*:[ \t]+null[ \t]*(#.*)?$", re.MULTILINE)
 
 
-class _NullWordRepresenter(RoundTripRepresenter):
+# Helm reads values with YAML 1.1 rules, where a bare yes/no/on/off/y/n is a boolean; ruamel writes YAML 1.2,
+# where they are plain strings. Quote such strings so Helm (and PyYAML) read back the string we wrote.
+_YAML11_AMBIGUOUS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", ""})
+
+
+class HelmSafeRepresenter(RoundTripRepresenter):
+    def represent_str(self, data: Any) -> Any:
+        if isinstance(data, str) and data.lower() in _YAML11_AMBIGUOUS:
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        return super().represent_str(data)
+
+
+HelmSafeRepresenter.add_representer(str, HelmSafeRepresenter.represent_str)
+
+
+class _NullWordRepresenter(HelmSafeRepresenter):
     def represent_none(self, data: Any) -> Any:
         return self.represent_scalar("tag:yaml.org,2002:null", "null")
 
@@ -225,6 +240,7 @@ def _round_trip_yaml(text: str, path: str) -> tuple[YAML, Any]:
     yaml.preserve_quotes = True
     yaml.width = 4096
     yaml.indent(mapping=mapping_indent, sequence=offset + 2, offset=offset)
+    yaml.Representer = HelmSafeRepresenter
     if _NULL_WORD.search(text):
         # ruamel writes null as nothing (`key:`); keep the file's spelling (Helm renders `null`).
         yaml.Representer = _NullWordRepresenter
