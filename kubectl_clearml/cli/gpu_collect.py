@@ -8,22 +8,24 @@ the agent (no queue rows without it).
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kubectl_clearml.cli.agent_source import load_agent
 from kubectl_clearml.cli.options import Globals
 from kubectl_clearml.core.gpu import ClusterGpus, build_cluster
 from kubectl_clearml.core.gpu_queues import QueueInput
-from kubectl_clearml.errors import AuthError, KubectlClearmlError
+from kubectl_clearml.errors import AuthError, KubectlClearmlError, ServerError
 
 if TYPE_CHECKING:
     from kubectl_clearml.adapters.kube import Kube
     from kubectl_clearml.core.agent_config import AgentConfig
 
+T = TypeVar("T")
 NON_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"
 PAGE_SIZE = 500
 
@@ -37,44 +39,55 @@ class GpuData:
     notes: list[str] = field(default_factory=list)
 
 
-def prefetched(items: Iterator[Any], batch: int = PAGE_SIZE, depth: int = 4) -> Iterator[Any]:
-    """Iterate ``items`` while a background thread keeps fetching ahead.
+def fetched_ahead(pages: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """Iterate ``pages`` while a background thread keeps fetching the next ones.
 
-    A paginated list is a chain of request, wait for the server, decode: done in the caller's thread, the
-    server sits idle while we build the model, and we sit idle while it encodes the next page. Moving the
-    fetching to a thread (it waits on the socket without the GIL) overlaps the two. Items travel in
-    batches, so the hand-over costs nothing next to the decoding; errors are re-raised here.
+    A paginated list is a chain of request, wait for the server, decode: done in one thread, the server
+    sits idle while we decode and build the model, and we sit idle while it encodes the next page. The
+    thread only moves bytes (waiting on the socket without the GIL) and sends the next request as soon as
+    the continue token is known; decoding stays with the consumer. Errors are re-raised here.
     """
-    handoff: queue.Queue[tuple[list[Any] | None, BaseException | None]] = queue.Queue(maxsize=depth)
+    handoff: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def produce() -> None:
-        chunk: list[Any] = []
-        try:
-            for item in items:
-                chunk.append(item)
-                if len(chunk) >= batch:
-                    handoff.put((chunk, None))
-                    chunk = []
-                    if stop.is_set():
-                        return
-            handoff.put((chunk, None))
-            handoff.put((None, None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it in its own thread
-            handoff.put((None, exc))
+    def hand_over(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer went away
 
-    worker = threading.Thread(target=produce, name="list-prefetch", daemon=True)
-    worker.start()
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not hand_over((False, page)):
+                    return
+            hand_over((True, None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it in its own thread
+            hand_over((True, exc))
+
+    threading.Thread(target=produce, name="list-fetch-ahead", daemon=True).start()
     try:
         while True:
-            chunk, error = handoff.get()
-            if error is not None:
-                raise error
-            if chunk is None:
+            done, value = handoff.get()
+            if done:
+                if value is not None:
+                    raise value
                 return
-            yield from chunk
+            yield value
     finally:
         stop.set()
+
+
+def decoded_items(pages: Iterable[bytes], what: str) -> Iterator[dict[str, Any]]:
+    for raw in pages:
+        try:
+            page = json.loads(raw)
+        except ValueError:
+            raise ServerError("the Kubernetes API server sent a response that is not JSON", what) from None
+        yield from page.get("items") or []
 
 
 def read_cluster(g: Globals, kube: Kube, node_selector: str | None) -> tuple[ClusterGpus, list[str]]:
@@ -87,8 +100,9 @@ def read_cluster(g: Globals, kube: Kube, node_selector: str | None) -> tuple[Clu
     queue_namespace = None if g.all_namespaces else kube.namespace
     notes: list[str] = []
     try:
-        pods = kube.list("pods", all_namespaces=True, field_selector=NON_TERMINAL, page_size=PAGE_SIZE)
-        cluster = build_cluster(nodes, prefetched(pods), queue_namespace=queue_namespace)
+        pages = kube.list_raw_pages("pods", all_namespaces=True, field_selector=NON_TERMINAL, page_size=PAGE_SIZE)
+        pods = decoded_items(fetched_ahead(pages), "pods")
+        cluster = build_cluster(nodes, pods, queue_namespace=queue_namespace)
     except AuthError as exc:
         notes.append(
             f"GPU use counts only the pods of namespace {kube.namespace}, so free GPUs may be overstated: "
