@@ -97,7 +97,9 @@ def command(
     logs.configure(max(1, g.verbose), log_format)
     kube = kube_from(g)
     clearml = clearml_from(g, kube)
-    clearml.timeout = (5.0, request_timeout)
+    # A glue must not hang on one slow answer: both clients give up after --request-timeout.
+    clearml.timeout = (min(5.0, request_timeout), request_timeout)
+    kube._timeout = (min(5.0, request_timeout), request_timeout)
     names, templates, limits, gpu_count, secret = _agent_view(values, template, queues, kube.namespace)
     settings = build_run_settings(
         clearml,

@@ -61,6 +61,7 @@ class TransientDispatchError(Exception):
         super().__init__(f"{step}: {cause.one_line()}")
         self.step = step
         self.cause = cause
+        self.result: RoundResult | None = None  # what the round did before it stopped
 
 
 @dataclass
@@ -136,6 +137,13 @@ class Dispatcher:
         even while a lower queue is being drained.
         """
         result = RoundResult()
+        try:
+            return self._round(result, should_stop)
+        except TransientDispatchError as exc:
+            exc.result = result
+            raise
+
+    def _round(self, result: RoundResult, should_stop: Callable[[], bool]) -> RoundResult:
         open_queues = [q for q in self.settings.queues if self.free_slots(q) > 0]
         if not open_queues:
             result.full = True

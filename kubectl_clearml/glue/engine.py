@@ -184,6 +184,7 @@ class GlueEngine:
         except TransientDispatchError as exc:
             self._count_error(exc.step.split(" ")[0], exc.cause)
             errors += 1
+            result = exc.result
         except AuthError:
             raise
         except KubectlClearmlError as exc:
@@ -193,6 +194,10 @@ class GlueEngine:
         if result is not None:
             self.summary.launched += result.launched
             self.summary.failed += result.failed
+        if result is not None and result.progressed:
+            # Work got done: whatever failed on the side is retried on the next pass, without a pause.
+            self._failures = 0
+            return result
         if errors:
             self._failures += 1
             self._sleep(
@@ -200,7 +205,7 @@ class GlueEngine:
             )
             return result
         self._failures = 0
-        if result is not None and not result.progressed and not self.stopping:
+        if not self.stopping:
             self.summary.idle_sleeps += 1
             self._sleep(self.settings.poll_interval)
         return result

@@ -28,7 +28,7 @@ class RunSettings:
     abort_check_interval: float = 5.0  # re-read the tasks of live pods (aborts); never more often than polls
     batch_size: int = 100  # queue entries read per round
     backoff_base: float = 0.5
-    backoff_cap: float = 60.0
+    backoff_cap: float = 30.0
     watch_timeout: int = 30
     gpu_count: int = 0
     scheduler_queue: str = "k8s_scheduler"  # the reference glue's hidden pending queue

@@ -6,16 +6,20 @@ that is not a pod template, a worker id that cannot label a pod. Each refusal na
 
 from __future__ import annotations
 
+import functools
 import os
+import random
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from kubectl_clearml.core import glue_policy as policy
 from kubectl_clearml.core import podbuilder
-from kubectl_clearml.errors import NotFoundError, UsageError
+from kubectl_clearml.errors import NotFoundError, ServerError, UnreachableError, UsageError
 from kubectl_clearml.glue.settings import QueueSpec, RunSettings
 
+T = TypeVar("T")
 QUEUE_ID = re.compile(r"^[-a-f0-9]{30,}$")
 PROBE_TASK = {"id": "0" * 32, "name": "template check", "container": {"image": "busybox:1.36"}}
 
@@ -39,6 +43,25 @@ def resolve_queue(clearml: Any, name: str) -> tuple[str, str]:
         clearml.server,
         "check the name (kubectl clearml queues lists them), or create it in the ClearML UI",
     )
+
+
+def retry_transient(
+    action: Callable[[], T],
+    *,
+    attempts: int = 10,
+    base: float = 0.2,
+    cap: float = 10.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Start-up reads survive a flaky server (5xx, timeouts); bad input still fails at once."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except (ServerError, UnreachableError):
+            if attempt == attempts:
+                raise
+            sleep(policy.backoff_delay(attempt, base, cap, random.random()))
+    raise AssertionError("unreachable")
 
 
 def worker_id_for(flag: str | None, env: Mapping[str, str], cluster: str, namespace: str, queues: Sequence[str]) -> str:
@@ -85,7 +108,7 @@ def build_run_settings(
         )
     if max_pods is not None and max_pods < 1:
         raise UsageError(f"--max-pods must be at least 1, not {max_pods}")
-    resolved = [resolve_queue(clearml, name) for name in queue_names]
+    resolved = [retry_transient(functools.partial(resolve_queue, clearml, name)) for name in queue_names]
     seen: set[str] = set()
     unique = [(n, i) for n, i in resolved if not (i in seen or seen.add(i))]  # type: ignore[func-returns-value]
     wid = worker_id_for(worker_id, env if env is not None else os.environ, cluster, namespace, [n for n, _ in unique])
