@@ -61,7 +61,8 @@ def complete_queue(ctx: click.Context, param: click.Parameter, incomplete: str) 
         from kubectl_clearml.cli.agent_source import served_queue_names
 
         g = _globals(ctx)
-        values = tuple(ctx.params.get("values") or ())
+        # Commands name their -f parameter "values" or "values_files"; click has parsed what was typed so far.
+        values = tuple(ctx.params.get("values") or ctx.params.get("values_files") or ())
         for name in served_queue_names(g, values):
             names[name] = "queue served by the agent"
     except Exception:

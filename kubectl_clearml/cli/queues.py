@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL, safe_label_value
 from kubectl_clearml.core.queues import (
@@ -244,7 +245,7 @@ def find_queue(queues: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 # ---- subcommands ---------------------------------------------------------------------------------
 @command.command("show", context_settings=CONTEXT)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_queue)
 @no_kube_option
 @values_option
 @release_option
@@ -361,7 +362,7 @@ dry_run_option = click.option(
 
 
 @command.command("create", context_settings=CONTEXT)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_queue)
 @click.option("--tag", "tags", multiple=True, help="Tag for the new queue (repeatable).")
 @dry_run_option
 @global_options
@@ -389,7 +390,7 @@ def create(name: str, tags: tuple[str, ...], dry_run: str) -> None:
 
 
 @command.command("delete", context_settings=CONTEXT)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_queue)
 @click.option("--force", is_flag=True, help="Delete even if tasks are queued (they go back to their previous status).")
 @dry_run_option
 @global_options

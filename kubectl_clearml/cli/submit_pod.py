@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.cli.submit_pod_follow import follow_pod, stream_logs
@@ -45,7 +46,13 @@ class Request:
 @click.command("submit-pod", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("args", nargs=-1, metavar="TASK_ID | --image IMG -- CMD...")
 @click.option(
-    "--queue", "-q", "queue", required=True, metavar="Q", help="Queue whose pod template to use (name or id)."
+    "--queue",
+    "-q",
+    "queue",
+    required=True,
+    metavar="Q",
+    help="Queue whose pod template to use (name or id).",
+    shell_complete=complete_queue,
 )
 @click.option("--image", metavar="IMG", help="Ad-hoc mode: run CMD (after --) in IMG on the queue's template, no task.")
 @click.option(

@@ -1,0 +1,55 @@
+"""Dynamic completion through the real `kubectl __complete clearml ...` (kubectl >= 1.26 protocol)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VALUES = str(ROOT / "examples" / "enterprise-gpu-values.yaml")
+BIN = os.path.dirname(sys.executable)
+KUBECTL = shutil.which("kubectl")
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is installed by .ci/run; never skipped in CI")
+
+
+def complete(*words: str, env: dict[str, str], home: Path) -> list[str]:
+    full = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(home), **env}
+    result = subprocess.run(
+        [str(KUBECTL), "__complete", "clearml", *words], capture_output=True, text=True, env=full, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_queue_names_from_values_files(tmp_path):
+    lines = complete("diff-template", "-f", VALUES, "", env={"KUBECONFIG": str(tmp_path / "none")}, home=tmp_path)
+    assert lines == [
+        "1xGPU\tqueue served by the agent", "2xGPU\tqueue served by the agent", "GPUshm\tqueue served by the agent", ":4"
+    ]
+
+
+def test_queue_names_from_clearml_with_pending_counts(clearml, tmp_path):
+    clearml.state.create_queue("gpu-a100")
+    clearml.state.create_task("train", queue="gpu-a100")
+    lines = complete("queues", "show", "gpu", env=clearml.env(), home=tmp_path)
+    assert lines == ["gpu-a100\tqueue, 1 pending", ":4"]
+
+
+def test_namespaces_and_contexts_from_the_cluster(kube, kubeconfig, tmp_path):
+    kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "clearml"}})
+    env = {"KUBECONFIG": kubeconfig}
+    assert "clearml\tnamespace" in complete("gpu-report", "-n", "", env=env, home=tmp_path)
+    assert complete("queues", "--context", "", env=env, home=tmp_path) == ["sandbox\tcontext", ":4"]
+
+
+def test_output_values_and_silence_when_servers_are_down(tmp_path):
+    env = {"CLEARML_API_HOST": "http://127.0.0.1:9", "CLEARML_API_ACCESS_KEY": "a", "CLEARML_API_SECRET_KEY": "bbbbbb",
+           "KUBECONFIG": str(tmp_path / "none")}
+    assert complete("config", "-o", "y", env=env, home=tmp_path) == ["yaml", ":4"]
+    assert complete("queues", "show", "", env=env, home=tmp_path) == [":4"]
+    assert complete("queues", "-n", "", env=env, home=tmp_path) == [":4"]
