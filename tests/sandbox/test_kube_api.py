@@ -288,3 +288,21 @@ def test_store_subscribers_see_changes(kube: KubeEmulator, http: requests.Sessio
         unsubscribe()
     kube.store.add(pod("b"))
     assert seen == [("ADDED", "pods", "a"), ("MODIFIED", "pods", "a"), ("DELETED", "pods", "a")]
+
+
+def test_strict_namespaces_refuse_creates_in_missing_namespaces() -> None:
+    with KubeEmulator(strict_namespaces=True) as strict:
+        answer = requests.post(strict.url + "/api/v1/namespaces/nope/configmaps", json={"metadata": {"name": "c"}},
+                               timeout=5)
+        assert (answer.status_code, answer.json()["message"]) == (404, 'namespaces "nope" not found')
+        created = requests.post(strict.url + "/api/v1/namespaces/default/configmaps", json={"metadata": {"name": "c"}},
+                                timeout=5)
+        assert created.status_code == 201
+
+
+def test_unknown_paths_and_methods(kube: KubeEmulator, http: requests.Session) -> None:
+    unknown = call(http, kube, "GET", "/apis/batch/v1/jobs")
+    assert unknown.status_code == 404 and unknown.json()["kind"] == "Status"
+    assert call(http, kube, "GET", "/api/v1/namespaces/default/nodes").status_code == 404  # nodes are cluster-wide
+    assert call(http, kube, "PUT", PODS, {}).status_code == 405
+    assert call(http, kube, "GET", PODS + "/a/exec").status_code == 404
