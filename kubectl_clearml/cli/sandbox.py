@@ -47,6 +47,8 @@ DEMO_AFTER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Which queues lack a Memory /dev/shm, and which pods died of it", ("shm-fix", "--check")),
     ("The fix for 2xGPU, as a values overlay for helm upgrade", ("shm-fix", "2xGPU", "--live")),
 )
+# Steps that only make sense with per-queue templates (the open-source chart serves no GPU queue here).
+ENTERPRISE_ONLY = frozenset({("shm-fix", "2xGPU", "--live")})
 DEMO_SETTLE_SIMULATED_SECONDS = 60.0
 DEMO_TIME_SCALE = 30.0
 
@@ -188,6 +190,8 @@ def _demo(sandbox: Sandbox) -> int:
         for line in sandbox.task_pod_lines():
             click.echo(line)
         for title, args in DEMO_AFTER:
+            if args in ENTERPRISE_ONLY and sandbox.options.flavour != "enterprise":
+                continue
             _demo_step(title, tuple(a.format(values=values) for a in args), env)
     return 0
 

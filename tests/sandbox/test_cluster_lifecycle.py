@@ -186,3 +186,15 @@ def test_cluster_stops_cleanly(make_world: Any) -> None:
     assert cluster.running
     cluster.stop()
     assert not cluster.running
+
+
+def test_failed_container_with_fallback_to_logs_reports_its_log_tail(gpu_cluster: Any) -> None:
+    client = gpu_cluster.client("default")
+    spec = _two_gpu_pod("ddp-msg")
+    spec["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    client.create("pods", spec, "default")
+
+    wait_for(lambda: _phase(client, "ddp-msg") == "Failed", what="Failed")
+    message = _container_state(client, "ddp-msg")["terminated"]["message"]
+    assert "NCCL WARN Error while creating shared memory segment" in message
+    assert message.endswith("exit code 1")

@@ -131,11 +131,11 @@ def test_node_selector_and_required_affinity_pick_the_product(bare: Any) -> None
 
 
 def test_pending_pod_is_bound_once_capacity_frees(bare: Any) -> None:
-    _add_nodes(bare, node("only", gpus=2))
+    _add_nodes(bare, node("only", gpus=1))
     client = bare.client("default")
     client.create(
         "pods",
-        pod("first", limits={"nvidia.com/gpu": 2}, annotations={"sandbox.kubectl-clearml/run-seconds": "inf"}),
+        pod("first", limits={"nvidia.com/gpu": 1}, annotations={"sandbox.kubectl-clearml/run-seconds": "inf"}),
         "default",
     )
     assert wait_for(lambda: _scheduled_to(client, "first")) == "only"

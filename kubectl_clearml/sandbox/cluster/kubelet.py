@@ -8,6 +8,7 @@ read on a cluster (phase, conditions, containerStatuses[].state, exit codes, rea
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from kubectl_clearml.sandbox.cluster.workload import (
 )
 
 COMPONENT = "kubelet"
+TERMINATION_LOG_LINES = 80
+TERMINATION_LOG_BYTES = 2048
 LOG = logging.getLogger("kubectl_clearml.sandbox.cluster")
 
 
@@ -162,10 +165,25 @@ class Kubelet:
                 "containerID": f"containerd://{_key(pod).replace('-', '')}",
             }
         }
+        statuses = self._states(pod, terminated, ready=False)
+        if code != 0:
+            self._fallback_to_logs(pod, statuses, life.log)
         phase = "Succeeded" if code == 0 else "Failed"
         self._hook("finished", pod, code)  # the process reports before the container is seen terminated
-        self._write_status(pod, life, phase, self._states(pod, terminated, ready=False))
+        self._write_status(pod, life, phase, statuses)
         life.stage, life.due = "done", math.inf
+
+    @staticmethod
+    def _fallback_to_logs(pod: Obj, statuses: list[Obj], log: list[str]) -> None:
+        """``terminationMessagePolicy: FallbackToLogsOnError``: a failed container's message is its log tail
+        (the last 80 lines, at most 2048 bytes), as kubelet reports it."""
+        policies = {
+            c.get("name"): c.get("terminationMessagePolicy") for c in (pod.get("spec") or {}).get("containers") or []
+        }
+        tail = "\n".join(log[-TERMINATION_LOG_LINES:]).encode()[-TERMINATION_LOG_BYTES:].decode(errors="ignore")
+        for status in statuses:
+            if policies.get(status["name"]) == "FallbackToLogsOnError":
+                status["state"]["terminated"]["message"] = tail
 
     def _hook(self, name: str, pod: Obj, *args: int) -> None:
         if self.hooks is None:
@@ -198,7 +216,7 @@ class Kubelet:
                 "ready": ready,
                 "restartCount": 0,
                 "started": "running" in state,
-                "state": state,
+                "state": copy.deepcopy(state),
                 "lastState": {},
             }
             if "running" in state or "terminated" in state:

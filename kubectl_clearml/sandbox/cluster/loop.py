@@ -23,6 +23,9 @@ from kubectl_clearml.sandbox.cluster.workload import KubeletSettings
 LOG = logging.getLogger("kubectl_clearml.sandbox.cluster")
 
 IDLE_WAKE_SECONDS = 1.0  # real seconds; a safety net, changes wake the loop at once
+# Real seconds between passes at least: a bulk load (thousands of objects added one by one) then costs a
+# few passes, not one per object.
+MIN_PASS_INTERVAL = 0.01
 WATCHED = frozenset({"pods", "nodes"})
 
 
@@ -97,6 +100,7 @@ class Cluster:
     def _run(self) -> None:
         next_due = 0.0
         while True:
+            self._stop_requested_sleep(MIN_PASS_INTERVAL)
             with self._wake:
                 while not self._stopping and not self._dirty and self.clock.now() < next_due:
                     wait = self.clock.real_seconds(next_due - self.clock.now()) if math.isfinite(next_due) else None
@@ -111,10 +115,14 @@ class Cluster:
                 LOG.exception("simulated cluster pass failed")
                 next_due = self.clock.now() + 1.0
 
+    def _stop_requested_sleep(self, seconds: float) -> None:
+        with self._wake:
+            if not self._stopping:
+                self._wake.wait_for(lambda: self._stopping, timeout=seconds)
+
     def run_pass(self) -> float:
         """One scheduling pass and one kubelet step; returns the simulated time of the next kubelet transition."""
         self.passes += 1
         pods = self.store.list("pods")
-        if self.scheduler.step(pods, self.store.list("nodes")):
-            pods = self.store.list("pods")  # bindings happened: the kubelet starts those pods now
+        self.scheduler.step(pods, self.store.list("nodes"))  # updates the bound pods in `pods`
         return self.kubelet.step(self.clock.now(), pods)

@@ -9,6 +9,7 @@ Unschedulable pods are retried on every pass, i.e. whenever a pod or node change
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kubectl_clearml.core.quantity import QuantityError
@@ -45,23 +46,41 @@ def _creation_order(pod: Obj) -> tuple[str, str]:
     return (str(meta.get("creationTimestamp", "")), str(meta.get("resourceVersion", "")).zfill(20))
 
 
+def _shape(pod: Obj) -> str:
+    """What the scheduling decision depends on, besides the nodes and their use."""
+    spec = pod.get("spec") or {}
+    fields = [pod_requests(pod), spec.get("nodeSelector"), spec.get("tolerations"), spec.get("affinity")]
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
 class Scheduler:
     def __init__(self, store: ClusterStore) -> None:
         self.store = store
 
     def step(self, pods: list[Obj], nodes: list[Obj]) -> int:
-        """One scheduling pass over every waiting pod, oldest first; returns how many pods were bound."""
+        """One scheduling pass over every waiting pod, oldest first; returns how many pods were bound.
+
+        Bound pods are updated in ``pods`` too (nodeName, status), as the store now has them.
+        """
         nodes = sorted(nodes, key=_name)
         used = requested_by_node(pods)
         bound = 0
+        # Within a pass capacity only shrinks, so a pod shape that fitted nowhere fits nowhere later either:
+        # hundreds of identical pending pods cost one evaluation.
+        failed: dict[str, str] = {}
         for pod in sorted(filter(_wants_scheduling, pods), key=_creation_order):
             try:
+                shape = _shape(pod)
+                if shape in failed:
+                    self._unschedulable(pod, failed[shape])
+                    continue
                 fitting, message = schedule(pod, nodes, used)
             except QuantityError as exc:
                 self._unschedulable(pod, f"invalid resource quantity: {exc.one_line()}")
                 continue
             if not fitting:
-                self._unschedulable(pod, message or "no nodes available to schedule pods")
+                failed[shape] = message or "no nodes available to schedule pods"
+                self._unschedulable(pod, failed[shape])
                 continue
             node = self._pick(pod, fitting, nodes, used)
             self._bind(pod, node)
@@ -99,6 +118,9 @@ class Scheduler:
             {"type": "PodScheduled", "status": "True", "lastTransitionTime": utc_timestamp()}
         ]
         self.store.update_pod_status(namespace, name, status)
+        # Keep the caller's copy in step, so the kubelet can start the pod in the same pass.
+        pod.setdefault("spec", {})["nodeName"] = node
+        pod["status"] = status
         message = f"Successfully assigned {namespace}/{name} to {node}"
         self.store.create_event(pod_event(pod, "Scheduled", message, component=SCHEDULER_NAME))
 
