@@ -89,6 +89,8 @@ def parse_quantity(text: str | int | float) -> Fraction:
         if not math.isfinite(text):
             raise _invalid(str(text))
         text = repr(text).replace("e+", "e")  # YAML may hand us 0.5 or 1e3 as floats
+    if not isinstance(text, str):
+        raise _invalid(repr(text))
     return _parse(text.strip())[0]  # JSON decoding trims blanks before parsing
 
 

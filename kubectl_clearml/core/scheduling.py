@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 from kubectl_clearml.core.quantity import QuantityError, resource_amount
@@ -53,7 +52,7 @@ def untolerated_taint_reason(taint: Obj) -> str:
 def pod_spec(pod: Obj) -> Obj:
     """The spec of a pod dict; a bare pod spec (as in agent templates) is accepted as is."""
     spec = pod.get("spec")
-    if isinstance(spec, Mapping):
+    if type(spec) is dict or isinstance(spec, Mapping):  # the exact-type test skips the slow ABC check
         return spec
     return pod
 
@@ -79,24 +78,30 @@ def container_requests(container: Obj) -> Resources:
         return {}
     limits = resources.get("limits") or {}
     requests = resources.get("requests") or {}
-    if isinstance(limits, dict) and isinstance(requests, dict):
+    if type(limits) is dict and type(requests) is dict:
+        # Pods repeat a handful of resource stanzas: parse each distinct one once.
+        key = (tuple(limits.items()), tuple(requests.items()))
         try:
-            # Task pods repeat a handful of resource stanzas: parse each distinct one once.
-            return dict(_requests_items(tuple(limits.items()), tuple(requests.items())))
-        except TypeError:  # an unhashable value: fall through to the plain path
-            pass
+            known = _STANZAS.get(key)
+        except TypeError:  # an unhashable value: take the plain path
+            return _merged_requests(limits, requests)
+        if known is None:
+            known = _merged_requests(limits, requests)
+            if len(_STANZAS) >= _STANZAS_MAX:
+                _STANZAS.clear()
+            _STANZAS[key] = known
+        return dict(known)
+    return _merged_requests(limits, requests)
+
+
+_STANZAS: dict[tuple[Any, ...], Resources] = {}
+_STANZAS_MAX = 4096
+
+
+def _merged_requests(limits: Any, requests: Any) -> Resources:
     merged = _amounts(limits)
     merged.update(_amounts(requests))
     return merged
-
-
-@lru_cache(maxsize=4096)
-def _requests_items(
-    limits: tuple[tuple[str, Any], ...], requests: tuple[tuple[str, Any], ...]
-) -> tuple[tuple[str, int], ...]:
-    merged = _amounts(dict(limits))
-    merged.update(_amounts(dict(requests)))
-    return tuple(merged.items())
 
 
 def _add(into: Resources, other: Mapping[str, int]) -> None:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kubectl_clearml.core.quantity import QuantityError
 from kubectl_clearml.core.scheduling import (
     NO_NODES,
     container_requests,
@@ -344,3 +345,17 @@ def test_message_counts_add_up(node_reasons: list[list[str]]) -> None:
     parts = message.split(": ", 1)[1].rstrip(".").split(", ")
     assert parts == sorted(parts)
     assert sum(int(p.split(" ", 1)[0]) for p in parts) == sum(len(r) for r in node_reasons)
+
+
+def test_request_cache_hands_out_copies_and_takes_any_values() -> None:
+    c = container(limits={GPU: "2", "memory": "1Gi"})
+    first = container_requests(c)
+    first[GPU] = 99  # a caller changing its copy must not change the next answer
+    assert container_requests(c) == {GPU: 2, "memory": 2**30}
+    # A null value is skipped; a list is not hashable (nor a quantity): a clean error, not a crash.
+    nulls = {"name": "c", "resources": {"limits": {GPU: "1", "example.com/x": None}, "requests": {"cpu": "1"}}}
+    assert container_requests(nulls) == {GPU: 1, "cpu": 1000}
+    odd = {"name": "c", "resources": {"limits": {GPU: ["1"]}}}
+    with pytest.raises(QuantityError) as info:
+        container_requests(odd)
+    assert info.value.obj == "resources.nvidia.com/gpu"
