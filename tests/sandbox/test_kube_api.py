@@ -306,3 +306,14 @@ def test_unknown_paths_and_methods(kube: KubeEmulator, http: requests.Session) -
     assert call(http, kube, "GET", "/api/v1/namespaces/default/nodes").status_code == 404  # nodes are cluster-wide
     assert call(http, kube, "PUT", PODS, {}).status_code == 405
     assert call(http, kube, "GET", PODS + "/a/exec").status_code == 404
+
+
+def test_deployment_status_subresource_changes_only_status(kube: KubeEmulator, http: requests.Session) -> None:
+    created = call(http, kube, "POST", DEPLOYMENTS, deployment()).json()
+    assert "status" not in created and created["metadata"]["generation"] == 1
+    body = dict(created, spec={**created["spec"], "replicas": 9}, status={"readyReplicas": 1, "replicas": 1})
+    updated = call(http, kube, "PUT", DEPLOYMENTS + "/agent/status", body).json()
+    assert updated["status"] == {"readyReplicas": 1, "replicas": 1}
+    assert updated["spec"]["replicas"] == 1 and updated["metadata"]["generation"] == 1
+    stale = call(http, kube, "PUT", DEPLOYMENTS + "/agent/status", body)  # created's resourceVersion is old now
+    assert stale.status_code == 409 and stale.json()["reason"] == "Conflict"
