@@ -306,6 +306,7 @@ def test_unknown_paths_and_methods(kube: KubeEmulator, http: requests.Session) -
     assert call(http, kube, "GET", "/api/v1/namespaces/default/nodes").status_code == 404  # nodes are cluster-wide
     assert call(http, kube, "PUT", PODS, {}).status_code == 405
     assert call(http, kube, "GET", PODS + "/a/exec").status_code == 404
+    assert call(http, kube, "DELETE", PODS + "/a/status").status_code == 405
 
 
 def test_deployment_status_subresource_changes_only_status(kube: KubeEmulator, http: requests.Session) -> None:

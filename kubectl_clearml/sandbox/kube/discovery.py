@@ -20,7 +20,7 @@ KUBE_VERSION = {
     "platform": "linux/amd64",
 }
 
-_SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
+SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
                       "log": ["get"], "binding": ["create"]}
 _SUBRESOURCE_KIND = {"scale": ("autoscaling", "v1", "Scale"), "binding": ("", "v1", "Binding")}
 
@@ -137,7 +137,7 @@ def _resource_list(group: str, version: str) -> dict[str, Any]:
         for sub in r.subresources:
             sub_group, sub_version, kind = _SUBRESOURCE_KIND.get(sub, ("", "", r.kind))
             sub_entry: dict[str, Any] = {"name": f"{r.plural}/{sub}", "singularName": "",
-                                         "namespaced": r.namespaced, "kind": kind, "verbs": _SUBRESOURCE_VERBS[sub]}
+                                         "namespaced": r.namespaced, "kind": kind, "verbs": SUBRESOURCE_VERBS[sub]}
             if sub_group:
                 sub_entry.update(group=sub_group, version=sub_version)
             resources.append(sub_entry)

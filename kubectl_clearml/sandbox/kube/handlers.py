@@ -26,7 +26,7 @@ from kubectl_clearml.core.selectors import (
 )
 from kubectl_clearml.sandbox.kube import objects, streams, tables
 from kubectl_clearml.sandbox.kube import status as st
-from kubectl_clearml.sandbox.kube.discovery import Route, discovery_document, route
+from kubectl_clearml.sandbox.kube.discovery import SUBRESOURCE_VERBS, Route, discovery_document, route
 from kubectl_clearml.sandbox.kube.resources import FIELD_DEFAULTS, Resource
 from kubectl_clearml.sandbox.kube.store import Obj, Store, copy_json
 from kubectl_clearml.sandbox.kube.wire import (
@@ -79,8 +79,7 @@ class Api:
         else:
             verb = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
                 method, "")
-        if not verb or (name is None and method != "GET" and method != "POST") or (
-                method == "POST" and (name is None) == (sub == "binding")):
+        if not _allowed(verb, name, sub):
             raise st.ApiError(405, f"the server does not allow this method on the requested resource ({method})",
                               "MethodNotAllowed", {})
         denied = self.authorize(verb, target.resource, sub, target.namespace, name, request.user)
@@ -249,6 +248,13 @@ class Api:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
+
+
+def _allowed(verb: str, name: str | None, subresource: str | None) -> bool:
+    """Collections take list/watch/create; objects get/update/patch/delete; subresources their own verbs."""
+    if subresource is not None:
+        return verb in SUBRESOURCE_VERBS[subresource]
+    return verb in (("list", "watch", "create") if name is None else ("get", "update", "patch", "delete"))
 
 
 def _json_body(body: bytes) -> Any:
