@@ -275,3 +275,22 @@ def test_node_reasons_cache_matches_the_plain_filters(
         for m in models
     ]
     assert node_reasons(tmpl, requests, models, now=now) == expected
+
+
+def test_gpu_request_without_limit_is_misconfigured() -> None:
+    cluster = demo_like_cluster()
+    no_limit = template()
+    no_limit["spec"]["containers"][0]["resources"]["requests"] = {GPU: 1}
+    report = queue_report(QueueInput("odd", no_limit), cluster)
+    assert (report.verdict, report.why) == (
+        MISCONFIGURED,
+        "nvidia.com/gpu is requested without a limit (extended resources must set limits)",
+    )
+    # The same GPU in an init container counts too (a pod takes max(init, sum of containers)).
+    init = template(1)
+    init["spec"]["initContainers"] = [{"name": "warmup", "resources": {"limits": {GPU: 8}}}]
+    big = queue_report(QueueInput("warm", init), cluster)
+    assert big.gpus_per_pod == {GPU: 8}
+    # Only the A100 nodes have 8 GPUs at all, and they are busy (a100-1 1 free, a100-2 none).
+    assert (big.verdict, big.eligible_nodes) == (WAITING, ["a100-1", "a100-2"])
+    assert big.why == "needs 8 nvidia.com/gpu per pod, at most 1 free on one eligible node (a100-1)"
