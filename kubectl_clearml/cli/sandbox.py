@@ -57,7 +57,11 @@ DEMO_TIME_SCALE = 30.0
     "sandbox",
     context_settings={"help_option_names": ["-h", "--help"], "allow_interspersed_args": False},
 )
-@click.option("--demo", is_flag=True, help="Run the read-only commands (and the glue, once built) on the demo world.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Tell the story: queues, GPU fit, templates, the glue launching pods, what failed and the fix.",
+)
 @click.option("--oss", is_flag=True, help="Seed the open-source chart's agent instead of the enterprise one.")
 @click.option(
     "--time-scale",
@@ -132,6 +136,8 @@ def _serve(sandbox: Sandbox) -> int:
         f"time scale {sandbox.options.time_scale:g}x; Ctrl-C stops",
         err=True,
     )
+    if sandbox.values_file is not None:
+        click.echo(f"sandbox: the agent's Helm values (for -f): {sandbox.values_file}", err=True)
     stop = threading.Event()
     with _stop_on_sigterm():
         try:
