@@ -8,8 +8,9 @@ import click
 
 from kubectl_clearml.cli.gpu_collect import GpuData, collect
 from kubectl_clearml.cli.options import get_globals, global_options
-from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus, dashboard_check, products, totals
+from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus
 from kubectl_clearml.core.gpu_queues import QueueReport, queue_reports
+from kubectl_clearml.core.gpu_summary import dashboard_check, products, totals
 from kubectl_clearml.errors import NotFoundError
 from kubectl_clearml.output import Column, View, echo, render
 

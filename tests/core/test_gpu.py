@@ -7,14 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubectl_clearml.core.gpu import (
-    GPU,
-    build_cluster,
-    dashboard_check,
-    node_gpus,
-    products,
-    totals,
-)
+from kubectl_clearml.core.gpu import GPU, build_cluster, node_gpus
 from kubectl_clearml.core.gpu_queues import (
     MISCONFIGURED,
     NO_ELIGIBLE_NODE,
@@ -25,6 +18,7 @@ from kubectl_clearml.core.gpu_queues import (
     pods_that_fit,
     queue_report,
 )
+from kubectl_clearml.core.gpu_summary import dashboard_check, products, totals
 from kubectl_clearml.core.scheduling import fits
 from tests.gpu.builders import A100, MIG1, MIG3, MIG_MIXED, gpu_labels, node, pod, template
 
