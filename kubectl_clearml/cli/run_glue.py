@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -14,8 +15,10 @@ import click
 from kubectl_clearml import logs
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import get_globals, global_options
-from kubectl_clearml.errors import UsageError
+from kubectl_clearml.errors import NotFoundError, UsageError
 from kubectl_clearml.output import Column, View, echo, render
+
+LOG = logging.getLogger("kubectl_clearml.glue")
 
 COLUMNS = [
     Column("QUEUE", "queue"),
@@ -37,9 +40,11 @@ COLUMNS = [
     "values",
     multiple=True,
     type=click.Path(dir_okay=False),
-    help="Helm values file(s) of the agent: served queues, per-queue templates, queueSettings.maxPods, GPU count.",
+    help="Helm values file(s) of the agent (default: the install in -n): served queues, per-queue templates, "
+    "queueSettings.maxPods, GPU count.",
 )
 @click.option("--template", type=click.Path(dir_okay=False), help="Pod template YAML for every queue (without -f).")
+@click.option("--release", metavar="NAME", help="Helm release of the agent (default: the one in -n).")
 @click.option("--max-pods", type=int, help="At most this many Pending+Running pods of this glue.")
 @click.option("--worker-id", help="Stable worker id (env CLEARML_WORKER_ID; default from cluster, namespace, queues).")
 @click.option(
@@ -70,6 +75,7 @@ def command(
     queues: tuple[str, ...],
     values: tuple[str, ...],
     template: str | None,
+    release: str | None,
     max_pods: int | None,
     worker_id: str | None,
     poll_interval: float,
@@ -100,7 +106,7 @@ def command(
     # A glue must not hang on one slow answer: both clients give up after --request-timeout.
     clearml.timeout = (min(5.0, request_timeout), request_timeout)
     kube._timeout = (min(5.0, request_timeout), request_timeout)
-    names, templates, limits, gpu_count, secret = _agent_view(values, template, queues, kube.namespace)
+    names, templates, limits, gpu_count, secret = _agent_view(kube, values, template, queues, release)
     settings = build_run_settings(
         clearml,
         namespace=kube.namespace,
@@ -134,20 +140,31 @@ def command(
 
 
 def _agent_view(
-    values: tuple[str, ...], template: str | None, queues: tuple[str, ...], namespace: str
+    kube: Any, values: tuple[str, ...], template: str | None, queues: tuple[str, ...], release: str | None
 ) -> tuple[list[str], dict[str, Any], dict[str, int], int, str | None]:
-    """(queues, templates by queue, maxPods by queue, dashboard GPU count, credentials Secret)."""
+    """(queues, templates by queue, maxPods by queue, dashboard GPU count, credentials Secret).
+
+    From -f values files, else a --template file for every queue, else the agent installed in the namespace.
+    """
+    from kubectl_clearml.adapters import agent_install
+    from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
+    from kubectl_clearml.core.templates import credentials_secret_name
+
     if values and template:
         raise UsageError("-f/--values and --template are exclusive", hint="put the template in the values instead")
     if template:
         return list(queues), {"*": _load_template(template)}, {}, 0, None
-    if not values:
-        return list(queues), {"*": None}, {}, 0, None
-    from kubectl_clearml.adapters.values_file import load_values
-    from kubectl_clearml.core.agent_config import config_from_user_values
-    from kubectl_clearml.core.templates import credentials_secret_name
-
-    cfg = config_from_user_values([load_values(p) for p in values], namespace=namespace)
+    cfg: AgentConfig
+    if values:
+        cfg = config_from_user_values(agent_install.load_values_files(values), namespace=kube.namespace)
+    else:
+        try:
+            cfg = agent_install.find_install(kube, kube.namespace, release).config
+        except NotFoundError:
+            if not queues:
+                raise
+            LOG.warning("no agent install in namespace %s: pods get a minimal template", kube.namespace)
+            return list(queues), {"*": None}, {}, 0, None
     names = list(queues) or list(cfg.queues)
     templates: dict[str, Any] = {q: cfg.effective_template(q) for q in names}
     limits: dict[str, int] = {}
