@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from kubectl_clearml.core.podbuilder import GlueSettings, QueueRef, build_task_pod
 from kubectl_clearml.sandbox import seeds
-from kubectl_clearml.sandbox.cluster.clock import utc_timestamp
+from kubectl_clearml.sandbox.clearml.model import iso
 from kubectl_clearml.sandbox.cluster.workload import RUN_SECONDS_ANNOTATION
 
 Obj = dict[str, Any]
 
 NAMESPACES = ("default", "kube-system", seeds.NAMESPACE, "research")
 GLUE_NODE = "cpu-1"
+# How long ago things happened, so ages in tables look like a cluster in use (minutes).
+NODE_AGE = 60 * 24 * 30
+AGENT_AGE = 60 * 24 * 3
 # Kinds the Kubernetes emulator serves; the manifest's RBAC objects stay in the release only.
 SERVED_KINDS = {
     "Namespace": "namespaces",
@@ -45,6 +50,9 @@ class KubeSeedTarget(Protocol):
 
 class ClearmlSeedTarget(Protocol):
     """The parts of the ClearML emulator's ``state`` backdoor the world uses."""
+
+    lock: Any
+    queues: dict[str, dict[str, Any]]
 
     def create_queue(self, name: str, *, system_tags: Any = ...) -> str: ...
 
@@ -86,22 +94,38 @@ def seed_world(
     install = seeds.agent_install(flavour, endpoint)
     world = World(flavour, install, endpoint)
     for namespace in NAMESPACES:
-        kube.add("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        namespace_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        kube.add("namespaces", _aged(namespace_obj, NODE_AGE))
     for node in seeds.nodes():
-        kube.add("nodes", node)
+        kube.add("nodes", _aged(node, NODE_AGE))
         world.node_names.append(node["metadata"]["name"])
     for obj in install.objects:
         if obj["kind"] in SERVED_KINDS:
-            kube.add(SERVED_KINDS[obj["kind"]], copy.deepcopy(obj))
-    kube.add("secrets", copy.deepcopy(install.release_secret))
+            kube.add(SERVED_KINDS[obj["kind"]], _aged(obj, AGENT_AGE))
+    kube.add("secrets", _aged(install.release_secret, AGENT_AGE))
     _seed_clearml(world, clearml)
-    _run_pod(kube, world, _glue_pod(install), GLUE_NODE)
+    _run_pod(kube, world, _glue_pod(install), GLUE_NODE, AGENT_AGE)
     _seed_task_pods(world, kube, clearml)
     for pod in seeds.workloads().get("pods") or ():
         pod = copy.deepcopy(pod)
+        age = pod.pop("age_minutes", 0)
         node = pod["spec"].pop("nodeName")
-        _run_pod(kube, world, pod, node)
+        _run_pod(kube, world, pod, node, age)
     return world
+
+
+def _minutes_ago(minutes: float) -> float:
+    return time.time() - 60 * minutes
+
+
+def _kube_time(minutes_ago: float) -> str:
+    return datetime.fromtimestamp(_minutes_ago(minutes_ago), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _aged(obj: Obj, minutes: float) -> Obj:
+    obj = copy.deepcopy(obj)
+    obj.setdefault("metadata", {})["creationTimestamp"] = _kube_time(minutes)
+    return obj
 
 
 # ---- ClearML -----------------------------------------------------------------------------------------
@@ -114,20 +138,29 @@ def _seed_clearml(world: World, clearml: ClearmlSeedTarget) -> None:
     served = set(world.install.queues)
     for task in data["tasks"]:
         fields = {"user": task.get("user"), "container": dict(task.get("container") or {})}
+        when = iso(_minutes_ago(task.get("age_minutes", 0)))
+        created = iso(_minutes_ago(task.get("age_minutes", 0) + 5))
         if task["status"] == "queued":
             task_id = clearml.create_task(task["name"], queue=task["queue"], **fields)
+            with clearml.lock:
+                for entry in clearml.queues[world.queue_ids[task["queue"]]]["entries"]:
+                    if entry["task"] == task_id:
+                        entry["added"] = when
+            clearml.set_task(task_id, created=created, status_changed=when, last_update=when, last_change=when)
         elif task["queue"] in served:
             task_id = clearml.create_task(task["name"], status=task["status"], **fields)
             clearml.set_task(
                 task_id,
                 execution__queue=world.queue_ids[task["queue"]],
-                started=utc_timestamp(),
+                created=created,
+                started=when,
+                status_changed=when,
                 last_worker=f"{world.install.worker_id}:{task_id}",
             )
         else:
             # This agent does not serve the queue (open-source variant): the task ran earlier, elsewhere.
             task_id = clearml.create_task(task["name"], status="completed", **fields)
-            clearml.set_task(task_id, execution__queue=world.queue_ids[task["queue"]])
+            clearml.set_task(task_id, execution__queue=world.queue_ids[task["queue"]], created=created)
         world.task_ids[task["name"]] = task_id
 
 
@@ -144,14 +177,14 @@ def _seed_task_pods(world: World, kube: KubeSeedTarget, clearml: ClearmlSeedTarg
         credentials_secret=f"{install.deployment['metadata']['name']}-ac",
         namespace=seeds.NAMESPACE,
     )
-    queue_of = {t["name"]: t["queue"] for t in seeds.clearml_world()["tasks"]}
+    seeded = {t["name"]: t for t in seeds.clearml_world()["tasks"]}
     for spec in seeds.workloads().get("task_pods") or ():
-        queue = queue_of[spec["task"]]
+        queue = seeded[spec["task"]]["queue"]
         if queue not in install.queues:
             continue
         task = clearml.task(world.task_ids[spec["task"]])
         built = build_task_pod(task, QueueRef(world.queue_ids[queue], queue), install.template_for(queue), settings)
-        _run_pod(kube, world, built.manifest, spec["node"])
+        _run_pod(kube, world, built.manifest, spec["node"], seeded[spec["task"]].get("age_minutes", 0))
 
 
 def _glue_pod(install: seeds.AgentInstall) -> Obj:
@@ -167,9 +200,9 @@ def _glue_pod(install: seeds.AgentInstall) -> Obj:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
 
 
-def _run_pod(kube: KubeSeedTarget, world: World, pod: Obj, node: str) -> None:
+def _run_pod(kube: KubeSeedTarget, world: World, pod: Obj, node: str, age_minutes: float) -> None:
     """Add a pod that is already running on ``node`` (and keeps running: the demo's steady load)."""
-    pod = copy.deepcopy(pod)
+    pod = _aged(pod, age_minutes)
     pod.setdefault("apiVersion", "v1")
     pod.setdefault("kind", "Pod")
     meta = pod["metadata"]
@@ -177,7 +210,7 @@ def _run_pod(kube: KubeSeedTarget, world: World, pod: Obj, node: str) -> None:
     meta["annotations"] = {**(meta.get("annotations") or {}), RUN_SECONDS_ANNOTATION: "inf"}
     pod["spec"]["nodeName"] = node
     kube.add("pods", pod)
-    now = utc_timestamp()
+    now = pod["metadata"]["creationTimestamp"]
     containers = pod["spec"].get("containers") or []
     status = {
         "phase": "Running",
