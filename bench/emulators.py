@@ -23,26 +23,30 @@ from typing import Any
 import requests
 
 
-def serve_kube(pods: int, pipe: Connection) -> None:
+def serve_kube(pipe: Connection) -> None:
+    """The emulator process: serve, seed pods when asked (``("seed", n)``), report peak RSS on ``"stop"``."""
     from kubectl_clearml.sandbox.kube import KubeEmulator
 
     emulator = KubeEmulator().start()
-    started = time.perf_counter()
-    for i in range(pods):
-        namespace = f"team-{i % 20}"
-        emulator.store.add({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"task-{i:06d}", "namespace": namespace,
-                         "labels": {"app": "clearml", "clearml-task-id": f"{i:032x}"}},
-            "spec": {"nodeName": f"gpu-{i % 50}", "restartPolicy": "Never",
-                     "containers": [{"name": "main", "image": "nvcr.io/nvidia/pytorch:24.01-py3",
-                                     "resources": {"limits": {"nvidia.com/gpu": "1"}}}]},
-            "status": {"phase": "Running"},
-        })
     emulator.store.add({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
                         "spec": {"containers": [{"name": "main", "image": "busybox"}]}})
-    pipe.send((emulator.url, time.perf_counter() - started))
-    pipe.recv()  # wait until told to stop
+    pipe.send(emulator.url)
+    while True:
+        command = pipe.recv()
+        if command == "stop":
+            break
+        started = time.perf_counter()
+        for i in range(command[1]):
+            emulator.store.add({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": f"task-{i:06d}", "namespace": f"team-{i % 20}",
+                             "labels": {"app": "clearml", "clearml-task-id": f"{i:032x}"}},
+                "spec": {"nodeName": f"gpu-{i % 50}", "restartPolicy": "Never",
+                         "containers": [{"name": "main", "image": "nvcr.io/nvidia/pytorch:24.01-py3",
+                                         "resources": {"limits": {"nvidia.com/gpu": "1"}}}]},
+                "status": {"phase": "Running"},
+            })
+        pipe.send(time.perf_counter() - started)
     pipe.send(peak_rss_mb())
     emulator.stop()
 
@@ -96,17 +100,24 @@ def latency(session: requests.Session, url: str, count: int, **kw: Any) -> tuple
 
 def bench_kube(args: argparse.Namespace) -> None:
     parent, child = multiprocessing.Pipe()
-    process = multiprocessing.Process(target=serve_kube, args=(args.pods, child), daemon=True)
+    process = multiprocessing.Process(target=serve_kube, args=(child,), daemon=True)
     process.start()
-    url, seed_seconds = parent.recv()
-    print(f"kube emulator: seeded {args.pods:,} pods in {seed_seconds:.1f} s")
+    url = parent.recv()
     path = "/api/v1/namespaces/default/pods/probe"
-    p50, p99 = raw_latency(url, path, args.requests)
-    print(f"kube emulator: GET pod (http.client)                p50 {p50:.3f} ms  p99 {p99:.3f} ms  ({args.requests} requests)")
-    with requests.Session() as session:
-        p50, p99 = latency(session, url + path, args.requests)
-        print(f"kube emulator: GET pod (requests)                   p50 {p50:.3f} ms  p99 {p99:.3f} ms  ({args.requests} requests)")
 
+    def get_latency(label: str) -> None:
+        p50, p99 = raw_latency(url, path, args.requests)
+        print(f"kube emulator: GET pod, {label:<22} (http.client) p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+        with requests.Session() as session:
+            p50, p99 = latency(session, url + path, args.requests)
+        print(f"kube emulator: GET pod, {label:<22} (requests)    p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+
+    get_latency("1 pod stored")
+    parent.send(("seed", args.pods))
+    print(f"kube emulator: seeded {args.pods:,} pods in {parent.recv():.1f} s (store backdoor)")
+    get_latency(f"{args.pods:,} pods stored")
+
+    with requests.Session() as session:
         started = time.perf_counter()
         pages = items = biggest = 0
         token = None
@@ -158,9 +169,9 @@ def bench_clearml(args: argparse.Namespace) -> None:
         token = login.json()["data"]["token"]
         auth = {"Authorization": f"Bearer {token}"}
         p50, p99 = raw_latency(url, "/queues.get_all", args.requests, auth)
-        print(f"clearml emulator: GET queues.get_all (http.client) p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+        print(f"clearml emulator: GET queues.get_all                (http.client) p50 {p50:.3f} ms  p99 {p99:.3f} ms")
         p50, p99 = latency(session, f"{url}/queues.get_all", args.requests, headers=auth)
-        print(f"clearml emulator: GET queues.get_all (requests)    p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+        print(f"clearml emulator: GET queues.get_all                (requests)    p50 {p50:.3f} ms  p99 {p99:.3f} ms")
     parent.send("stop")
     print(f"clearml emulator: peak RSS server {parent.recv():.0f} MB")
     process.join(10)
