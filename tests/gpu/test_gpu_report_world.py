@@ -109,3 +109,28 @@ def test_demo_world_finished_pods_give_their_gpus_back(world: Any) -> None:
         time.sleep(0.05)
     nodes = {(r["name"], r["resource"]): r for r in report(world, "--by", "node")["items"]}
     assert nodes[("gpu-a100-2", GPU)]["requested"] == 0
+
+
+def test_demo_world_pending_task_pod_shows_the_schedulers_message(world: Any) -> None:
+    # A 2xGPU task pod that asks for 16 GPUs (someone edited it by hand): no node has that many.
+    stuck = pod("clearml-id-stuck", {GPU: 16}, queue="2xgpu", phase="Pending")
+    stuck["metadata"]["namespace"] = "clearml"
+    world.kube.store.add(stuck)
+    deadline = time.monotonic() + 20
+    while True:
+        conditions = (world.kube.store.get("pods", "clearml-id-stuck", "clearml") or {}).get("status", {})
+        scheduled = [c for c in conditions.get("conditions") or () if c.get("type") == "PodScheduled"]
+        if scheduled and scheduled[0].get("status") == "False":
+            break
+        assert time.monotonic() < deadline, "the simulated scheduler never looked at the pod"
+        time.sleep(0.05)
+    queues = {q["name"]: q for q in report(world, "--by", "queue")["items"]}
+    (pending,) = queues["2xGPU"]["pendingPods"]
+    assert pending["name"] == "clearml-id-stuck"
+    # The scheduler's own words, read from the pod: 7 nodes, cpu-2 tainted, the 6 others short of GPUs.
+    assert pending["reason"].startswith(
+        "0/7 nodes are available: 1 node(s) had untolerated taint {dedicated: system}, 6 Insufficient nvidia.com/gpu."
+    )
+    assert pending["reason"] == scheduled[0]["message"]
+    assert queues["2xGPU"]["verdict"] == "OK"  # the queue's own 2-GPU pods still fit
+    assert queues["2xGPU"]["why"].endswith("2 task(s) queued, 1 task pod(s) pending")
