@@ -7,6 +7,7 @@ import gzip
 import json
 import shutil
 import subprocess
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -118,6 +119,10 @@ def test_clearml_queues_hold_queued_tasks_with_images(world: Any) -> None:
     assert len(queues["1xGPU"]["entries"]) == 3
     assert len(queues["red"]["entries"]) == 2
 
+    # Entries carry past enqueue times (the seeds' age_minutes): red's head waited 48 minutes.
+    added = datetime.fromisoformat(queues["red"]["entries"][0]["added"].replace("Z", "+00:00"))
+    waited = datetime.now(timezone.utc) - added
+    assert timedelta(minutes=47) < waited < timedelta(minutes=49)
     first = queues["2xGPU"]["entries"][0]["task"]
     task = api.call("tasks.get_by_id", {"task": first})["task"]
     assert task["status"] == "queued" and task["name"] == "finetune-llama-7b-ddp"
