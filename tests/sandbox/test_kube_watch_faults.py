@@ -158,3 +158,30 @@ def test_bookmarks_carry_the_current_version(kube: KubeEmulator) -> None:
         kube.api.bookmark_seconds = 60.0
     assert events and {e["type"] for e in events} == {"BOOKMARK"}
     assert events[-1]["object"]["metadata"]["resourceVersion"] == str(kube.store.resource_version)
+
+
+def test_concurrent_writers_and_a_watch_see_one_ordered_history(kube: KubeEmulator) -> None:
+    version = str(kube.store.resource_version)
+    errors: list[int] = []
+
+    def writer(worker: int) -> None:
+        with requests.Session() as session:
+            for i in range(25):
+                name = f"w{worker}-{i}"
+                created = session.post(kube.url + PODS, json=pod(name), timeout=10)
+                patched = session.patch(kube.url + f"{PODS}/{name}", json={"metadata": {"labels": {"n": str(i)}}},
+                                        headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
+                errors.extend(r.status_code for r in (created, patched) if r.status_code >= 300)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    events = watch(kube, PODS, resourceVersion=version, timeoutSeconds=2)
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    assert versions == sorted(set(versions)) and len(versions) == 200
+    assert [e["type"] for e in events].count("ADDED") == 100
+    listed = requests.get(kube.url + PODS, timeout=5).json()
+    assert len(listed["items"]) == 100 and int(listed["metadata"]["resourceVersion"]) == versions[-1]
