@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,37 @@ def test_demo_and_a_command_together_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli(["sandbox", "--demo", "--", "env"], home=str(tmp_path))
     assert result.exit_code == 2
     assert "--demo" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_fixed_ports_are_used_and_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
+    kube_port, clearml_port = _free_port(), _free_port()
+    shown = _sandbox(
+        [
+            "--port-kube",
+            str(kube_port),
+            "--port-clearml",
+            str(clearml_port),
+            "--",
+            "sh",
+            "-c",
+            'cat "$KUBECONFIG" "$CLEARML_CONFIG_FILE"',
+        ],
+        tmp_path,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert f"http://127.0.0.1:{kube_port}" in shown.stdout
+    assert f"http://127.0.0.1:{clearml_port}" in shown.stdout
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = str(busy.getsockname()[1])
+        failed = _sandbox(["--port-kube", taken, "--", "true"], tmp_path)
+    assert failed.returncode == 2
+    assert "cannot start the sandbox" in failed.stderr and "Traceback" not in failed.stderr
