@@ -176,9 +176,9 @@ def test_concurrent_writers_and_a_watch_see_one_ordered_history(kube: KubeEmulat
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
     for thread in threads:
         thread.start()
-    events = watch(kube, PODS, resourceVersion=version, timeoutSeconds=2)
     for thread in threads:
         thread.join()
+    events = watch(kube, PODS, resourceVersion=version, timeoutSeconds=1)  # replayed from the history
     assert errors == []
     versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
     assert versions == sorted(set(versions)) and len(versions) == 200
