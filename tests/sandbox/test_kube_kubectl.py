@@ -93,10 +93,11 @@ def test_get_watch_sees_a_pod_change(kube: KubeEmulator, kubectl: Any, tmp_path:
             time.sleep(0.05)
         kube.store.set_pod_phase("default", "p1", "Running")
         kube.store.add(pod("p2", {}))
-        time.sleep(1.0)
+        assert process.stdout is not None
+        out = "".join(process.stdout.readline() for _ in range(4))  # header + three rows, as they arrive
     finally:
         process.terminate()
-        out, _ = process.communicate(timeout=10)
+        process.communicate(timeout=10)
     rows = [line.split() for line in out.splitlines()]
     assert rows[0][:3] == ["NAME", "READY", "STATUS"]
     assert [(r[0], r[2]) for r in rows[1:4]] == [("p1", "Pending"), ("p1", "Running"), ("p2", "Pending")]

@@ -62,11 +62,11 @@ def test_watch_from_a_list_version_sends_only_later_changes(kube: KubeEmulator) 
 
 def test_watch_across_namespaces_with_a_field_selector(kube: KubeEmulator) -> None:
     version = str(kube.store.resource_version)
-    timer = later(0.2, lambda: [kube.store.add(pod("x", namespace="ml")), kube.store.add(pod("y", namespace="ml2")),
-                                kube.store.bind_pod("ml2", "y", "gpu-1")])
+    kube.store.add(pod("x", namespace="ml"))
+    kube.store.add(pod("y", namespace="ml2"))
+    kube.store.bind_pod("ml2", "y", "gpu-1")
     events = watch(kube, "/api/v1/pods", resourceVersion=version, timeoutSeconds=1,
                    fieldSelector="spec.nodeName=gpu-1")
-    timer.join()
     # The pod enters the filter when it is bound: a real apiserver reports that as ADDED.
     assert [(e["type"], e["object"]["metadata"]["namespace"]) for e in events] == [("ADDED", "ml2")]
 
@@ -137,12 +137,11 @@ def test_requests_are_logged(kube: KubeEmulator) -> None:
 def test_objects_entering_and_leaving_a_filtered_watch(kube: KubeEmulator) -> None:
     kube.store.add(pod("a"))
     version = str(kube.store.resource_version)
-    timer = later(0.2, lambda: [kube.store.set_pod_phase("default", "a", "Running"),
-                                kube.store.set_pod_phase("default", "a", "Running") or None,
-                                kube.store.update_status("pods", "default", "a", {"phase": "Running", "x": "1"}),
-                                kube.store.set_pod_phase("default", "a", "Succeeded")])
+    kube.store.set_pod_phase("default", "a", "Running")
+    kube.store.set_pod_phase("default", "a", "Running")  # no change: no event
+    kube.store.update_status("pods", "default", "a", {"phase": "Running", "x": "1"})
+    kube.store.set_pod_phase("default", "a", "Succeeded")
     events = watch(kube, PODS, resourceVersion=version, timeoutSeconds=1, fieldSelector="status.phase=Running")
-    timer.join()
     assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
     assert events[-1]["object"]["status"]["phase"] == "Succeeded"
 
