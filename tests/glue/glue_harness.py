@@ -94,8 +94,9 @@ class Harness:
 
     def engine(self, queues: Sequence[str], **options: Any) -> GlueEngine:
         identity = options.pop("identity", None)
+        clock = options.pop("clock", None)
         settings = self.settings(queues, **options)
-        return GlueEngine(self.clearml(), self.kube(), settings, identity=identity)
+        return GlueEngine(self.clearml(), self.kube(), settings, identity=identity, clock=clock)
 
     def start(self, engine: GlueEngine) -> GlueEngine:
         errors: list[BaseException] = []
