@@ -53,6 +53,14 @@ def wait_started(log: Path, glue: subprocess.Popen[bytes], timeout: float) -> No
         time.sleep(0.02)
 
 
+def wait_pods(kube: KubeEmulator, count: int, glue: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and glue.poll() is None:
+        if len(kube.store.list("pods", NAMESPACE)) >= count:
+            return
+        time.sleep(0.05)
+
+
 def drained(clearml: ClearmlEmulator, kube: KubeEmulator, queues: list[str], task_ids: list[str]) -> bool:
     if any(clearml.state.queue_entries(q) for q in queues):
         return False
@@ -134,19 +142,21 @@ def main() -> int:
     env["HOME"] = str(workdir)
     logs: list[Path] = []
     started = time.monotonic()
-    kill_points: list[tuple[float, int]] = []  # (seconds after the loop started, pods existing then)
+    kill_points: list[int] = []  # pods existing when each kill happened
+    targets = sorted(rng.randrange(args.tasks) for _ in range(args.kills))
     for run in range(args.kills + 1):
         log = workdir / f"glue-{run}.log"
         logs.append(log)
         glue = start_glue(env, queues, log)
         if run < args.kills:
-            # Kill at a random moment of the loop itself (not during the interpreter's start-up).
+            # Kill at a random moment of the loop itself (not during the interpreter's start-up), spread over
+            # the whole drain: once a random number of pods exists, plus a random fraction of a second.
             wait_started(log, glue, 60.0)
-            delay = rng.uniform(0.0, args.max_kill_delay)
-            time.sleep(delay)
+            wait_pods(kube, targets[run], glue, 120.0)
+            time.sleep(rng.uniform(0.0, args.max_kill_delay))
             glue.send_signal(signal.SIGKILL)
             glue.wait()
-            kill_points.append((round(delay, 2), len(kube.store.list("pods", NAMESPACE))))
+            kill_points.append(len(kube.store.list("pods", NAMESPACE)))
             continue
         deadline = time.monotonic() + args.timeout
         while not drained(clearml, kube, queues, task_ids) and time.monotonic() < deadline:
@@ -167,7 +177,7 @@ def main() -> int:
     result.update(
         seed=seed,
         kills=args.kills,
-        kills_at_seconds_and_pods=kill_points,
+        pods_at_each_kill=kill_points,
         error_rate=args.error_rate,
         seconds=round(elapsed, 1),
         clearml_faults_injected=clearml_faults,

@@ -191,7 +191,7 @@ class Dispatcher:
             return
         namespace = built.namespace or self.settings.namespace
         try:
-            self.kube.create("pods", built.manifest, namespace)
+            self._create(built, namespace)
         except KubectlClearmlError as exc:
             verdict = policy.classify_create_error(_kind(exc), _message(exc))
             if verdict == policy.FATAL:
@@ -215,6 +215,17 @@ class Dispatcher:
         except KubectlClearmlError as exc:
             LOG.info("task %s: status message not written (%s)", task_id, exc.one_line())
         LOG.info("task %s from queue %s: %s", task_id, queue.name, text)
+
+    def _create(self, built: podbuilder.BuiltPod, namespace: str) -> None:
+        """Create the pod; one immediate second try after a transient failure. Repeating is safe: if the
+        first attempt did reach the server, the second answers 409 AlreadyExists, which means launched."""
+        try:
+            self.kube.create("pods", built.manifest, namespace)
+        except KubectlClearmlError as exc:
+            if policy.classify_create_error(_kind(exc), _message(exc)) != policy.TRANSIENT:
+                raise
+            self.metrics.inc("clearml_glue_errors_total", step="create-retried")
+            self.kube.create("pods", built.manifest, namespace)
 
     def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> bool:
         """409: the pod exists. Live, it runs this task already; finished, it is an earlier run of a

@@ -35,5 +35,5 @@ def test_sigkill_and_faults_neither_duplicate_nor_strand_tasks():
     assert result["stranded"] == 0 and result["left_in_queues"] == 0, result
     assert result["secret_leaks"] == {"pod specs": 0, "log lines": 0, "status texts": 0}, result
     assert result["clearml_faults_injected"] > 0 and result["kube_faults_injected"] > 0, result
-    assert len(result["kills_at_seconds_and_pods"]) == 3
+    assert len(result["pods_at_each_kill"]) == 3
     assert run.returncode == 0 and result["ok"]
