@@ -116,11 +116,15 @@ def patch_template(
     dry_run: str | None = None,
     rollback: bool = False,
     force: bool = False,
+    preflight: Callable[[], Any] | None = None,
 ) -> PatchOutcome:
     """Read, transform and JSON-patch ``template.yaml``; a 409 is retried once with a fresh read.
 
     ``dry_run``: ``client`` computes the patch and sends nothing; ``server`` sends it with dryRun=All.
     With ``rollback`` the transform is not used: the text kept at fix time is restored.
+    ``preflight`` runs once before the first real write (not for dry runs or no-ops): a check that must pass
+    for the whole change to go through (e.g. a server dry run of the agent restart), so a refusal leaves
+    the ConfigMap untouched instead of half-done.
     """
     outcome = PatchOutcome(name, namespace)
     for attempt in (1, 2):
@@ -140,6 +144,8 @@ def patch_template(
         outcome.changed = True
         if dry_run == "client":
             return outcome
+        if preflight is not None and dry_run is None and attempt == 1:
+            preflight()
         try:
             kube.patch("configmaps", name, outcome.ops, namespace, patch_type="json", dry_run=dry_run)
         except ConflictError as exc:

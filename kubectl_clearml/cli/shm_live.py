@@ -219,7 +219,8 @@ def _apply(kube: Any, inst: LiveInstall, queues: tuple[str, ...], *, size: str |
         return new_text, results
 
     outcome = patch_template(kube, inst.configmap, inst.namespace, transform,
-                             dry_run=None if dry_run == "none" else dry_run)
+                             dry_run=None if dry_run == "none" else dry_run,
+                             preflight=lambda: _check_restart(kube, inst, restart_deployment))
     for result in outcome.result or []:
         who = f"queue {result.queue}" if result.queue else "template (every queue)"
         change = f"{result.before.describe()} -> {wanted_description(result.size)}" if result.changed else (
@@ -228,13 +229,23 @@ def _apply(kube: Any, inst: LiveInstall, queues: tuple[str, ...], *, size: str |
     _finish(kube, inst, outcome, dry_run, restart_deployment, verb="patched")
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_restart(kube: Any, inst: LiveInstall, restart: Any) -> None:
+    # The template change only takes effect with the agent restart: ask the API server (dry run) whether we
+    # may restart before patching, so a refused restart (403) leaves the ConfigMap as it was.
+    restart(kube, inst.deployment, inst.namespace, _now(), dry_run="server")
+
+
 def _finish(kube: Any, inst: LiveInstall, outcome: Any, dry_run: str, restart: Any, *, verb: str) -> None:
     from kubectl_clearml.output import to_json
 
     if not outcome.changed:
         click.echo(f"kubectl clearml: configmap/{inst.configmap}: no change", err=True)
         return
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = _now()
     if dry_run != "none":
         restart_patch = restart(kube, inst.deployment, inst.namespace, now,
                                 dry_run=dry_run if dry_run == "server" else "client")
@@ -260,5 +271,6 @@ def rollback_live(g: Globals, *, release: str | None, dry_run: str, force: bool)
     kube = kube_from(g)
     inst = find_install(kube, release)
     outcome = patch_template(kube, inst.configmap, inst.namespace, lambda text: (None, None), rollback=True,
-                             force=force, dry_run=None if dry_run == "none" else dry_run)
+                             force=force, dry_run=None if dry_run == "none" else dry_run,
+                             preflight=lambda: _check_restart(kube, inst, restart_deployment))
     _finish(kube, inst, outcome, dry_run, restart_deployment, verb="rolled back")

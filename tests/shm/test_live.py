@@ -128,6 +128,25 @@ def test_a_403_changes_nothing(world):
     assert configmap(world) == before and restarted_at(world) is None
 
 
+def test_a_refused_restart_leaves_the_template_untouched(world):
+    # Patching the template without the restart would be a half-done fix (the agent reads it at start).
+    before = configmap(world)
+    world.kube.deny("patch", "deployments", NS)
+    r = shm(world, "2xGPU", "--size", "4Gi", "--live", "--apply")
+    assert r.exit_code == 4 and "cannot patch deployment clearml-agent" in r.stderr
+    assert "patched configmap" not in r.stderr
+    assert configmap(world) == before and restarted_at(world) is None
+
+
+def test_a_refused_restart_leaves_a_rollback_undone(world):
+    assert shm(world, "2xGPU", "--size", "4Gi", "--live", "--apply").exit_code == 0
+    fixed = configmap(world)
+    world.kube.deny("patch", "deployments", NS)
+    r = shm(world, "--rollback")
+    assert r.exit_code == 4 and "rolled back" not in r.stderr
+    assert configmap(world) == fixed
+
+
 def test_rollback_restores_the_exact_text(world):
     original = configmap(world)["data"]["template.yaml"]
     assert shm(world, "2xGPU", "--size", "16Gi", "--live", "--apply").exit_code == 0
