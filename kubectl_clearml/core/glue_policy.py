@@ -216,8 +216,12 @@ def aborted(task_status: str | None, task_message: str | None) -> bool:
 
 
 def decide_pod(view: PodView, task_status: str | None, task_message: str | None = None) -> PodAction:
-    """The tracker's decision for one pod, given its task's status (None when not known yet)."""
-    if view.deleting:
+    """The tracker's decision for one pod, given its task's status (None when not known yet).
+
+    An empty status means the task no longer exists in ClearML: nothing to report to, and the pod is
+    left to end on its own (its agent finds no task), rather than deleted on the strength of one read.
+    """
+    if view.deleting or task_status == "":
         return PodAction(NOTHING)
     if view.active:
         if aborted(task_status, task_message):

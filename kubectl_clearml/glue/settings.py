@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -36,7 +36,6 @@ class RunSettings:
     leader_elect: bool = False
     lease_duration: float = 15.0
     pod_settings: Any = None  # passed through to the pod builder
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def queue_ids(self) -> list[str]:
         return [q.id for q in self.queues]

@@ -10,15 +10,23 @@ pure functions of core/glue_policy.py; this module only feeds them and carries t
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kubectl_clearml.core import glue_policy as policy
 from kubectl_clearml.core.glue_policy import PodAction, PodView
-from kubectl_clearml.errors import KubectlClearmlError, NotFoundError, ServerError, UnreachableError
+from kubectl_clearml.errors import (
+    ClearmlQueueNotFound,
+    ClearmlTaskNotFound,
+    KubectlClearmlError,
+    NotFoundError,
+    ServerError,
+    UnreachableError,
+)
 from kubectl_clearml.glue.clock import Clock
 from kubectl_clearml.glue.metrics import Metrics
 from kubectl_clearml.glue.taskops import TaskOps
@@ -208,13 +216,22 @@ class PodTracker:
                 changed.setdefault(view.task_id, view)
         for tid, view in changed.items():
             status, message = self.statuses.get(tid, (None, None))
-            self._act(view, policy.decide_pod(view, status, message))
+            self._settle(tid, functools.partial(self._act, view, policy.decide_pod(view, status, message)))
             self._changed.pop(tid, None)
         for tid, view in vanished.items():
             status, message = self.statuses.get(tid, (None, None))
-            self._act_vanished(view, policy.decide_vanished(status, message))
+            action = policy.decide_vanished(status, message)
+            self._settle(tid, functools.partial(self._act_vanished, view, action))
             self._vanished.pop(tid, None)
         return applied
+
+    def _settle(self, task_id: str, action: Callable[[], None]) -> None:
+        """Run one action; a task deleted in ClearML meanwhile is settled, not an error to retry forever."""
+        try:
+            action()
+        except (ClearmlTaskNotFound, ClearmlQueueNotFound) as exc:
+            LOG.info("task %s: %s; nothing more to do", task_id, exc.one_line())
+            self.statuses[task_id] = ("", "")
 
     def _refresh(self, task_ids: Iterable[str]) -> None:
         ids = sorted(task_ids)

@@ -108,3 +108,20 @@ def test_sigterm_like_stop_leaves_running_pods_and_unregisters(h):
     h.stop(engine)
     assert all(h.pod_of(t) for t in tids)
     assert engine.settings.worker_id not in h.emu.state.worker_names()
+
+
+def test_task_deleted_in_clearml_is_no_error_loop(h):
+    h.queue("gpu")
+    tid = h.task("deleted later", "gpu")
+    engine = h.start(h.engine(["gpu"]))
+    pod = wait_for(lambda: h.pod_of(tid))
+    wait_for(lambda: h.entries("gpu") == [])
+    with h.emu.state.lock:
+        del h.emu.state.tasks[tid]  # deleted in the UI
+    h.kube_emu.store.update_pod_status(
+        h.namespace, pod["metadata"]["name"], container_status("Pending", unschedulable=GPU_MESSAGE)
+    )
+    rounds = engine.summary.rounds
+    wait_for(lambda: engine.summary.rounds > rounds + 20)
+    assert engine.summary.errors == 0
+    assert h.pod_of(tid) is not None

@@ -195,3 +195,12 @@ def test_lease_is_taken_only_when_free_ours_or_expired(holder, renew, now):
     if holder == "me":
         assert decision.transitions == 3
     assert policy.decide_lease(None, "me", now, None).acquire
+
+
+@given(
+    phase=st.sampled_from(["Pending", "Running", "Succeeded", "Failed"]),
+    waiting=st.sampled_from([None, "ErrImagePull"]),
+)
+def test_a_task_deleted_in_clearml_leaves_its_pod_alone(phase, waiting):
+    view = policy.pod_view(pod(phase, waiting=waiting, exit_code=0 if phase == "Succeeded" else None))
+    assert policy.decide_pod(view, "").kind == policy.NOTHING
