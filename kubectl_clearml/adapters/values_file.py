@@ -16,7 +16,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from kubectl_clearml.adapters.yaml_edit import HelmSafeRepresenter, apply_overlay_text, commented, plain, yaml_error
-from kubectl_clearml.errors import NotFoundError, UsageError
+from kubectl_clearml.errors import UsageError
 
 __all__ = ["FileEdit", "apply_overlay_text", "dump_plain", "edit_in_place", "load_values", "parse_values", "write_text"]
 
@@ -26,7 +26,9 @@ def _read(path: str) -> str:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
     except FileNotFoundError:
-        raise NotFoundError("values file not found", path)
+        # Bad input (exit 2) like a missing kubeconfig, clearml.conf or --template, not "not found" (exit 3),
+        # which is for queues, tasks and installs: and never something a command may shrug off as a warning.
+        raise UsageError("values file not found", path, "check the -f/--values path") from None
     except OSError as exc:
         raise UsageError(f"cannot read values file: {exc.strerror}", path)
 

@@ -123,3 +123,14 @@ def test_one_clearml_call_for_all_queues(clearml, env):
     clearml.requests.clear()
     assert run_cli(["queues", "--no-kube"], env=env).exit_code == 0
     assert clearml.requests.count("queues.get_all") == 1
+
+
+@pytest.mark.parametrize("subcommand", [[], ["show", "2xGPU"], ["sync", "--dry-run=client"]])
+def test_a_missing_values_file_is_an_error_not_a_warning(clearml, env, tmp_path, subcommand):
+    # The user named the file: listing ClearML's queues without it (exit 0) would hide the typo.
+    enqueue(clearml, "2xGPU", "train-a")
+    missing = str(tmp_path / "valuse.yaml")
+    result = run_cli(["queues", *subcommand, "--no-kube", "-f", missing], env=env)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == f"kubectl clearml: error: values file not found ({missing}): check the -f/--values path\n"
+    assert result.stdout == ""

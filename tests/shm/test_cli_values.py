@@ -160,7 +160,7 @@ def test_bad_combinations(files, args, message):
 
 def test_missing_and_malformed_files(files):
     r = shm(["q", "-f", str(files / "missing.yaml")], files)
-    assert r.exit_code == 3 and "values file not found" in r.stderr
+    assert r.exit_code == 2 and "values file not found" in r.stderr
     bad = files / "bad.yaml"
     bad.write_text("agentk8sglue: [\n")
     r = shm(["q", "-f", str(bad)], files)

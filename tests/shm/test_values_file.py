@@ -16,7 +16,7 @@ from kubectl_clearml.adapters.values_file import (
     parse_values,
 )
 from kubectl_clearml.adapters.yaml_edit import guess_indent
-from kubectl_clearml.errors import NotFoundError, UsageError
+from kubectl_clearml.errors import UsageError
 
 DATA = Path(__file__).parent / "data"
 
@@ -151,7 +151,7 @@ def test_dry_run_writes_nothing(tmp_path):
 
 
 def test_bad_files(tmp_path):
-    with pytest.raises(NotFoundError):
+    with pytest.raises(UsageError, match="values file not found"):
         load_values(str(tmp_path / "missing.yaml"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("a:\n  b: [1, 2\n")
