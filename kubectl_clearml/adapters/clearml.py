@@ -60,6 +60,7 @@ HINTS: dict[type[ClearmlApiError], str] = {
     ClearmlQueueNotFound: "check the queue (kubectl clearml queues lists them)",
     ClearmlQueueNotEmpty: "dequeue its tasks first, or pass --force",
     ClearmlInvalidStatusChange: "the task's status changed; re-read it",
+    ClearmlDuplicateName: "the name is taken: pick another one",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from typing import Any
 
@@ -21,7 +22,13 @@ from kubectl_clearml.core.queues import (
     pod_reason,
     stranded_tasks,
 )
-from kubectl_clearml.errors import KubectlClearmlError, NotFoundError, UnreachableError, UsageError
+from kubectl_clearml.errors import (
+    InvalidRequestError,
+    KubectlClearmlError,
+    NotFoundError,
+    UnreachableError,
+    UsageError,
+)
 from kubectl_clearml.output import Column, View, echo, render
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -352,6 +359,16 @@ def _yes_no(value: Any) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
+def _change_format(g: Globals) -> str:
+    """create/delete/sync print one line per queue: ``-o name`` gives just ``queue/NAME`` (as kubectl does).
+    Checked before anything changes, so ``-o json`` fails up front instead of being ignored."""
+    return g.output_format(("table", "name"))
+
+
+def _changed(fmt: str, name: str, what: str) -> None:
+    echo(f"queue/{name}\n" if fmt == "name" else f"queue/{name} {what}\n")
+
+
 dry_run_option = click.option(
     "--dry-run",
     type=click.Choice(["none", "client", "server"]),
@@ -376,17 +393,27 @@ def create(name: str, tags: tuple[str, ...], dry_run: str) -> None:
     from kubectl_clearml.cli.connect import clearml_from
 
     g = get_globals()
+    fmt = _change_format(g)
     if len(name.strip()) < 3:
         raise UsageError(f"queue name {name!r} is too short", hint="ClearML needs at least 3 characters")
-    if dry_run != "none":
-        echo(f"queue/{name} would be created (dry run)\n")
-        return
     client = clearml_from(g)
+    # Look first, so a dry run predicts the refusal too, and the error names the queue instead of quoting
+    # the server's "Value combination already exists" with its company id.
+    existing = client.call("queues.get_all", {"name": f"^{re.escape(name)}$", "only_fields": ["id", "name"],
+                                               "search_hidden": True}).get("queues", [])
+    taken = next((q for q in existing if q.get("name") == name), None)
+    if taken is not None:
+        raise UsageError(
+            f"queue {name!r} already exists", f"ClearML, id {taken.get('id')}", "pick another name, or use that queue"
+        )
+    if dry_run != "none":
+        _changed(fmt, name, "would be created (dry run)")
+        return
     payload: dict[str, Any] = {"name": name}
     if tags:
         payload["tags"] = list(tags)
     created = client.call("queues.create", payload)
-    echo(f"queue/{name} created ({created.get('id')})\n")
+    _changed(fmt, name, f"created ({created.get('id')})")
 
 
 @command.command("delete", context_settings=CONTEXT)
@@ -404,16 +431,24 @@ def delete(name: str, force: bool, dry_run: str) -> None:
     """
     from kubectl_clearml.cli.connect import clearml_from
 
-    client = clearml_from(get_globals())
+    g = get_globals()
+    fmt = _change_format(g)
+    client = clearml_from(g)
     queues = client.call("queues.get_all", {"search_hidden": True, "only_fields": ["id", "name", "entries"]})["queues"]
     queue = find_queue(queues, name)
     if dry_run != "none":
         pending = len(queue.get("entries") or [])
-        verdict = "would be deleted" if force or not pending else f"would be refused ({pending} queued task(s))"
-        echo(f"queue/{queue['name']} {verdict} (dry run)\n")
+        if pending and not force:
+            # Fail as the real delete would (exit 2), so `delete --dry-run=server && delete` is a safe script.
+            raise InvalidRequestError(
+                f"queue {queue['name']!r} is not empty: {pending} queued task(s), the delete would be refused",
+                "dry run",
+                "dequeue its tasks first, or pass --force",
+            )
+        _changed(fmt, queue["name"], "would be deleted (dry run)")
         return
     client.call("queues.delete", {"queue": queue["id"], "force": force})
-    echo(f"queue/{queue['name']} deleted\n")
+    _changed(fmt, queue["name"], "deleted")
 
 
 @command.command("sync", context_settings=CONTEXT)
@@ -432,6 +467,7 @@ def sync(ctx: click.Context, dry_run: str, no_kube: bool, values: tuple[str, ...
       kubectl clearml queues sync -f values.yaml
     """
     g = get_globals()
+    fmt = _change_format(g)
     values, release, no_kube = _source(ctx, values, release, no_kube)
     data = collect(g, no_kube=no_kube, values=values, release=release, need_clearml=True)
     if data.agent is None:
@@ -441,8 +477,8 @@ def sync(ctx: click.Context, dry_run: str, no_kube: bool, values: tuple[str, ...
     for name in missing:
         if dry_run == "none":
             data.clearml.call("queues.create", {"name": name})
-            echo(f"queue/{name} created\n")
+            _changed(fmt, name, "created")
         else:
-            echo(f"queue/{name} would be created (dry run)\n")
-    if not missing:
+            _changed(fmt, name, "would be created (dry run)")
+    if not missing and fmt != "name":
         echo("every served queue exists; nothing to do\n")

@@ -63,6 +63,12 @@ def test_result_codes_map_to_typed_errors(clearml, endpoint, payload, error, cod
     assert (info.value.code, info.value.subcode) == codes
 
 
+def test_a_taken_name_says_what_to_do(clearml):
+    with pytest.raises(ClearmlDuplicateName) as info:
+        client_for(clearml).call("queues.create", {"name": "default"})
+    assert info.value.one_line().endswith(": the name is taken: pick another one")
+
+
 def test_invalid_status_change_and_queue_not_empty(clearml):
     client = client_for(clearml)
     task = client.call("tasks.create", {"name": "train", "type": "training"})["id"]

@@ -134,3 +134,40 @@ def test_a_missing_values_file_is_an_error_not_a_warning(clearml, env, tmp_path,
     assert result.exit_code == 2, result.stderr
     assert result.stderr == f"kubectl clearml: error: values file not found ({missing}): check the -f/--values path\n"
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("dry_run", ["none", "client", "server"])
+def test_creating_an_existing_queue_is_refused_by_name_even_in_a_dry_run(clearml, env, dry_run):
+    existing = clearml.state.create_queue("team-x")
+    result = run_cli(["queues", "create", "team-x", f"--dry-run={dry_run}"], env=env)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"kubectl clearml: error: queue 'team-x' already exists (ClearML, id {existing}): "
+        "pick another name, or use that queue\n"
+    )
+    assert [q["name"] for q in clearml.state.queues.values()].count("team-x") == 1
+
+
+def test_a_dry_run_delete_of_a_busy_queue_fails_like_the_delete(clearml, env):
+    enqueue(clearml, "team-x", "busy-task")
+    dry = run_cli(["queues", "delete", "team-x", "--dry-run=server"], env=env)
+    real = run_cli(["queues", "delete", "team-x"], env=env)
+    assert dry.exit_code == real.exit_code == 2 and dry.stdout == ""
+    assert "not empty: 1 queued task(s)" in dry.stderr and "pass --force" in dry.stderr
+    forced = run_cli(["queues", "delete", "team-x", "--dry-run=client", "--force"], env=env)
+    assert forced.exit_code == 0 and forced.stdout == "queue/team-x would be deleted (dry run)\n"
+    assert clearml.state.queue_by_name("team-x") is not None
+
+
+def test_changes_print_names_with_o_name_and_refuse_other_formats_before_changing(clearml, env):
+    created = run_cli(["queues", "create", "team-x", "-o", "name"], env=env)
+    assert (created.exit_code, created.stdout) == (0, "queue/team-x\n")
+    refused = run_cli(["queues", "-o", "json", "create", "team-y"], env=env)
+    assert refused.exit_code == 2 and "unsupported output format 'json'" in refused.stderr
+    assert clearml.state.queue_by_name("team-y") is None
+    sync = run_cli(["queues", "sync", "-f", GPU_VALUES, "--dry-run=client", "-o", "name"], env=env)
+    assert sync.stdout.splitlines() == ["queue/1xGPU", "queue/2xGPU", "queue/GPUshm"]
+    assert run_cli(["queues", "sync", "-f", GPU_VALUES, "-o", "yaml"], env=env).exit_code == 2
+    assert clearml.state.queue_by_name("1xGPU") is None
+    deleted = run_cli(["queues", "delete", "team-x", "-o", "name"], env=env)
+    assert (deleted.exit_code, deleted.stdout) == (0, "queue/team-x\n")
