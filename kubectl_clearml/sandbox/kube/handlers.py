@@ -19,7 +19,6 @@ from kubectl_clearml.core.merge import StrategicMergeError, json_merge_patch, st
 from kubectl_clearml.core.selectors import (
     SelectorError,
     field_value,
-    fields_match,
     labels_match,
     parse_field_selector,
     parse_label_selector,
@@ -117,32 +116,36 @@ class Api:
             raise st.ApiError(400, str(error), "BadRequest", {}) from None
         if not labels and not fields:
             return None
+        # A list tests every stored object: read each selected field once, with a plain-dict fast path.
+        readers = {r.field: _field_reader(r.field) for r in fields}
+        tests = [(readers[r.field], r.value, r.negate) for r in fields]
 
         def keep(obj: Obj) -> bool:
-            meta = obj.get("metadata") or {}
-            return labels_match(labels, meta.get("labels")) and fields_match(
-                fields, lambda path: field_value(obj, path, FIELD_DEFAULTS))
+            if labels and not labels_match(labels, (obj.get("metadata") or {}).get("labels")):
+                return False
+            return all((read(obj) == value) != negate for read, value, negate in tests)
 
         return keep
 
     def _list(self, target: Route, query: dict[str, str], as_table: bool = False) -> Response:
         resource = target.resource
-        keep = self._filter(resource, query)
+        keep = self._filter(resource, query) or _keep_all
         limit = int_param(query.get("limit"), "limit") or None
         start, token_rv = _decode_continue(query.get("continue"))
-        items, last, rv = self.store.page(resource.plural, target.namespace, start, limit, keep or (lambda _: True))
+        if as_table:
+            objs, last, rv = self.store.page(resource.plural, target.namespace, start, limit, keep)
+        else:
+            encoded, last, rv = self.store.page_json(resource.plural, target.namespace, start, limit, keep)
         meta: dict[str, Any] = {"resourceVersion": str(token_rv or rv)}
         if last is not None:
             meta["continue"] = _encode_continue(last, token_rv or rv)
-            if keep is None:
+            if keep is _keep_all:
                 meta["remainingItemCount"] = self.store.count_after(resource.plural, target.namespace, last)
         if as_table:
-            return json_response(200, tables.table(resource, items, meta))
+            return json_response(200, tables.table(resource, objs, meta))
         head = dumps({"kind": f"{resource.kind}List", "apiVersion": resource.group_version, "metadata": meta})
-        # Items carry no kind/apiVersion on a real apiserver; encode this page only.
-        encoded = b",".join(dumps({k: v for k, v in item.items() if k not in ("kind", "apiVersion")})
-                            for item in items)
-        return Response(200, head[:-1] + b',"items":[' + encoded + b"]}")
+        # Items carry no kind/apiVersion on a real apiserver (the store caches each item's bytes so).
+        return Response(200, b"".join((head[:-1], b',"items":[', b",".join(encoded), b"]}")))
 
     def _get(self, target: Route, query: dict[str, str], as_table: bool = False) -> Response:
         obj = self._read(target)
@@ -248,6 +251,37 @@ class Api:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
+
+
+def _keep_all(_: Obj) -> bool:
+    return True
+
+
+_MISSING = object()
+
+
+def _field_reader(path: str) -> Callable[[Obj], str]:
+    """``field_value(obj, path, FIELD_DEFAULTS)``, walking plain dicts without the generic Mapping checks."""
+    parts = path.split(".")
+    default = FIELD_DEFAULTS.get(path, "")
+
+    def read(obj: Obj) -> str:
+        current: Any = obj
+        for part in parts:
+            if type(current) is not dict:
+                return field_value(obj, path, FIELD_DEFAULTS)  # anything unusual: the reference reading
+            current = current.get(part, _MISSING)
+            if current is _MISSING:
+                return default
+        if type(current) is str:
+            return current
+        if current is None:
+            return default
+        if isinstance(current, bool):
+            return "true" if current else "false"
+        return str(current)
+
+    return read
 
 
 def _allowed(verb: str, name: str | None, subresource: str | None) -> bool:

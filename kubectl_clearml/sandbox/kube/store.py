@@ -2,7 +2,9 @@
 
 Every stored object is a snapshot nobody mutates: a change stores a new dict. The HTTP side serialises
 snapshots directly; the in-process backdoor (used by tests, seeds and the simulated scheduler/kubelet)
-hands out copies. Keys are kept sorted per resource (namespace, name), as etcd orders them, so one list
+hands out copies. Because a snapshot never changes, its list-item JSON is encoded once, on the first list
+that returns it, and kept until the next commit of its key: a list page is a join of cached bytes (as the
+real apiserver's watch cache keeps serialised objects). Keys are kept sorted per resource (namespace, name), as etcd orders them, so one list
 page is found by bisection and built without touching the rest.
 
 Watches read a bounded history of changes; in-process subscribers are called after every change, outside
@@ -22,6 +24,7 @@ from typing import Any
 
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.resources import BY_KIND, BY_PLURAL, RESOURCES, Resource, resource_for
+from kubectl_clearml.sandbox.kube.wire import list_item_json
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
@@ -77,6 +80,7 @@ class Store:
         with self._cond:
             self._objects: dict[str, dict[Key, Obj]] = {r.plural: {} for r in RESOURCES}
             self._keys: dict[str, list[Key]] = {r.plural: [] for r in RESOURCES}
+            self._encoded: dict[str, dict[Key, bytes]] = {r.plural: {} for r in RESOURCES}
             self._history: deque[Change] = deque(maxlen=HISTORY)
             self._logs: dict[Key, dict[str, str]] = {}
             self._history_floor = self._rv
@@ -155,22 +159,40 @@ class Store:
              keep: Callable[[Obj], bool]) -> tuple[list[Obj], Key | None, int]:
         """Up to ``limit`` matching objects after ``start_after``; returns (items, last key if more, rv)."""
         with self._cond:
-            keys = self._keys[plural]
+            keys, last = self._page_keys(plural, namespace, start_after, limit, keep)
             objects = self._objects[plural]
-            low, high = self._range(keys, namespace)
-            if start_after is not None:
-                low = max(low, bisect.bisect_right(keys, start_after))
-            items: list[Obj] = []
-            last: Key | None = None
-            for index in range(low, high):
-                obj = objects[keys[index]]
-                if not keep(obj):
-                    continue
-                if limit is not None and len(items) >= limit:
-                    return items, last, self._rv
-                items.append(obj)
-                last = keys[index]
-            return items, None, self._rv
+            return [objects[key] for key in keys], last, self._rv
+
+    def page_json(self, plural: str, namespace: str | None, start_after: Key | None, limit: int | None,
+                  keep: Callable[[Obj], bool]) -> tuple[list[bytes], Key | None, int]:
+        """:meth:`page` with each item as its list-item JSON (see ``wire.list_item_json``), cached per snapshot."""
+        with self._cond:
+            keys, last = self._page_keys(plural, namespace, start_after, limit, keep)
+            objects, encoded = self._objects[plural], self._encoded[plural]
+            items: list[bytes] = []
+            for key in keys:
+                data = encoded.get(key)
+                if data is None:
+                    data = encoded[key] = list_item_json(objects[key])
+                items.append(data)
+            return items, last, self._rv
+
+    def _page_keys(self, plural: str, namespace: str | None, start_after: Key | None, limit: int | None,
+                   keep: Callable[[Obj], bool]) -> tuple[KeyList, Key | None]:
+        keys = self._keys[plural]
+        objects = self._objects[plural]
+        low, high = self._range(keys, namespace)
+        if start_after is not None:
+            low = max(low, bisect.bisect_right(keys, start_after))
+        found: KeyList = []
+        for index in range(low, high):
+            key = keys[index]
+            if not keep(objects[key]):
+                continue
+            if limit is not None and len(found) >= limit:
+                return found, found[-1]
+            found.append(key)
+        return found, None
 
     def count_after(self, plural: str, namespace: str | None, start_after: Key) -> int:
         with self._cond:
@@ -318,6 +340,7 @@ class Store:
     def _commit(self, plural: str, key: Key, obj: Obj | None, kind: str, old: Obj | None = None) -> Change:
         self._rv += 1
         objects, keys = self._objects[plural], self._keys[plural]
+        self._encoded[plural].pop(key, None)
         if obj is None:
             del objects[key]
             del keys[bisect.bisect_left(keys, key)]

@@ -35,6 +35,11 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+def list_item_json(obj: dict[str, Any]) -> bytes:
+    """An object as an item of a list: a real apiserver leaves out each item's kind and apiVersion."""
+    return dumps({k: v for k, v in obj.items() if k not in ("kind", "apiVersion")})
+
+
 def json_response(code: int, value: Any) -> Response:
     return Response(code, dumps(value))
 
