@@ -65,7 +65,7 @@ COLUMNS = [
     type=click.FloatRange(min=0.1),
     default=10.0,
     show_default=True,
-    help="ClearML request timeout (s).",
+    help="Seconds before a ClearML or Kubernetes request is given up.",
 )
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=100, show_default=True, help="Queue entries read per round."
@@ -124,7 +124,11 @@ def command(
         batch_size=batch_size,
         leader_elect=leader_elect,
     )
-    engine = GlueEngine(clearml, kube, settings)
+
+    def reload_templates() -> dict[str, Any]:
+        return _agent_view(kube, values, template, tuple(names), release)[1]
+
+    engine = GlueEngine(clearml, kube, settings, reload_templates=reload_templates)
     if dry_run:
         rows = engine.preview()
         fmt = g.output_format(default="table")

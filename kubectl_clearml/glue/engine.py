@@ -60,6 +60,7 @@ class GlueEngine:
         build: Builder | None = None,
         identity: str | None = None,
         rand: Callable[[], float] = random.random,
+        reload_templates: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.clearml = clearml
         self.kube = kube
@@ -67,6 +68,8 @@ class GlueEngine:
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
         self.rand = rand
+        # Templates come from a ConfigMap or files users edit: re-read them every sweep, no restart needed.
+        self.reload_templates = reload_templates
         self.stop_event = threading.Event()
         self.label = podbuilder.agent_label(settings.worker_id)
         self.tracker = PodTracker(
@@ -177,6 +180,8 @@ class GlueEngine:
         if now >= self._next_sweep:
             self._next_sweep = now + self.settings.sweep_interval
             errors += self._guard("sweep", self.reconciler.sweep)
+            if self.reload_templates is not None:
+                errors += self._guard("templates", self._reload_templates)
         self.worker.report_if_due()
         result: RoundResult | None = None
         try:
@@ -209,6 +214,24 @@ class GlueEngine:
             self.summary.idle_sleeps += 1
             self._sleep(self.settings.poll_interval)
         return result
+
+    def _reload_templates(self) -> None:
+        """Adopt edited templates; one that no longer makes a pod is refused and the old one kept."""
+        from kubectl_clearml.glue.setup import check_template
+
+        assert self.reload_templates is not None
+        fresh = self.reload_templates()
+        for queue in self.settings.queues:
+            template = fresh.get(queue.name, fresh.get("*"))
+            if template is None or template == queue.template:
+                continue
+            try:
+                check_template(queue.name, template, self.settings.pod_settings)
+            except KubectlClearmlError as exc:
+                LOG.error("%s; keeping the previous template", exc.one_line())
+                continue
+            LOG.warning("queue %s: pod template changed, new pods use it", queue.name)
+            queue.template = dict(template)
 
     def _guard(self, step: str, action: Callable[[], object]) -> int:
         try:

@@ -95,8 +95,11 @@ class Harness:
     def engine(self, queues: Sequence[str], **options: Any) -> GlueEngine:
         identity = options.pop("identity", None)
         clock = options.pop("clock", None)
+        reload_templates = options.pop("reload_templates", None)
         settings = self.settings(queues, **options)
-        return GlueEngine(self.clearml(), self.kube(), settings, identity=identity, clock=clock)
+        return GlueEngine(
+            self.clearml(), self.kube(), settings, identity=identity, clock=clock, reload_templates=reload_templates
+        )
 
     def start(self, engine: GlueEngine) -> GlueEngine:
         errors: list[BaseException] = []

@@ -118,3 +118,23 @@ def test_idle_cost_is_one_queue_read_per_poll_interval(h):
     # One queues.get_all covers all four queues; nothing else while idle.
     assert by_endpoint.get("queues.get_all", 0) <= rounds + 1
     assert sum(by_endpoint.values()) <= rounds + 2
+
+
+def test_edited_templates_are_picked_up_without_a_restart(h):
+    h.queue("cpu")
+    current = {"cpu": {"metadata": {"labels": {"team": "vision"}}, "spec": {"containers": [{"name": "main"}]}}}
+    engine = h.start(
+        h.engine(["cpu"], templates=dict(current), reload_templates=lambda: dict(current), sweep_interval=0.1)
+    )
+    first = h.task("before the edit", "cpu")
+    assert wait_for(lambda: h.pod_of(first))["metadata"]["labels"]["team"] == "vision"
+
+    current["cpu"] = {"metadata": {"labels": {"team": "speech"}}, "spec": {"containers": [{"name": "main"}]}}
+    wait_for(lambda: engine.settings.queues[0].template["metadata"]["labels"]["team"] == "speech")
+    second = h.task("after the edit", "cpu")
+    assert wait_for(lambda: h.pod_of(second))["metadata"]["labels"]["team"] == "speech"
+
+    current["cpu"] = {"kind": "Deployment", "spec": {}}  # a broken edit is refused, the last good one stays
+    wait_for(lambda: engine.summary.rounds > 30)
+    third = h.task("after a broken edit", "cpu")
+    assert wait_for(lambda: h.pod_of(third))["metadata"]["labels"]["team"] == "speech"
