@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.errors import UsageError
@@ -23,7 +23,12 @@ class Credentials:
     access_key: str
     secret_key: str
     verify: bool | str = True
-    source: str = ""
+    source: str = ""  # every place a field came from, joined
+    origins: Mapping[str, str] = field(default_factory=dict)  # field name -> where that field came from
+
+    def source_of(self, name: str) -> str:
+        """Where one field (``api_host``, ``access_key``, ``secret_key``, ``verify``) came from."""
+        return self.origins.get(name) or self.source
 
     def __repr__(self) -> str:  # never print the secret, even in a debugger or a traceback
         return f"Credentials(api_host={self.api_host!r}, access_key={self.access_key[:4]!r}…, source={self.source!r})"
@@ -36,31 +41,49 @@ class PartialCredentials:
     secret_key: str | None = None
     verify: bool | str | None = None
     sources: tuple[str, ...] = ()
+    origins: dict[str, str] = field(default_factory=dict)  # per field, when it differs from sources[0]
+
+    def origin(self, name: str) -> str | None:
+        if getattr(self, name) is None:
+            return None
+        return self.origins.get(name) or (self.sources[0] if self.sources else None)
 
     def fill(self, other: PartialCredentials) -> PartialCredentials:
         """Keep our values; take the other's only where we have none."""
         used = any(
             getattr(self, f) is None and getattr(other, f) is not None for f in ("api_host", "access_key", "secret_key")
         )
-        return PartialCredentials(
+        merged = PartialCredentials(
             api_host=self.api_host or other.api_host,
             access_key=self.access_key or other.access_key,
             secret_key=self.secret_key or other.secret_key,
             verify=self.verify if self.verify is not None else other.verify,
             sources=self.sources + (other.sources if used else ()),
         )
+        for name in FIELDS:
+            where = self.origin(name) if getattr(self, name) is not None else other.origin(name)
+            if where:
+                merged.origins[name] = where
+        return merged
 
     @property
     def complete(self) -> bool:
         return bool(self.api_host and self.access_key and self.secret_key)
 
 
+FIELDS = ("api_host", "access_key", "secret_key", "verify")
+
+
 def _first(env: Mapping[str, str], *names: str) -> str | None:
+    return _first_named(env, *names)[1]
+
+
+def _first_named(env: Mapping[str, str], *names: str) -> tuple[str | None, str | None]:
     for name in names:
         value = env.get(name)
         if value:
-            return value
-    return None
+            return name, value
+    return None, None
 
 
 def _parse_bool(value: Any) -> bool | str | None:
@@ -77,12 +100,17 @@ def _parse_bool(value: Any) -> bool | str | None:
 
 
 def from_env(env: Mapping[str, str]) -> PartialCredentials:
-    found = PartialCredentials(
-        api_host=_first(env, "CLEARML_API_HOST", "TRAINS_API_HOST"),
-        access_key=_first(env, "CLEARML_API_ACCESS_KEY", "TRAINS_API_ACCESS_KEY"),
-        secret_key=_first(env, "CLEARML_API_SECRET_KEY", "TRAINS_API_SECRET_KEY"),
-        verify=_parse_bool(_first(env, "CLEARML_API_HOST_VERIFY_CERT", "TRAINS_API_HOST_VERIFY_CERT")),
-    )
+    found = PartialCredentials()
+    for name, variables in (
+        ("api_host", ("CLEARML_API_HOST", "TRAINS_API_HOST")),
+        ("access_key", ("CLEARML_API_ACCESS_KEY", "TRAINS_API_ACCESS_KEY")),
+        ("secret_key", ("CLEARML_API_SECRET_KEY", "TRAINS_API_SECRET_KEY")),
+        ("verify", ("CLEARML_API_HOST_VERIFY_CERT", "TRAINS_API_HOST_VERIFY_CERT")),
+    ):
+        variable, value = _first_named(env, *variables)
+        if variable is not None:
+            setattr(found, name, _parse_bool(value) if name == "verify" else value)
+            found.origins[name] = f"env {variable}"
     if found.api_host or found.access_key or found.secret_key:
         found.sources = ("environment",)
     return found
@@ -144,6 +172,9 @@ def resolve_credentials(
     flags = PartialCredentials(api_host or None, access_key or None, secret_key or None)
     if flags.api_host or flags.access_key or flags.secret_key:
         flags.sources = ("flags",)
+        flags.origins = {
+            name: "flag --" + name.replace("_", "-") for name in ("api_host", "access_key", "secret_key") if getattr(flags, name)
+        }
     merged = flags.fill(from_env(env))
     if not merged.complete:
         path, explicit = config_file_path(config_file, env)
@@ -174,10 +205,15 @@ def resolve_credentials(
         )
     register_secret(merged.secret_key)
     verify: bool | str = False if insecure else (merged.verify if merged.verify is not None else True)
+    origins = {name: where for name in FIELDS if (where := merged.origin(name))}
+    origins["verify"] = (
+        "flag --insecure-skip-tls-verify" if insecure else origins.get("verify", "default (verify TLS)")
+    )
     return Credentials(
         api_host=host,
         access_key=str(merged.access_key),
         secret_key=str(merged.secret_key),
         verify=verify,
         source=", ".join(merged.sources) or "flags",
+        origins=origins,
     )

@@ -52,10 +52,10 @@ def command(check: bool) -> None:
         client = clearml_from(g, kube)
         creds = client.credentials
         rows += [
-            {"name": "clearml.api_host", "value": creds.api_host, "source": creds.source},
-            {"name": "clearml.access_key", "value": mask_access_key(creds.access_key), "source": creds.source},
-            {"name": "clearml.secret_key", "value": MASK, "source": creds.source},
-            {"name": "clearml.verify_tls", "value": str(creds.verify).lower(), "source": creds.source},
+            {"name": "clearml.api_host", "value": creds.api_host, "source": creds.source_of("api_host")},
+            {"name": "clearml.access_key", "value": mask_access_key(creds.access_key), "source": creds.source_of("access_key")},
+            {"name": "clearml.secret_key", "value": MASK, "source": creds.source_of("secret_key")},
+            {"name": "clearml.verify_tls", "value": str(creds.verify).lower(), "source": creds.source_of("verify")},
         ]
         if check:
             claims = client.token_claims()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from kubectl_clearml.cli.main import COMMANDS, cli
 from tests.helpers import run_cli
 
@@ -80,3 +82,24 @@ def test_global_options_before_and_after_the_subcommand_later_wins(tmp_path):
         home=str(tmp_path),
     )
     assert '"kubernetes.namespace": "second"' in result.stdout
+
+
+def test_config_names_the_source_of_each_clearml_setting(clearml, tmp_path):
+    # Precedence is per field: a flag for the server, the environment for the key, the file for the rest.
+    conf = clearml.write_clearml_conf(tmp_path / "clearml.conf")
+    result = run_cli(
+        ["config", "--check", "-o", "json", "--api-host", clearml.url, "--insecure-skip-tls-verify"],
+        env={"CLEARML_CONFIG_FILE": str(conf), "CLEARML_API_ACCESS_KEY": clearml.access_key,
+             "KUBECONFIG": str(tmp_path / "none")},
+        home=str(tmp_path),
+    )
+    sources = json.loads(result.stdout)["sources"]
+    assert {k: v for k, v in sources.items() if k.startswith("clearml.")} == {
+        "clearml.api_host": "flag --api-host",
+        "clearml.access_key": "env CLEARML_API_ACCESS_KEY",
+        "clearml.secret_key": str(conf),
+        "clearml.verify_tls": "flag --insecure-skip-tls-verify",
+        "clearml.server_version": "server",
+        "clearml.api_version": "server",
+    }
+    assert clearml.secret_key not in result.stdout + result.stderr
