@@ -155,7 +155,8 @@ def _latest_deployed(kube: Kube, namespace: str, release: str | None) -> list[di
         raise AuthError(
             exc.what,
             exc.obj,
-            "diff-template reads the agent's Helm release Secret: ask for 'list secrets' in this namespace",
+            "the agent's configuration is read from its Helm release Secret: ask for 'list secrets' in this "
+            "namespace, or pass -f with the agent's values file",
         ) from None
     latest: dict[str, dict[str, Any]] = {}
     for secret in secrets:

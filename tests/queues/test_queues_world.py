@@ -55,6 +55,15 @@ def test_forbidden_pods_is_a_warning_naming_the_permission(world):
     assert "ask for RBAC permission to list pods" in result.stderr
 
 
+def test_forbidden_release_secrets_hint_names_no_other_command(world):
+    world.kube.deny("list", "secrets", "clearml")
+    result = run_cli(["queues", "-n", "clearml"], env=world.env)
+    assert result.exit_code == 0
+    assert "agent configuration unavailable: cannot list secrets in namespace clearml: forbidden" in result.stderr
+    assert "ask for 'list secrets' in this namespace, or pass -f with the agent's values file" in result.stderr
+    assert "diff-template" not in result.stderr
+
+
 def test_clearml_down_still_shows_the_kubernetes_view(world):
     world.clearml.stop()
     result = run_cli(["queues", "-n", "clearml", "-o", "json"], env=world.env)
