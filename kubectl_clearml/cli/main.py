@@ -107,7 +107,7 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
     except click.exceptions.Abort:
         return _fail("interrupted", ExitStatus.INTERRUPTED)
     except click.UsageError as exc:
-        cmd = exc.ctx.command_path if exc.ctx else prog_name
+        cmd = exc.ctx.command_path if exc.ctx else _command_path(argv, prog_name)
         return _fail(f"{exc.format_message().rstrip('.')}: see '{cmd} --help'", ExitStatus.USAGE)
     except click.ClickException as exc:
         return _fail(exc.format_message(), ExitStatus.USAGE)
@@ -132,6 +132,24 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
         return _fail(
             _redacted(f"internal error: {type(exc).__name__}: {exc}: rerun with -v and report it"), INTERNAL_ERROR
         )
+
+
+def _command_path(argv: Sequence[str], prog_name: str) -> str:
+    """The subcommand an argv names, for errors click raises without a context (``Option '--size' requires
+    an argument`` at the end of the line), so the hint points at that subcommand's --help, not the root's."""
+    path = [prog_name]
+    command: click.Command = cli
+    ctx = click.Context(cli, info_name=prog_name)
+    for arg in argv:
+        if arg == "--":
+            break
+        if not isinstance(command, click.Group) or arg.startswith("-"):
+            continue
+        sub = command.get_command(ctx, arg)
+        if sub is not None:
+            path.append(arg)
+            command = sub
+    return " ".join(path)
 
 
 def _redacted(text: str) -> str:

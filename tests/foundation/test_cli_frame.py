@@ -103,3 +103,13 @@ def test_config_names_the_source_of_each_clearml_setting(clearml, tmp_path):
         "clearml.api_version": "server",
     }
     assert clearml.secret_key not in result.stdout + result.stderr
+
+
+def test_an_option_missing_its_value_points_at_the_subcommand_help(tmp_path):
+    # click raises this one without a context: the hint must still name the subcommand typed.
+    result = run_cli(["-n", "ml", "queues", "create", "--tag"], home=str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "kubectl clearml: error: Option '--tag' requires an argument: see 'kubectl clearml queues create --help'\n"
+    )
+    assert run_cli(["-o"], home=str(tmp_path)).stderr.endswith("see 'kubectl clearml --help'\n")
