@@ -171,6 +171,7 @@ def main() -> int:
     elapsed = time.monotonic() - started
     clearml_faults = sum(r.injected for r in clearml.faults._rules)
     kube_faults = sum(f.fired for f in kube.faults._faults)
+    clearml_requests, kube_requests = clearml.requests.total, len(kube.requests)
     clearml.clear_faults()
     kube.clear_faults()
     result = check(clearml, kube, queues, task_ids, logs)
@@ -180,8 +181,8 @@ def main() -> int:
         pods_at_each_kill=kill_points,
         error_rate=args.error_rate,
         seconds=round(elapsed, 1),
-        clearml_faults_injected=clearml_faults,
-        kube_faults_injected=kube_faults,
+        clearml_faults_injected=f"{clearml_faults} of {clearml_requests} requests",
+        kube_faults_injected=f"{kube_faults} of {kube_requests} requests",
         workdir=str(workdir),
     )
     ok = (

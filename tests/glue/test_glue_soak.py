@@ -34,6 +34,8 @@ def test_sigkill_and_faults_neither_duplicate_nor_strand_tasks():
     assert result["tasks_with_several_pods"] == 0 and result["pods_of_unknown_tasks"] == 0, result
     assert result["stranded"] == 0 and result["left_in_queues"] == 0, result
     assert result["secret_leaks"] == {"pod specs": 0, "log lines": 0, "status texts": 0}, result
-    assert result["clearml_faults_injected"] > 0 and result["kube_faults_injected"] > 0, result
+    assert not result["clearml_faults_injected"].startswith("0 ") and not result["kube_faults_injected"].startswith(
+        "0 "
+    )
     assert len(result["pods_at_each_kill"]) == 3
     assert run.returncode == 0 and result["ok"]
