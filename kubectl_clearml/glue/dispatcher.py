@@ -177,7 +177,9 @@ class Dispatcher:
                 elif action in (policy.POP_ONLY, policy.DROP_STALE):
                     self._pop(queue, task_id, "pop")
                     result.popped += 1
-            return result
+            if result.progressed:
+                return result
+            # Nothing this queue holds can start now (unknown tasks only): the next queue gets its turn.
         return result
 
     # ---- one task --------------------------------------------------------------------------------

@@ -138,3 +138,15 @@ def test_edited_templates_are_picked_up_without_a_restart(h):
     wait_for(lambda: engine.summary.rounds > 30)
     third = h.task("after a broken edit", "cpu")
     assert wait_for(lambda: h.pod_of(third))["metadata"]["labels"]["team"] == "speech"
+
+
+def test_an_unlaunchable_head_does_not_starve_lower_queues(h):
+    h.queue("high")
+    h.queue("low")
+    ghost = h.task("deleted while queued", "high")
+    with h.emu.state.lock:
+        del h.emu.state.tasks[ghost]  # its entry stays behind in the queue
+    low = h.task("low priority", "low")
+    h.start(h.engine(["high", "low"]))
+    wait_for(lambda: h.pod_of(low), what="the lower queue served")
+    assert h.entries("high") == [ghost]
