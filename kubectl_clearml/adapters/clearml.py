@@ -180,6 +180,7 @@ class ClearmlClient:
                 self.requests_made += 1
                 response = self.session.post(url, json=dict(payload), headers=headers, auth=auth, timeout=self.timeout)
             except (requests.exceptions.ConnectTimeout, requests.exceptions.ConnectionError) as exc:
+                _raise_if_not_a_clearml_connection(exc, self.server)  # retrying these cannot help
                 never_sent = isinstance(exc, requests.exceptions.ConnectTimeout) or _refused(exc)
                 if attempt <= self.retries and (never_sent or safe_to_repeat):
                     self._pause(attempt, endpoint, type(exc).__name__)
@@ -241,6 +242,25 @@ class ClearmlClient:
         if code != 200:
             raise error_for(code, subcode, message, endpoint)
         return body.get("data") or {}
+
+
+def _raise_if_not_a_clearml_connection(exc: Exception, server: str) -> None:
+    from kubectl_clearml.adapters.transport import not_http, tls_failure
+
+    tls = tls_failure(exc)
+    if tls is not None:
+        raise UnreachableError(
+            f"TLS handshake with the ClearML API server failed: {tls}",
+            server,
+            "is it https (the API is often plain http on port 8008)? For a private CA set "
+            "api.verify_certificate in clearml.conf or REQUESTS_CA_BUNDLE; or --insecure-skip-tls-verify",
+        ) from None
+    if not_http(exc):
+        raise ServerError(
+            "the ClearML API host does not speak HTTP",
+            server,
+            "is --api-host the ClearML API server (usually port 8008)?",
+        ) from None
 
 
 def _refused(exc: Exception) -> bool:

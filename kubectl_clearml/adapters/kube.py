@@ -517,7 +517,21 @@ def _status_error(
 
 
 def _transport_error(exc: Exception, server: str) -> UnreachableError:
+    from kubectl_clearml.adapters.transport import not_http, tls_failure
+
     name = type(exc).__name__
+    tls = tls_failure(exc)
+    if tls is not None:
+        return UnreachableError(
+            f"TLS handshake with the Kubernetes API server failed: {tls}",
+            server,
+            "check the cluster's server URL (https?), certificate-authority(-data) and insecure-skip-tls-verify "
+            "in the kubeconfig",
+        )
+    if not_http(exc):
+        return UnreachableError(
+            "the Kubernetes API server address does not speak HTTP", server, "check the server URL (port?) in the kubeconfig"
+        )
     if "Timeout" in name:
         return UnreachableError("timed out talking to the Kubernetes API server", server, "is the cluster up?")
     return UnreachableError(

@@ -15,6 +15,7 @@ from kubectl_clearml.errors import (
     ClearmlServerFailure,
     ClearmlTaskNotFound,
     ExitStatus,
+    ServerError,
     UnreachableError,
 )
 from tests.helpers import run_cli
@@ -130,3 +131,50 @@ def test_cli_exit_codes_for_clearml_problems(clearml, tmp_path):
         "check --api-host / CLEARML_API_HOST and the network (the API is usually on port 8008)"
     )
     assert "Traceback" not in down.stderr
+
+
+@pytest.fixture
+def not_http_server():
+    """A TCP port that answers like an SSH server: reached, but not HTTP."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+def test_https_to_a_plain_http_server_is_a_tls_failure_without_retries(clearml):
+    client = client_for(clearml, url=clearml.url.replace("http://", "https://"), retries=3)
+    with pytest.raises(UnreachableError) as info:
+        client.call("queues.get_all")
+    assert info.value.what == "TLS handshake with the ClearML API server failed: wrong version number"
+    assert "--insecure-skip-tls-verify" in (info.value.hint or "")
+    assert client.requests_made == 1  # the same handshake fails the same way: no retry
+
+
+def test_a_server_that_does_not_speak_http(clearml, not_http_server):
+    client = client_for(clearml, url=not_http_server, retries=3)
+    with pytest.raises(ServerError) as info:
+        client.call("queues.get_all")
+    assert info.value.one_line() == (
+        f"the ClearML API host does not speak HTTP ({not_http_server}): "
+        "is --api-host the ClearML API server (usually port 8008)?"
+    )
+    assert client.requests_made == 1 and info.value.exit_status == ExitStatus.UNREACHABLE

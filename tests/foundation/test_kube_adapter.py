@@ -99,3 +99,15 @@ def test_pod_log(kube, client):
 def test_config_check_reports_server_version(kube, kubeconfig, tmp_path):
     result = run_cli(["config", "--check", "--kubeconfig", kubeconfig, "-o", "json"], home=str(tmp_path))
     assert '"kubernetes.version": "v1.' in result.stdout
+
+
+def test_https_to_a_plain_http_api_server_says_tls(kube, tmp_path):
+    config = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace="default", context="sandbox")
+    path = tmp_path / "kubeconfig"
+    path.write_text(path.read_text().replace(kube.url, kube.url.replace("http://", "https://")))
+    result = run_cli(["diff-template", "--all", "--kubeconfig", config], home=str(tmp_path))
+    assert result.exit_code == ExitStatus.UNREACHABLE
+    assert result.stderr.startswith(
+        "kubectl clearml: error: TLS handshake with the Kubernetes API server failed: wrong version number"
+    )
+    assert "certificate-authority" in result.stderr and len(result.stderr.splitlines()) == 1
