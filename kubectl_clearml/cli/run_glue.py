@@ -70,6 +70,13 @@ COLUMNS = [
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=100, show_default=True, help="Queue entries read per round."
 )
+@click.option(
+    "--k8s-pending-queue",
+    default="k8s_scheduler",
+    show_default=True,
+    metavar="NAME",
+    help="The reference glue's hidden pending queue: tasks stranded there are adopted ('' turns this off).",
+)
 @global_options
 def command(
     queues: tuple[str, ...],
@@ -87,6 +94,7 @@ def command(
     credentials_secret: str | None,
     request_timeout: float,
     batch_size: int,
+    k8s_pending_queue: str,
 ) -> None:
     """Run the glue loop in the foreground: pull tasks from queues, launch their pods, follow them.
 
@@ -123,6 +131,7 @@ def command(
         poll_interval=poll_interval,
         batch_size=batch_size,
         leader_elect=leader_elect,
+        scheduler_queue=k8s_pending_queue,
     )
 
     def reload_templates() -> dict[str, Any]:

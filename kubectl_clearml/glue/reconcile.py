@@ -134,6 +134,8 @@ class Reconciler:
 
     # ---- the reference glue's k8s_scheduler --------------------------------------------------------
     def _adopt_scheduler_queue(self, our_entries: set[str]) -> None:
+        if not self.settings.scheduler_queue:
+            return  # adoption turned off (--k8s-pending-queue "")
         data = self.clearml.call(
             "queues.get_all",
             {
