@@ -138,7 +138,7 @@ class GlueEngine:
                 self.summary.led = True
                 if not self.started and not self._start(watch=not once):
                     continue
-                result = self._iterate()
+                result = self._iterate(idle_sleep=not once)
                 if once and result is not None and not result.progressed:
                     break
         finally:
@@ -170,7 +170,7 @@ class GlueEngine:
         )
         return True
 
-    def _iterate(self) -> RoundResult | None:
+    def _iterate(self, idle_sleep: bool = True) -> RoundResult | None:
         now = self.clock.monotonic()
         errors = 0
         check = now >= self._next_check
@@ -210,7 +210,7 @@ class GlueEngine:
             )
             return result
         self._failures = 0
-        if not self.stopping:
+        if idle_sleep and not self.stopping:
             self.summary.idle_sleeps += 1
             self._sleep(self.settings.poll_interval)
         return result
