@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -64,6 +65,23 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl([(c.name, c.summary) for c in COMMANDS])
 
+    # `kubectl clearml queues | head` closed stdout early: done, exit 0 and say nothing. Caught here because
+    # click's main() turns an EPIPE it sees into sys.exit(1), even in non-standalone mode. make_context
+    # covers the root's --help, invoke every subcommand (its --help included).
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            _silence_stdout()
+            raise click.exceptions.Exit(0) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _silence_stdout()
+            raise click.exceptions.Exit(0) from None
+
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="kubectl-clearml", message="%(prog)s %(version)s")
@@ -119,10 +137,7 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
         return _fail("interrupted", ExitStatus.INTERRUPTED)
     except BrokenPipeError:
         # `kubectl clearml queues | head` closes stdout early: not an error worth a message.
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at interpreter exit
-        except OSError:
-            pass
+        _silence_stdout()
         return 0
     except Exception as exc:
         if verbose:
@@ -152,6 +167,20 @@ def _command_path(argv: Sequence[str], prog_name: str) -> str:
     return " ".join(path)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the flush of what is still buffered at interpreter exit cannot fail
+    again (Python would print 'Exception ignored ... BrokenPipeError' and exit 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (tests capture into StringIO): swap the object instead
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stays open until exit on purpose
+        except OSError:
+            pass
+
+
 def _redacted(text: str) -> str:
     from kubectl_clearml.logs import redact
 
@@ -166,4 +195,9 @@ def main() -> None:
         sys.argv = [sys.argv[0], *sys.argv[2:]]
         complete.main()
         return
-    sys.exit(run(prog_name=_prog_name(sys.argv[0])))
+    status = run(prog_name=_prog_name(sys.argv[0]))
+    try:
+        sys.stdout.flush()  # what is still buffered, now: a reader gone by then is not worth a traceback
+    except BrokenPipeError:
+        _silence_stdout()
+    sys.exit(status)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+
+import pytest
 
 from kubectl_clearml.cli.main import COMMANDS, cli
 from tests.helpers import run_cli
@@ -113,3 +116,23 @@ def test_an_option_missing_its_value_points_at_the_subcommand_help(tmp_path):
         "kubectl clearml: error: Option '--tag' requires an argument: see 'kubectl clearml queues create --help'\n"
     )
     assert run_cli(["-o"], home=str(tmp_path)).stderr.endswith("see 'kubectl clearml --help'\n")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["queues", "create", "--help"], ["queues", "--no-kube", "-o", "yaml"]])
+def test_a_reader_that_stops_early_is_exit_0_and_silent(clearml, tmp_path, args):
+    # `kubectl clearml ... | head`: click would turn the EPIPE into exit 1, and the flush at exit of what is
+    # still buffered into exit 120 with "Exception ignored"; a pipeline under pipefail must pass.
+    import subprocess
+    import sys
+
+    for i in range(30):
+        clearml.state.create_queue(f"queue-{i:02d}")
+    env = {**clearml.env(), "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubectl_clearml", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the plugin has written anything: its first write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "error" not in err
