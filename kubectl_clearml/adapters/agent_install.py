@@ -34,13 +34,12 @@ import yaml
 
 from kubectl_clearml.adapters.agent_credentials import glue_container
 from kubectl_clearml.adapters.kube import Kube
-from kubectl_clearml.adapters.values_file import load_values, parse_values
+from kubectl_clearml.adapters.values_file import load_values, parse_values, register_value_secrets
 from kubectl_clearml.core.agent_config import AgentConfig, load_agent_config, split_queue_list
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_CHART_NAME, OSS_CHART_NAME, Flavour
 from kubectl_clearml.core.templates import RenderedTemplate, parse_rendered_template
 from kubectl_clearml.core.values import coalesce
 from kubectl_clearml.errors import AuthError, NotFoundError, UsageError
-from kubectl_clearml.logs import register_secret
 
 AGENT_CHARTS = (OSS_CHART_NAME, ENTERPRISE_CHART_NAME)
 TEMPLATE_MOUNT = "/root/template"
@@ -62,11 +61,7 @@ def load_values_files(paths: list[str] | tuple[str, ...]) -> list[dict[str, Any]
 
 
 def _register_value_secrets(values: dict[str, Any]) -> None:
-    clearml = values.get("clearml")
-    if isinstance(clearml, dict):
-        for key in ("agentk8sglueKey", "agentk8sglueSecret"):
-            if isinstance(clearml.get(key), str):
-                register_secret(clearml[key])
+    register_value_secrets(values)
 
 
 def decode_release(data: str, where: str = "release Secret") -> dict[str, Any]:

@@ -17,8 +17,18 @@ from ruamel.yaml import YAML
 
 from kubectl_clearml.adapters.yaml_edit import HelmSafeRepresenter, apply_overlay_text, commented, plain, yaml_error
 from kubectl_clearml.errors import UsageError
+from kubectl_clearml.logs import redact, register_secret
 
-__all__ = ["FileEdit", "apply_overlay_text", "dump_plain", "edit_in_place", "load_values", "parse_values", "write_text"]
+__all__ = [
+    "FileEdit",
+    "apply_overlay_text",
+    "dump_plain",
+    "edit_in_place",
+    "load_values",
+    "parse_values",
+    "register_value_secrets",
+    "write_text",
+]
 
 
 def _read(path: str) -> str:
@@ -54,7 +64,18 @@ def parse_values(text: str, path: str = "<values>") -> dict[str, Any]:
 
 
 def load_values(path: str) -> dict[str, Any]:
-    return parse_values(_read(path), path)
+    values = parse_values(_read(path), path)
+    register_value_secrets(values)
+    return values
+
+
+def register_value_secrets(values: Mapping[str, Any]) -> None:
+    """The agent's credentials in a values file are secrets: masked in every output (diffs, logs) from now on."""
+    clearml = values.get("clearml")
+    if isinstance(clearml, Mapping):
+        for key in ("agentk8sglueKey", "agentk8sglueSecret"):
+            if isinstance(clearml.get(key), str):
+                register_secret(clearml[key])
 
 
 def dump_plain(data: Any) -> str:
@@ -80,12 +101,15 @@ class FileEdit:
         return self.before != self.after
 
     def diff(self) -> str:
-        return "".join(
-            difflib.unified_diff(
-                self.before.splitlines(keepends=True),
-                self.after.splitlines(keepends=True),
-                fromfile=f"a/{self.path}",
-                tofile=f"b/{self.path}",
+        """The unified diff, credentials in the context lines masked (the file itself keeps them)."""
+        return redact(
+            "".join(
+                difflib.unified_diff(
+                    self.before.splitlines(keepends=True),
+                    self.after.splitlines(keepends=True),
+                    fromfile=f"a/{self.path}",
+                    tofile=f"b/{self.path}",
+                )
             )
         )
 

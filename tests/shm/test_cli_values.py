@@ -82,6 +82,25 @@ def test_in_place_dry_run_prints_the_diff_only(files):
     assert values.read_text() == original and not (files / "enterprise-values.yaml.bak").exists()
 
 
+def test_in_place_dry_run_diff_masks_the_agent_credentials_in_context_lines(tmp_path):
+    secret = "s3cr3t-agent-value-0123456789"
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        "agentk8sglue:\n  queues:\n    train:\n      templateOverrides:\n        resources:\n"
+        "          limits:\n            nvidia.com/gpu: 4\n"
+        f"clearml:\n  agentk8sglueKey: AKEYAKEY\n  agentk8sglueSecret: {secret}\n"
+    )
+    r = shm(["train", "--size", "8Gi", "-f", str(values), "--in-place", "--dry-run"], tmp_path)
+    assert r.exit_code == 0, r.stderr
+    assert "agentk8sglueSecret: ********" in r.stdout  # the diff's context reaches the credentials
+    assert secret not in r.stdout + r.stderr
+    written = shm(["train", "--size", "8Gi", "-f", str(values), "--in-place"], tmp_path)
+    assert written.exit_code == 0 and secret not in written.stdout + written.stderr
+    edited = yaml.safe_load(values.read_text())  # masked in the output only, never in the file
+    assert edited["clearml"]["agentk8sglueSecret"] == secret
+    assert edited["agentk8sglue"]["queues"]["train"]["templateOverrides"]["extraVolumes"][0]["name"] == "dshm"
+
+
 def test_base_for_every_queue(files):
     r = shm(["--base", "--size", "2Gi", "-f", str(files / "enterprise-values.yaml")], files)
     assert r.exit_code == 0, r.stderr
