@@ -8,10 +8,12 @@ the agent (no queue rows without it).
 
 from __future__ import annotations
 
+import gc
 import json
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -81,6 +83,24 @@ def fetched_ahead(pages: Iterator[T], depth: int = 4) -> Iterator[T]:
         stop.set()
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a long list streams in.
+
+    Decoding 100,000 pods allocates millions of dicts and lists, each freed with its page by reference
+    counting (JSON has no cycles); the collector would still scan the young ones every 700 allocations
+    and now and then the whole heap (the imported libraries, the node model): a third of the CPU time of
+    decoding and counting. Whatever cycles other code makes meanwhile are collected once it resumes.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def decoded_items(pages: Iterable[bytes], what: str) -> Iterator[dict[str, Any]]:
     for raw in pages:
         try:
@@ -96,6 +116,11 @@ def read_cluster(g: Globals, kube: Kube, node_selector: str | None) -> tuple[Clu
     -n/-A choose where the agent's task pods are attributed to queues from (default: the namespace). When
     listing pods cluster-wide is forbidden, only the namespace's pods are counted, with a note.
     """
+    with collector_paused():
+        return _read_cluster(g, kube, node_selector)
+
+
+def _read_cluster(g: Globals, kube: Kube, node_selector: str | None) -> tuple[ClusterGpus, list[str]]:
     nodes = list(kube.list("nodes", label_selector=node_selector, page_size=PAGE_SIZE))
     queue_namespace = None if g.all_namespaces else kube.namespace
     notes: list[str] = []

@@ -26,7 +26,7 @@ from kubectl_clearml.core.scheduling import (
     node_allocatable,
     node_capacity,
     node_ready,
-    pod_requests,
+    pod_request_items,
 )
 
 Obj = Mapping[str, Any]
@@ -286,30 +286,30 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj], *, queue_namespace:
         cluster.nodes[gpus.name] = gpus
     by_name = cluster.nodes
     running = cluster.running_task_pods
+    pending = cluster.pending_task_pods
     gpu_names: dict[str, bool] = {}  # resource name -> is a GPU resource (a handful of names, 100,000 pods)
     empty: Mapping[str, Any] = {}
+    seen = other_nodes = 0
     for pod in pods:
-        cluster.pods_seen += 1
+        seen += 1
         status = pod.get("status")
         if status and status.get("phase") in TERMINAL_PHASES:
             continue  # the server filters these out already; a plain list may still carry them
-        spec = pod.get("spec") or empty
         labels = (pod.get("metadata") or empty).get("labels") or empty
         task = "CLEARML" in labels or "clearml-task-id" in labels
-        node_name = spec.get("nodeName")
+        node_name = (pod.get("spec") or empty).get("nodeName")
         if not node_name:
             if task and _in_namespace(pod, queue_namespace):
-                cluster.pending_task_pods.append(_pending(pod, labels))
+                pending.append(_pending(pod, labels))
             continue
         model = by_name.get(node_name)
         if model is None:
-            cluster.pods_on_other_nodes += 1
+            other_nodes += 1
             continue
-        requests = pod_requests(pod)
         used = model.used
         used[PODS] = used.get(PODS, 0) + 1
         uses_gpu = False
-        for name, amount in requests.items():
+        for name, amount in pod_request_items(pod):
             used[name] = used.get(name, 0) + amount
             is_gpu = gpu_names.get(name)
             if is_gpu is None:
@@ -334,6 +334,8 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj], *, queue_namespace:
                 model.gpu_task_pods += 1
         elif uses_gpu:
             model.gpu_other_pods += 1
+    cluster.pods_seen += seen
+    cluster.pods_on_other_nodes += other_nodes
     return cluster
 
 

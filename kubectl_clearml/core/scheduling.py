@@ -20,6 +20,7 @@ from typing import Any
 from kubectl_clearml.core.quantity import QuantityError, resource_amount
 
 Resources = dict[str, int]
+RequestItems = tuple[tuple[str, int], ...]  # non-zero requests as (name, amount) pairs
 Obj = Mapping[str, Any]
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
@@ -73,9 +74,14 @@ def _amounts(values: Any) -> Resources:
 
 def container_requests(container: Obj) -> Resources:
     """Requests of one container; a resource with only a limit is requested at its limit (API defaulting)."""
+    return dict(_container_stanza(container)[0])
+
+
+def _container_stanza(container: Obj) -> tuple[Resources, RequestItems]:
+    """(every request, the non-zero ones as pairs) of one container; both may be shared: never mutate them."""
     resources = container.get("resources")
     if not resources:
-        return {}
+        return _NO_REQUESTS
     limits = resources.get("limits") or {}
     requests = resources.get("requests") or {}
     if type(limits) is dict and type(requests) is dict:
@@ -84,18 +90,24 @@ def container_requests(container: Obj) -> Resources:
         try:
             known = _STANZAS.get(key)
         except TypeError:  # an unhashable value: take the plain path
-            return _merged_requests(limits, requests)
+            return _stanza(limits, requests)
         if known is None:
-            known = _merged_requests(limits, requests)
+            known = _stanza(limits, requests)
             if len(_STANZAS) >= _STANZAS_MAX:
                 _STANZAS.clear()
             _STANZAS[key] = known
-        return dict(known)
-    return _merged_requests(limits, requests)
+        return known
+    return _stanza(limits, requests)
 
 
-_STANZAS: dict[tuple[Any, ...], Resources] = {}
+_STANZAS: dict[tuple[Any, ...], tuple[Resources, RequestItems]] = {}
 _STANZAS_MAX = 4096
+_NO_REQUESTS: tuple[Resources, RequestItems] = ({}, ())
+
+
+def _stanza(limits: Any, requests: Any) -> tuple[Resources, RequestItems]:
+    merged = _merged_requests(limits, requests)
+    return merged, tuple((name, amount) for name, amount in merged.items() if amount)
 
 
 def _merged_requests(limits: Any, requests: Any) -> Resources:
@@ -120,15 +132,30 @@ def pod_requests(pod: Obj) -> Resources:
     spec = pod_spec(pod)
     containers: Sequence[Obj] = spec.get("containers") or []
     if len(containers) == 1 and not spec.get("initContainers") and not spec.get("overhead"):
-        single = container_requests(containers[0])  # the common case, kept fast for 100,000-pod clusters
-        return single if all(single.values()) else {name: amount for name, amount in single.items() if amount}
+        return dict(_container_stanza(containers[0])[1])  # the common case, kept fast for 100,000-pod clusters
+    return _pod_requests(spec, containers)
+
+
+def pod_request_items(pod: Obj) -> RequestItems:
+    """:func:`pod_requests` as (name, amount) pairs, possibly shared between pods of the same shape.
+
+    For counting many pods (gpu-report reads 100,000): a single-container pod costs one memo lookup.
+    """
+    spec = pod_spec(pod)
+    containers: Sequence[Obj] = spec.get("containers") or []
+    if len(containers) == 1 and not spec.get("initContainers") and not spec.get("overhead"):
+        return _container_stanza(containers[0])[1]
+    return tuple(_pod_requests(spec, containers).items())
+
+
+def _pod_requests(spec: Obj, containers: Sequence[Obj]) -> Resources:
     total: Resources = {}
     for container in containers:
-        _add(total, container_requests(container))
+        _add(total, _container_stanza(container)[0])
     init_peak: Resources = {}
     sidecars: Resources = {}
     for init in spec.get("initContainers") or ():
-        requests = container_requests(init)
+        requests = _container_stanza(init)[0]
         if init.get("restartPolicy") == "Always":
             # A sidecar keeps running next to later init containers and all app containers.
             _add(sidecars, requests)

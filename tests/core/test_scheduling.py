@@ -18,6 +18,7 @@ from kubectl_clearml.core.scheduling import (
     free_resources,
     matches_node_selector,
     node_taints,
+    pod_request_items,
     pod_requests,
     requested_by_node,
     schedule,
@@ -359,3 +360,17 @@ def test_request_cache_hands_out_copies_and_takes_any_values() -> None:
     with pytest.raises(QuantityError) as info:
         container_requests(odd)
     assert info.value.obj == "resources.nvidia.com/gpu"
+
+
+@given(containers_st, inits_st, st.booleans())
+def test_request_items_are_the_effective_requests(
+    containers: list[dict[str, Any]], inits: list[dict[str, Any]], twice: bool
+) -> None:
+    p = pod(*containers, init=inits)
+    if twice:  # a second pod of the same shape is answered from the stanza memo
+        pod_request_items(p)
+    assert dict(pod_request_items(p)) == pod_requests(p)
+    assert all(amount for _, amount in pod_request_items(p))
+    changed = pod_requests(p)
+    changed["cpu"] = 12345  # a caller changing its dict must not change the shared pairs
+    assert dict(pod_request_items(p)) == pod_requests(p) != changed
