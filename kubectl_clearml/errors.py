@@ -50,6 +50,11 @@ class UsageError(KubectlClearmlError):
     exit_status = ExitStatus.USAGE
 
 
+class NotConfiguredError(UsageError):
+    """Nothing tells us where a server is (no ClearML credentials anywhere): a read command may go on
+    without it, unlike a setting the user gave that is wrong."""
+
+
 class NotBuiltError(UsageError):
     """A subcommand that exists in the command list but is not implemented yet."""
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_clearml.errors import UsageError
+from kubectl_clearml.errors import NotConfiguredError, UsageError
 from kubectl_clearml.logs import register_secret
 
 
@@ -183,6 +183,11 @@ def resolve_credentials(
         from_config_file(config_file, True)  # still report a broken file the user named
     if not merged.complete and fallback is not None:
         merged = merged.fill(fallback)
+    host = str(merged.api_host or "").strip().rstrip("/")
+    if merged.api_host and not host.startswith(("http://", "https://")):  # before "missing keys": given, but wrong
+        raise UsageError(
+            "the ClearML API host must be an http(s) URL", host, "e.g. https://api.clear.ml or http://host:8008"
+        )
     missing = [
         name
         for name, value in (
@@ -193,15 +198,10 @@ def resolve_credentials(
         if not value
     ]
     if missing:
-        raise UsageError(
+        raise NotConfiguredError(
             "no ClearML " + " / ".join(missing) + " configured",
             hint="pass --api-host/--access-key/--secret-key, set CLEARML_API_HOST/CLEARML_API_ACCESS_KEY/"
             "CLEARML_API_SECRET_KEY, write ~/clearml.conf (clearml-init), or use --from-agent",
-        )
-    host = str(merged.api_host).strip().rstrip("/")
-    if not host.startswith(("http://", "https://")):
-        raise UsageError(
-            "the ClearML API host must be an http(s) URL", host, "e.g. https://api.clear.ml or http://host:8008"
         )
     register_secret(merged.secret_key)
     verify: bool | str = False if insecure else (merged.verify if merged.verify is not None else True)

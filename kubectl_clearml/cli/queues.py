@@ -25,6 +25,7 @@ from kubectl_clearml.core.queues import (
 from kubectl_clearml.errors import (
     InvalidRequestError,
     KubectlClearmlError,
+    NotConfiguredError,
     NotFoundError,
     UnreachableError,
     UsageError,
@@ -214,7 +215,9 @@ def collect(
         except KubectlClearmlError as exc:
             data.notes.append(f"workers unavailable: {exc.one_line()}")
     except KubectlClearmlError as exc:
-        if need_clearml:
+        # Unreachable, refused or not configured at all: show the rest. A setting the user gave that is
+        # wrong (an ftp:// host, a malformed or missing --clearml-config) is bad input: fail on it.
+        if need_clearml or (isinstance(exc, UsageError) and not isinstance(exc, NotConfiguredError)):
             raise
         errors.append(exc)
         data.notes.append(f"ClearML unavailable, its columns show '-': {exc.one_line()}")

@@ -171,3 +171,18 @@ def test_changes_print_names_with_o_name_and_refuse_other_formats_before_changin
     assert clearml.state.queue_by_name("1xGPU") is None
     deleted = run_cli(["queues", "delete", "team-x", "-o", "name"], env=env)
     assert (deleted.exit_code, deleted.stdout) == (0, "queue/team-x\n")
+
+
+def test_a_wrong_clearml_setting_is_an_error_while_none_at_all_is_a_note(tmp_path):
+    # Only the agent's values, no ClearML configured anywhere: the offline view, exit 0.
+    base = {"KUBECONFIG": str(tmp_path / "none"), "CLEARML_CONFIG_FILE": None}
+    offline = run_cli(["queues", "-f", GPU_VALUES, "--no-kube"], env=base, home=str(tmp_path))
+    assert offline.exit_code == 0 and "no ClearML server / access key / secret key configured" in offline.stderr
+    # A setting the user gave, but wrong: bad input (exit 2), not a table with ClearML columns '-'.
+    for flags, message in (
+        (["--api-host", "ftp://clearml:8008"], "the ClearML API host must be an http(s) URL (ftp://clearml:8008)"),
+        (["--clearml-config", str(tmp_path / "missing.conf")], "clearml.conf not found"),
+    ):
+        result = run_cli(["queues", "-f", GPU_VALUES, "--no-kube", *flags], env=base, home=str(tmp_path))
+        assert result.exit_code == 2 and result.stdout == "", flags
+        assert result.stderr.startswith(f"kubectl clearml: error: {message}") and len(result.stderr.splitlines()) == 1
