@@ -200,6 +200,8 @@ def collect(
         try:
             data.agent = agent_templates(g, data.kube, values, release)
         except NotFoundError as exc:
+            if release:
+                raise  # the release the user named is not there: an error, as in every other command
             data.notes.append(f"no agent configuration: {exc.one_line()}")
         except KubectlClearmlError as exc:
             if values:

@@ -80,3 +80,14 @@ def test_few_requests_per_invocation(world):
     assert world.clearml.requests.count("queues.get_all") == 1
     pod_lists = [r for r in world.kube.requests if r.path.endswith("/pods")]
     assert len(pod_lists) == 1
+
+
+def test_a_named_release_that_is_not_there_is_not_found(world):
+    # As in diff-template, shm-fix and submit-pod: not a warning over a table without the agent's columns.
+    result = run_cli(["queues", "-n", "clearml", "--release", "clearml-agnet"], env=world.env)
+    assert result.exit_code == 3 and result.stdout == ""
+    assert result.stderr == (
+        "kubectl clearml: error: no deployed Helm release named 'clearml-agnet' (namespace clearml): "
+        "check the name with 'helm list -n clearml', or omit --release\n"
+    )
+    assert run_cli(["queues", "-n", "clearml", "--release", "clearml-agent"], env=world.env).exit_code == 0
