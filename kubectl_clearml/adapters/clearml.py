@@ -61,6 +61,7 @@ HINTS: dict[type[ClearmlApiError], str] = {
     ClearmlQueueNotEmpty: "dequeue its tasks first, or pass --force",
     ClearmlInvalidStatusChange: "the task's status changed; re-read it",
     ClearmlDuplicateName: "the name is taken: pick another one",
+    ClearmlServerFailure: "the ClearML server failed on this call: retry later, or check its apiserver logs",
 }
 
 

@@ -91,6 +91,15 @@ def test_idempotent_reads_retry_a_bounded_number_of_times(clearml):
     assert clearml.requests.count("queues.get_all") == 4  # one try + three retries, never unbounded
 
 
+def test_a_server_failure_seen_by_a_command_says_what_to_do(clearml, tmp_path):
+    clearml.inject(r"queues\.get_all", error_rate=1.0, kinds=("500",))
+    result = run_cli(["queues", "create", "team-x"], env={**clearml.env(), "HOME": str(tmp_path)})
+    assert result.exit_code == ExitStatus.UNREACHABLE and len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("kubectl clearml: error: ") and "(queues.get_all): " in result.stderr
+    assert result.stderr.endswith(": the ClearML server failed on this call: retry later, or check its apiserver logs\n")
+    assert clearml.state.queue_by_name("team-x") is None
+
+
 def test_transient_errors_recover(clearml):
     clearml.inject(r"queues\.get_all", error_rate=1.0, kinds=("504",), times=2)
     assert client_for(clearml).call("queues.get_all", {"name": "^default$"})["queues"]
