@@ -513,7 +513,11 @@ def _status_error(
         return ConflictError(message or f"conflict on {target}{where}", target, "re-read the object and retry")
     if status in (400, 415, 422):
         return InvalidRequestError(message or f"the API server rejected the {verb} of {target}", target)
-    return ServerError(f"the Kubernetes API server failed ({status}): {message}".rstrip(": "), server)
+    return ServerError(
+        f"the Kubernetes API server failed ({status}): {message}".rstrip(": "),
+        server,
+        "retry later; if it persists, check the API server's health (kubectl get --raw='/readyz?verbose')",
+    )
 
 
 def _transport_error(exc: Exception, server: str) -> UnreachableError:

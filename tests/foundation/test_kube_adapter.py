@@ -111,3 +111,12 @@ def test_https_to_a_plain_http_api_server_says_tls(kube, tmp_path):
         "kubectl clearml: error: TLS handshake with the Kubernetes API server failed: wrong version number"
     )
     assert "certificate-authority" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_an_api_server_failure_seen_by_a_command_says_what_to_do(kube, kubeconfig, tmp_path):
+    kube.inject("GET", r"/secrets", status=500)
+    result = run_cli(["diff-template", "--all", "--kubeconfig", kubeconfig], home=str(tmp_path))
+    assert result.exit_code == ExitStatus.UNREACHABLE
+    error = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(error) == 1 and "the Kubernetes API server failed (500)" in error[0]
+    assert error[0].endswith(": retry later; if it persists, check the API server's health (kubectl get --raw='/readyz?verbose')")
