@@ -100,6 +100,15 @@ def render(view: View, fmt: str, *, no_headers: bool = False) -> str:
     return render_table(rows, None if no_headers else [c.header for c in columns])
 
 
+def show(view: View, fmt: str, *, no_headers: bool = False) -> None:
+    """Print a view on stdout; an empty table prints nothing there and says so on stderr, as kubectl does
+    ("No resources found."), so `--no-headers | wc -l` and the header-only case cannot be confused."""
+    if not view.items and fmt in ("table", "wide"):
+        sys.stderr.write(view.empty_message + "\n")
+        return
+    echo(render(view, fmt, no_headers=no_headers))
+
+
 def use_color(stream: TextIO, no_color_flag: bool) -> bool:
     """Colour only on a TTY, never with --no-color, NO_COLOR (set and non-empty) or TERM=dumb."""
     if no_color_flag or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":

@@ -31,6 +31,7 @@ from kubectl_clearml.errors import (
     UsageError,
 )
 from kubectl_clearml.output import Column, View, echo, render
+from kubectl_clearml.output import show as show_view
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -122,7 +123,7 @@ def command(
     view, notes = _list_view(g, show_all, no_kube, values, release)
     for note in notes:
         click.echo(f"kubectl clearml: warning: {note}", err=True)
-    echo(render(view, fmt, no_headers=g.no_headers))
+    show_view(view, fmt, no_headers=g.no_headers)
 
 
 def _list_view(

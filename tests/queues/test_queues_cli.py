@@ -186,3 +186,12 @@ def test_a_wrong_clearml_setting_is_an_error_while_none_at_all_is_a_note(tmp_pat
         result = run_cli(["queues", "-f", GPU_VALUES, "--no-kube", *flags], env=base, home=str(tmp_path))
         assert result.exit_code == 2 and result.stdout == "", flags
         assert result.stderr.startswith(f"kubectl clearml: error: {message}") and len(result.stderr.splitlines()) == 1
+
+
+def test_no_queues_prints_no_bare_header(clearml, env):
+    for queue in list(clearml.state.queues.values()):
+        assert run_cli(["queues", "delete", queue["name"], "--force"], env=env).exit_code == 0
+    table = run_cli(["queues", "--no-kube"], env=env)
+    assert (table.exit_code, table.stdout) == (0, "") and table.stderr.splitlines()[-1] == "No queues found."
+    listed = run_cli(["queues", "--no-kube", "-o", "json"], env=env)
+    assert json.loads(listed.stdout)["items"] == []
