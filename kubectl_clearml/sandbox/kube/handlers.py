@@ -116,14 +116,22 @@ class Api:
             raise st.ApiError(400, str(error), "BadRequest", {}) from None
         if not labels and not fields:
             return None
-        # A list tests every stored object: read each selected field once, with a plain-dict fast path.
-        readers = {r.field: _field_reader(r.field) for r in fields}
-        tests = [(readers[r.field], r.value, r.negate) for r in fields]
+        # A list tests every stored object: read each selected field once (status.phase!=Succeeded,
+        # status.phase!=Failed reads the phase once), with a plain-dict fast path.
+        wanted: dict[str, list[tuple[str, bool]]] = {}
+        for requirement in fields:
+            wanted.setdefault(requirement.field, []).append((requirement.value, requirement.negate))
+        tests = [(_field_reader(path), tuple(checks)) for path, checks in wanted.items()]
 
         def keep(obj: Obj) -> bool:
             if labels and not labels_match(labels, (obj.get("metadata") or {}).get("labels")):
                 return False
-            return all((read(obj) == value) != negate for read, value, negate in tests)
+            for read, checks in tests:
+                found = read(obj)
+                for value, negate in checks:
+                    if (found == value) == negate:
+                        return False
+            return True
 
         return keep
 
