@@ -39,7 +39,7 @@ def command(check: bool) -> None:
         kube = kube_from(g)
         rows += [
             {"name": "kubernetes.context", "value": kube.context or "(in-cluster)", "source": _kube_source(g)},
-            {"name": "kubernetes.namespace", "value": kube.namespace, "source": "flag" if g.namespace else "context"},
+            {"name": "kubernetes.namespace", "value": kube.namespace, "source": _namespace_source(g, kube)},
             {"name": "kubernetes.server", "value": kube.server, "source": "kubeconfig"},
         ]
         if check:
@@ -85,3 +85,18 @@ def _kube_source(g: Any) -> str:
     if g.context:
         return "flag --context"
     return "flag --kubeconfig" if g.kubeconfig else "current-context"
+
+
+def _namespace_source(g: Any, kube: Any) -> str:
+    """kubectl's order: -n, else the context's namespace, else "default" (which the context may not say)."""
+    if g.namespace:
+        return "flag -n"
+    if kube.context is None:
+        return "service account"
+    import os
+
+    from kubectl_clearml.adapters.kubeconfig import choose_kubeconfig
+
+    merged = choose_kubeconfig(g.kubeconfig, g.context, None, os.environ).merged
+    entry = next((c for c in merged.get("contexts") or [] if isinstance(c, dict) and c.get("name") == kube.context), {})
+    return "context" if (entry.get("context") or {}).get("namespace") else "default (the context sets none)"

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+import yaml
 
 from kubectl_clearml.cli.main import COMMANDS, cli
 from tests.helpers import run_cli
@@ -136,3 +137,21 @@ def test_a_reader_that_stops_early_is_exit_0_and_silent(clearml, tmp_path, args)
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err and "error" not in err
+
+
+def test_config_says_when_the_namespace_is_the_fallback_default(kube, tmp_path):
+    with_ns = kube.write_kubeconfig(tmp_path / "with-ns", namespace="ml", context="sandbox")
+    without_ns = tmp_path / "without-ns"
+    config = yaml.safe_load((tmp_path / "with-ns").read_text())
+    del config["contexts"][0]["context"]["namespace"]
+    without_ns.write_text(yaml.safe_dump(config))
+    sources = {}
+    for name, path, extra in (("context", with_ns, []), ("fallback", without_ns, []), ("flag", with_ns, ["-n", "x"])):
+        result = run_cli(["config", "-o", "json", "--kubeconfig", str(path), *extra], home=str(tmp_path))
+        document = json.loads(result.stdout)
+        sources[name] = (document["settings"]["kubernetes.namespace"], document["sources"]["kubernetes.namespace"])
+    assert sources == {
+        "context": ("ml", "context"),
+        "fallback": ("default", "default (the context sets none)"),
+        "flag": ("x", "flag -n"),
+    }
