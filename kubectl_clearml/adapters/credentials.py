@@ -9,7 +9,7 @@ agent's Secret (``--from-agent``, filled in by the CLI, which has the Kubernetes
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,7 +166,7 @@ def resolve_credentials(
     config_file: str | None = None,
     insecure: bool = False,
     env: Mapping[str, str] | None = None,
-    fallback: PartialCredentials | None = None,
+    fallback: PartialCredentials | Callable[[], PartialCredentials] | None = None,
 ) -> Credentials:
     env = os.environ if env is None else env
     flags = PartialCredentials(api_host or None, access_key or None, secret_key or None)
@@ -182,7 +182,8 @@ def resolve_credentials(
     elif config_file:
         from_config_file(config_file, True)  # still report a broken file the user named
     if not merged.complete and fallback is not None:
-        merged = merged.fill(fallback)
+        # A callable is only asked when needed: the agent's Secret is read only if nothing else is complete.
+        merged = merged.fill(fallback() if callable(fallback) else fallback)
     host = str(merged.api_host or "").strip().rstrip("/")
     if merged.api_host and not host.startswith(("http://", "https://")):  # before "missing keys": given, but wrong
         raise UsageError(

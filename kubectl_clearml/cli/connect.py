@@ -8,6 +8,7 @@ from kubectl_clearml.cli.options import Globals
 
 if TYPE_CHECKING:
     from kubectl_clearml.adapters.clearml import ClearmlClient
+    from kubectl_clearml.adapters.credentials import PartialCredentials
     from kubectl_clearml.adapters.kube import Kube
 
 
@@ -21,17 +22,17 @@ def clearml_from(g: Globals, kube: Kube | None = None) -> ClearmlClient:
     from kubectl_clearml.adapters.clearml import ClearmlClient
     from kubectl_clearml.adapters.credentials import resolve_credentials
 
-    fallback = None
-    if g.from_agent:
+    def from_agent() -> PartialCredentials:  # read the agent's Secret only when flags/env/files fall short
         from kubectl_clearml.adapters.agent_credentials import agent_credentials
 
-        fallback = agent_credentials(kube or kube_from(g))
+        return agent_credentials(kube or kube_from(g))
+
     credentials = resolve_credentials(
         api_host=g.api_host,
         access_key=g.access_key,
         secret_key=g.secret_key,
         config_file=g.clearml_config,
         insecure=g.insecure_skip_tls_verify,
-        fallback=fallback,
+        fallback=from_agent if g.from_agent else None,
     )
     return ClearmlClient(credentials)

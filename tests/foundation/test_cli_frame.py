@@ -155,3 +155,17 @@ def test_config_says_when_the_namespace_is_the_fallback_default(kube, tmp_path):
         "fallback": ("default", "default (the context sets none)"),
         "flag": ("x", "flag -n"),
     }
+
+
+def test_from_agent_fills_in_only_what_is_missing_and_reads_the_secret_only_then(world, tmp_path):
+    only_kube = {"KUBECONFIG": world.env["KUBECONFIG"], "CLEARML_CONFIG_FILE": None}
+    agent = run_cli(["config", "--check", "--from-agent", "-o", "json"], env=only_kube, home=str(tmp_path))
+    assert agent.exit_code == 0, agent.stderr
+    sources = json.loads(agent.stdout)["sources"]
+    assert sources["clearml.secret_key"] == "agent deployment clearml/clearml-agent"
+    # Credentials complete from clearml.conf: the agent's Secret is not needed, so no permission for it is either.
+    world.kube.deny("get", "secrets", "clearml")
+    complete = run_cli(["config", "--check", "--from-agent", "-o", "json"], env=world.env, home=str(tmp_path))
+    assert complete.exit_code == 0, complete.stderr
+    assert json.loads(complete.stdout)["sources"]["clearml.secret_key"] == world.env["CLEARML_CONFIG_FILE"]
+    assert world.clearml.secret_key not in agent.stdout + agent.stderr + complete.stdout + complete.stderr
