@@ -64,6 +64,14 @@ def parse_values(text: str, path: str = "<values>") -> dict[str, Any]:
 
 
 def load_values(path: str) -> dict[str, Any]:
+    """A values file, or standard input for ``-`` (``helm get values REL | kubectl clearml ... -f -``), as
+    every command that takes -f reads them."""
+    if path == "-":
+        import sys
+
+        values = parse_values(sys.stdin.read(), "<stdin>")
+        register_value_secrets(values)
+        return values
     values = parse_values(_read(path), path)
     register_value_secrets(values)
     return values

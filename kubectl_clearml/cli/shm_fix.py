@@ -104,6 +104,8 @@ def _check_combinations(queues: tuple[str, ...], check: bool, values_files: tupl
         raise bad("--live reads the installed release: drop -f (or drop --live to fix the files)")
     if in_place and not values_files:
         raise bad("--in-place needs -f FILE")
+    if in_place and values_files[-1] == "-":
+        raise bad("--in-place cannot edit standard input: give the values file's path")
     if in_place and (overlay_file or (g.output and g.output not in DATA_FORMATS)):
         raise bad("--in-place edits the file: do not also ask for an overlay file")
     if rollback and (queues or check or values_files or live):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,22 @@ def test_no_queues_prints_no_bare_header(clearml, env):
     assert (table.exit_code, table.stdout) == (0, "") and table.stderr.splitlines()[-1] == "No queues found."
     listed = run_cli(["queues", "--no-kube", "-o", "json"], env=env)
     assert json.loads(listed.stdout)["items"] == []
+
+
+def test_values_from_standard_input_as_in_diff_template(tmp_path):
+    # `helm get values REL | kubectl clearml queues -f -`: '-' is standard input, not a file named '-'.
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")}
+    values = Path(GPU_VALUES).read_text()
+    for args in (["queues", "-f", "-", "--no-kube", "-o", "json"], ["shm-fix", "--check", "-f", "-", "-o", "json"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "kubectl_clearml", *args], input=values, capture_output=True, text=True, env=env,
+            timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+        assert "values file not found" not in proc.stderr, args
+        names = {item.get("name") or item.get("queue") for item in json.loads(proc.stdout)["items"]}
+        assert {"1xGPU", "2xGPU", "GPUshm"} <= names, args
+    in_place = run_cli(["shm-fix", "2xGPU", "-f", "-", "--in-place"], env=env, home=str(tmp_path))
+    assert in_place.exit_code == 2 and "--in-place cannot edit standard input" in in_place.stderr
