@@ -59,7 +59,9 @@ def parse_values(text: str, path: str = "<values>") -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, Mapping):
-        raise UsageError("a values file must be a YAML mapping", path)
+        raise UsageError(
+            "a values file must be a YAML mapping", path, "its top level holds keys such as agentk8sglue: and clearml:"
+        )
     return dict(plain(data))
 
 

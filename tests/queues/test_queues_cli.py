@@ -215,3 +215,14 @@ def test_values_from_standard_input_as_in_diff_template(tmp_path):
         assert {"1xGPU", "2xGPU", "GPUshm"} <= names, args
     in_place = run_cli(["shm-fix", "2xGPU", "-f", "-", "--in-place"], env=env, home=str(tmp_path))
     assert in_place.exit_code == 2 and "--in-place cannot edit standard input" in in_place.stderr
+
+
+def test_a_values_file_that_is_not_a_mapping_is_one_line_with_a_hint(clearml, env, tmp_path):
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- agentk8sglue\n- clearml\n")
+    result = run_cli(["queues", "--no-kube", "-f", str(listed)], env=env)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"kubectl clearml: error: a values file must be a YAML mapping ({listed}): "
+        "its top level holds keys such as agentk8sglue: and clearml:\n"
+    )
