@@ -70,7 +70,7 @@ def resolve_source(
 
 
 def _resolve_queue(client: Any, queue: str) -> tuple[str, str]:
-    from kubectl_clearml.cli.queues import find_queue
+    from kubectl_clearml.cli.queues_data import find_queue
 
     queues = client.call("queues.get_all", {"only_fields": ["id", "name"]}).get("queues") or []
     found = find_queue(list(queues), queue)

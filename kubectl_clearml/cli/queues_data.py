@@ -1,0 +1,153 @@
+"""Data for the queues commands: what to fetch from ClearML, Kubernetes and the agent configuration.
+
+Everything reachable is fetched, what is not becomes a note; only when nothing at all can be read is it an
+error. Shared by `queues` (list, show) and its admin subcommands (create, delete, sync).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import click
+
+from kubectl_clearml.cli.options import Globals
+from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL
+from kubectl_clearml.core.queues import (
+    AgentTemplates,
+)
+from kubectl_clearml.errors import (
+    KubectlClearmlError,
+    NotConfiguredError,
+    NotFoundError,
+    UnreachableError,
+    UsageError,
+)
+
+values_option = click.option(
+    "-f",
+    "--values",
+    "values",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Helm values file(s) of the agent (repeatable, merged as helm does) instead of the live install.",
+)
+
+
+release_option = click.option("--release", metavar="NAME", help="Helm release of the agent (default: found in -n).")
+
+
+no_kube_option = click.option("--no-kube", is_flag=True, help="Do not contact Kubernetes (ClearML columns only).")
+
+
+dry_run_option = click.option(
+    "--dry-run",
+    type=click.Choice(["none", "client", "server"]),
+    default="none",
+    show_default=True,
+    help="client/server: print what would change and change nothing.",
+)
+
+
+def source_options(ctx: click.Context, values: tuple[str, ...], release: str | None, no_kube: bool) -> tuple[Any, ...]:
+    """Options given to the subcommand, else those given to `queues` before it."""
+    parent = ctx.parent.meta if ctx.parent else {}
+    return (
+        values or parent.get("queues.values", ()),
+        release or parent.get("queues.release"),
+        no_kube or parent.get("queues.no_kube", False),
+    )
+
+
+# ---- data collection (adapters) ------------------------------------------------------------------
+class Collected:
+    def __init__(self) -> None:
+        self.queues: list[dict[str, Any]] | None = None
+        self.pods: list[dict[str, Any]] | None = None
+        self.workers: list[dict[str, Any]] | None = None
+        self.agent: AgentTemplates | None = None
+        self.notes: list[str] = []
+        self.namespace: str | None = None
+        self.kube: Any = None
+        self.clearml: Any = None
+
+
+def collect(
+    g: Globals,
+    *,
+    no_kube: bool = False,
+    values: tuple[str, ...] = (),
+    release: str | None = None,
+    need_clearml: bool = False,
+) -> Collected:
+    """Fetch what is reachable; what is not becomes a note. Fail only if nothing at all could be read."""
+    from kubectl_clearml.cli.agent_source import agent_templates
+    from kubectl_clearml.cli.connect import clearml_from, kube_from
+
+    data = Collected()
+    errors: list[KubectlClearmlError] = []
+    if not no_kube:
+        try:
+            data.kube = kube_from(g)
+            data.namespace = data.kube.namespace
+        except KubectlClearmlError as exc:
+            if not values:
+                errors.append(exc)
+                data.notes.append(f"Kubernetes columns unavailable: {exc.one_line()}")
+    if values or data.kube is not None:
+        try:
+            data.agent = agent_templates(g, data.kube, values, release)
+        except NotFoundError as exc:
+            if release:
+                raise  # the release the user named is not there: an error, as in every other command
+            data.notes.append(f"no agent configuration: {exc.one_line()}")
+        except KubectlClearmlError as exc:
+            if values:
+                raise  # a broken values file the user named is an error, not a note
+            data.notes.append(f"agent configuration unavailable: {exc.one_line()}")
+    try:
+        data.clearml = clearml_from(g, data.kube if g.from_agent else None)
+        data.queues = data.clearml.call(
+            "queues.get_all", {"search_hidden": True, "only_fields": ["id", "name", "tags", "system_tags", "entries"]}
+        ).get("queues", [])
+        try:
+            data.workers = data.clearml.call("workers.get_all", {"last_seen": 600}).get("workers", [])
+        except KubectlClearmlError as exc:
+            data.notes.append(f"workers unavailable: {exc.one_line()}")
+    except KubectlClearmlError as exc:
+        # Unreachable, refused or not configured at all: show the rest. A setting the user gave that is
+        # wrong (an ftp:// host, a malformed or missing --clearml-config) is bad input: fail on it.
+        if need_clearml or (isinstance(exc, UsageError) and not isinstance(exc, NotConfiguredError)):
+            raise
+        errors.append(exc)
+        data.notes.append(f"ClearML unavailable, its columns show '-': {exc.one_line()}")
+    if data.kube is not None:
+        try:
+            data.pods = list(
+                data.kube.list("pods", data.namespace, all_namespaces=g.all_namespaces, label_selector=QUEUE_ID_LABEL)
+            )
+        except KubectlClearmlError as exc:
+            errors.append(exc)
+            data.notes.append(f"task pods unavailable: {exc.one_line()}")
+    if data.queues is None and data.agent is None:
+        raise errors[0] if errors else UnreachableError("nothing to show: neither ClearML nor an agent configuration")
+    return data
+
+
+def find_queue(queues: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """Exact name, then case-insensitive name, then id — like the agent resolves queue names."""
+    for match in (
+        lambda q: q.get("name") == name,
+        lambda q: str(q.get("name", "")).lower() == name.lower(),
+        lambda q: q.get("id") == name,
+    ):
+        found = [q for q in queues if match(q)]
+        if found:
+            return found[0]
+    names = [str(q.get("name")) for q in queues]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    raise NotFoundError(
+        f"queue {name!r} not found",
+        "ClearML",
+        ("did you mean: " + ", ".join(close)) if close else "kubectl clearml queues --all lists them",
+    )
