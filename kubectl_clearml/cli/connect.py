@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kubectl_clearml.cli.options import Globals
+from kubectl_clearml.errors import KubectlClearmlError, NotConfiguredError, UsageError
 
 if TYPE_CHECKING:
     from kubectl_clearml.adapters.clearml import ClearmlClient
@@ -36,3 +37,12 @@ def clearml_from(g: Globals, kube: Kube | None = None) -> ClearmlClient:
         fallback=from_agent if g.from_agent else None,
     )
     return ClearmlClient(credentials)
+
+
+def clearml_is_optional_after(exc: KubectlClearmlError) -> bool:
+    """For commands where ClearML is optional (queues, gpu-report): may this failure become a note?
+
+    Yes when the server is unreachable, refuses us, or nothing configures ClearML at all; no when a setting
+    the user gave is wrong (an ftp:// host, a malformed or missing --clearml-config): that is bad input.
+    """
+    return not isinstance(exc, UsageError) or isinstance(exc, NotConfiguredError)

@@ -180,7 +180,7 @@ def collect(
     require_queues: bool = False,
     use_clearml: bool,
 ) -> GpuData:
-    from kubectl_clearml.cli.connect import kube_from
+    from kubectl_clearml.cli.connect import clearml_is_optional_after, kube_from
 
     kube = kube_from(g)
     cluster, notes = read_cluster(g, kube, node_selector)
@@ -201,6 +201,8 @@ def collect(
             server = clearml_queues(g, kube)
             data.clearml_ok = True
         except KubectlClearmlError as exc:
+            if not clearml_is_optional_after(exc):
+                raise
             data.notes.append(f"ClearML unavailable, PENDING shows '-': {exc.one_line()}")
     else:
         data.notes.append("ClearML not asked (--no-clearml), PENDING shows '-'")

@@ -18,10 +18,8 @@ from kubectl_clearml.core.queues import (
 )
 from kubectl_clearml.errors import (
     KubectlClearmlError,
-    NotConfiguredError,
     NotFoundError,
     UnreachableError,
-    UsageError,
 )
 
 values_option = click.option(
@@ -82,7 +80,7 @@ def collect(
 ) -> Collected:
     """Fetch what is reachable; what is not becomes a note. Fail only if nothing at all could be read."""
     from kubectl_clearml.cli.agent_source import agent_templates
-    from kubectl_clearml.cli.connect import clearml_from, kube_from
+    from kubectl_clearml.cli.connect import clearml_from, clearml_is_optional_after, kube_from
 
     data = Collected()
     errors: list[KubectlClearmlError] = []
@@ -115,9 +113,7 @@ def collect(
         except KubectlClearmlError as exc:
             data.notes.append(f"workers unavailable: {exc.one_line()}")
     except KubectlClearmlError as exc:
-        # Unreachable, refused or not configured at all: show the rest. A setting the user gave that is
-        # wrong (an ftp:// host, a malformed or missing --clearml-config) is bad input: fail on it.
-        if need_clearml or (isinstance(exc, UsageError) and not isinstance(exc, NotConfiguredError)):
+        if need_clearml or not clearml_is_optional_after(exc):
             raise
         errors.append(exc)
         data.notes.append(f"ClearML unavailable, its columns show '-': {exc.one_line()}")

@@ -253,3 +253,13 @@ def test_forbidden_cluster_wide_pods_fall_back_to_the_namespace(kube: Any, env: 
     assert "GPU use counts only the pods of namespace ml, so free GPUs may be overstated" in result.stderr
     rows = {r["name"]: r for r in json.loads(result.stdout)["items"] if r["resource"] == GPU}
     assert rows["a100-1"]["requested"] == 7  # the pod in "research" could not be seen
+
+
+def test_a_wrong_clearml_setting_is_bad_input_not_a_note(kube: Any, env: dict[str, str], values_file: str) -> None:
+    # ClearML is optional, but a setting the user gave that cannot work is an error (as in `queues`).
+    result = run_cli(["gpu-report", "-f", values_file, "--api-host", "ftp://clearml.example.com"], env=env)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "kubectl clearml: error: the ClearML API host must be an http(s) URL"
+    )
+    assert result.stdout == ""
