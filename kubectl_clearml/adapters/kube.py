@@ -13,15 +13,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubectl_clearml.adapters.kube_http import (
+    RawResponse,
+    continue_token,
+    dry_run_param,
+    query_value,
+    status_error,
+    transport_error,
+)
 from kubectl_clearml.adapters.kubeconfig import KubeconfigChoice, choose_kubeconfig
 from kubectl_clearml.errors import (
-    AuthError,
-    ConflictError,
     InvalidRequestError,
     KubectlClearmlError,
     NotFoundError,
@@ -52,10 +57,6 @@ PATCH_CONTENT_TYPES = {
 }
 
 DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (seconds)
-
-
-def _singular(resource: str) -> str:
-    return resource[:-1] if resource.endswith("s") else resource
 
 
 @dataclass
@@ -115,7 +116,7 @@ class Kube:
         from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
+        params = [(k, query_value(v)) for k, v in (query or {}).items() if v is not None]
         self.requests_made += 1
         try:
             if hasattr(self.api_client, "param_serialize"):
@@ -151,7 +152,7 @@ class Kube:
                 response = RawResponse(raw.status, raw)
         except ApiException as exc:
             if exc.status:  # the old generation raises for HTTP errors
-                raise _status_error(exc.status, exc.body or b"", what, self.server) from None
+                raise status_error(exc.status, exc.body or b"", what, self.server) from None
             raise UnreachableError(  # status 0: TLS or protocol failure before any HTTP status
                 f"cannot reach the Kubernetes API server: {exc.reason}",
                 self.server,
@@ -160,9 +161,9 @@ class Kube:
         except Exception as exc:
             if isinstance(exc, KubectlClearmlError):
                 raise
-            raise _transport_error(exc, self.server) from None
+            raise transport_error(exc, self.server) from None
         if response.status >= 400:
-            raise _status_error(response.status, response.read(), what, self.server)
+            raise status_error(response.status, response.read(), what, self.server)
         return response
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
@@ -222,21 +223,19 @@ class Kube:
         field_selector: str | None,
         page_size: int,
     ) -> Iterator[dict[str, Any]]:
-        ns = None if all_namespaces else self._ns(resource, namespace)
-        path = self._path(resource, ns)
-        token: str | None = None
-        while True:
-            query = {
-                "labelSelector": label_selector,
-                "fieldSelector": field_selector,
-                "limit": page_size,
-                "continue": token,
-            }
-            page = self._json("GET", path, query=query, what=("list", resource, ns, None))
-            yield page
-            token = (page.get("metadata") or {}).get("continue") or None
-            if not token:
-                return
+        pages = self.list_raw_pages(
+            resource,
+            namespace,
+            all_namespaces=all_namespaces,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            page_size=page_size,
+        )
+        for raw in pages:
+            try:
+                yield json.loads(raw)
+            except ValueError:
+                raise ServerError("the Kubernetes API server sent a response that is not JSON", resource) from None
 
     def list_raw_pages(
         self,
@@ -264,7 +263,7 @@ class Kube:
                 "continue": token,
             }
             raw = bytes(self._send("GET", path, query=query, what=("list", resource, ns, None)).read())
-            token = _continue_token(raw, path)
+            token = continue_token(raw, path)
             yield raw
             if not token:
                 return
@@ -285,7 +284,7 @@ class Kube:
             "POST",
             self._path(resource, ns, name, subresource),
             body=body,
-            query={"dryRun": _dry_run(dry_run)},
+            query={"dryRun": dry_run_param(dry_run)},
             what=("create", resource, ns, obj_name),
         )
 
@@ -304,7 +303,7 @@ class Kube:
             "PUT",
             self._path(resource, ns, name, subresource),
             body=body,
-            query={"dryRun": _dry_run(dry_run)},
+            query={"dryRun": dry_run_param(dry_run)},
             what=("update", resource, ns, name),
         )
 
@@ -327,7 +326,7 @@ class Kube:
             self._path(resource, ns, name, subresource),
             body=patch,
             content_type=PATCH_CONTENT_TYPES[patch_type],
-            query={"dryRun": _dry_run(dry_run)},
+            query={"dryRun": dry_run_param(dry_run)},
             what=("patch", resource, ns, name),
         )
 
@@ -345,7 +344,7 @@ class Kube:
             self._json(
                 "DELETE",
                 self._path(resource, ns, name),
-                query={"dryRun": _dry_run(dry_run)},
+                query={"dryRun": dry_run_param(dry_run)},
                 what=("delete", resource, ns, name),
             )
         except NotFoundError:
@@ -396,7 +395,7 @@ class Kube:
         except Exception as exc:
             if isinstance(exc, KubectlClearmlError):
                 raise
-            raise _transport_error(exc, self.server) from None
+            raise transport_error(exc, self.server) from None
         finally:
             raw.release_conn()
 
@@ -432,117 +431,6 @@ class Kube:
                 yield bytes(line).decode("utf-8", "replace").rstrip("\n")
         finally:
             raw.release_conn()
-
-
-class RawResponse:
-    """Status plus the unread urllib3 response, the same for both client generations."""
-
-    def __init__(self, status: int, response: Any) -> None:
-        self.status = status
-        self.response = response
-
-    def read(self) -> bytes:
-        return bytes(self.response.data or b"")
-
-
-_LIST_METADATA = re.compile(rb'"metadata"\s*:\s*')
-
-
-def _continue_token(raw: bytes, path: str) -> str | None:
-    """A list's ``metadata.continue`` without decoding its items (API servers write metadata first)."""
-    head = raw[:16384]
-    found = _LIST_METADATA.search(head)
-    items = head.find(b'"items"')
-    if found and (items < 0 or found.start() < items):
-        try:
-            metadata, _ = json.JSONDecoder().raw_decode(head[found.end() :].decode("utf-8", "replace"))
-            if isinstance(metadata, dict):
-                return metadata.get("continue") or None
-        except ValueError:
-            pass  # not where we expected it: decode the whole page below
-    try:
-        page = json.loads(raw)
-    except ValueError:
-        raise ServerError("the Kubernetes API server sent a response that is not JSON", path) from None
-    return (page.get("metadata") or {}).get("continue") or None
-
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _dry_run(value: str | None) -> str | None:
-    # kubectl's --dry-run=server maps to the API's dryRun=All; client and none send nothing.
-    return "All" if value in ("server", "All") else None
-
-
-def _status_error(
-    status: int, data: bytes | str, what: tuple[str, str, str | None, str | None], server: str
-) -> Exception:
-    verb, resource, namespace, name = what
-    message = ""
-    try:
-        body = json.loads(data)
-        message = str(body.get("message") or "")
-    except (ValueError, AttributeError):
-        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-        message = text[:200]
-    where = f" in namespace {namespace}" if namespace else ""
-    target = f"{_singular(resource)} {name}" if name else resource
-    if status == 401:
-        return AuthError(
-            f"cannot {verb} {target}{where}: unauthorized",
-            server,
-            "your kubeconfig credentials were refused; log in again or pick another --context",
-        )
-    if status == 403:
-        return AuthError(
-            f"cannot {verb} {target}{where}: forbidden",
-            message or None,
-            f"ask for RBAC permission to {verb} {resource}" + (f" in namespace {namespace}" if namespace else ""),
-        )
-    if status == 404:
-        return NotFoundError(
-            f"{_singular(resource)} {name!r} not found{where}" if name else f"{resource} not found{where}",
-            None,
-            "check the name and the namespace (-n)",
-        )
-    if status == 409:
-        return ConflictError(message or f"conflict on {target}{where}", target, "re-read the object and retry")
-    if status in (400, 415, 422):
-        return InvalidRequestError(message or f"the API server rejected the {verb} of {target}", target)
-    return ServerError(
-        f"the Kubernetes API server failed ({status}): {message}".rstrip(": "),
-        server,
-        "retry later; if it persists, check the API server's health (kubectl get --raw='/readyz?verbose')",
-    )
-
-
-def _transport_error(exc: Exception, server: str) -> UnreachableError:
-    from kubectl_clearml.adapters.transport import not_http, tls_failure
-
-    name = type(exc).__name__
-    tls = tls_failure(exc)
-    if tls is not None:
-        return UnreachableError(
-            f"TLS handshake with the Kubernetes API server failed: {tls}",
-            server,
-            "check the cluster's server URL (https?), certificate-authority(-data) and insecure-skip-tls-verify "
-            "in the kubeconfig",
-        )
-    if not_http(exc):
-        return UnreachableError(
-            "the Kubernetes API server address does not speak HTTP", server, "check the server URL (port?) in the kubeconfig"
-        )
-    if "Timeout" in name:
-        return UnreachableError("timed out talking to the Kubernetes API server", server, "is the cluster up?")
-    return UnreachableError(
-        "cannot reach the Kubernetes API server",
-        server,
-        f"check the server URL and your network ({name})",
-    )
 
 
 def connect(

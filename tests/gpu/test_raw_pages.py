@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kubectl_clearml.adapters.kube import _continue_token
+from kubectl_clearml.adapters.kube_http import continue_token
 from kubectl_clearml.errors import ServerError
 
 
@@ -19,18 +19,18 @@ def page(metadata: dict[str, str], *, items_first: bool = False, pretty: bool = 
 
 @pytest.mark.parametrize("pretty", [False, True])
 def test_token_from_the_metadata_before_the_items(pretty: bool) -> None:
-    assert _continue_token(page({"resourceVersion": "7", "continue": "abc"}, pretty=pretty), "/api/v1/pods") == "abc"
-    assert _continue_token(page({"resourceVersion": "7"}, pretty=pretty), "/api/v1/pods") is None
-    assert _continue_token(page({"continue": ""}), "/api/v1/pods") is None
+    assert continue_token(page({"resourceVersion": "7", "continue": "abc"}, pretty=pretty), "/api/v1/pods") == "abc"
+    assert continue_token(page({"resourceVersion": "7"}, pretty=pretty), "/api/v1/pods") is None
+    assert continue_token(page({"continue": ""}), "/api/v1/pods") is None
 
 
 def test_items_before_metadata_are_decoded_in_full() -> None:
     # The item's own "metadata" must not be mistaken for the list's.
-    assert _continue_token(page({"continue": "real"}, items_first=True), "/api/v1/pods") == "real"
-    assert _continue_token(page({}, items_first=True), "/api/v1/pods") is None
+    assert continue_token(page({"continue": "real"}, items_first=True), "/api/v1/pods") == "real"
+    assert continue_token(page({}, items_first=True), "/api/v1/pods") is None
 
 
 def test_not_json_is_a_server_error() -> None:
     with pytest.raises(ServerError) as info:
-        _continue_token(b"<html>bad gateway</html>", "/api/v1/pods")
+        continue_token(b"<html>bad gateway</html>", "/api/v1/pods")
     assert info.value.obj == "/api/v1/pods"
