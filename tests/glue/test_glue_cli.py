@@ -8,16 +8,8 @@ import urllib.request
 import pytest
 
 from kubectl_clearml.glue.metrics import serve
-from tests.glue.glue_harness import Harness, wait_for
+from tests.glue.glue_harness import wait_for
 from tests.helpers import run_cli
-
-
-@pytest.fixture
-def h(clearml, kube, tmp_path):
-    harness = Harness(clearml, kube, tmp_path)
-    kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": harness.namespace}})
-    yield harness
-    harness.stop_all()
 
 
 @pytest.fixture

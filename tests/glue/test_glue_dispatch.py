@@ -5,15 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubectl_clearml.errors import AuthError
-from tests.glue.glue_harness import Harness, container_status, wait_for
-
-
-@pytest.fixture
-def h(clearml, kube, tmp_path):
-    harness = Harness(clearml, kube, tmp_path)
-    kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": harness.namespace}})
-    yield harness
-    harness.stop_all()
+from tests.glue.glue_harness import container_status, wait_for
 
 
 def _finish(h, task_id):

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.glue.glue_harness import Harness, InPodAgent, container_status, wait_for
+from tests.glue.glue_harness import InPodAgent, container_status, wait_for
 
 GPU_MESSAGE = "0/5 nodes are available: 5 Insufficient nvidia.com/gpu."
-
-
-@pytest.fixture
-def h(clearml, kube, tmp_path):
-    harness = Harness(clearml, kube, tmp_path)
-    kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": harness.namespace}})
-    yield harness
-    harness.stop_all()
 
 
 def test_queued_pending_running_completed(h):

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from kubectl_clearml.core.podbuilder import agent_label
-from tests.glue.glue_harness import Harness, wait_for
-
-
-@pytest.fixture
-def h(clearml, kube, tmp_path):
-    harness = Harness(clearml, kube, tmp_path)
-    kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": harness.namespace}})
-    yield harness
-    harness.stop_all()
+from tests.glue.glue_harness import wait_for
 
 
 def _create_pod_like_the_glue(h, engine, queue_name, task_id):

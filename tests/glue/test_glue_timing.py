@@ -3,18 +3,8 @@ exponential backoff with jitter on errors, capped."""
 
 from __future__ import annotations
 
-import pytest
-
 from kubectl_clearml.glue.clock import FakeClock
-from tests.glue.glue_harness import Harness, wait_for
-
-
-@pytest.fixture
-def h(clearml, kube, tmp_path):
-    harness = Harness(clearml, kube, tmp_path)
-    kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": harness.namespace}})
-    yield harness
-    harness.stop_all()
+from tests.glue.glue_harness import wait_for
 
 
 def test_idle_loop_sleeps_the_poll_interval_and_reads_once_per_interval(h):
