@@ -131,3 +131,24 @@ def paint(text: str, color: str, enabled: bool) -> str:
 
 def echo(text: str, stream: TextIO | None = None) -> None:
     (stream or sys.stdout).write(text)
+
+
+PREFIX = "kubectl clearml"
+
+
+def note(text: str) -> None:
+    """Something the user should know that is not a problem (on stderr, never mixed into data)."""
+    _diagnostic("note", text)
+
+
+def warn(text: str) -> None:
+    """Something went wrong or is missing, but the command could still do its job (on stderr)."""
+    _diagnostic("warning", text)
+
+
+def _diagnostic(kind: str, text: str) -> None:
+    # Every diagnostic line has the same shape as errors (`kubectl clearml: error: ...`) and is redacted,
+    # so a server message that echoes a secret cannot leak through a note.
+    from kubectl_clearml.logs import redact
+
+    sys.stderr.write(f"{PREFIX}: {kind}: {redact(text)}\n")

@@ -9,7 +9,7 @@ import click
 from kubectl_clearml.cli.options import get_globals, global_options
 from kubectl_clearml.core.secrets import MASK, mask_access_key
 from kubectl_clearml.errors import KubectlClearmlError
-from kubectl_clearml.output import Column, View, echo, render
+from kubectl_clearml.output import Column, View, echo, render, warn
 
 
 @click.command("config", context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,7 +76,7 @@ def command(check: bool) -> None:
     # ClearML tool, and its credentials are the part users most often get wrong.
     failures.reverse()
     for extra in failures[1:]:
-        click.echo(f"kubectl clearml: warning: {extra.one_line()}", err=True)
+        warn(extra.one_line())
     if failures:
         raise failures[0]
 

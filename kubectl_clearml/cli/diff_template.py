@@ -28,6 +28,7 @@ from kubectl_clearml.core.lint import Finding, did_you_mean, lint_config, lint_p
 from kubectl_clearml.core.templates import MERGE_MODES
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
 from kubectl_clearml.logs import known_secrets, redact
+from kubectl_clearml.output import note as _note
 from kubectl_clearml.output import paint, render_table, to_json, to_yaml, use_color
 
 FORMATS = ("diff", "json-patch", "json", "yaml", "structured")
@@ -127,7 +128,7 @@ def command(
     layers = load_values_files(values_files)
     cfg, install = _load(g, layers, release, flavour, needs_cluster=live or rendered or not layers)
     for note in cfg.notes:
-        _stderr(f"note: {note}")
+        _note(note)
     findings = _lint(cfg, install, merge)
     if lint_only:
         return _print_findings(findings)
@@ -194,7 +195,7 @@ def _load(
         if rel is not None
         else "its live Deployment and ConfigMap"
     )
-    _stderr(f"note: agent install {install.name} in namespace {install.namespace} from {origin}")
+    _note(f"agent install {install.name} in namespace {install.namespace} from {origin}")
     return cfg, install
 
 
@@ -212,7 +213,7 @@ def _values_target(
         chart_name=rel.chart_name if rel is not None else None,
     )
     if rel is None:
-        _stderr("note: no live release values: the -f files are merged over the embedded chart defaults")
+        _note("no live release values: the -f files are merged over the embedded chart defaults")
     return target
 
 
@@ -286,9 +287,9 @@ def _queues(cfg: AgentConfig, queues: tuple[str, ...], every: bool, merge: Any) 
     names = cfg.all_queues() if every else list(queues)
     _require(cfg, names)
     if cfg.flavour == "oss":
-        _stderr("note: open-source chart: one pod template for every queue of the release")
+        _note("open-source chart: one pod template for every queue of the release")
     elif any(cfg.has_overrides(q) for q in names) and merge == "strategic":
-        _stderr("note: merge rule: strategic (assumed; the enterprise docs do not say; try --merge replace)")
+        _note("merge rule: strategic (assumed; the enterprise docs do not say; try --merge replace)")
     base = _clean(cfg.base_template)
     return [Comparison(q, BASE, q, base, _clean(cfg.effective_template(q, merge))) for q in names]
 

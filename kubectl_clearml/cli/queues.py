@@ -28,7 +28,7 @@ from kubectl_clearml.core.queues import (
     pod_reason,
     stranded_tasks,
 )
-from kubectl_clearml.output import Column, View, echo, render
+from kubectl_clearml.output import Column, View, echo, render, warn
 from kubectl_clearml.output import show as show_view
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -99,7 +99,7 @@ def command(
         return
     view, notes = _list_view(g, show_all, no_kube, values, release)
     for note in notes:
-        click.echo(f"kubectl clearml: warning: {note}", err=True)
+        warn(note)
     show_view(view, fmt, no_headers=g.no_headers)
 
 
@@ -134,7 +134,7 @@ def _watch(
             sys.stdout.write("\x1b[H\x1b[2J")  # home + clear: refresh in place like `watch`
         sys.stdout.write(text + ("\n" if not tty else ""))
         for note in notes:
-            click.echo(f"kubectl clearml: warning: {note}", err=True)
+            warn(note)
         sys.stdout.flush()
         time.sleep(interval)
 
@@ -209,7 +209,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
     template = data.agent.effective.get(queue["name"]) if data.agent else None
     document = {"queue": summary, "pendingTasks": pending, "pods": pod_rows, "template": template}
     for note in data.notes:
-        click.echo(f"kubectl clearml: warning: {note}", err=True)
+        warn(note)
     if fmt in ("json", "yaml"):
         echo(render(View("queue", [], [], document=document), fmt))
         return

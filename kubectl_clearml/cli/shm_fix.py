@@ -9,6 +9,7 @@ import click
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
+from kubectl_clearml.output import note
 
 if TYPE_CHECKING:
     from kubectl_clearml.core.agent_config import AgentConfig
@@ -188,8 +189,8 @@ def describe_fix(fix: ValuesFix) -> str:
 def report(fixes: list[ValuesFix]) -> None:
     for fix in fixes:
         click.echo(f"kubectl clearml: {describe_fix(fix)}", err=True)
-        for note in fix.notes:
-            click.echo(f"kubectl clearml: note: {note}", err=True)
+        for text in fix.notes:
+            note(text)
 
 
 def emit_overlay(overlay: dict[str, Any], fmt: str, path: str | None, header: str) -> None:

@@ -14,6 +14,7 @@ import click
 
 from kubectl_clearml.cli.options import Globals
 from kubectl_clearml.errors import AuthError, NotFoundError, UsageError
+from kubectl_clearml.output import note, warn
 
 OSS_CHART_REF = "clearml/clearml-agent"
 ENTERPRISE_CHART_REF = "oci://docker.io/clearml/clearml-enterprise-agent"
@@ -96,7 +97,7 @@ def check_live(g: Globals, queues: tuple[str, ...], *, release: str | None, merg
             row["findings"] = scan_pods(kube, inst.namespace, row["queue"], max_pods=max_pods, tail_lines=tail_lines)
         except AuthError as exc:
             if not denied:
-                click.echo(f"kubectl clearml: warning: task pods not scanned: {exc.one_line()}", err=True)
+                warn(f"task pods not scanned: {exc.one_line()}")
             denied = True
             continue
         row["failures"] = len({f["pod"] for f in row["findings"]})
@@ -171,8 +172,8 @@ def fix_live(g: Globals, queues: tuple[str, ...], *, size: str | None, use_base:
             emit_overlay(overlay, fmt, path, f"# /dev/shm overlay by kubectl clearml shm-fix. Apply with:\n#   {command}\n")
             click.echo(f"kubectl clearml: for a durable fix run: {command}", err=True)
         return
-    for note in dict.fromkeys(n for f in fixes for n in f.notes):
-        click.echo(f"kubectl clearml: note: {note}", err=True)
+    for text in dict.fromkeys(n for f in fixes for n in f.notes):
+        note(text)
     _apply(kube, inst, queues, size=size, use_base=use_base, dry_run=dry_run, force=force)
     if overlay and dry_run == "none":
         emit_overlay(overlay, fmt, path, f"# the same fix for Helm (durable):\n#   {command}\n")
