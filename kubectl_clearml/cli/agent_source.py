@@ -7,9 +7,12 @@ cluster needed; otherwise the agent installed in the namespace (Helm release Sec
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kubectl_clearml.cli.options import Globals
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:  # imported lazily: the template renderer pulls in YAML, which --help must not pay for
     from kubectl_clearml.core.agent_config import AgentConfig
@@ -56,3 +59,26 @@ def served_queue_names(g: Globals, values: tuple[str, ...] = ()) -> list[str]:
     if not values:
         return []
     return list(load_agent(g, None, values).queues)
+
+
+def values_option(param: str = "values", help_text: str | None = None) -> Callable[[F], F]:
+    """The `-f/--values` option every command shares: the agent's Helm values files, '-' for stdin."""
+    import click
+
+    return click.option(
+        "-f",
+        "--values",
+        param,
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help=help_text
+        or "The agent's Helm values file(s), repeatable and merged as helm does ('-' reads stdin), instead of "
+        "the live install.",
+    )
+
+
+def release_option() -> Callable[[F], F]:
+    import click
+
+    return click.option("--release", metavar="NAME", help="Helm release of the agent (default: the one in -n).")

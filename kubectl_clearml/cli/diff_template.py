@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from kubectl_clearml.cli.agent_source import release_option, values_option
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
@@ -64,15 +65,8 @@ Exit status: 0 no differences, 1 differences (or --lint findings), 2 bad input, 
 @click.argument("queues", nargs=-1, metavar="[QUEUE [QUEUE2]]", shell_complete=complete_queue)
 @click.option("--all", "all_queues", is_flag=True, help="Every queue against the base, with a summary table.")
 @click.option("--show", metavar="QUEUE", help="Print one queue's effective template (default -o yaml).")
-@click.option(
-    "-f",
-    "--values",
-    "values_files",
-    multiple=True,
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Helm values file (repeatable, merged as helm does; '-' reads stdin).",
-)
-@click.option("--release", metavar="NAME", help="Helm release of the agent (default: the one in the namespace).")
+@values_option("values_files")
+@release_option()
 @click.option("--live", is_flag=True, help="Compare the -f values against the live install (what an upgrade changes).")
 @click.option(
     "--reuse-values", is_flag=True, help="With --live: layer -f over the release's values (helm --reuse-values)."

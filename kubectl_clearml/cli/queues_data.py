@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from kubectl_clearml.cli.agent_source import release_option as shared_release_option
+from kubectl_clearml.cli.agent_source import values_option as shared_values_option
 from kubectl_clearml.cli.options import Globals
 from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL
 from kubectl_clearml.core.queues import (
@@ -22,17 +24,8 @@ from kubectl_clearml.errors import (
     UnreachableError,
 )
 
-values_option = click.option(
-    "-f",
-    "--values",
-    "values",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    help="Helm values file(s) of the agent (repeatable, merged as helm does) instead of the live install.",
-)
-
-
-release_option = click.option("--release", metavar="NAME", help="Helm release of the agent (default: found in -n).")
+values_option = shared_values_option()
+release_option = shared_release_option()
 
 
 no_kube_option = click.option("--no-kube", is_flag=True, help="Do not contact Kubernetes (ClearML columns only).")

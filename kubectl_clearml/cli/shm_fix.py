@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from kubectl_clearml.cli.agent_source import values_option
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
@@ -23,7 +24,7 @@ DATA_FORMATS = ("yaml", "json")  # what -o means for an overlay; any other -o va
 @click.argument("queues", nargs=-1, metavar="[QUEUE]...", shell_complete=complete_queue)
 @click.option("--check", is_flag=True, help="Report /dev/shm per queue (and shm failures of recent task pods); exit 1 when a multi-GPU queue lacks it.")
 @click.option("--size", metavar="SIZE", help="sizeLimit, e.g. 16Gi, 512Mi, 1G (default: half the queue's memory limit, at most 32Gi; 1Gi without a limit).")
-@click.option("-f", "--values", "values_files", multiple=True, type=click.Path(dir_okay=False), metavar="FILE", help="The agent's Helm values file(s), merged as helm does.")
+@values_option("values_files")
 @click.option("--overlay-file", metavar="FILE", help="Write the overlay to FILE (same as -o FILE).")
 @click.option("--in-place", is_flag=True, help="Edit the (last) -f file itself, keeping comments and layout, and a .bak copy.")
 @click.option("--base", "use_base", is_flag=True, help="Fix basePodTemplate (every queue) instead of one queue's overrides.")
