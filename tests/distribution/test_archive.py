@@ -102,3 +102,11 @@ def test_zipapp_errors_are_one_line(built, tmp_path):
     assert result.returncode == 5
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("kubectl clearml: error: cannot reach")
     assert "sk-1234" not in result.stdout + result.stderr
+
+
+def test_zipapp_runs_the_whole_sandbox_demo(built):
+    # Seeds are package data inside the zip; the demo starts both emulators, runs every command and run-glue.
+    result = clean_run(built, "sandbox", "--demo")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "run-glue: 11 launched, 0 failed" in result.stdout
+    assert "NCCL WARN Error while creating shared memory segment" in result.stdout + result.stderr
