@@ -70,6 +70,23 @@ class Kube:
     requests_made: int = 0
     _timeout: tuple[float, float] = field(default=DEFAULT_TIMEOUT)
 
+    @property
+    def request_timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds after which one request is given up (watches and log streams add their own)."""
+        return self._timeout
+
+    @request_timeout.setter
+    def request_timeout(self, value: float | tuple[float, float]) -> None:
+        """A number sets the read timeout (connect: the smaller of it and 5 s); a pair sets both."""
+        if isinstance(value, tuple):
+            connect_s, read_s = float(value[0]), float(value[1])
+        else:
+            read_s = float(value)
+            connect_s = min(DEFAULT_TIMEOUT[0], read_s)
+        if not (connect_s > 0 and read_s > 0):
+            raise ValueError(f"request timeouts must be positive, not {value!r}")
+        self._timeout = (connect_s, read_s)
+
     # ---- paths -------------------------------------------------------------------------------------
     def _path(
         self,
@@ -338,13 +355,16 @@ class Kube:
         *,
         ignore_missing: bool = False,
         dry_run: str | None = None,
+        uid: str | None = None,
     ) -> None:
+        """With ``uid``, only that incarnation is deleted (a newer object of the same name answers 409)."""
         ns = self._ns(resource, namespace)
         try:
             self._json(
                 "DELETE",
                 self._path(resource, ns, name),
                 query={"dryRun": dry_run_param(dry_run)},
+                body={"preconditions": {"uid": uid}} if uid else None,
                 what=("delete", resource, ns, name),
             )
         except NotFoundError:

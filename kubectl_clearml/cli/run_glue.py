@@ -77,6 +77,16 @@ COLUMNS = [
     metavar="NAME",
     help="The reference glue's hidden pending queue: tasks stranded there are adopted ('' turns this off).",
 )
+@click.option(
+    "--delete-finished-after",
+    "delete_finished_after",
+    default="1h",
+    show_default=True,
+    metavar="DURATION",
+    callback=lambda _ctx, _param, value: _duration(value),
+    help="Delete a finished pod this long after it ended, once its task is settled in ClearML "
+    "(e.g. 30m, 2h; 0 = at once; never). Kept meanwhile for its logs and exit reason.",
+)
 @global_options
 def command(
     queues: tuple[str, ...],
@@ -95,6 +105,7 @@ def command(
     request_timeout: float,
     batch_size: int,
     k8s_pending_queue: str,
+    delete_finished_after: float | None,
 ) -> None:
     """Run the glue loop in the foreground: pull tasks from queues, launch their pods, follow them.
 
@@ -103,6 +114,7 @@ def command(
       kubectl clearml run-glue --queue gpu-a100 --queue cpu -n clearml --max-pods 20
       kubectl clearml run-glue -f values.yaml --dry-run
       kubectl clearml run-glue --queue default --once
+      kubectl clearml run-glue --queue default --delete-finished-after 30m
     """
     from kubectl_clearml.glue.engine import GlueEngine
     from kubectl_clearml.glue.setup import build_run_settings
@@ -113,7 +125,7 @@ def command(
     clearml = clearml_from(g, kube)
     # A glue must not hang on one slow answer: both clients give up after --request-timeout.
     clearml.timeout = (min(5.0, request_timeout), request_timeout)
-    kube._timeout = (min(5.0, request_timeout), request_timeout)
+    kube.request_timeout = request_timeout
     names, templates, limits, gpu_count, secret = _agent_view(kube, values, template, queues, release)
     settings = build_run_settings(
         clearml,
@@ -132,6 +144,7 @@ def command(
         batch_size=batch_size,
         leader_elect=leader_elect,
         scheduler_queue=k8s_pending_queue,
+        delete_finished_after=delete_finished_after,
     )
 
     def reload_templates() -> dict[str, Any]:
@@ -150,6 +163,15 @@ def command(
     with _stop_on_signals(engine.request_stop):
         summary = engine.run(once=once)
     echo(f"run-glue: {summary.launched} launched, {summary.failed} failed, {summary.errors} transient errors")
+
+
+def _duration(value: str) -> float | None:
+    from kubectl_clearml.core.glue_policy import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _agent_view(

@@ -130,6 +130,8 @@ class PodView:
     exit_code: int | None = None
     terminated_reason: str = ""
     deleting: bool = False
+    finished_at: str = ""  # the main container's terminated.finishedAt, as the kubelet wrote it
+    uid: str = ""
 
     @property
     def active(self) -> bool:
@@ -148,6 +150,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     task_id = str(labels.get("clearml-task-id") or "") or task_id_from_pod_name(name)
     waiting_reason = waiting_message = terminated_reason = ""
     exit_code: int | None = None
+    finished_at = ""
     for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
         state = cs.get("state") or {}
         waiting = state.get("waiting")
@@ -159,6 +162,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     if terminated:
         exit_code = int(terminated.get("exitCode") or 0)
         terminated_reason = str(terminated.get("reason") or "")
+        finished_at = str(terminated.get("finishedAt") or "")
     unschedulable = ""
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
@@ -174,6 +178,8 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         exit_code=exit_code,
         terminated_reason=terminated_reason,
         deleting=bool(meta.get("deletionTimestamp")),
+        finished_at=finished_at,
+        uid=str(meta.get("uid") or ""),
     )
 
 
@@ -262,6 +268,44 @@ def decide_vanished(task_status: str | None, task_message: str | None = None) ->
 
 def exit_outcome(exit_code: int) -> str:
     return "completed" if exit_code == 0 else "failed"
+
+
+# ---- clean-up of finished pods -----------------------------------------------------------------------
+NEVER = "never"
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """``--delete-finished-after``: "0", "90s", "30m", "2h", "1h30m", "1d" or a bare number of seconds
+    to seconds; "never" to None. Anything else raises ValueError with the accepted forms."""
+    value = text.strip().lower()
+    if value == NEVER:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+        if value and _DURATION_PART.sub("", value) == "":
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"{text!r} is not a duration: use e.g. 0, 90s, 30m, 2h, 1h30m, 1d or 'never'")
+    return seconds
+
+
+def settled(task_status: str | None) -> bool:
+    """The task will never need its pod again: it reached a final status, or was deleted in ClearML ("").
+    None (not read yet), queued (re-enqueued: its next run replaces the pod) and in_progress are not."""
+    return task_status == "" or task_status in TERMINAL_STATUSES
+
+
+def cleanup_due(
+    view: PodView, task_status: str | None, finished_epoch: float | None, now: float, after: float | None
+) -> bool:
+    """Delete this pod now? Only a finished pod of a settled task, ``after`` seconds past its end."""
+    if after is None or finished_epoch is None or not view.finished or view.deleting:
+        return False
+    return settled(task_status) and finished_epoch + after <= now
 
 
 # ---- orphans -------------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ Per iteration:
   1. leader election (with --leader-elect): a standby does nothing else;
   2. tracker: apply watch events; every poll interval also re-read the tasks of live pods (aborts);
   3. every sweep interval: orphans and the reference glue's k8s_scheduler (glue/reconcile.py);
-  4. every 30 s: workers.status_report;
-  5. one dispatch round; when it launched something, loop at once (no sleep), when every queue is
+  4. every second: delete finished pods whose task is settled and whose keep time is over
+     (glue/cleanup.py, from the tracker's cache: no listing);
+  5. every 30 s: workers.status_report;
+  6. one dispatch round; when it launched something, loop at once (no sleep), when every queue is
      empty or full sleep the poll interval, after an error sleep an exponential backoff with jitter.
 """
 
@@ -25,6 +27,7 @@ from typing import Any
 from kubectl_clearml.core import glue_policy as policy
 from kubectl_clearml.core import podbuilder
 from kubectl_clearml.errors import AuthError, KubectlClearmlError
+from kubectl_clearml.glue.cleanup import FinishedPodCleaner
 from kubectl_clearml.glue.clock import Clock, SystemClock
 from kubectl_clearml.glue.dispatcher import Builder, Dispatcher, RoundResult, TransientDispatchError
 from kubectl_clearml.glue.leader import LeaderElector
@@ -83,6 +86,14 @@ class GlueEngine:
         )
         self.dispatcher = Dispatcher(clearml, kube, self.tracker, settings, self.metrics, build)
         self.reconciler = Reconciler(clearml, kube, self.tracker, settings, self.clock)
+        self.cleaner = FinishedPodCleaner(
+            self.tracker,
+            _ops(clearml),
+            self.clock,
+            self.metrics,
+            after=settings.delete_finished_after,
+            interval=settings.cleanup_interval,
+        )
         self.worker = WorkerReporter(
             clearml,
             settings.worker_id,
@@ -182,6 +193,7 @@ class GlueEngine:
             errors += self._guard("sweep", self.reconciler.sweep)
             if self.reload_templates is not None:
                 errors += self._guard("templates", self._reload_templates)
+        errors += self._guard("cleanup", self.cleaner.run_if_due, fatal=False)
         self.worker.report_if_due()
         result: RoundResult | None = None
         try:
@@ -233,11 +245,15 @@ class GlueEngine:
             LOG.warning("queue %s: pod template changed, new pods use it", queue.name)
             queue.template = dict(template)
 
-    def _guard(self, step: str, action: Callable[[], object]) -> int:
+    def _guard(self, step: str, action: Callable[[], object], fatal: bool = True) -> int:
+        """Run one step; an AuthError stops the glue unless the step is optional (``fatal=False``)."""
         try:
             action()
-        except AuthError:
-            raise
+        except AuthError as exc:
+            if fatal:
+                raise
+            self._count_error(step, exc)
+            return 1
         except KubectlClearmlError as exc:
             self._count_error(step, exc)
             return 1
@@ -271,6 +287,7 @@ class GlueEngine:
         )
         self.dispatcher.tracker = self.tracker
         self.reconciler.tracker = self.tracker
+        self.cleaner.tracker = self.tracker
 
     def _shutdown(self) -> None:
         self.tracker.stop()

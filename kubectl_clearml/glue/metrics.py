@@ -10,6 +10,7 @@ HELP = {
     "clearml_glue_tasks_launched_total": "Pods created for tasks, by queue.",
     "clearml_glue_tasks_failed_total": "Tasks the glue failed (image pull, permanent pod errors, pod exit != 0).",
     "clearml_glue_tasks_aborted_total": "Pods deleted because their task was aborted in ClearML.",
+    "clearml_glue_pods_deleted_total": "Finished pods deleted after --delete-finished-after (their task settled).",
     "clearml_glue_errors_total": "Transient errors of the loop, by step.",
     "clearml_glue_pods_active": "Pending and Running pods of this glue.",
     "clearml_glue_leader": "1 when this instance holds the lease (or runs without leader election).",

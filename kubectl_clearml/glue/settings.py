@@ -35,6 +35,8 @@ class RunSettings:
     adopt_grace: float = 60.0  # leave k8s_scheduler entries younger than this to a running reference glue
     leader_elect: bool = False
     lease_duration: float = 15.0
+    delete_finished_after: float | None = 3600.0  # keep finished pods this long (debugging); None = never
+    cleanup_interval: float = 1.0  # how often the cache is scanned for finished pods that are due
     pod_settings: Any = None  # passed through to the pod builder
 
     def queue_ids(self) -> list[str]:

@@ -22,6 +22,7 @@ from kubectl_clearml.core.glue_policy import PodAction, PodView
 from kubectl_clearml.errors import (
     ClearmlQueueNotFound,
     ClearmlTaskNotFound,
+    ConflictError,
     KubectlClearmlError,
     NotFoundError,
     ServerError,
@@ -288,12 +289,23 @@ class PodTracker:
             self.ops.stopped(tid, action.reason)
             self.statuses[tid] = ("stopped", "")
 
-    def _delete(self, view: PodView) -> None:
+    def delete(self, view: PodView) -> bool:
+        """Delete this pod (this very incarnation, by uid); False when a newer pod took its name."""
+        try:
+            self._delete(view, uid=view.uid or None)
+        except ConflictError:
+            self._deleting.discard(view.name)
+            return False
+        return True
+
+    def _delete(self, view: PodView, uid: str | None = None) -> None:
         self.forget(view.task_id, view.name)
         try:
-            self.kube.delete("pods", view.name, self.namespace, ignore_missing=True)
+            self.kube.delete("pods", view.name, self.namespace, ignore_missing=True, uid=uid)
         except NotFoundError:
             pass
+        except ConflictError:
+            raise  # the uid precondition failed: the pod under this name is not the one we meant
         except KubectlClearmlError:
             # Not deleted after all: watch it again and retry on the next step.
             self._deleting.discard(view.name)

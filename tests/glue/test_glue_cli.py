@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from kubectl_clearml.glue.metrics import serve
-from tests.glue.glue_harness import wait_for
+from tests.glue.glue_harness import container_status, wait_for
 from tests.helpers import run_cli
 
 
@@ -116,3 +116,28 @@ def test_metrics_endpoint_in_prometheus_text_format(h):
     assert "# TYPE clearml_glue_tasks_launched_total counter" in body
     assert 'clearml_glue_tasks_launched_total{queue="cpu"} 1' in body
     assert "clearml_glue_pods_active" in body
+
+
+@pytest.mark.parametrize("value", ["soon", "-5m", "30 m", ""])
+def test_malformed_delete_finished_after_is_a_usage_error(h, env, tmp_path, value):
+    h.queue("cpu")
+    tid = h.task("job", "cpu")
+    result = glue(["--queue", "cpu", "--once", "--delete-finished-after", value], env, tmp_path)
+    assert result.exit_code == 2, result.stderr
+    assert "--delete-finished-after" in result.stderr and "30m" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert h.entries("cpu") == [tid] and h.pods() == []
+
+
+def test_once_with_zero_keep_time_deletes_finished_pods_of_settled_tasks(h, env, tmp_path):
+    h.queue("cpu")
+    done = h.task("done", "cpu")
+    assert glue(["--queue", "cpu", "--once"], env, tmp_path).exit_code == 0
+    h.kube_emu.store.update_pod_status(h.namespace, f"clearml-id-{done}", container_status("Succeeded", exit_code=0))
+    h.clearml().call("tasks.completed", {"task": done, "force": True})
+    kept = glue(["--queue", "cpu", "--once"], env, tmp_path)  # default 1h, and no finishedAt: kept
+    assert kept.exit_code == 0, kept.stderr
+    assert h.pod_of(done) is not None
+    result = glue(["--queue", "cpu", "--once", "--delete-finished-after", "0"], env, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert h.pod_of(done) is None

@@ -204,3 +204,68 @@ def test_lease_is_taken_only_when_free_ours_or_expired(holder, renew, now):
 def test_a_task_deleted_in_clearml_leaves_its_pod_alone(phase, waiting):
     view = policy.pod_view(pod(phase, waiting=waiting, exit_code=0 if phase == "Succeeded" else None))
     assert policy.decide_pod(view, "").kind == policy.NOTHING
+
+
+# ---- clean-up of finished pods --------------------------------------------------------------------
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@given(parts=st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(sorted(UNITS))), min_size=1, max_size=4))
+def test_durations_add_up_their_parts(parts):
+    text = "".join(f"{n}{u}" for n, u in parts)
+    assert policy.parse_duration(text) == sum(n * UNITS[u] for n, u in parts)
+    assert policy.parse_duration(text.upper()) == policy.parse_duration(text)
+
+
+def test_duration_special_forms():
+    assert policy.parse_duration("0") == 0
+    assert policy.parse_duration("90") == 90
+    assert policy.parse_duration("1.5h") == 5400
+    assert policy.parse_duration(" never ") is None
+
+
+@given(text=st.text(max_size=12))
+def test_bad_durations_are_refused_with_the_accepted_forms(text):
+    try:
+        seconds = policy.parse_duration(text)
+    except ValueError as exc:
+        assert "30m" in str(exc) and "never" in str(exc)
+        return
+    assert seconds is None or 0 <= seconds < float("inf")
+
+
+def test_malformed_durations():
+    for text in ("", "-1", "5x", "h", "30 m", "nan", "inf", "1h-5m", "soon"):
+        try:
+            policy.parse_duration(text)
+        except ValueError:
+            continue
+        raise AssertionError(f"{text!r} accepted")
+
+
+@given(
+    phase=st.sampled_from(["Pending", "Running", "Succeeded", "Failed", "Unknown"]),
+    status=st.sampled_from([*STATUSES, "", None]),
+    ended=st.one_of(st.none(), st.floats(0, 1e9)),
+    now=st.floats(0, 2e9),
+    after=st.one_of(st.none(), st.floats(0, 1e6)),
+    deleting=st.booleans(),
+)
+def test_cleanup_only_finished_pods_of_settled_tasks_after_the_keep_time(phase, status, ended, now, after, deleting):
+    view = policy.pod_view(pod(phase, exit_code=0 if phase in ("Succeeded", "Failed") else None, deleting=deleting))
+    due = policy.cleanup_due(view, status, ended, now, after)
+    if due:
+        assert view.finished and not deleting
+        assert status == "" or status in ("completed", "failed", "stopped", "published", "closed")
+        assert after is not None and ended is not None and ended + after <= now
+    if status in ("queued", "in_progress", "created", None) or after is None or phase in ("Pending", "Running"):
+        assert not due
+
+
+def test_pod_view_carries_finished_at_and_uid():
+    raw = pod("Failed", exit_code=137)
+    raw["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"] = "2026-01-01T10:00:00Z"
+    raw["metadata"]["uid"] = "u-1"
+    view = policy.pod_view(raw)
+    assert (view.finished_at, view.uid, view.exit_code) == ("2026-01-01T10:00:00Z", "u-1", 137)
+    assert policy.pod_view(pod("Running")).finished_at == ""

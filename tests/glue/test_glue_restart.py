@@ -39,7 +39,7 @@ def test_lost_create_answer_is_treated_as_launched(h):
     # The create is slower than the glue's read timeout: the glue gives up, the server creates it anyway.
     fault = h.kube_emu.inject("POST", r"/pods$", status=None, latency=1.0, count=1)
     engine = h.engine(["cpu"])
-    engine.kube._timeout = (2.0, 0.3)
+    engine.kube.request_timeout = (2.0, 0.3)
     h.start(engine)
     wait_for(lambda: h.entries("cpu") == [], what="the entry popped")
     assert h.pod_of(tid) is not None
@@ -90,3 +90,18 @@ def test_pods_of_another_worker_id_are_not_ours(h):
 def test_default_worker_id_is_stable_across_restarts(h):
     h.queue("cpu")
     assert h.engine(["cpu"]).settings.worker_id == h.engine(["cpu"]).settings.worker_id
+
+
+def test_request_timeout_is_public_on_the_kube_adapter(h):
+    kube = h.kube()
+    kube.request_timeout = 0.5
+    assert kube.request_timeout == (0.5, 0.5)
+    kube.request_timeout = 30
+    assert kube.request_timeout == (5.0, 30.0)
+    try:
+        kube.request_timeout = (1.0, 0)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a zero read timeout was accepted")
+    assert kube.request_timeout == (5.0, 30.0)
