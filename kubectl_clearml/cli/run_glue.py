@@ -58,7 +58,9 @@ COLUMNS = [
 @click.option("--once", is_flag=True, help="Drain the queues once (up to the pod limits), then exit without waiting.")
 @click.option("--leader-elect", is_flag=True, help="Only the holder of a Lease in the namespace dispatches (replicas).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port (/metrics).")
+@click.option(
+    "--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port (/metrics)."
+)
 @click.option("--credentials-secret", metavar="NAME", help="Secret with the agent's ClearML keys, for the pods' env.")
 @click.option(
     "--request-timeout",

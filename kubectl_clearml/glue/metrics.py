@@ -6,6 +6,8 @@ import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from kubectl_clearml.errors import UsageError
+
 HELP = {
     "clearml_glue_tasks_launched_total": "Pods created for tasks, by queue.",
     "clearml_glue_tasks_failed_total": "Tasks the glue failed (image pull, permanent pod errors, pod exit != 0).",
@@ -84,7 +86,13 @@ def serve(metrics: Metrics, port: int, host: str = "0.0.0.0") -> ThreadingHTTPSe
         def log_message(self, format: str, *args: object) -> None:  # scrapes are not news
             return
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:  # in use, privileged, or no such address: the user's choice to fix
+        raise UsageError(
+            f"cannot serve metrics on port {port}: {exc.strerror or exc}",
+            hint="pick a free port with --metrics-port (or leave it out); nothing was pulled",
+        ) from None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="glue-metrics", daemon=True).start()
     return server

@@ -65,7 +65,11 @@ def retry_transient(
 
 
 def worker_id_for(flag: str | None, env: Mapping[str, str], cluster: str, namespace: str, queues: Sequence[str]) -> str:
-    worker_id = flag or env.get("CLEARML_WORKER_ID") or policy.default_worker_id(cluster, namespace, queues)
+    # An explicit but empty --worker-id is a mistake to report, not a request for the default.
+    if flag is not None:
+        worker_id = flag
+    else:
+        worker_id = env.get("CLEARML_WORKER_ID") or policy.default_worker_id(cluster, namespace, queues)
     if not worker_id.strip():
         raise UsageError("the worker id is empty", hint="pass --worker-id or set CLEARML_WORKER_ID")
     return worker_id
@@ -106,6 +110,9 @@ def build_run_settings(
             "no queue to serve",
             hint="pass --queue NAME (repeatable, in priority order), or -f values.yaml of the agent",
         )
+    blank = [n for n in queue_names if not n.strip()]
+    if blank:
+        raise UsageError("an empty queue name", hint="pass --queue NAME with the queue's name as ClearML shows it")
     if max_pods is not None and max_pods < 1:
         raise UsageError(f"--max-pods must be at least 1, not {max_pods}")
     resolved = [retry_transient(functools.partial(resolve_queue, clearml, name)) for name in queue_names]

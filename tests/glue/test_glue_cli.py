@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.request
 
 import pytest
@@ -141,3 +142,34 @@ def test_once_with_zero_keep_time_deletes_finished_pods_of_settled_tasks(h, env,
     result = glue(["--queue", "cpu", "--once", "--delete-finished-after", "0"], env, tmp_path)
     assert result.exit_code == 0, result.stderr
     assert h.pod_of(done) is None
+
+
+def test_metrics_port_in_use_is_a_usage_error_before_pulling(h, env, tmp_path):
+    h.queue("cpu")
+    tid = h.task("job", "cpu")
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = glue(["--queue", "cpu", "--once", "--metrics-port", str(port)], env, tmp_path)
+    assert result.exit_code == 2, result.stderr
+    assert f"cannot serve metrics on port {port}" in result.stderr and "Traceback" not in result.stderr
+    assert h.entries("cpu") == [tid] and h.pods() == []
+    assert h.emu.state.worker_names() == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--metrics-port", "99999"], "--metrics-port"),
+        (["--worker-id", ""], "the worker id is empty"),
+        (["--queue", " "], "an empty queue name"),
+    ],
+)
+def test_malformed_values_are_usage_errors(h, env, tmp_path, args, expected):
+    h.queue("cpu")
+    tid = h.task("job", "cpu")
+    result = glue(["--queue", "cpu", "--once", *args], env, tmp_path)
+    assert result.exit_code == 2, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert h.entries("cpu") == [tid] and h.pods() == []
