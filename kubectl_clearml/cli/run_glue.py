@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from kubectl_clearml import logs
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import get_globals, global_options
 from kubectl_clearml.errors import NotFoundError, UsageError
-from kubectl_clearml.output import Column, View, echo, render
+from kubectl_clearml.output import Column, View, echo, render, to_json, to_yaml
 
 LOG = logging.getLogger("kubectl_clearml.glue")
 
@@ -122,6 +121,8 @@ def command(
     from kubectl_clearml.glue.setup import build_run_settings
 
     g = get_globals()
+    # Checked before anything starts: a glue must not run for hours to then refuse to print its summary.
+    fmt = g.output_format(default="table") if dry_run else g.output_format(("table", "wide", "json", "yaml"))
     logs.configure(max(1, g.verbose), log_format)
     kube = kube_from(g)
     clearml = clearml_from(g, kube)
@@ -155,7 +156,6 @@ def command(
     engine = GlueEngine(clearml, kube, settings, reload_templates=reload_templates)
     if dry_run:
         rows = engine.preview()
-        fmt = g.output_format(default="table")
         echo(render(View("task", rows, COLUMNS, name_key="task"), fmt, no_headers=g.no_headers))
         return
     if metrics_port is not None:
@@ -164,7 +164,19 @@ def command(
         serve(engine.metrics, metrics_port)
     with _stop_on_signals(engine.request_stop):
         summary = engine.run(once=once)
-    echo(f"run-glue: {summary.launched} launched, {summary.failed} failed, {summary.errors} transient errors")
+    counts = {
+        "launched": summary.launched,
+        "failed": summary.failed,
+        "finishedPodsDeleted": engine.cleaner.deleted,
+        "transientErrors": summary.errors,
+    }
+    if fmt in ("json", "yaml"):
+        echo(to_json(counts) if fmt == "json" else to_yaml(counts))
+        return
+    echo(
+        f"run-glue: {summary.launched} launched, {summary.failed} failed, "
+        f"{engine.cleaner.deleted} finished pods deleted, {summary.errors} transient errors\n"
+    )
 
 
 def _duration(value: str) -> float | None:
@@ -235,7 +247,8 @@ def _stop_on_signals(stop: Any) -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        sys.stderr.write(f"run-glue: {signal.Signals(signum).name}: stopping after the current dispatch\n")
+        # Through logging, so --log-format json keeps every stderr line JSON.
+        LOG.warning("run-glue: %s: stopping after the current dispatch", signal.Signals(signum).name)
         stop()
 
     saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

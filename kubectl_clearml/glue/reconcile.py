@@ -165,7 +165,13 @@ class Reconciler:
         if stranded and task is not None and not self._pod_exists(task_id):
             origin = str((task.get("execution") or {}).get("queue") or "")
             target = origin if origin in self.settings.queue_ids() else self.settings.queues[0].id
-            LOG.warning("task %s stranded in %s: back at the head of queue %s", task_id, scheduler_id, target)
+            spec = self.settings.queue_by_id(target)
+            LOG.warning(
+                "task %s stranded in the reference glue's queue %s: back at the head of queue %s",
+                task_id,
+                self.settings.scheduler_queue,
+                spec.name if spec is not None else target,
+            )
             self.ops.to_queue_head(target, task_id)
             self.adopted += 1
         self.ops.pop(scheduler_id, task_id)

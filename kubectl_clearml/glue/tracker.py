@@ -255,7 +255,13 @@ class PodTracker:
                 self._messages[tid] = action.reason
                 LOG.info("task %s: %s", tid, action.reason)
             return
-        LOG.info("task %s: %s (%s)", tid, action.kind, action.reason)
+        LOG.log(
+            logging.INFO if action.kind == policy.COMPLETE else logging.WARNING,
+            "task %s %s: %s",
+            tid,
+            _DONE.get(action.kind, action.kind),
+            action.reason,
+        )
         if action.kind == policy.FAIL_AND_DELETE:
             self.ops.fail(tid, action.reason)
             self.statuses[tid] = ("failed", action.reason)
@@ -312,6 +318,15 @@ class PodTracker:
             self.pods[view.task_id] = view
             self._changed[view.task_id] = view
             raise
+
+
+_DONE = {  # what the log says the glue did, per action
+    policy.FAIL_AND_DELETE: "failed, its pod deleted",
+    policy.DELETE: "already settled, its pod deleted",
+    policy.ABORT: "aborted, its pod deleted",
+    policy.COMPLETE: "completed",
+    policy.FAIL: "failed",
+}
 
 
 class ResourceVersionExpired(Exception):

@@ -173,3 +173,16 @@ def test_malformed_values_are_usage_errors(h, env, tmp_path, args, expected):
     assert result.exit_code == 2, result.stderr
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert h.entries("cpu") == [tid] and h.pods() == []
+
+
+def test_summary_as_json_and_output_formats_checked_before_starting(h, env, tmp_path):
+    h.queue("cpu")
+    tids = [h.task(f"job {i}", "cpu") for i in range(2)]
+    refused = glue(["--queue", "cpu", "--once", "-o", "name"], env, tmp_path)
+    assert refused.exit_code == 2 and "unsupported output format 'name'" in refused.stderr
+    assert h.pods() == [] and h.entries("cpu") == tids
+    result = glue(["--queue", "cpu", "--once", "-o", "json"], env, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"launched": 2, "failed": 0, "finishedPodsDeleted": 0, "transientErrors": 0}
+    text = glue(["--queue", "cpu", "--once"], env, tmp_path)
+    assert text.stdout == "run-glue: 0 launched, 0 failed, 0 finished pods deleted, 0 transient errors\n"

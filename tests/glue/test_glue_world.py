@@ -3,7 +3,9 @@ scheduler and kubelet, and the agent in each pod reporting to ClearML. SIGTERM e
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,12 +21,14 @@ def task_state(world, name):
 def test_the_whole_story_with_the_agent_install(world, tmp_path):
     env = {**os.environ, **world.env, "HOME": str(tmp_path)}
     log = tmp_path / "glue.log"
-    with open(log, "wb") as handle:
+    out = tmp_path / "glue.out"
+    with open(log, "wb") as handle, open(out, "wb") as summary:
         glue = subprocess.Popen(
-            [sys.executable, "-m", "kubectl_clearml", "run-glue", "-n", "clearml", "--poll-interval", "0.2"],
+            [sys.executable, "-m", "kubectl_clearml", "run-glue", "-n", "clearml", "--poll-interval", "0.2"]
+            + ["--log-format", "json"],
             env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
+            stdout=summary,
+            stderr=handle,
         )
     try:
         # Served queues, templates and the credentials Secret come from the live Helm release.
@@ -51,6 +55,10 @@ def test_the_whole_story_with_the_agent_install(world, tmp_path):
         code = glue.wait(30)
     text = log.read_text()
     assert code == 0, text
-    assert "SIGTERM: stopping after the current dispatch" in text
+    records = [json.loads(line) for line in text.splitlines()]  # every stderr line is JSON, the signal's too
+    assert any("SIGTERM: stopping after the current dispatch" in r["msg"] for r in records)
+    assert any("reference glue's queue k8s_scheduler: back at the head of queue" in r["msg"] for r in records)
+    assert any(r["level"] == "warning" and "failed, its pod deleted" in r["msg"] for r in records)
+    assert re.fullmatch(r"run-glue: \d+ launched, \d+ failed, 0 finished pods deleted, \d+ transient errors\n", out.read_text())
     assert world.clearml.secret_key not in text
     assert all(not w.startswith("k8s-glue-clearml-") for w in world.clearml.state.worker_names()), "unregistered"
