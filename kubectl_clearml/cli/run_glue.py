@@ -148,6 +148,8 @@ def command(
         leader_elect=leader_elect,
         scheduler_queue=k8s_pending_queue,
         delete_finished_after=delete_finished_after,
+        # A daemon waits out a server that is still coming up; someone at a terminal wants the error.
+        start_attempts=1 if dry_run or once else 10,
     )
 
     def reload_templates() -> dict[str, Any]:

@@ -102,6 +102,7 @@ def build_run_settings(
     verify_certificate: bool = True,
     gpu_count: int = 0,
     env: Mapping[str, str] | None = None,
+    start_attempts: int = 10,
     **options: Any,
 ) -> RunSettings:
     """Resolve queues (in the given priority order), check templates, and fix the worker identity."""
@@ -115,7 +116,10 @@ def build_run_settings(
         raise UsageError("an empty queue name", hint="pass --queue NAME with the queue's name as ClearML shows it")
     if max_pods is not None and max_pods < 1:
         raise UsageError(f"--max-pods must be at least 1, not {max_pods}")
-    resolved = [retry_transient(functools.partial(resolve_queue, clearml, name)) for name in queue_names]
+    resolved = [
+        retry_transient(functools.partial(resolve_queue, clearml, name), attempts=start_attempts)
+        for name in queue_names
+    ]
     seen: set[str] = set()
     unique = [(n, i) for n, i in resolved if not (i in seen or seen.add(i))]  # type: ignore[func-returns-value]
     wid = worker_id_for(worker_id, env if env is not None else os.environ, cluster, namespace, [n for n, _ in unique])

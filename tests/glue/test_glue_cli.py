@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.request
 
 import pytest
@@ -186,3 +187,17 @@ def test_summary_as_json_and_output_formats_checked_before_starting(h, env, tmp_
     assert json.loads(result.stdout) == {"launched": 2, "failed": 0, "finishedPodsDeleted": 0, "transientErrors": 0}
     text = glue(["--queue", "cpu", "--once"], env, tmp_path)
     assert text.stdout == "run-glue: 0 launched, 0 failed, 0 finished pods deleted, 0 transient errors\n"
+
+
+def test_unreachable_clearml_with_once_fails_after_one_round_of_retries(h, env, tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    h.queue("cpu")
+    started = time.monotonic()
+    result = glue(["--queue", "cpu", "--once", "--api-host", dead, "--request-timeout", "1"], env, tmp_path)
+    assert result.exit_code == 5, result.stderr
+    assert f"cannot reach the ClearML API server ({dead})" in result.stderr
+    assert 1 <= result.stderr.count("retrying") <= 3  # one round of the client's retries, not ten
+    assert time.monotonic() - started < 15
+    assert h.pods() == [] and h.emu.secret_key not in result.stderr
