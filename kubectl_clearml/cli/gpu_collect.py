@@ -190,8 +190,8 @@ def collect(
     try:
         data.agent = load_agent(g, kube, values, release)
     except KubectlClearmlError as exc:
-        if values or require_queues:
-            raise  # a values file the user named, or the view they asked for: an error, not a note
+        if values or release or require_queues:
+            raise  # a values file or release the user named, or the view they asked for: an error, not a note
         data.notes.append(f"no queue view: {exc.one_line()}")
         return data
     data.notes.extend(n for n in data.agent.notes if "dashboard" in n)

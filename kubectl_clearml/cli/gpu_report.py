@@ -12,9 +12,9 @@ from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus
 from kubectl_clearml.core.gpu_queues import QueueReport, queue_reports
 from kubectl_clearml.core.gpu_summary import dashboard_check, products, totals
 from kubectl_clearml.errors import NotFoundError
-from kubectl_clearml.output import Column, View, echo, render
+from kubectl_clearml.output import OUTPUT_FORMATS, Column, View, echo, note, render
 
-FORMATS = ("table", "wide", "json", "yaml")
+FORMATS = OUTPUT_FORMATS
 
 
 def _status(row: dict[str, Any]) -> str:
@@ -109,12 +109,12 @@ def summary(cluster: ClusterGpus, data: GpuData) -> tuple[dict[str, Any], list[s
         "requested": total.requested,
         "free": total.free,
     }
+    per_resource = ", ".join(
+        f"{name} {total.requested[name]}/{total.allocatable[name]} requested, {total.free[name]} free"
+        for name in sorted(total.allocatable)
+    )
     lines = [
-        f"{doc['gpuNodes']} GPU node(s), {total.physical_gpus} GPU(s): "
-        + ", ".join(
-            f"{name} {total.requested[name]}/{total.allocatable[name]} requested, {total.free[name]} free"
-            for name in sorted(total.allocatable)
-        )
+        f"{doc['gpuNodes']} GPU node(s), {total.physical_gpus} GPU(s)" + (f": {per_resource}" if per_resource else "")
     ]
     agent = data.agent
     if agent is not None:
@@ -179,8 +179,8 @@ def command(
         require_queues=by == "queue",
         use_clearml=not no_clearml,
     )
-    for note in data.notes:
-        click.echo(f"kubectl clearml: note: {note}", err=True)
+    for text in data.notes:
+        note(text)
     if by == "queue" and data.queues is None:
         raise NotFoundError("no agent configuration for the queue view", hint="pass -f values.yaml or --release")
     cluster = data.cluster
@@ -205,6 +205,7 @@ def command(
                 "product",
                 rows,
                 PRODUCT_COLUMNS,
+                name_key="product",
                 document={"kind": "GpuProductList", "items": rows},
                 empty_message="No GPU products found.",
             ),
@@ -232,7 +233,16 @@ def _emit(view: View, fmt: str, no_headers: bool) -> None:
     if not view.items and fmt in ("table", "wide"):
         click.echo(view.empty_message, err=True)
         return
+    if fmt == "name":
+        echo(_names(view))
+        return
     echo(render(view, fmt, no_headers=no_headers))
+
+
+def _names(view: View) -> str:
+    """`kind/name` once each: the node view has a row per GPU resource, so a MIG-mixed node appears twice."""
+    names = dict.fromkeys(f"{view.kind}/{item.get(view.name_key)}" for item in view.items)
+    return "".join(name + "\n" for name in names)
 
 
 def _combined(data: GpuData, reports: list[QueueReport], fmt: str, no_headers: bool, all_nodes: bool) -> None:
@@ -251,12 +261,19 @@ def _combined(data: GpuData, reports: list[QueueReport], fmt: str, no_headers: b
         }
         echo(render(View("report", [], [], document=document), fmt))
         return
-    parts = [
-        render(View("product", product_rows, PRODUCT_COLUMNS), fmt, no_headers=no_headers) or "No GPU nodes found.\n"
-    ]
+    if fmt == "name":  # like `kubectl get all -o name`: every kind shown, one per line
+        product_names = _names(View("product", product_rows, PRODUCT_COLUMNS, name_key="product"))
+        echo(product_names + _names(View("queue", rows, QUEUE_COLUMNS)))
+        return
+    # An empty table says so on stderr (as `kubectl get` does), never as a bare header on stdout.
+    tables = [(View("product", product_rows, PRODUCT_COLUMNS), "No GPU nodes found.")]
     if data.queues is not None:
-        parts.append(
-            render(View("queue", rows, QUEUE_COLUMNS), fmt, no_headers=no_headers) or "No agent queues found.\n"
-        )
+        tables.append((View("queue", rows, QUEUE_COLUMNS), "No agent queues found."))
+    parts = []
+    for view, empty_message in tables:
+        if view.items:
+            parts.append(render(view, fmt, no_headers=no_headers))
+        else:
+            click.echo(empty_message, err=True)
     parts.append("".join(line + "\n" for line in lines))
     echo("\n".join(parts))

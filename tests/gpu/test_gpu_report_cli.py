@@ -221,9 +221,51 @@ def test_queue_view_needs_an_agent(kube: Any, env: dict[str, str]) -> None:
 
 
 def test_bad_output_format_is_a_usage_error(kube: Any, env: dict[str, str]) -> None:
-    result = run_cli(["gpu-report", "-o", "name"], env=env)
+    result = run_cli(["gpu-report", "-o", "csv"], env=env)
     assert result.exit_code == 2
-    assert "unsupported output format 'name'" in result.stderr
+    assert "unsupported output format 'csv'" in result.stderr
+
+
+def test_output_name_lists_each_object_once(kube: Any, env: dict[str, str], values_file: str) -> None:
+    # README: every read command takes -o name. The MIG node has two rows (one per profile) but one name.
+    seed(kube)
+    nodes = run_cli(["gpu-report", "--by", "node", "-o", "name"], env=env)
+    assert nodes.exit_code == 0, nodes.stderr
+    assert nodes.stdout.splitlines() == ["node/a100-1", "node/a100-2", "node/mig", "node/t4"]
+    queues = run_cli(["gpu-report", "--by", "queue", "-f", values_file, "--no-clearml", "-o", "name"], env=env)
+    assert queues.stdout.splitlines() == ["queue/1xGPU", "queue/2xGPU", "queue/h100", "queue/mig"]  # values file order
+    both = run_cli(["gpu-report", "-f", values_file, "--no-clearml", "-o", "name"], env=env)
+    assert both.stdout.splitlines() == [
+        "product/A100-SXM4-40GB",
+        "product/A100-SXM4-40GB-MIG-1g.5gb",
+        "product/A100-SXM4-40GB-MIG-3g.20gb",
+        "product/Tesla-T4-SHARED",
+        *queues.stdout.splitlines(),
+    ]
+
+
+def test_no_matching_gpu_node_prints_no_bare_header(kube: Any, env: dict[str, str], values_file: str) -> None:
+    seed(kube)
+    result = run_cli(["gpu-report", "-f", values_file, "--no-clearml", "-l", "nvidia.com/gpu.product=none"], env=env)
+    assert result.exit_code == 0, result.stderr
+    assert "PRODUCT" not in result.stdout and "No GPU nodes found." in result.stderr
+    assert result.stdout.startswith("QUEUE")
+    assert "0 GPU node(s), 0 GPU(s)\n" in result.stdout  # no dangling ': ' when there is nothing to list
+
+
+def test_a_named_release_that_does_not_exist_is_not_found(kube: Any, env: dict[str, str]) -> None:
+    # As in `queues`: a --release the user named is not a note over a report without queues.
+    seed(kube)
+    result = run_cli(["gpu-report", "--release", "nope", "--no-clearml"], env=env)
+    assert result.exit_code == 3, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "kubectl clearml: error: no deployed Helm release named 'nope' (namespace ml): check the name with "
+        "'helm list -n ml', or omit --release"
+    ]
+    found_none = run_cli(["gpu-report", "--no-clearml"], env=env)  # no release asked for: the report, with a note
+    assert found_none.exit_code == 0
+    assert "kubectl clearml: note: no queue view:" in found_none.stderr
 
 
 def test_lists_are_paginated_and_terminal_pods_filtered_by_the_server(kube: Any, env: dict[str, str]) -> None:
