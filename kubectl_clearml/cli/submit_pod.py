@@ -23,7 +23,7 @@ from kubectl_clearml.core.podbuilder import BuiltPod, QueueRef, build_adhoc_pod,
 from kubectl_clearml.core.secrets import redact_mapping
 from kubectl_clearml.errors import ConflictError, KubectlClearmlError, NotFoundError, UsageError
 from kubectl_clearml.logs import known_secrets
-from kubectl_clearml.output import to_json, to_yaml
+from kubectl_clearml.output import note, to_json, to_yaml, warn
 
 OUTPUTS = ("yaml", "json", "name")
 RUNNABLE_STATUSES = ("created", "queued", "stopped", "failed")
@@ -102,10 +102,10 @@ def command(
         release=release, worker_id=worker_id,
     )  # fmt: skip
     built = _build(request, source, client)
-    for note in [*source.notes, *built.notes]:
-        _say(f"note: {note}")
+    for text in [*source.notes, *built.notes]:
+        note(text)
     if built.dropped:
-        _say(f"warning: {built.status_message()}")
+        warn(built.status_message())
     namespace = _namespace(g, built, kube)
     built.manifest["metadata"]["namespace"] = namespace
     if dry_run == "client":

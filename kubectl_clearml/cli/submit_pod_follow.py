@@ -105,7 +105,11 @@ def follow_pod(
             )
         remaining = deadline - clock()
         if remaining <= 0:
-            why = f"{state.phase}" + (f", {state.reason}: {state.message}" if state.reason else "")
+            why = (
+                state.phase
+                + (f", {state.reason}" if state.reason else "")
+                + (f": {state.message}" if state.message else "")
+            )
             raise PodWaitFailed(
                 f"pod {name} did not reach Running within {timeout:g}s ({why})",
                 hint=f"it stays; follow it with kubectl get pod {name} -n {namespace} -w, or raise --timeout",

@@ -133,8 +133,19 @@ def test_wait_is_bounded_by_timeout(world: Any, tmp_path: Path) -> None:
     template = unschedulable_template(tmp_path)
     result = submit(world, tmp_path, task_id, "-q", "1xGPU", "--template", template, "--wait", "--timeout", "1")
     assert result.exit_code == 5, result.stderr
-    assert "did not reach Running within 1s" in result.stderr
+    assert "did not reach Running within 1s (Pending, Unschedulable: 0/7 nodes are available" in result.stderr
     assert "Insufficient nvidia.com/gpu" in result.stderr
+
+
+def test_wait_timeout_without_a_message_has_no_dangling_colon(make_world: Any, tmp_path: Path) -> None:
+    # ContainerCreating carries no message: the error said "(Pending, ContainerCreating: )".
+    world = make_world(pull_seconds=10_000)  # the image pull never ends within the wait
+    task_id = new_task(world)
+    result = submit(world, tmp_path, task_id, "-q", "red", "--wait", "--timeout", "0.5")
+    assert result.exit_code == 5, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("kubectl clearml: error: pod clearml-id-"), last
+    assert "did not reach Running within 0.5s (Pending, ContainerCreating): " in last, last
 
 
 def test_logs_are_streamed(world: Any, tmp_path: Path) -> None:

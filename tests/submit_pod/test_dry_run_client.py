@@ -64,9 +64,11 @@ def test_prints_the_pod_for_a_task_on_a_queue(clearml: ClearmlEmulator, tmp_path
     assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "4Gi"}} in pod["spec"]["volumes"]
     # The task is queued, so the in-pod agent keeps --require-queue (guards against a second runner).
     assert f"--require-queue --id {task_id}" in container["command"][2]
-    assert "--gpus all" in err  # dropped, and said so
+    # Dropped, and said so in the shape every diagnostic line has (as the other commands print them).
+    assert "kubectl clearml: warning: docker arguments not applied on Kubernetes: --gpus all\n" in err
+    assert all(line.startswith("kubectl clearml: ") for line in err.splitlines()), err
     for secret in ("values-file-secret-value-123", clearml.secret_key):
-        assert secret not in out
+        assert secret not in out and secret not in err
     # A client dry run never touches the task.
     assert state.task(task_id)["status"] == "queued"
     assert state.queue_entries("green") == [task_id]
