@@ -65,6 +65,9 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
         g = get_globals(ctx)
         if name == "verbose":
             g.verbose = max(g.verbose, int(value))
+            from kubectl_clearml import logs
+
+            logs.configure(g.verbose)  # every command, not only run-glue: -v info, -vv the adapters' HTTP calls
         else:
             setattr(g, name, value)
         g.explicit.add(name)

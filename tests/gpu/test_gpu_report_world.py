@@ -134,3 +134,34 @@ def test_demo_world_pending_task_pod_shows_the_schedulers_message(world: Any) ->
     assert pending["reason"] == scheduled[0]["message"]
     assert queues["2xGPU"]["verdict"] == "OK"  # the queue's own 2-GPU pods still fit
     assert queues["2xGPU"]["why"].endswith("2 task(s) queued, 1 task pod(s) pending")
+
+
+def test_verbose_logs_the_http_calls_and_never_the_secret(world: Any, tmp_path: Any) -> None:
+    # -v/-vv did nothing outside run-glue: logging was never configured. Run as a user does (real kubectl,
+    # the plugin in a subprocess) so the logging set-up stays out of this test process.
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    plugin_dir = Path(sys.executable).parent
+    if shutil.which("kubectl") is None or not (plugin_dir / "kubectl-clearml").exists():
+        pytest.skip("kubectl or the installed plugin missing")
+    env = {"PATH": f"{plugin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "HOME": str(tmp_path), **world.env}
+    run = subprocess.run(
+        ["kubectl", "clearml", "gpu-report", "--by", "queue", "-vv"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert " DEBUG kubectl_clearml.clearml: POST " in run.stderr and "/queues.get_all -> 200" in run.stderr
+    assert world.clearml.secret_key not in run.stdout + run.stderr
+    quiet = subprocess.run(
+        ["kubectl", "clearml", "gpu-report", "--by", "queue"], env=env, capture_output=True, text=True
+    )
+    assert "DEBUG" not in quiet.stderr
