@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from kubectl_clearml.core import glue_policy as policy
-from kubectl_clearml.errors import ConflictError, KubectlClearmlError, NotFoundError
+from kubectl_clearml.errors import AuthError, ConflictError, KubectlClearmlError, NotFoundError
 from kubectl_clearml.glue.clock import Clock, micro_time, parse_time
 
 LOG = logging.getLogger("kubectl_clearml.glue.leader")
@@ -54,6 +54,10 @@ class LeaderElector:
             self.leading = self._try()
             if self.leading:
                 self._last_renew = now
+        except AuthError:
+            # RBAC on leases is missing: waiting cannot fix it, and a standby that never says why looks
+            # like a healthy replica. Stop with the error (exit 4), as every other forbidden step does.
+            raise
         except KubectlClearmlError as exc:
             # Cannot reach the API: keep leading only while our last renewal is surely still valid.
             still_valid = now - self._last_renew < self.duration * 2 / 3

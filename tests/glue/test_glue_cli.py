@@ -201,3 +201,15 @@ def test_unreachable_clearml_with_once_fails_after_one_round_of_retries(h, env, 
     assert 1 <= result.stderr.count("retrying") <= 3  # one round of the client's retries, not ten
     assert time.monotonic() - started < 15
     assert h.pods() == [] and h.emu.secret_key not in result.stderr
+
+
+@pytest.mark.parametrize("verb", ["get", "create"])
+def test_leader_elect_without_rights_on_leases_exits_4_instead_of_standing_by_forever(h, env, tmp_path, verb):
+    h.queue("cpu")
+    tid = h.task("job", "cpu")
+    h.kube_emu.deny(verb, "leases", h.namespace)
+    result = glue(["--queue", "cpu", "--once", "--leader-elect"], env, tmp_path)
+    assert result.exit_code == 4, result.stderr
+    assert f"cannot {verb} lease" in result.stderr and "Traceback" not in result.stderr
+    assert h.entries("cpu") == [tid] and h.pods() == []
+    assert h.emu.state.worker_names() == []
