@@ -16,6 +16,8 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from kubectl_clearml.adapters.yaml_edit import HelmSafeRepresenter, apply_overlay_text, commented, plain, yaml_error
+from kubectl_clearml.core.diff import secret_strings
+from kubectl_clearml.core.secrets import redact_text
 from kubectl_clearml.errors import UsageError
 from kubectl_clearml.logs import redact, register_secret
 
@@ -27,6 +29,7 @@ __all__ = [
     "load_values",
     "parse_values",
     "register_value_secrets",
+    "text_secrets",
     "write_text",
 ]
 
@@ -111,17 +114,28 @@ class FileEdit:
         return self.before != self.after
 
     def diff(self) -> str:
-        """The unified diff, credentials in the context lines masked (the file itself keeps them)."""
-        return redact(
-            "".join(
-                difflib.unified_diff(
-                    self.before.splitlines(keepends=True),
-                    self.after.splitlines(keepends=True),
-                    fromfile=f"a/{self.path}",
-                    tofile=f"b/{self.path}",
-                )
+        """The unified diff, secrets in the context lines masked (the file itself keeps them): the agent's
+        credentials and any value under a secret-looking key or env name (``HF_TOKEN``, ``*_PASSWORD``)."""
+        text = "".join(
+            difflib.unified_diff(
+                self.before.splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                fromfile=f"a/{self.path}",
+                tofile=f"b/{self.path}",
             )
         )
+        return redact(redact_text(text, text_secrets(self.before, self.after)))
+
+
+def text_secrets(*texts: str) -> set[str]:
+    """Secret-looking values in YAML texts (see core.diff.secret_strings); unparsable texts give none."""
+    found: set[str] = set()
+    for text in texts:
+        try:
+            found |= secret_strings(parse_values(text))
+        except UsageError:
+            continue
+    return found
 
 
 def edit_in_place(path: str, overlay: Mapping[str, Any], *, write: bool = True) -> FileEdit:

@@ -252,7 +252,7 @@ def _finish(kube: Any, inst: LiveInstall, outcome: Any, dry_run: str, restart: A
                                 dry_run=dry_run if dry_run == "server" else "client")
         click.echo(to_json({
             "configmap": {"name": inst.configmap, "namespace": inst.namespace, "patchType": "json",
-                          "patch": outcome.ops},
+                          "patch": _masked_ops(outcome)},
             "deployment": {"name": inst.deployment, "namespace": inst.namespace, "patchType": "strategic",
                            "patch": restart_patch},
         }), nl=False)
@@ -263,6 +263,19 @@ def _finish(kube: Any, inst: LiveInstall, outcome: Any, dry_run: str, restart: A
     restart(kube, inst.deployment, inst.namespace, now)
     click.echo(f"kubectl clearml: restarted deployment/{inst.deployment} (the agent reads its template at start)",
                err=True)
+
+
+def _masked_ops(outcome: Any) -> list[dict[str, Any]]:
+    """The patch as printed: template texts carry env values such as HF_TOKEN, masked like diff-template's."""
+    from kubectl_clearml.adapters.values_file import text_secrets
+    from kubectl_clearml.core.secrets import redact_text
+    from kubectl_clearml.logs import redact
+
+    secrets = text_secrets(outcome.before, outcome.after)
+    return [
+        {**op, "value": redact(redact_text(op["value"], secrets))} if isinstance(op.get("value"), str) else op
+        for op in outcome.ops
+    ]
 
 
 def rollback_live(g: Globals, *, release: str | None, dry_run: str, force: bool) -> None:

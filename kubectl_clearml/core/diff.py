@@ -40,6 +40,26 @@ def normalise(obj: Any, secrets: Iterable[str] = ()) -> Any:
     return redact_mapping(data, list(secrets))
 
 
+def secret_strings(obj: Any) -> set[str]:
+    """The strings :func:`normalise` would mask in ``obj`` (secret-looking keys, env entries named like a
+    secret): what a *text* rendering of ``obj`` (a values file diff, a YAML string inside a JSON patch)
+    must have masked, since masking the parsed data does not reach the text."""
+    found: set[str] = set()
+    _collect_masked(obj, redact_mapping(obj), found)
+    return {s for s in found if len(s) >= 4}
+
+
+def _collect_masked(original: Any, masked: Any, found: set[str]) -> None:
+    if isinstance(original, dict) and isinstance(masked, dict):
+        for key, value in original.items():
+            _collect_masked(value, masked.get(key), found)
+    elif isinstance(original, list) and isinstance(masked, list):
+        for a, b in zip(original, masked, strict=True):
+            _collect_masked(a, b, found)
+    elif isinstance(original, str) and masked != original:
+        found.add(original)
+
+
 def to_yaml(obj: Any) -> str:
     if obj is None:
         return ""

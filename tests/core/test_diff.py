@@ -112,3 +112,15 @@ def test_patch_and_diff_agree_on_equality(a, b):
     assert jsonpatch.apply_patch(a, json_patch(a, b)) == b
     assert (unified_yaml_diff(a, b, "a", "b") == "") == (a == b)
     assert (structured_changes(a, b) == []) == (a == b)
+
+
+def test_secret_strings_are_what_normalise_masks():
+    from kubectl_clearml.core.diff import secret_strings
+
+    pod = {
+        "env": [{"name": "HF_TOKEN", "value": "hf_0123456789"}, {"name": "MODE", "value": "train-mode"}],
+        "password": "pa55word!",
+        "ref": {"valueFrom": {"secretKeyRef": {"name": "creds", "key": "k"}}},
+        "short": {"token": "abc"},
+    }
+    assert secret_strings(pod) == {"hf_0123456789", "pa55word!"}

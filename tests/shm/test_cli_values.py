@@ -101,6 +101,19 @@ def test_in_place_dry_run_diff_masks_the_agent_credentials_in_context_lines(tmp_
     assert edited["agentk8sglue"]["queues"]["train"]["templateOverrides"]["extraVolumes"][0]["name"] == "dshm"
 
 
+def test_in_place_dry_run_diff_masks_secret_env_values_in_context_lines(tmp_path):
+    token = "hf_abcdefghijklmnop0123"
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        "clearml:\n  existingAgentk8sglueSecret: creds\nagentk8sglue:\n  basePodTemplate:\n    env:\n"
+        f"      - name: HF_TOKEN\n        value: {token}\n    volumes: []\n"
+    )
+    r = shm(["--base", "--size", "1Gi", "-f", str(values), "--in-place", "--dry-run"], tmp_path)
+    assert r.exit_code == 0, r.stderr
+    assert "+      - name: dshm" in r.stdout and "value: ********" in r.stdout
+    assert token not in r.stdout + r.stderr
+
+
 def test_base_for_every_queue(files):
     r = shm(["--base", "--size", "2Gi", "-f", str(files / "enterprise-values.yaml")], files)
     assert r.exit_code == 0, r.stderr

@@ -102,6 +102,26 @@ def test_dry_run_prints_the_json_patch_and_changes_nothing(world):
     assert configmap(world)["metadata"]["resourceVersion"] == rv and restarted_at(world) is None
 
 
+def test_dry_run_masks_secret_env_values_of_the_live_template(world):
+    token = "hf_live0123456789abcdefghij"
+
+    def add_token(cm):
+        t = yaml.safe_load(cm["data"]["template.yaml"])
+        t["2xGPU"]["spec"]["containers"][0]["env"].append({"name": "HF_TOKEN", "value": token})
+        cm["data"]["template.yaml"] = yaml.safe_dump(t, sort_keys=False)
+
+    world.kube.store.update("configmaps", CM, NS, add_token)
+    r = shm(world, "2xGPU", "--size", "2Gi", "--live", "--apply", "--dry-run")
+    assert r.exit_code == 0, r.stderr
+    assert token not in r.stdout + r.stderr  # in both the new text and the kept previous text
+    new_text = next(o["value"] for o in json.loads(r.stdout)["configmap"]["patch"] if o["path"] == "/data/template.yaml")
+    assert "- name: HF_TOKEN\n        value: ********\n" in new_text and "sizeLimit: 2Gi" in new_text
+    assert shm(world, "2xGPU", "--size", "2Gi", "--live", "--apply").exit_code == 0
+    assert token in configmap(world)["data"]["template.yaml"]  # masked in the output only
+    undo = shm(world, "--rollback", "--dry-run")
+    assert undo.exit_code == 0 and token not in undo.stdout + undo.stderr
+
+
 def test_a_409_is_retried_once(world):
     fault = world.kube.inject("PATCH", rf"/configmaps/{CM}$", status=409, count=1)
     r = shm(world, "2xGPU", "--size", "4Gi", "--live", "--apply")
