@@ -124,6 +124,11 @@ def command(
     for note in cfg.notes:
         _note(note)
     findings = _lint(cfg, install, merge)
+    target = None
+    if (live or rendered) and layers:
+        # The -f files are what the user is about to `helm upgrade` with: check them, not only the install.
+        target = _values_target(cfg, install, layers, reuse_values, flavour)
+        findings += [f for f in lint_config(target, merge) if f not in findings]  # type: ignore[arg-type]
     if lint_only:
         return _print_findings(findings)
     for finding in findings:
@@ -133,9 +138,10 @@ def command(
         _emit(fmt if fmt in ("json", "yaml") else "yaml", _clean(cfg.effective_template(show, merge)))  # type: ignore[arg-type]
         return int(ExitStatus.OK)
     if live:
-        comparisons = _live(cfg, install, layers, reuse_values, flavour, queues, merge)
+        assert target is not None
+        comparisons = _live(cfg, target, queues, merge)
     elif rendered:
-        comparisons = _rendered(cfg, install, layers, flavour, queues, merge)
+        comparisons = _rendered(cfg, install, target, queues, merge)
     else:
         comparisons = _queues(cfg, queues, all_queues or not queues, merge)
     _render(g, fmt, comparisons, context_lines, summary=all_queues or not (queues or live or rendered))
@@ -211,16 +217,7 @@ def _values_target(
     return target
 
 
-def _live(
-    cfg: AgentConfig,
-    install: Any,
-    layers: list[dict[str, Any]],
-    reuse: bool,
-    flavour: str | None,
-    queues: tuple[str, ...],
-    merge: Any,
-) -> list[Comparison]:
-    target = _values_target(cfg, install, layers, reuse, flavour)
+def _live(cfg: AgentConfig, target: AgentConfig, queues: tuple[str, ...], merge: Any) -> list[Comparison]:
     known = _union(cfg.all_queues(), target.all_queues())
     names = list(queues) or known
     _require_any(names, known)
@@ -233,20 +230,15 @@ def _live(
 
 
 def _rendered(
-    cfg: AgentConfig,
-    install: Any,
-    layers: list[dict[str, Any]],
-    flavour: str | None,
-    queues: tuple[str, ...],
-    merge: Any,
+    cfg: AgentConfig, install: Any, target: AgentConfig | None, queues: tuple[str, ...], merge: Any
 ) -> list[Comparison]:
     live = install.rendered
     if live is None:
         raise NotFoundError("the live template ConfigMap was not found", f"agent {install.name}")
-    computed = _values_target(cfg, install, layers, False, flavour) if layers else cfg
+    computed = target if target is not None else cfg
     if not computed.values_known:
         raise UsageError("no release values to compute templates from", hint="pass the install's values with -f")
-    src = "values" if layers else "computed"
+    src = "values" if target is not None else "computed"
     if live.single is not None and not queues:
         return [
             Comparison(
