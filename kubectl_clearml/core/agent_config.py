@@ -49,6 +49,7 @@ from kubectl_clearml.core.templates import (
     render_pod_template,
 )
 from kubectl_clearml.core.values import effective_values, get_path, merge_user_values
+from kubectl_clearml.errors import UsageError
 
 DEFAULT_RELEASE = "clearml-agent"
 
@@ -211,6 +212,7 @@ def load_agent_config(
         if not values.get("fullnameOverride"):
             notes.append(f"object names assume the release name {release!r} (use --release to change)")
     fullname = chart_fullname(release, values, OSS_CHART_NAME if flavour == "oss" else chart_name)
+    _check_shapes(values, flavour)
     agent = values.get("agentk8sglue") if isinstance(values.get("agentk8sglue"), Mapping) else {}
     assert isinstance(agent, Mapping)
 
@@ -238,6 +240,30 @@ def load_agent_config(
         notes=notes,
         user_values=dict(user_values) if user_values is not None else None,
     )
+
+
+def _check_shapes(values: Mapping[str, Any], flavour: Flavour) -> None:
+    """Keys the chart templates walk into must be mappings: Helm fails to render otherwise ("can't evaluate
+    field ... in type []interface {}"), so computing a template from them would only mislead."""
+    paths = ["agentk8sglue", "agentk8sglue.basePodTemplate", "agentk8sglue.podTemplate"]
+    queues_path = "agentk8sglue.queues"
+    if get_path(values, "enterpriseFeatures.queues") is not None and get_path(values, queues_path) is None:
+        queues_path = "enterpriseFeatures.queues"
+    if flavour == "enterprise":  # the open-source chart never reads `queues` (lint says so)
+        paths.append(queues_path)
+        queues = get_path(values, queues_path)
+        for name in queues if isinstance(queues, Mapping) else ():
+            entry = f"{queues_path}.{name}"
+            paths += [entry, f"{entry}.templateOverrides", f"{entry}.queueSettings"]
+    for path in paths:
+        value = get_path(values, path)
+        if value is not None and not isinstance(value, Mapping):
+            kind = "a list" if isinstance(value, list) else f"the {type(value).__name__} {value!r}"
+            raise UsageError(
+                f"{path} must be a mapping, not {kind}",
+                "agent values",
+                "helm cannot render the chart with it: fix that key in the -f values files",
+            )
 
 
 def _base_values(agent: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:

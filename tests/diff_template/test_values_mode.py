@@ -184,6 +184,15 @@ def test_lint_mode(tmp_path):
         ("agentk8sglue: [\n", "malformed YAML"),
         ("- a\n- b\n", "a values file must be a YAML mapping"),
         ("just a string\n", "a values file must be a YAML mapping"),
+        # Keys the chart walks into: helm cannot render with these, so no template is computed from them.
+        ("agentk8sglue: 5\n", "agentk8sglue must be a mapping, not the int 5"),
+        ("agentk8sglue:\n  basePodTemplate: [1]\n", "agentk8sglue.basePodTemplate must be a mapping, not a list"),
+        ("agentk8sglue:\n  queues: [red, blue]\n", "agentk8sglue.queues must be a mapping, not a list"),
+        ("agentk8sglue:\n  queues:\n    red: on\n", "agentk8sglue.queues.red must be a mapping, not the bool True"),
+        (
+            "agentk8sglue:\n  queues:\n    red:\n      templateOverrides: [a]\n",
+            "agentk8sglue.queues.red.templateOverrides must be a mapping, not a list",
+        ),
     ],
 )
 def test_bad_values_files(tmp_path, content, message):
