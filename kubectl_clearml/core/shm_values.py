@@ -21,6 +21,7 @@ from typing import Any
 
 from kubectl_clearml.core.agent_config import AgentConfig, load_agent_config
 from kubectl_clearml.core.shm import (
+    RUNTIME_DEFAULT,
     InvalidSize,
     Provision,
     ShmConflict,
@@ -271,6 +272,12 @@ def plan_for_queue(
         notes.append(
             f"sizeLimit {fix.size} is not below the container memory limit {limit}: a Memory emptyDir is "
             "charged to the pod, so a full /dev/shm gets it OOM-killed"
+        )
+    if size_bytes(fix.size) <= size_bytes(RUNTIME_DEFAULT):
+        # `--size 64` is 64 bytes: a /dev/shm smaller than the runtime's own is never what was meant.
+        notes.append(
+            f"sizeLimit {fix.size} is not above the container runtime's default {RUNTIME_DEFAULT}: "
+            "NCCL and DataLoader workers get no more shared memory than without the fix (did you mean Gi?)"
         )
     if not fix.changed:
         return _with_notes(fix, notes)

@@ -117,6 +117,12 @@ class TestEnterprise:
         fix = plan_for_queue(cfg_of(ENTERPRISE), "red", size="2Gi")
         assert any("memory limit 1Gi" in n for n in fix.notes)
 
+    def test_a_size_not_above_the_runtime_default_is_noted(self):
+        small = "not above the container runtime's default 64Mi"
+        for size in ("64", "1e3", "64Mi"):  # bytes, bytes, the runtime's own 64Mi: no more shared memory
+            assert any(small in n for n in plan_for_queue(cfg_of(ENTERPRISE), "red", size=size).notes)
+        assert not any(small in n for n in plan_for_queue(cfg_of(ENTERPRISE), "red", size="512Mi").notes)
+
 
 class TestOss:
     def test_base_lists_carried_in_full(self):
