@@ -298,7 +298,10 @@ def _check(g: Globals, queues: tuple[str, ...], values_files: tuple[str, ...], r
 
         rows = check_live(g, queues, release=release, merge=merge, max_pods=max_pods, tail_lines=tail_lines)
     click.echo(render(check_view(rows), fmt, no_headers=g.no_headers), nl=False)
-    source = " ".join(f"-f {p}" for p in values_files) or "--live"
+    # The suggested command must work when pasted: the same values files, or the same release and namespace.
+    source = " ".join(f"-f {p}" for p in values_files) or " ".join(
+        ["--live", *(["--release", release] if release else []), *(["-n", g.namespace] if g.namespace else [])]
+    )
     for row in rows:
         for finding in row["findings"]:
             click.echo(f"kubectl clearml: pod {finding['pod']} (queue {row['queue']}, {finding['source']}): "

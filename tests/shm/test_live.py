@@ -267,6 +267,12 @@ def test_check_live_scans_task_pods(world):
     assert [f["pattern"] for f in item["findings"]] == ["nccl-shm-create", "torch-dataloader-bus-error"]
 
 
+def test_check_live_suggests_a_command_for_the_same_namespace(world):
+    r = shm(world, "--check", "2xGPU")
+    assert r.exit_code == 1
+    assert "fix it with 'kubectl clearml shm-fix 2xGPU --live -n clearml'" in r.stderr
+
+
 def test_check_live_after_apply_passes_for_that_queue_but_reports_old_failures(world):
     _add_task_pod(world, "clearml-id-aaa", "2xgpu", log="NCCL WARN Call to posix_fallocate failed : No space left on device\n")
     assert shm(world, "2xGPU", "--size", "8Gi", "--live", "--apply").exit_code == 0
