@@ -117,6 +117,8 @@ def command(
     g = get_globals()
     fmt = g.output_format(FORMATS, default="yaml" if show else "diff")
     _check_flags(queues, all_queues, show, values_files, live, reuse_values, rendered, lint_only)
+    if show and fmt not in ("json", "yaml"):
+        raise UsageError(f"-o {fmt} compares templates: --show prints one", hint="use -o yaml or -o json with --show")
     from kubectl_clearml.adapters.agent_install import load_values_files
 
     layers = load_values_files(values_files)
@@ -135,7 +137,7 @@ def command(
         _stderr(finding.one_line())
     if show:
         _require(cfg, [show])
-        _emit(fmt if fmt in ("json", "yaml") else "yaml", _clean(cfg.effective_template(show, merge)))  # type: ignore[arg-type]
+        _emit(fmt, _clean(cfg.effective_template(show, merge)))  # type: ignore[arg-type]
         return int(ExitStatus.OK)
     if live:
         assert target is not None

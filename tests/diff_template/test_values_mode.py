@@ -233,6 +233,8 @@ def test_template_override_without_merge_key(tmp_path):
         ["a", "b", "c", "-f", RBG],
         ["--all", "red", "-f", RBG],
         ["red", "-f", RBG, "-o", "table"],
+        ["--show", "red", "-f", RBG, "-o", "json-patch"],  # was silently printed as YAML
+        ["--show", "red", "-f", RBG, "-o", "diff"],
     ],
 )
 def test_flag_errors(tmp_path, args):
