@@ -31,6 +31,7 @@ from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
 from kubectl_clearml.logs import known_secrets, redact
 from kubectl_clearml.output import note as _note
 from kubectl_clearml.output import paint, render_table, to_json, to_yaml, use_color
+from kubectl_clearml.output import warn as _warn
 
 FORMATS = ("diff", "json-patch", "json", "yaml", "structured")
 BASE = "base"
@@ -134,7 +135,8 @@ def command(
     if lint_only:
         return _print_findings(findings)
     for finding in findings:
-        _stderr(finding.one_line())
+        # Beside a diff, a finding is a diagnostic: the same 'kubectl clearml: warning:' shape as every other.
+        _warn(f"lint {finding.one_line()}")
     if show:
         _require(cfg, [show])
         _emit(fmt, _clean(cfg.effective_template(show, merge)))  # type: ignore[arg-type]

@@ -176,6 +176,8 @@ def test_lint_mode(tmp_path):
     # Without --lint, findings are warnings on stderr and the diff still runs.
     r = cli(tmp_path, "default", "-f", bad, "--flavour", "oss")
     assert r.exit_code == 0 and "nodeSelectors" in r.stderr
+    lint_lines = [line for line in r.stderr.splitlines() if "nodeSelectors" in line]
+    assert lint_lines and all(line.startswith("kubectl clearml: warning: lint error: ") for line in lint_lines)
 
 
 @pytest.mark.parametrize(
