@@ -323,3 +323,19 @@ def test_running_task_pods_count_wherever_they_are_bound() -> None:
     assert cluster.nodes["t4"].slots[GPU].requested == 1
     assert cluster.pods_on_other_nodes == 1
     assert queue_report(QueueInput("1xGPU", template(1)), cluster).running_pods == 2
+
+
+def test_fractional_gpu_in_a_template_is_misconfigured() -> None:
+    # "nvidia.com/gpu: 0.5" is a common wish; the API rejects it (extended resources must be integers),
+    # and counting it as a whole GPU would report OK for a queue whose pods can never be created.
+    cluster = demo_like_cluster()
+    half = queue_report(QueueInput("half", template(0.5)), cluster)
+    assert (half.verdict, half.why) == (
+        MISCONFIGURED,
+        "nvidia.com/gpu: 0.5 is not a whole number (the API rejects the pod; share GPUs with MIG or "
+        "time-slicing instead)",
+    )
+    milli = template(1)
+    milli["spec"]["containers"][0]["resources"]["requests"] = {GPU: "1500m"}
+    assert queue_report(QueueInput("milli", milli), cluster).verdict == MISCONFIGURED
+    assert queue_report(QueueInput("whole", template("1")), cluster).verdict == OK
