@@ -82,6 +82,8 @@ def collect(
             data.kube = kube_from(g)
             data.namespace = data.kube.namespace
         except KubectlClearmlError as exc:
+            if g.kubeconfig or g.context:
+                raise  # a --kubeconfig/--context the user gave that cannot work is an error, not a note
             if not values:
                 errors.append(exc)
                 data.notes.append(f"Kubernetes columns unavailable: {exc.one_line()}")

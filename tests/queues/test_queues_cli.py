@@ -226,3 +226,22 @@ def test_a_values_file_that_is_not_a_mapping_is_one_line_with_a_hint(clearml, en
         f"kubectl clearml: error: a values file must be a YAML mapping ({listed}): "
         "its top level holds keys such as agentk8sglue: and clearml:\n"
     )
+
+
+def test_a_kube_flag_that_cannot_work_is_an_error_while_no_kubeconfig_is_a_note(clearml, env, kube, tmp_path):
+    # As for ClearML settings: nothing configured gives the ClearML-only view with a note, but a --context
+    # or --kubeconfig the user named and that cannot work stops with its error (kubectl does the same).
+    enqueue(clearml, "2xGPU", "train-a")
+    no_config = run_cli(["queues"], env=env)
+    assert no_config.exit_code == 0 and "Kubernetes columns unavailable: no kubeconfig found" in no_config.stderr
+    config = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace="ml", context="sandbox")
+    for flags, code, message in (
+        (["--kubeconfig", str(config), "--context", "prod"], 3, "context 'prod' not found in the kubeconfig"),
+        (["--kubeconfig", str(tmp_path / "missing")], 2, "kubeconfig file not found"),
+    ):
+        for command in (["queues"], ["queues", "show", "2xGPU"]):
+            result = run_cli([*command, *flags], env=env)
+            assert (result.exit_code, result.stdout) == (code, ""), (command, flags, result.stderr)
+            assert result.stderr.startswith(f"kubectl clearml: error: {message}") and len(result.stderr.splitlines()) == 1
+    fine = run_cli(["queues", "--kubeconfig", str(config), "--context", "sandbox"], env=env)
+    assert fine.exit_code == 0 and "Kubernetes columns unavailable" not in fine.stderr
