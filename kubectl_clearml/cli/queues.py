@@ -28,6 +28,7 @@ from kubectl_clearml.core.queues import (
     pod_reason,
     stranded_tasks,
 )
+from kubectl_clearml.errors import KubectlClearmlError
 from kubectl_clearml.output import Column, View, echo, render, warn
 from kubectl_clearml.output import show as show_view
 
@@ -173,6 +174,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
             },
         ).get("tasks", [])
         tasks_by_id = {t["id"]: t for t in tasks}
+    project_names = _project_names(data.clearml, tasks_by_id.values())
     pending = []
     for position, entry in enumerate(entries, 1):
         task = tasks_by_id.get(entry["task"], {})
@@ -182,7 +184,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
                 "position": position,
                 "id": entry["task"],
                 "name": task.get("name"),
-                "project": _ref_name(task.get("project")),
+                "project": project_names.get(str(task.get("project")), _ref_name(task.get("project"))),
                 "user": _ref_name(task.get("user")),
                 "enqueued": human_age(now - added) if added else None,
                 "image": (task.get("container") or {}).get("image"),
@@ -238,6 +240,19 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         Column("MESSAGE", "message", wide_only=True),
     ]
     echo(render(View("pod", pod_rows, pod_columns), fmt) if pod_rows else "  (none)\n")
+
+
+def _project_names(clearml: Any, tasks: Any) -> dict[str, str]:
+    """Project id -> name, in one call: tasks.get_all returns a task's project as its id only (the server
+    joins referenced names in get_all_ex, which is internal). Without an answer the ids are shown."""
+    ids = sorted({str(t["project"]) for t in tasks if isinstance(t.get("project"), str) and t["project"]})
+    if not ids:
+        return {}
+    try:
+        projects = clearml.call("projects.get_all", {"id": ids, "only_fields": ["id", "name"], "search_hidden": True})
+    except KubectlClearmlError:
+        return {}
+    return {str(p.get("id")): str(p["name"]) for p in projects.get("projects") or [] if p.get("name")}
 
 
 def _ref_name(value: Any) -> Any:

@@ -245,3 +245,20 @@ def test_a_kube_flag_that_cannot_work_is_an_error_while_no_kubeconfig_is_a_note(
             assert result.stderr.startswith(f"kubectl clearml: error: {message}") and len(result.stderr.splitlines()) == 1
     fine = run_cli(["queues", "--kubeconfig", str(config), "--context", "sandbox"], env=env)
     assert fine.exit_code == 0 and "Kubernetes columns unavailable" not in fine.stderr
+
+
+def test_show_names_the_project_of_each_pending_task(clearml, env):
+    # tasks.get_all answers a task's project as its id; the PROJECT column wants the name (one extra call).
+    vision = clearml.state.create_project("vision/resnet")
+    enqueue(clearml, "2xGPU", "no-project")
+    in_project = clearml.state.create_task("in-project", queue="2xGPU", project=vision)
+    clearml.requests.clear()
+    doc = json.loads(run_cli(["queues", "show", "2xGPU", "--no-kube", "-o", "json"], env=env).stdout)
+    assert [(t["name"], t["project"]) for t in doc["pendingTasks"]] == [
+        ("no-project", None),
+        ("in-project", "vision/resnet"),
+    ]
+    assert doc["pendingTasks"][1]["id"] == in_project
+    assert clearml.requests.count("projects.get_all") == 1
+    table = run_cli(["queues", "show", "2xGPU", "--no-kube"], env=env).stdout
+    assert "vision/resnet" in table and vision not in table
