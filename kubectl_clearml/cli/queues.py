@@ -13,6 +13,7 @@ from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.cli.queues_data import (
     collect,
     find_queue,
+    find_served_queue,
     no_kube_option,
     release_option,
     source_options,
@@ -159,8 +160,10 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
     g = get_globals()
     fmt = g.output_format(("table", "wide", "json", "yaml"))
     values, release, no_kube = source_options(ctx, values, release, no_kube)
-    data = collect(g, no_kube=no_kube, values=values, release=release, need_clearml=True)
-    queue = find_queue(data.queues or [], name)
+    data = collect(g, no_kube=no_kube, values=values, release=release)
+    # ClearML down: the agent's template and the queue's task pods are still worth showing (matched by
+    # the queue-name label), with the pending tasks unknown.
+    queue = find_queue(data.queues, name) if data.queues is not None else find_served_queue(data, name)
     now = time.time()
     entries = queue.get("entries") or []
     tasks_by_id: dict[str, dict[str, Any]] = {}
@@ -196,6 +199,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         if (p["metadata"].get("labels") or {}).get(QUEUE_ID_LABEL) == queue.get("id")
         or (p["metadata"].get("labels") or {}).get("clearml-agent-queue-name") == safe_label_value(queue["name"])
     ]
+    known = data.queues is not None  # else the pending tasks are unknown, not none
     pod_rows = [
         {
             "name": p["metadata"]["name"],
@@ -209,18 +213,21 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
     rows = build_rows(now, [queue], data.pods, data.agent, data.workers, include_hidden=True)
     summary = rows[0]
     template = data.agent.effective.get(queue["name"]) if data.agent else None
-    document = {"queue": summary, "pendingTasks": pending, "pods": pod_rows, "template": template}
+    document = {"queue": summary, "pendingTasks": pending if known else None, "pods": pod_rows, "template": template}
     for note in data.notes:
         warn(note)
     if fmt in ("json", "yaml"):
         echo(render(View("queue", [], [], document=document), fmt))
         return
-    echo(f"Queue:     {queue['name']} ({queue.get('id')})\n")
+    echo(f"Queue:     {queue['name']} ({queue.get('id') or 'id unknown'})\n")
     echo(
         f"Served:    {_yes_no(summary['served'])}   Template: {summary['template'] or '-'}   "
         f"Workers: {summary['workers'] if summary['workers'] is not None else '-'}\n"
     )
-    echo(f"\nPending tasks ({len(pending)}):\n")
+    if not known:
+        echo("\nPending tasks: unknown (ClearML unavailable)\n")
+    else:
+        echo(f"\nPending tasks ({len(pending)}):\n")
     task_columns = [
         Column("#", "position"),
         Column("TASK", "id"),
@@ -230,7 +237,8 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         Column("ENQUEUED", "enqueued"),
         Column("IMAGE", "image"),
     ]
-    echo(render(View("task", pending, task_columns), "table") if pending else "  (none)\n")
+    if known:
+        echo(render(View("task", pending, task_columns), "table") if pending else "  (none)\n")
     echo(f"\nTask pods ({len(pod_rows)}):\n")
     pod_columns = [
         Column("POD", "name"),

@@ -245,7 +245,7 @@ def _row(
         "tags": list(queue.get("tags") or []),
         "systemTags": list(queue.get("system_tags") or []),
         "pending": len(entries) if entries is not None else None,
-        "pendingTaskIds": [e.get("task") for e in entries or []],
+        "pendingTaskIds": [e.get("task") for e in entries] if entries is not None else None,
         "oldestPendingSeconds": oldest,
         "oldest": human_age(oldest),
         "running": pods.running if pods is not None else None,
