@@ -113,11 +113,17 @@ def _list_view(
     stranded = stranded_tasks(data.queues, data.pods) if data.queues is not None else []
     notes = list(data.notes)
     if stranded:
-        where = sorted({str(s["queue"]) for s in stranded})
-        notes.append(
-            f"{len(stranded)} task(s) stranded in hidden queue(s) {', '.join(where)} with no pod: "
-            "nothing pulls from there; `kubectl clearml run-glue` adopts them"
-        )
+        where = ", ".join(sorted({str(s["queue"]) for s in stranded}))
+        if data.pods is None:  # nothing was looked at in Kubernetes: say so rather than "with no pod"
+            notes.append(
+                f"{len(stranded)} task(s) waiting in hidden queue(s) {where} (task pods not checked): without a "
+                "pod nothing pulls from there; `kubectl clearml run-glue` adopts them"
+            )
+        else:
+            notes.append(
+                f"{len(stranded)} task(s) stranded in hidden queue(s) {where} with no pod: "
+                "nothing pulls from there; `kubectl clearml run-glue` adopts them"
+            )
     view = View(kind="queue", items=rows, columns=COLUMNS, empty_message="No queues found.")
     view.document = {"kind": "QueueList", "items": rows, "stranded": stranded, "notes": notes}
     return view, notes
@@ -158,7 +164,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
       kubectl clearml queues show 2xGPU -o yaml
     """
     g = get_globals()
-    fmt = g.output_format(("table", "wide", "json", "yaml"))
+    fmt = g.output_format(("table", "wide", "json", "yaml", "name"))
     values, release, no_kube = source_options(ctx, values, release, no_kube)
     data = collect(g, no_kube=no_kube, values=values, release=release)
     # ClearML down: the agent's template and the queue's task pods are still worth showing (matched by
@@ -216,6 +222,9 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
     document = {"queue": summary, "pendingTasks": pending if known else None, "pods": pod_rows, "template": template}
     for note in data.notes:
         warn(note)
+    if fmt == "name":  # like `kubectl get pod NAME -o name`: the resolved name
+        echo(f"queue/{queue['name']}\n")
+        return
     if fmt in ("json", "yaml"):
         echo(render(View("queue", [], [], document=document), fmt))
         return
