@@ -266,3 +266,21 @@ def test_show_names_the_project_of_each_pending_task(clearml, env):
     assert clearml.requests.count("projects.get_all") == 1
     table = run_cli(["queues", "show", "2xGPU", "--no-kube"], env=env).stdout
     assert "vision/resnet" in table and vision not in table
+
+
+def test_sync_takes_an_id_for_the_queue_and_refuses_short_names_before_creating_any(clearml, env, tmp_path):
+    existing = clearml.state.create_queue("research")
+    values = tmp_path / "values.yaml"
+    values.write_text(f"agentk8sglue:\n  queue: {existing},batch\n")  # open-source chart: a comma list
+    dry = run_cli(["queues", "sync", "-f", str(values), "--dry-run=client"], env=env)
+    assert dry.stdout.splitlines() == ["queue/batch would be created (dry run)"], dry.stderr  # not the id
+    short = tmp_path / "short.yaml"
+    short.write_text("agentk8sglue:\n  queue: batch,q1\n")
+    for flags in (["--dry-run=client"], []):
+        result = run_cli(["queues", "sync", "-f", str(short), *flags], env=env)
+        assert (result.exit_code, result.stdout) == (2, ""), result.stderr
+        assert result.stderr.strip() == (
+            "kubectl clearml: error: cannot create queue(s) 'q1': ClearML needs at least 3 characters "
+            "(agent configuration): rename the queue in the agent's values"
+        )
+    assert clearml.state.queue_by_name("batch") is None  # nothing was created
