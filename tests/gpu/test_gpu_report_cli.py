@@ -318,3 +318,14 @@ def test_wide_queue_table_says_when_a_pending_pod_has_no_scheduler_message(
     row = next(line for line in result.stdout.splitlines() if line.startswith("1xGPU "))
     assert row.endswith("fresh: not scheduled yet")
     assert "None" not in result.stdout
+
+
+def test_a_queue_the_agent_names_by_id_exists_in_clearml(kube: Any, clearml: Any, env: dict[str, str], tmp_path: Path) -> None:
+    # The agent takes an id-looking queue entry as the queue's id; it is not "missing on the ClearML server".
+    seed(kube)
+    queue_id = clearml.state.create_queue("research")
+    clearml.state.create_task("a", queue="research")
+    values = tmp_path / "by-id.yaml"
+    values.write_text(f"agentk8sglue:\n  queue: {queue_id}\n  basePodTemplate:\n    resources: {{limits: {{{GPU}: 1}}}}\n")
+    (row,) = run_json(["--by", "queue", "-f", str(values)], {**env, **clearml.env()})["items"]
+    assert (row["name"], row["pendingTasks"], row["verdict"]) == (queue_id, 1, "OK")
