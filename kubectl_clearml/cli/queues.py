@@ -27,8 +27,10 @@ from kubectl_clearml.core.queues import (
     pod_message,
     pod_pending_cell,
     pod_reason,
+    served_entry,
     stranded_tasks,
 )
+from kubectl_clearml.core.secrets import redact_mapping
 from kubectl_clearml.errors import KubectlClearmlError
 from kubectl_clearml.output import Column, View, echo, render, warn
 from kubectl_clearml.output import show as show_view
@@ -218,7 +220,9 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
     ]
     rows = build_rows(now, [queue], data.pods, data.agent, data.workers, include_hidden=True)
     summary = rows[0]
-    template = data.agent.effective.get(queue["name"]) if data.agent else None
+    entry = served_entry(data.agent.served, queue["name"], queue.get("id")) if data.agent else None
+    template = data.agent.effective.get(entry or queue["name"]) if data.agent else None
+    template = redact_mapping(template) if template is not None else None  # env values such as HF_TOKEN
     document = {"queue": summary, "pendingTasks": pending if known else None, "pods": pod_rows, "template": template}
     for note in data.notes:
         warn(note)

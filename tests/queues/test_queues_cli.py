@@ -284,3 +284,19 @@ def test_sync_takes_an_id_for_the_queue_and_refuses_short_names_before_creating_
             "(agent configuration): rename the queue in the agent's values"
         )
     assert clearml.state.queue_by_name("batch") is None  # nothing was created
+
+
+def test_show_masks_secret_env_values_in_the_template(clearml, env, tmp_path):
+    # diff-template and submit-pod mask them; `show -o yaml|json` printed the template as is.
+    enqueue(clearml, "research", "train-a")
+    for served in ("research", "RESEARCH"):  # the agent serves a queue in any case: its template all the same
+        values = tmp_path / f"{served}.yaml"
+        values.write_text(
+            f"agentk8sglue:\n  queue: {served}\n  basePodTemplate:\n    env:\n"
+            "      - {name: HF_TOKEN, value: hf_live_value_1234}\n      - {name: MODE, value: fast}\n"
+        )
+        for fmt in ("yaml", "json"):
+            result = run_cli(["queues", "show", "research", "--no-kube", "-f", str(values), "-o", fmt], env=env)
+            assert result.exit_code == 0, result.stderr
+            assert "hf_live_value_1234" not in result.stdout, (served, fmt)
+            assert "********" in result.stdout and "fast" in result.stdout, (served, fmt)
