@@ -149,6 +149,7 @@ def clearml_queues(g: Globals, kube: Kube | None) -> dict[str, dict[str, Any]]:
 
 def queue_inputs(cfg: AgentConfig, server: dict[str, dict[str, Any]] | None) -> list[QueueInput]:
     inputs = []
+    by_id = {str(q.get("id")): q for q in (server or {}).values() if q.get("id")}  # the agent takes ids too
     for name in cfg.all_queues():
         template: dict[str, Any] | None
         error = None
@@ -156,7 +157,7 @@ def queue_inputs(cfg: AgentConfig, server: dict[str, dict[str, Any]] | None) -> 
             template = cfg.effective_template(name)
         except KubectlClearmlError as exc:
             template, error = None, f"template: {exc.one_line()}"
-        found = server.get(name.lower()) if server is not None else None
+        found = (server.get(name.lower()) or by_id.get(name)) if server is not None else None
         inputs.append(
             QueueInput(
                 name=name,

@@ -61,8 +61,13 @@ QUEUE_COLUMNS = [
     Column("VERDICT", "verdict"),
     Column("WHY", "why"),
     Column("ELIGIBLE-NODES", "eligibleNodes", wide_only=True),
-    Column("POD-REASONS", lambda r: "; ".join(f"{p['name']}: {p['reason']}" for p in r["pendingPods"]), wide_only=True),
+    Column("POD-REASONS", lambda r: "; ".join(_pod_reason(p) for p in r["pendingPods"]), wide_only=True),
 ]
+
+
+def _pod_reason(pending: dict[str, Any]) -> str:
+    # No scheduler message and none computed (it fits somewhere now, or the queue is misconfigured).
+    return f"{pending['name']}: {pending['reason'] or 'not scheduled yet'}"
 
 
 def node_rows(cluster: ClusterGpus, all_nodes: bool) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.cli.queues_data import (
     collect,
     find_queue,
+    find_served_queue,
     no_kube_option,
     release_option,
     source_options,
@@ -26,8 +27,11 @@ from kubectl_clearml.core.queues import (
     pod_message,
     pod_pending_cell,
     pod_reason,
+    served_entry,
     stranded_tasks,
 )
+from kubectl_clearml.core.secrets import redact_mapping
+from kubectl_clearml.errors import KubectlClearmlError
 from kubectl_clearml.output import Column, View, echo, render, warn
 from kubectl_clearml.output import show as show_view
 
@@ -111,11 +115,17 @@ def _list_view(
     stranded = stranded_tasks(data.queues, data.pods) if data.queues is not None else []
     notes = list(data.notes)
     if stranded:
-        where = sorted({str(s["queue"]) for s in stranded})
-        notes.append(
-            f"{len(stranded)} task(s) stranded in hidden queue(s) {', '.join(where)} with no pod: "
-            "nothing pulls from there; `kubectl clearml run-glue` adopts them"
-        )
+        where = ", ".join(sorted({str(s["queue"]) for s in stranded}))
+        if data.pods is None:  # nothing was looked at in Kubernetes: say so rather than "with no pod"
+            notes.append(
+                f"{len(stranded)} task(s) waiting in hidden queue(s) {where} (task pods not checked): without a "
+                "pod nothing pulls from there; `kubectl clearml run-glue` adopts them"
+            )
+        else:
+            notes.append(
+                f"{len(stranded)} task(s) stranded in hidden queue(s) {where} with no pod: "
+                "nothing pulls from there; `kubectl clearml run-glue` adopts them"
+            )
     view = View(kind="queue", items=rows, columns=COLUMNS, empty_message="No queues found.")
     view.document = {"kind": "QueueList", "items": rows, "stranded": stranded, "notes": notes}
     return view, notes
@@ -156,10 +166,12 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
       kubectl clearml queues show 2xGPU -o yaml
     """
     g = get_globals()
-    fmt = g.output_format(("table", "wide", "json", "yaml"))
+    fmt = g.output_format(("table", "wide", "json", "yaml", "name"))
     values, release, no_kube = source_options(ctx, values, release, no_kube)
-    data = collect(g, no_kube=no_kube, values=values, release=release, need_clearml=True)
-    queue = find_queue(data.queues or [], name)
+    data = collect(g, no_kube=no_kube, values=values, release=release)
+    # ClearML down: the agent's template and the queue's task pods are still worth showing (matched by
+    # the queue-name label), with the pending tasks unknown.
+    queue = find_queue(data.queues, name) if data.queues is not None else find_served_queue(data, name)
     now = time.time()
     entries = queue.get("entries") or []
     tasks_by_id: dict[str, dict[str, Any]] = {}
@@ -173,6 +185,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
             },
         ).get("tasks", [])
         tasks_by_id = {t["id"]: t for t in tasks}
+    project_names = _project_names(data.clearml, tasks_by_id.values())
     pending = []
     for position, entry in enumerate(entries, 1):
         task = tasks_by_id.get(entry["task"], {})
@@ -182,7 +195,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
                 "position": position,
                 "id": entry["task"],
                 "name": task.get("name"),
-                "project": _ref_name(task.get("project")),
+                "project": project_names.get(str(task.get("project")), _ref_name(task.get("project"))),
                 "user": _ref_name(task.get("user")),
                 "enqueued": human_age(now - added) if added else None,
                 "image": (task.get("container") or {}).get("image"),
@@ -194,6 +207,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         if (p["metadata"].get("labels") or {}).get(QUEUE_ID_LABEL) == queue.get("id")
         or (p["metadata"].get("labels") or {}).get("clearml-agent-queue-name") == safe_label_value(queue["name"])
     ]
+    known = data.queues is not None  # else the pending tasks are unknown, not none
     pod_rows = [
         {
             "name": p["metadata"]["name"],
@@ -206,19 +220,27 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
     ]
     rows = build_rows(now, [queue], data.pods, data.agent, data.workers, include_hidden=True)
     summary = rows[0]
-    template = data.agent.effective.get(queue["name"]) if data.agent else None
-    document = {"queue": summary, "pendingTasks": pending, "pods": pod_rows, "template": template}
+    entry = served_entry(data.agent.served, queue["name"], queue.get("id")) if data.agent else None
+    template = data.agent.effective.get(entry or queue["name"]) if data.agent else None
+    template = redact_mapping(template) if template is not None else None  # env values such as HF_TOKEN
+    document = {"queue": summary, "pendingTasks": pending if known else None, "pods": pod_rows, "template": template}
     for note in data.notes:
         warn(note)
+    if fmt == "name":  # like `kubectl get pod NAME -o name`: the resolved name
+        echo(f"queue/{queue['name']}\n")
+        return
     if fmt in ("json", "yaml"):
         echo(render(View("queue", [], [], document=document), fmt))
         return
-    echo(f"Queue:     {queue['name']} ({queue.get('id')})\n")
+    echo(f"Queue:     {queue['name']} ({queue.get('id') or 'id unknown'})\n")
     echo(
         f"Served:    {_yes_no(summary['served'])}   Template: {summary['template'] or '-'}   "
         f"Workers: {summary['workers'] if summary['workers'] is not None else '-'}\n"
     )
-    echo(f"\nPending tasks ({len(pending)}):\n")
+    if not known:
+        echo("\nPending tasks: unknown (ClearML unavailable)\n")
+    else:
+        echo(f"\nPending tasks ({len(pending)}):\n")
     task_columns = [
         Column("#", "position"),
         Column("TASK", "id"),
@@ -228,7 +250,8 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         Column("ENQUEUED", "enqueued"),
         Column("IMAGE", "image"),
     ]
-    echo(render(View("task", pending, task_columns), "table") if pending else "  (none)\n")
+    if known:
+        echo(render(View("task", pending, task_columns), "table") if pending else "  (none)\n")
     echo(f"\nTask pods ({len(pod_rows)}):\n")
     pod_columns = [
         Column("POD", "name"),
@@ -238,6 +261,19 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         Column("MESSAGE", "message", wide_only=True),
     ]
     echo(render(View("pod", pod_rows, pod_columns), fmt) if pod_rows else "  (none)\n")
+
+
+def _project_names(clearml: Any, tasks: Any) -> dict[str, str]:
+    """Project id -> name, in one call: tasks.get_all returns a task's project as its id only (the server
+    joins referenced names in get_all_ex, which is internal). Without an answer the ids are shown."""
+    ids = sorted({str(t["project"]) for t in tasks if isinstance(t.get("project"), str) and t["project"]})
+    if not ids:
+        return {}
+    try:
+        projects = clearml.call("projects.get_all", {"id": ids, "only_fields": ["id", "name"], "search_hidden": True})
+    except KubectlClearmlError:
+        return {}
+    return {str(p.get("id")): str(p["name"]) for p in projects.get("projects") or [] if p.get("name")}
 
 
 def _ref_name(value: Any) -> Any:

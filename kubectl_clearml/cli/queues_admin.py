@@ -18,6 +18,7 @@ from kubectl_clearml.cli.queues_data import (
     source_options,
     values_option,
 )
+from kubectl_clearml.core.queues import served_entry
 from kubectl_clearml.errors import (
     InvalidRequestError,
     NotFoundError,
@@ -133,8 +134,19 @@ def sync(ctx: click.Context, dry_run: str, no_kube: bool, values: tuple[str, ...
     data = collect(g, no_kube=no_kube, values=values, release=release, need_clearml=True)
     if data.agent is None:
         raise NotFoundError("no agent configuration found", hint="pass -f values.yaml or -n with the agent's namespace")
-    existing = {str(q.get("name", "")).lower() for q in data.queues or []}
-    missing = [name for name in data.agent.served if name.lower() not in existing]
+    existing = data.queues or []
+    missing = [
+        name
+        for name in data.agent.served
+        if not any(served_entry([name], str(q.get("name", "")), q.get("id")) for q in existing)
+    ]
+    too_short = [name for name in missing if len(name.strip()) < 3]
+    if too_short:  # checked before creating any, so a sync never stops half done
+        raise InvalidRequestError(
+            f"cannot create queue(s) {', '.join(map(repr, too_short))}: ClearML needs at least 3 characters",
+            "agent configuration",
+            "rename the queue in the agent's values",
+        )
     for name in missing:
         if dry_run == "none":
             data.clearml.call("queues.create", {"name": name})

@@ -61,6 +61,7 @@ class Collected:
         self.namespace: str | None = None
         self.kube: Any = None
         self.clearml: Any = None
+        self.clearml_error: KubectlClearmlError | None = None  # why data.queues is None
 
 
 def collect(
@@ -82,6 +83,8 @@ def collect(
             data.kube = kube_from(g)
             data.namespace = data.kube.namespace
         except KubectlClearmlError as exc:
+            if g.kubeconfig or g.context:
+                raise  # a --kubeconfig/--context the user gave that cannot work is an error, not a note
             if not values:
                 errors.append(exc)
                 data.notes.append(f"Kubernetes columns unavailable: {exc.one_line()}")
@@ -109,6 +112,7 @@ def collect(
         if need_clearml or not clearml_is_optional_after(exc):
             raise
         errors.append(exc)
+        data.clearml_error = exc
         data.notes.append(f"ClearML unavailable, its columns show '-': {exc.one_line()}")
     if data.kube is not None:
         try:
@@ -121,6 +125,17 @@ def collect(
     if data.queues is None and data.agent is None:
         raise errors[0] if errors else UnreachableError("nothing to show: neither ClearML nor an agent configuration")
     return data
+
+
+def find_served_queue(data: Collected, name: str) -> dict[str, Any]:
+    """ClearML unavailable: a queue the agent serves, known by name only (no id, no entries); else the
+    ClearML error, since only the server can say whether the queue exists."""
+    served = data.agent.served if data.agent is not None else ()
+    found = [s for s in served if s == name] or [s for s in served if s.lower() == name.lower()]
+    if found:
+        return {"name": found[0]}
+    assert data.clearml_error is not None
+    raise data.clearml_error
 
 
 def find_queue(queues: list[dict[str, Any]], name: str) -> dict[str, Any]:

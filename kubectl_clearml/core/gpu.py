@@ -152,7 +152,12 @@ class NodeGpus:
 
     @property
     def schedulable(self) -> bool:
-        return not self.cordoned and self.ready is not False
+        # A Ready=Unknown node carries the lifecycle controller's unreachable NoSchedule taint: no new pod
+        # lands there, so its free GPUs are not a block anyone can use (the queue view agrees, via
+        # scheduling.node_taints). A node with no Ready condition at all is taken as schedulable.
+        if self.cordoned or self.ready is False:
+            return False
+        return self.ready is True or not _has_ready_condition(self.node)
 
     def flags(self) -> list[str]:
         out = []
@@ -302,6 +307,12 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj], *, queue_namespace:
             if task and _in_namespace(pod, queue_namespace):
                 pending.append(_pending(pod, labels))
             continue
+        if task:
+            # Bound task pods run for their queue wherever they are: -l narrows the nodes shown, not the
+            # queue's RUNNING count.
+            queue = labels.get(QUEUE_NAME_LABEL)
+            if queue and _in_namespace(pod, queue_namespace):
+                running[queue] = running.get(queue, 0) + 1
         model = by_name.get(node_name)
         if model is None:
             other_nodes += 1
@@ -327,9 +338,6 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj], *, queue_namespace:
                 slot.other += amount
         if task:
             model.task_pods += 1
-            queue = labels.get(QUEUE_NAME_LABEL)
-            if queue and _in_namespace(pod, queue_namespace):
-                running[queue] = running.get(queue, 0) + 1
             if uses_gpu:
                 model.gpu_task_pods += 1
         elif uses_gpu:

@@ -8,8 +8,8 @@ floor(free / request) of them whatever the order.
 
 Verdicts:
 - MISCONFIGURED: the template cannot be built or parsed, asks for a GPU resource no node advertises,
-  sets an extended-resource request different from its limit (the API rejects such a pod), or the queue
-  does not exist on the ClearML server.
+  sets an extended-resource request different from its limit or a fractional GPU (the API rejects such a
+  pod), or the queue does not exist on the ClearML server.
 - NO ELIGIBLE NODE: no node could ever take the pod; the why is the scheduler's own message for an empty
   cluster ("0/7 nodes are available: ...").
 - WAITING FOR GPUS: eligible nodes exist but none has room now.
@@ -24,7 +24,7 @@ from typing import Any
 
 from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus, PendingTaskPod, gpu_requests, is_gpu_resource
 from kubectl_clearml.core.podbuilder import safe_label_value
-from kubectl_clearml.core.quantity import QuantityError, format_resource, resource_amount
+from kubectl_clearml.core.quantity import QuantityError, format_resource, parse_quantity, resource_amount
 from kubectl_clearml.core.scheduling import (
     PODS,
     Resources,
@@ -123,6 +123,14 @@ def _extended_mismatch(template: Obj) -> str | None:
     ):
         resources = container.get("resources") or {}
         limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
+        for name, value in [*limits.items(), *requests.items()]:
+            # The API wants whole numbers for extended resources ("must be an integer"); the scheduler would
+            # round 0.5 up to a whole GPU anyway. Sharing a GPU takes MIG or time-slicing instead.
+            if value is not None and is_gpu_resource(str(name)) and parse_quantity(value).denominator != 1:
+                return (
+                    f"{name}: {value} is not a whole number (the API rejects the pod; "
+                    "share GPUs with MIG or time-slicing instead)"
+                )
         for name, value in requests.items():
             if not is_gpu_resource(str(name)):
                 continue

@@ -197,6 +197,8 @@ def build_rows(
             continue
         name = str(queue.get("name") or queue.get("id"))
         seen_names.add(name.lower())
+        if queue.get("id"):
+            seen_names.add(str(queue["id"]).lower())  # an agent may list a queue by its id
         rows.append(_row(now, queue, name, hidden, pod_counts, agent, worker_counts if workers is not None else None))
     if agent is not None:
         # Queues the agent serves that do not exist in ClearML (yet): `queues sync` creates them.
@@ -210,6 +212,21 @@ def build_rows(
             for row in rows:
                 row["exists"] = None
     return rows
+
+
+def served_entry(served: Sequence[str], name: str, queue_id: Any = None) -> str | None:
+    """The agent's entry for this ClearML queue, resolved as the agent does: the exact name, else the name
+    in any case, else the queue's id (the agent takes an id-looking entry as an id)."""
+    for entry in served:
+        if entry == name:
+            return entry
+    for entry in served:
+        if entry.lower() == name.lower():
+            return entry
+    for entry in served:
+        if queue_id and entry == queue_id:
+            return entry
+    return None
 
 
 def _row(
@@ -233,8 +250,9 @@ def _row(
     base = None
     served = None
     if agent is not None:
-        served = any(s.lower() == name.lower() for s in agent.served)
-        template = agent.effective.get(name)
+        entry = served_entry(agent.served, name, queue_id)
+        served = entry is not None
+        template = agent.effective.get(entry) if entry is not None else agent.effective.get(name)
         base = agent.base
     reason = pods.reasons.most_common(1)[0][0] if pods and pods.reasons else None
     return {
@@ -245,7 +263,7 @@ def _row(
         "tags": list(queue.get("tags") or []),
         "systemTags": list(queue.get("system_tags") or []),
         "pending": len(entries) if entries is not None else None,
-        "pendingTaskIds": [e.get("task") for e in entries or []],
+        "pendingTaskIds": [e.get("task") for e in entries] if entries is not None else None,
         "oldestPendingSeconds": oldest,
         "oldest": human_age(oldest),
         "running": pods.running if pods is not None else None,

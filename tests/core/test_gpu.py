@@ -288,3 +288,54 @@ def test_gpu_request_without_limit_is_misconfigured() -> None:
     # Only the A100 nodes have 8 GPUs at all, and they are busy (a100-1 1 free, a100-2 none).
     assert (big.verdict, big.eligible_nodes) == (WAITING, ["a100-1", "a100-2"])
     assert big.why == "needs 8 nvidia.com/gpu per pod, at most 1 free on one eligible node (a100-1)"
+
+
+def test_largest_block_skips_nodes_whose_readiness_is_unknown() -> None:
+    # Ready=Unknown: the node lifecycle controller taints it unreachable:NoSchedule, so its 8 free GPUs are
+    # no block a pod can get; the queue view already says so. A node with no Ready condition at all counts.
+    nodes = [
+        node("lost", A100, {GPU: 8}, ready="Unknown"),
+        node("ok", A100, {GPU: 8}),
+        node("bare", A100, {GPU: 8}),
+    ]
+    nodes[2]["status"]["conditions"] = []
+    pods = [pod("p1", {GPU: 6}, node_name="ok"), pod("p2", {GPU: 5}, node_name="bare")]
+    cluster = build_cluster(nodes, pods)
+    (a100,) = products(cluster)
+    # Free: lost 8 + ok 2 + bare 3 = 13; the largest usable block is bare's 3.
+    assert (a100.free, a100.largest_free, a100.largest_free_node) == (13, 3, "bare")
+    assert cluster.nodes["lost"].flags() == ["Unknown"]
+    one = queue_report(QueueInput("1xGPU", template(1)), cluster)
+    assert one.eligible_nodes == ["ok", "bare"]
+
+
+def test_running_task_pods_count_wherever_they_are_bound() -> None:
+    # -l narrows the node list; a task pod bound to a node outside it still runs for its queue (and a pod
+    # whose node is gone is still bound to it), but its GPUs are not counted against the selected nodes.
+    nodes = [node("t4", gpu_labels("Tesla-T4", 4), {GPU: 4})]
+    pods = [
+        pod("on-t4", {GPU: 1}, node_name="t4", queue="1xgpu"),
+        pod("on-a100", {GPU: 1}, node_name="a100-1", queue="1xgpu"),
+        pod("waiting", {GPU: 1}, queue="1xgpu", phase="Pending"),
+    ]
+    cluster = build_cluster(nodes, pods)
+    assert cluster.running_task_pods == {"1xgpu": 2}
+    assert cluster.nodes["t4"].slots[GPU].requested == 1
+    assert cluster.pods_on_other_nodes == 1
+    assert queue_report(QueueInput("1xGPU", template(1)), cluster).running_pods == 2
+
+
+def test_fractional_gpu_in_a_template_is_misconfigured() -> None:
+    # "nvidia.com/gpu: 0.5" is a common wish; the API rejects it (extended resources must be integers),
+    # and counting it as a whole GPU would report OK for a queue whose pods can never be created.
+    cluster = demo_like_cluster()
+    half = queue_report(QueueInput("half", template(0.5)), cluster)
+    assert (half.verdict, half.why) == (
+        MISCONFIGURED,
+        "nvidia.com/gpu: 0.5 is not a whole number (the API rejects the pod; share GPUs with MIG or "
+        "time-slicing instead)",
+    )
+    milli = template(1)
+    milli["spec"]["containers"][0]["resources"]["requests"] = {GPU: "1500m"}
+    assert queue_report(QueueInput("milli", milli), cluster).verdict == MISCONFIGURED
+    assert queue_report(QueueInput("whole", template("1")), cluster).verdict == OK

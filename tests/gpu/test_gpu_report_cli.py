@@ -305,3 +305,27 @@ def test_a_wrong_clearml_setting_is_bad_input_not_a_note(kube: Any, env: dict[st
         "kubectl clearml: error: the ClearML API host must be an http(s) URL"
     )
     assert result.stdout == ""
+
+
+def test_wide_queue_table_says_when_a_pending_pod_has_no_scheduler_message(
+    kube: Any, env: dict[str, str], values_file: str
+) -> None:
+    # A task pod not bound yet that would fit now carries no PodScheduled message; the cell said "None".
+    seed(kube)
+    kube.store.add(pod("fresh", {GPU: 1}, queue="1xgpu", phase="Pending"))
+    result = run_cli(["gpu-report", "--by", "queue", "-f", values_file, "--no-clearml", "-o", "wide"], env=env)
+    assert result.exit_code == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("1xGPU "))
+    assert row.endswith("fresh: not scheduled yet")
+    assert "None" not in result.stdout
+
+
+def test_a_queue_the_agent_names_by_id_exists_in_clearml(kube: Any, clearml: Any, env: dict[str, str], tmp_path: Path) -> None:
+    # The agent takes an id-looking queue entry as the queue's id; it is not "missing on the ClearML server".
+    seed(kube)
+    queue_id = clearml.state.create_queue("research")
+    clearml.state.create_task("a", queue="research")
+    values = tmp_path / "by-id.yaml"
+    values.write_text(f"agentk8sglue:\n  queue: {queue_id}\n  basePodTemplate:\n    resources: {{limits: {{{GPU}: 1}}}}\n")
+    (row,) = run_json(["--by", "queue", "-f", str(values)], {**env, **clearml.env()})["items"]
+    assert (row["name"], row["pendingTasks"], row["verdict"]) == (queue_id, 1, "OK")

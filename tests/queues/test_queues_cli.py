@@ -68,13 +68,17 @@ def test_hidden_queues_and_stranded_tasks(clearml, env):
     clearml.state.create_task("parked", queue="k8s_scheduler")
     plain = run_cli(["queues", "--no-kube"], env=env)
     assert "k8s_scheduler" not in plain.stdout
-    assert "1 task(s) stranded in hidden queue(s) k8s_scheduler" in plain.stderr
+    # --no-kube looked at no pod: flagged, but without claiming there is none.
+    assert "1 task(s) waiting in hidden queue(s) k8s_scheduler (task pods not checked)" in plain.stderr
+    assert "with no pod" not in plain.stderr
     shown = run_cli(["queues", "--no-kube", "--all", "-o", "name"], env=env)
     assert "queue/k8s_scheduler" in shown.stdout.splitlines()
 
 
 def test_show_lists_pending_tasks_in_order(clearml, env):
     _, ids = enqueue(clearml, "2xGPU", "first-task", "second-task", image="nvcr.io/nvidia/pytorch:24.01-py3")
+    named = run_cli(["queues", "show", "2xgpu", "--no-kube", "-o", "name"], env=env)  # every read command
+    assert (named.exit_code, named.stdout) == (0, "queue/2xGPU\n"), named.stderr
     result = run_cli(["queues", "show", "2xGPU", "--no-kube", "-f", GPU_VALUES], env=env)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.index(ids[0]) < result.stdout.index(ids[1])
@@ -226,3 +230,73 @@ def test_a_values_file_that_is_not_a_mapping_is_one_line_with_a_hint(clearml, en
         f"kubectl clearml: error: a values file must be a YAML mapping ({listed}): "
         "its top level holds keys such as agentk8sglue: and clearml:\n"
     )
+
+
+def test_a_kube_flag_that_cannot_work_is_an_error_while_no_kubeconfig_is_a_note(clearml, env, kube, tmp_path):
+    # As for ClearML settings: nothing configured gives the ClearML-only view with a note, but a --context
+    # or --kubeconfig the user named and that cannot work stops with its error (kubectl does the same).
+    enqueue(clearml, "2xGPU", "train-a")
+    no_config = run_cli(["queues"], env=env)
+    assert no_config.exit_code == 0 and "Kubernetes columns unavailable: no kubeconfig found" in no_config.stderr
+    config = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace="ml", context="sandbox")
+    for flags, code, message in (
+        (["--kubeconfig", str(config), "--context", "prod"], 3, "context 'prod' not found in the kubeconfig"),
+        (["--kubeconfig", str(tmp_path / "missing")], 2, "kubeconfig file not found"),
+    ):
+        for command in (["queues"], ["queues", "show", "2xGPU"]):
+            result = run_cli([*command, *flags], env=env)
+            assert (result.exit_code, result.stdout) == (code, ""), (command, flags, result.stderr)
+            assert result.stderr.startswith(f"kubectl clearml: error: {message}") and len(result.stderr.splitlines()) == 1
+    fine = run_cli(["queues", "--kubeconfig", str(config), "--context", "sandbox"], env=env)
+    assert fine.exit_code == 0 and "Kubernetes columns unavailable" not in fine.stderr
+
+
+def test_show_names_the_project_of_each_pending_task(clearml, env):
+    # tasks.get_all answers a task's project as its id; the PROJECT column wants the name (one extra call).
+    vision = clearml.state.create_project("vision/resnet")
+    enqueue(clearml, "2xGPU", "no-project")
+    in_project = clearml.state.create_task("in-project", queue="2xGPU", project=vision)
+    clearml.requests.clear()
+    doc = json.loads(run_cli(["queues", "show", "2xGPU", "--no-kube", "-o", "json"], env=env).stdout)
+    assert [(t["name"], t["project"]) for t in doc["pendingTasks"]] == [
+        ("no-project", None),
+        ("in-project", "vision/resnet"),
+    ]
+    assert doc["pendingTasks"][1]["id"] == in_project
+    assert clearml.requests.count("projects.get_all") == 1
+    table = run_cli(["queues", "show", "2xGPU", "--no-kube"], env=env).stdout
+    assert "vision/resnet" in table and vision not in table
+
+
+def test_sync_takes_an_id_for_the_queue_and_refuses_short_names_before_creating_any(clearml, env, tmp_path):
+    existing = clearml.state.create_queue("research")
+    values = tmp_path / "values.yaml"
+    values.write_text(f"agentk8sglue:\n  queue: {existing},batch\n")  # open-source chart: a comma list
+    dry = run_cli(["queues", "sync", "-f", str(values), "--dry-run=client"], env=env)
+    assert dry.stdout.splitlines() == ["queue/batch would be created (dry run)"], dry.stderr  # not the id
+    short = tmp_path / "short.yaml"
+    short.write_text("agentk8sglue:\n  queue: batch,q1\n")
+    for flags in (["--dry-run=client"], []):
+        result = run_cli(["queues", "sync", "-f", str(short), *flags], env=env)
+        assert (result.exit_code, result.stdout) == (2, ""), result.stderr
+        assert result.stderr.strip() == (
+            "kubectl clearml: error: cannot create queue(s) 'q1': ClearML needs at least 3 characters "
+            "(agent configuration): rename the queue in the agent's values"
+        )
+    assert clearml.state.queue_by_name("batch") is None  # nothing was created
+
+
+def test_show_masks_secret_env_values_in_the_template(clearml, env, tmp_path):
+    # diff-template and submit-pod mask them; `show -o yaml|json` printed the template as is.
+    enqueue(clearml, "research", "train-a")
+    for served in ("research", "RESEARCH"):  # the agent serves a queue in any case: its template all the same
+        values = tmp_path / f"{served}.yaml"
+        values.write_text(
+            f"agentk8sglue:\n  queue: {served}\n  basePodTemplate:\n    env:\n"
+            "      - {name: HF_TOKEN, value: hf_live_value_1234}\n      - {name: MODE, value: fast}\n"
+        )
+        for fmt in ("yaml", "json"):
+            result = run_cli(["queues", "show", "research", "--no-kube", "-f", str(values), "-o", fmt], env=env)
+            assert result.exit_code == 0, result.stderr
+            assert "hf_live_value_1234" not in result.stdout, (served, fmt)
+            assert "********" in result.stdout and "fast" in result.stdout, (served, fmt)

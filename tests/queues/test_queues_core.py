@@ -120,3 +120,15 @@ def test_safe_label_value_is_a_valid_label_value(value):
     assert len(out) <= 63
     assert all(ch.isascii() and (ch.isalnum() or ch == "-") for ch in out)
     assert out == out.lower()
+
+
+def test_served_queues_resolve_like_the_agent_by_case_and_by_id():
+    # The agent takes "GPU" for the queue "gpu" (case-insensitive) and an id-looking entry as the queue's id:
+    # served, with that entry's template; no phantom "missing" row for the id.
+    gpu_template = {"spec": {"containers": [{"resources": {"limits": {"nvidia.com/gpu": 2}}}]}}
+    agent = AgentTemplates(served=("GPU", "q2"), base={"spec": {}}, effective={"GPU": gpu_template, "q2": {"spec": {}}})
+    rows = build_rows(NOW, QUEUES, [], agent)
+    assert [(r["name"], r["served"], r["exists"], r["template"]) for r in rows] == [
+        ("gpu", True, True, "gpu=2"),
+        ("cpu", True, True, "base"),
+    ]

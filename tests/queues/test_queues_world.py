@@ -91,3 +91,24 @@ def test_a_named_release_that_is_not_there_is_not_found(world):
         "check the name with 'helm list -n clearml', or omit --release\n"
     )
     assert run_cli(["queues", "-n", "clearml", "--release", "clearml-agent"], env=world.env).exit_code == 0
+
+
+def test_show_with_clearml_down_still_shows_the_template_and_task_pods(world):
+    # The issue: ClearML unreachable -> the Kubernetes part still printed with a warning; exit 5 only if
+    # nothing could be shown. `show` used to exit 5 for a queue the agent serves and whose pods are right here.
+    world.clearml.stop()
+    result = run_cli(["queues", "show", "1xgpu", "-n", "clearml"], env=world.env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("kubectl clearml: warning: ClearML unavailable")
+    out = result.stdout
+    assert "Queue:     1xGPU (id unknown)" in out and "Template: gpu=1 mem=1Gi" in out
+    assert "Pending tasks: unknown (ClearML unavailable)" in out
+    assert "Task pods (1):" in out and "Running" in out  # the demo world's 1xGPU pod on gpu-a100-1
+    doc = json.loads(run_cli(["queues", "show", "1xGPU", "-n", "clearml", "-o", "json"], env=world.env).stdout)
+    assert doc["pendingTasks"] is None and doc["queue"]["pending"] is None and doc["queue"]["pendingTaskIds"] is None
+    assert [p["phase"] for p in doc["pods"]] == ["Running"]
+    # A queue the agent does not serve: only ClearML could tell whether it exists, so its error (exit 5).
+    unknown = run_cli(["queues", "show", "nope", "-n", "clearml"], env=world.env)
+    assert unknown.exit_code == 5 and unknown.stdout == ""
+    (line,) = unknown.stderr.strip().splitlines()
+    assert line.startswith("kubectl clearml: error: cannot reach the ClearML API")
