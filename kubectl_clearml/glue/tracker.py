@@ -204,6 +204,7 @@ class PodTracker:
             self._apply_event(kind, obj)
             applied += 1
         self.metrics.set("clearml_glue_pods_active", len(self.active()))
+        self._confirm_vanished()  # raises on transient errors: nothing consumed yet
         changed = dict(self._changed)
         vanished = dict(self._vanished)
         needs_status = {tid for tid, v in changed.items() if v.finished or tid not in self.statuses}
@@ -225,6 +226,24 @@ class PodTracker:
             self._settle(tid, functools.partial(self._act_vanished, view, action))
             self._vanished.pop(tid, None)
         return applied
+
+    def _confirm_vanished(self) -> None:
+        """Ask for each vanished pod by name before acting on its absence.
+
+        A relist (after 410 Gone) is served by the watch thread while this thread may be creating pods:
+        a pod newer than the list is missing from it without being gone. Failing or re-queueing its task
+        then would fail a running task, or queue it a second time. One GET per vanished pod (rare).
+        """
+        for task_id, view in list(self._vanished.items()):
+            try:
+                live = self.kube.get("pods", view.name, self.namespace)
+            except NotFoundError:
+                continue
+            del self._vanished[task_id]
+            current = policy.pod_view(live)
+            if current.task_id == task_id and task_id not in self.pods:
+                self.pods[task_id] = current
+                self._changed[task_id] = current
 
     def _settle(self, task_id: str, action: Callable[[], None]) -> None:
         """Run one action; a task deleted in ClearML meanwhile is settled, not an error to retry forever."""

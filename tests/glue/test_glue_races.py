@@ -1,0 +1,48 @@
+"""Races and corner cases the crash-point argument of glue/reconcile.py has to survive, end to end.
+
+Each test drives the engine's steps by hand (no loop thread), so the interleaving under test is exact.
+"""
+
+from __future__ import annotations
+
+from tests.glue.glue_harness import InPodAgent
+
+
+def _started(h, queues, **options):
+    engine = h.engine(queues, **options)
+    assert engine._start(watch=False)
+    return engine
+
+
+def test_a_relist_answered_before_a_create_does_not_fail_the_new_pods_task(h):
+    """The watch thread relists (410 Gone) while the loop creates a pod: the list predates the pod.
+
+    Applying that list must not take the new pod for one deleted behind our back: the task would be
+    failed ("pod deleted while it ran") or put back in its queue while its pod runs it.
+    """
+    h.queue("cpu")
+    tid = h.task("launched during a relist", "cpu")
+    engine = _started(h, ["cpu"])
+    stale_list, _ = engine.kube.list_with_version("pods", h.namespace, label_selector=engine.tracker.selector)
+    assert engine.dispatcher.round().launched == 1
+    InPodAgent(h.clearml(), engine.settings.worker_id).start(tid)
+    engine.tracker._events.put(("RELIST", stale_list))
+    engine.tracker.step()
+    assert h.status(tid)[0] == "in_progress"
+    assert h.entries("cpu") == []
+    assert engine.tracker.has_active_pod(tid)  # still counted against --max-pods
+
+
+def test_a_pod_really_deleted_behind_our_back_is_still_settled_after_a_relist(h):
+    h.queue("cpu")
+    tid = h.task("its pod is deleted by hand", "cpu")
+    engine = _started(h, ["cpu"])
+    assert engine.dispatcher.round().launched == 1
+    InPodAgent(h.clearml(), engine.settings.worker_id).start(tid)
+    engine.tracker.step()
+    h.kube_emu.store.delete("pods", f"clearml-id-{tid}", h.namespace)
+    fresh, _ = engine.kube.list_with_version("pods", h.namespace, label_selector=engine.tracker.selector)
+    engine.tracker._events.put(("RELIST", fresh))
+    engine.tracker.step()
+    assert h.status(tid)[0] == "failed"
+    assert "deleted while it ran" in h.status(tid)[1]
