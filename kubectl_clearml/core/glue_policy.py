@@ -22,6 +22,7 @@ IMAGE_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"
 # Waiting reasons worth showing the user; ContainerCreating/PodInitializing are normal progress.
 PROGRESS_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
 STOPPING_MESSAGE = "stopping"
+REQUIRE_QUEUE = "--require-queue"
 
 
 # ---- identity ------------------------------------------------------------------------------------
@@ -132,6 +133,7 @@ class PodView:
     deleting: bool = False
     finished_at: str = ""  # the main container's terminated.finishedAt, as the kubelet wrote it
     uid: str = ""
+    requires_queued: bool = False  # its agent runs with --require-queue: it starts only a queued task
 
     @property
     def active(self) -> bool:
@@ -180,7 +182,15 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         deleting=bool(meta.get("deletionTimestamp")),
         finished_at=finished_at,
         uid=str(meta.get("uid") or ""),
+        requires_queued=_requires_queued(pod),
     )
+
+
+def _requires_queued(pod: Mapping[str, Any]) -> bool:
+    containers = (pod.get("spec") or {}).get("containers") or [{}]
+    main = containers[0] if isinstance(containers[0], Mapping) else {}
+    words = [str(w) for part in ("command", "args") for w in (main.get(part) or [])]
+    return any(REQUIRE_QUEUE in w for w in words)
 
 
 def task_id_from_pod_name(name: str) -> str:
@@ -232,6 +242,10 @@ def decide_pod(view: PodView, task_status: str | None, task_message: str | None 
     if view.active:
         if aborted(task_status, task_message):
             return PodAction(ABORT, f"task aborted in ClearML: pod {view.name} deleted")
+        if task_status == "created" and view.requires_queued:
+            # Dequeued in the UI (how a queued task is aborted) or reset: this pod's agent would refuse
+            # the task, so it can only hold a slot and a GPU. The task's status is the user's: kept.
+            return PodAction(DELETE, f"task dequeued in ClearML: pod {view.name} deleted")
         if view.waiting_reason in IMAGE_ERRORS:
             detail = f": {view.waiting_message}" if view.waiting_message else ""
             reason = f"{view.waiting_reason}{detail}"

@@ -5,7 +5,10 @@ Each test drives the engine's steps by hand (no loop thread), so the interleavin
 
 from __future__ import annotations
 
-from tests.glue.glue_harness import InPodAgent
+import pytest
+
+from kubectl_clearml.errors import UsageError
+from tests.glue.glue_harness import InPodAgent, container_status
 
 
 def _started(h, queues, **options):
@@ -46,3 +49,32 @@ def test_a_pod_really_deleted_behind_our_back_is_still_settled_after_a_relist(h)
     engine.tracker.step()
     assert h.status(tid)[0] == "failed"
     assert "deleted while it ran" in h.status(tid)[1]
+
+
+@pytest.mark.parametrize("phase", ["Pending", "Running"])
+def test_a_task_dequeued_in_clearml_gets_its_pod_deleted(h, phase):
+    """Dequeue is how the UI aborts a queued task (status back to created): its pod must not hold a slot."""
+    h.queue("gpu")
+    tid = h.task("dequeued by its owner", "gpu")
+    engine = _started(h, ["gpu"], max_pods=1)
+    assert engine.dispatcher.round().launched == 1
+    name = f"clearml-id-{tid}"
+    h.kube_emu.store.update_pod_status(h.namespace, name, container_status(phase))
+    h.clearml().call("tasks.dequeue", {"task": tid})
+    assert h.status(tid)[0] == "created"
+    engine.tracker.step(check_tasks=True)
+    assert h.pod_of(tid) is None
+    assert h.status(tid)[0] == "created"  # the user's decision stands: not stopped, not failed
+    assert not engine.tracker.active()
+
+
+def test_a_template_placing_pods_outside_the_glue_namespace_is_refused_before_anything_moves(h):
+    """The watch, the start list, --max-pods and the credentials Secret are all in the glue's namespace:
+    a pod elsewhere would be invisible to it (after a restart its running task looks orphaned)."""
+    h.queue("cpu")
+    tid = h.task("would land elsewhere", "cpu")
+    template = {"metadata": {"namespace": "elsewhere"}, "spec": {"containers": [{"name": "main"}]}}
+    with pytest.raises(UsageError) as caught:
+        h.engine(["cpu"], templates={"*": template})
+    assert "elsewhere" in caught.value.one_line() and h.namespace in caught.value.one_line()
+    assert h.entries("cpu") == [tid] and h.pods() == []
