@@ -105,8 +105,9 @@ def classify_create_error(kind: str, message: str) -> str:
     if kind == "invalid":
         return PERMANENT
     if kind == "notfound":
-        # The namespace the template names does not exist: nothing we retry will fix it.
-        return PERMANENT
+        # Only a missing namespace answers 404 to a create, and it is the glue's own (setup refuses
+        # templates naming another): failing each task for it would fail every task of every queue.
+        return FATAL
     return TRANSIENT
 
 

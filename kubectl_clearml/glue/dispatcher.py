@@ -54,6 +54,10 @@ TASK_FIELDS = (
 Builder = Callable[[dict[str, Any], QueueSpec], podbuilder.BuiltPod]
 
 
+class NamespaceNotFound(NotFoundError):
+    """Pods cannot be created in the glue's namespace at all: the glue stops instead of failing each task."""
+
+
 class TransientDispatchError(Exception):
     """A step failed for a reason that may pass (5xx, timeout, quota); the round stops, the loop backs off."""
 
@@ -196,6 +200,13 @@ class Dispatcher:
             self._create(built, namespace)
         except KubectlClearmlError as exc:
             verdict = policy.classify_create_error(_kind(exc), _message(exc))
+            if verdict == policy.FATAL and isinstance(exc, NotFoundError):
+                raise NamespaceNotFound(
+                    f"namespace {namespace!r} not found",
+                    "Kubernetes",
+                    f"create it (kubectl create namespace {namespace}) or run the glue with -n NAMESPACE of the "
+                    "agent; the task stays queued",
+                ) from None
             if verdict == policy.FATAL:
                 raise
             if verdict == policy.TRANSIENT:

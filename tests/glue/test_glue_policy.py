@@ -84,6 +84,7 @@ def test_create_errors_are_sorted():
     assert policy.classify_create_error("conflict", 'pods "x" already exists') == policy.ALREADY
     assert policy.classify_create_error("server", "etcd timeout") == policy.TRANSIENT
     assert policy.classify_create_error("unreachable", "") == policy.TRANSIENT
+    assert policy.classify_create_error("notfound", 'namespaces "clearm" not found') == policy.FATAL
 
 
 @given(failures=st.integers(0, 100), jitter=st.floats(0, 0.999))
