@@ -232,8 +232,13 @@ def aborted(task_status: str | None, task_message: str | None) -> bool:
     return task_status == "stopped" or (task_status == "in_progress" and task_message == STOPPING_MESSAGE)
 
 
-def decide_pod(view: PodView, task_status: str | None, task_message: str | None = None) -> PodAction:
+def decide_pod(
+    view: PodView, task_status: str | None, task_message: str | None = None, *, queued_again: bool = False
+) -> PodAction:
     """The tracker's decision for one pod, given its task's status (None when not known yet).
+
+    ``queued_again``: the task has an entry in its queue. A finished pod of such a task is its previous
+    run's (kept for its logs); the new run is the dispatcher's, which replaces the pod.
 
     An empty status means the task no longer exists in ClearML: nothing to report to, and the pod is
     left to end on its own (its agent finds no task), rather than deleted on the strength of one read.
@@ -258,7 +263,7 @@ def decide_pod(view: PodView, task_status: str | None, task_message: str | None 
             return PodAction(MESSAGE, message)
         return PodAction(NOTHING)
     if view.finished:
-        if task_status not in ("in_progress", "queued"):
+        if task_status not in ("in_progress", "queued") or (task_status == "queued" and queued_again):
             return PodAction(NOTHING)
         code = view.exit_code if view.exit_code is not None else (0 if view.phase == "Succeeded" else 1)
         if task_status == "in_progress" and code == 0:

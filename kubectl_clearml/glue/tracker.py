@@ -61,6 +61,7 @@ class PodTracker:
         self.resource_version = ""
         self.statuses: dict[str, tuple[str, str]] = {}  # task id -> (status, status_message)
         self._messages: dict[str, str] = {}  # last status message written per task
+        self._queues: dict[str, str] = {}  # task id -> execution.queue, as last read
         self._deleting: set[str] = set()  # pod names we deleted: their DELETED event is expected
         self._changed: dict[str, PodView] = {}  # decided on the next step
         self._vanished: dict[str, PodView] = {}
@@ -218,7 +219,9 @@ class PodTracker:
                 changed.setdefault(view.task_id, view)
         for tid, view in changed.items():
             status, message = self.statuses.get(tid, (None, None))
-            self._settle(tid, functools.partial(self._act, view, policy.decide_pod(view, status, message)))
+            again = view.finished and status == "queued" and self._in_its_queue(tid)
+            action = policy.decide_pod(view, status, message, queued_again=again)
+            self._settle(tid, functools.partial(self._act, view, action))
             self._changed.pop(tid, None)
         for tid, view in vanished.items():
             status, message = self.statuses.get(tid, (None, None))
@@ -262,6 +265,16 @@ class PodTracker:
                 self.statuses[tid] = ("", "")  # deleted in ClearML: nothing to report to
             else:
                 self.statuses[tid] = (str(task.get("status") or ""), str(task.get("status_message") or ""))
+                self._queues[tid] = str((task.get("execution") or {}).get("queue") or "")
+
+    def _in_its_queue(self, task_id: str) -> bool:
+        """Is the task waiting in its queue? Asked only for a queued task with a finished pod (rare):
+        re-enqueued after a run whose pod is kept, or a crash between our create and our pop."""
+        queue_id = self._queues.get(task_id)
+        if not queue_id:
+            return False
+        data = self.ops.clearml.call("queues.get_all", {"id": [queue_id], "only_fields": ["id", "entries"]})
+        return any(str(e.get("task")) == task_id for q in data.get("queues") or [] for e in q.get("entries") or [])
 
     # ---- actions ---------------------------------------------------------------------------------
     def _act(self, view: PodView, action: PodAction) -> None:

@@ -145,6 +145,9 @@ def test_ended_pod_settles_a_running_task_by_exit_code(code, status):
         assert action.kind == policy.FAIL
     else:
         assert action.kind == policy.NOTHING
+    # Queued again (an entry in its queue): the pod is the previous run's; only in_progress is settled.
+    again = policy.decide_pod(view, status, queued_again=True).kind
+    assert again == (action.kind if status == "in_progress" else policy.NOTHING)
 
 
 def test_deleting_pods_are_left_alone():

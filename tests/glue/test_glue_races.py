@@ -78,3 +78,27 @@ def test_a_template_placing_pods_outside_the_glue_namespace_is_refused_before_an
         h.engine(["cpu"], templates={"*": template})
     assert "elsewhere" in caught.value.one_line() and h.namespace in caught.value.one_line()
     assert h.entries("cpu") == [tid] and h.pods() == []
+
+
+def test_a_rerun_task_is_not_failed_on_restart_for_the_finished_pod_of_its_previous_run(h):
+    """Failed, kept pod (--delete-finished-after), enqueued again by its owner: a glue (re)start, or a
+    relist, sees the old finished pod with a queued task. That pod is history, not a launch that died
+    before the task started: the new run replaces it."""
+    h.queue("cpu")
+    tid = h.task("run twice", "cpu")
+    engine = _started(h, ["cpu"])
+    assert engine.dispatcher.round().launched == 1
+    agent = InPodAgent(h.clearml(), engine.settings.worker_id)
+    agent.start(tid)
+    h.kube_emu.store.update_pod_status(h.namespace, f"clearml-id-{tid}", container_status("Failed", exit_code=1))
+    h.clearml().call("tasks.failed", {"task": tid, "force": True})
+    engine.tracker.step()
+    first_uid = h.pod_of(tid)["metadata"]["uid"]
+    h.clearml().call("tasks.enqueue", {"task": tid, "queue": h.emu.state.queue("cpu")["id"]})
+
+    restarted = _started(h, ["cpu"])
+    restarted.tracker.step()
+    assert h.status(tid)[0] == "queued", h.status(tid)
+    assert restarted.dispatcher.round().launched == 1
+    assert h.pod_of(tid)["metadata"]["uid"] != first_uid  # the new run got a new pod
+    assert h.entries("cpu") == []
