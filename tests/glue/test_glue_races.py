@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from kubectl_clearml.errors import UsageError
+from kubectl_clearml.glue.dispatcher import TransientDispatchError
 from tests.glue.glue_harness import InPodAgent, container_status
 
 
@@ -102,3 +103,32 @@ def test_a_rerun_task_is_not_failed_on_restart_for_the_finished_pod_of_its_previ
     assert restarted.dispatcher.round().launched == 1
     assert h.pod_of(tid)["metadata"]["uid"] != first_uid  # the new run got a new pod
     assert h.entries("cpu") == []
+
+
+def test_a_task_enqueued_again_while_its_old_pod_terminates_waits_for_it_instead_of_adopting_it(h):
+    """Aborted (its pod deleted, still in its grace period), then enqueued again at once: the create
+    answers 409 for the terminating pod. That pod is not this run's launch; taking the entry out of the
+    queue on its strength would leave the new run with no pod once it is gone."""
+    h.queue("cpu")
+    tid = h.task("aborted and re-run", "cpu")
+    engine = _started(h, ["cpu"])
+    assert engine.dispatcher.round().launched == 1
+    name = f"clearml-id-{tid}"
+    InPodAgent(h.clearml(), engine.settings.worker_id).start(tid)
+    old = engine.tracker.pods[tid]
+    engine.tracker.forget(tid, name)  # what the glue does when it deletes a pod
+    h.kube_emu.store.update(
+        "pods", name, h.namespace, lambda pod: pod["metadata"].update(deletionTimestamp="2026-01-01T00:00:00Z")
+    )
+    h.clearml().call("tasks.stopped", {"task": tid, "force": True})
+    h.clearml().call("tasks.enqueue", {"task": tid, "queue": h.emu.state.queue("cpu")["id"]})
+
+    engine.tracker.step()
+    with pytest.raises(TransientDispatchError) as caught:  # the loop backs off and tries again
+        engine.dispatcher.round()
+    assert caught.value.result.launched == 0 and h.entries("cpu") == [tid]  # still waiting, at the head
+
+    h.kube_emu.store.delete("pods", name, h.namespace)
+    engine.tracker.step()
+    assert engine.dispatcher.round().launched == 1
+    assert h.pod_of(tid)["metadata"]["uid"] != old.uid and h.entries("cpu") == []
