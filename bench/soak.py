@@ -120,6 +120,14 @@ def main() -> int:
     clearml = ClearmlEmulator(hang_seconds=1.5).start()
     kube = KubeEmulator(seed=seed).start()
     kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    # Every pod ever created, by name: a pod deleted and created again is a second launch of its task,
+    # which the final listing alone (one pod per name) cannot show.
+    creations: Counter[str] = Counter()
+    kube.store.subscribe(
+        lambda kind, plural, obj: (
+            creations.update([obj["metadata"]["name"]]) if (kind, plural) == ("ADDED", "pods") else None
+        )
+    )
     queues = [f"soak-{i}" for i in range(args.queues)]
     for name in queues:
         clearml.state.create_queue(name)
@@ -175,6 +183,7 @@ def main() -> int:
     clearml.clear_faults()
     kube.clear_faults()
     result = check(clearml, kube, queues, task_ids, logs)
+    result["tasks_launched_twice"] = sum(1 for n in creations.values() if n > 1)
     result.update(
         seed=seed,
         kills=args.kills,
@@ -188,6 +197,7 @@ def main() -> int:
     ok = (
         result["tasks_with_exactly_one_pod"] == args.tasks
         and result["pods_of_unknown_tasks"] == 0
+        and result["tasks_launched_twice"] == 0
         and result["stranded"] == 0
         and result["left_in_queues"] == 0
         and not any(result["secret_leaks"].values())

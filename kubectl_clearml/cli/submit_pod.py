@@ -7,6 +7,7 @@ refuses, so the two never disagree.
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 from dataclasses import dataclass, replace
@@ -27,6 +28,7 @@ from kubectl_clearml.output import note, to_json, to_yaml, warn
 
 OUTPUTS = ("yaml", "json", "name")
 RUNNABLE_STATUSES = ("created", "queued", "stopped", "failed")
+TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass
@@ -153,6 +155,13 @@ def _request(
             raise UsageError("--image needs a command", hint="submit-pod --queue Q --image IMG -- CMD [ARGS...]")
         if mark_started:
             raise UsageError("--mark-started needs a task; an ad-hoc pod has none")
+        if TASK_ID.match(args[0]):
+            # `submit-pod TASK --image IMG -- CMD` would run the task id as a command in an ad-hoc pod.
+            raise UsageError(
+                f"{args[0]} looks like a task id, and --image runs an ad-hoc pod without a task",
+                hint="submit-pod TASK_ID --queue Q runs the task (its image is set on the task); "
+                "submit-pod --queue Q --image IMG -- CMD runs CMD",
+            )
         task_id, command = None, list(args)
     else:
         if len(args) != 1:

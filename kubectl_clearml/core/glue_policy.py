@@ -22,6 +22,7 @@ IMAGE_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"
 # Waiting reasons worth showing the user; ContainerCreating/PodInitializing are normal progress.
 PROGRESS_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
 STOPPING_MESSAGE = "stopping"
+REQUIRE_QUEUE = "--require-queue"
 
 
 # ---- identity ------------------------------------------------------------------------------------
@@ -104,8 +105,9 @@ def classify_create_error(kind: str, message: str) -> str:
     if kind == "invalid":
         return PERMANENT
     if kind == "notfound":
-        # The namespace the template names does not exist: nothing we retry will fix it.
-        return PERMANENT
+        # Only a missing namespace answers 404 to a create, and it is the glue's own (setup refuses
+        # templates naming another): failing each task for it would fail every task of every queue.
+        return FATAL
     return TRANSIENT
 
 
@@ -132,6 +134,7 @@ class PodView:
     deleting: bool = False
     finished_at: str = ""  # the main container's terminated.finishedAt, as the kubelet wrote it
     uid: str = ""
+    requires_queued: bool = False  # its agent runs with --require-queue: it starts only a queued task
 
     @property
     def active(self) -> bool:
@@ -180,7 +183,15 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         deleting=bool(meta.get("deletionTimestamp")),
         finished_at=finished_at,
         uid=str(meta.get("uid") or ""),
+        requires_queued=_requires_queued(pod),
     )
+
+
+def _requires_queued(pod: Mapping[str, Any]) -> bool:
+    containers = (pod.get("spec") or {}).get("containers") or [{}]
+    main = containers[0] if isinstance(containers[0], Mapping) else {}
+    words = [str(w) for part in ("command", "args") for w in (main.get(part) or [])]
+    return any(REQUIRE_QUEUE in w for w in words)
 
 
 def task_id_from_pod_name(name: str) -> str:
@@ -221,8 +232,13 @@ def aborted(task_status: str | None, task_message: str | None) -> bool:
     return task_status == "stopped" or (task_status == "in_progress" and task_message == STOPPING_MESSAGE)
 
 
-def decide_pod(view: PodView, task_status: str | None, task_message: str | None = None) -> PodAction:
+def decide_pod(
+    view: PodView, task_status: str | None, task_message: str | None = None, *, queued_again: bool = False
+) -> PodAction:
     """The tracker's decision for one pod, given its task's status (None when not known yet).
+
+    ``queued_again``: the task has an entry in its queue. A finished pod of such a task is its previous
+    run's (kept for its logs); the new run is the dispatcher's, which replaces the pod.
 
     An empty status means the task no longer exists in ClearML: nothing to report to, and the pod is
     left to end on its own (its agent finds no task), rather than deleted on the strength of one read.
@@ -232,6 +248,10 @@ def decide_pod(view: PodView, task_status: str | None, task_message: str | None 
     if view.active:
         if aborted(task_status, task_message):
             return PodAction(ABORT, f"task aborted in ClearML: pod {view.name} deleted")
+        if task_status == "created" and view.requires_queued:
+            # Dequeued in the UI (how a queued task is aborted) or reset: this pod's agent would refuse
+            # the task, so it can only hold a slot and a GPU. The task's status is the user's: kept.
+            return PodAction(DELETE, f"task dequeued in ClearML: pod {view.name} deleted")
         if view.waiting_reason in IMAGE_ERRORS:
             detail = f": {view.waiting_message}" if view.waiting_message else ""
             reason = f"{view.waiting_reason}{detail}"
@@ -243,7 +263,7 @@ def decide_pod(view: PodView, task_status: str | None, task_message: str | None 
             return PodAction(MESSAGE, message)
         return PodAction(NOTHING)
     if view.finished:
-        if task_status not in ("in_progress", "queued"):
+        if task_status not in ("in_progress", "queued") or (task_status == "queued" and queued_again):
             return PodAction(NOTHING)
         code = view.exit_code if view.exit_code is not None else (0 if view.phase == "Succeeded" else 1)
         if task_status == "in_progress" and code == 0:

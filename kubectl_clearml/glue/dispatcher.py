@@ -54,6 +54,10 @@ TASK_FIELDS = (
 Builder = Callable[[dict[str, Any], QueueSpec], podbuilder.BuiltPod]
 
 
+class NamespaceNotFound(NotFoundError):
+    """Pods cannot be created in the glue's namespace at all: the glue stops instead of failing each task."""
+
+
 class TransientDispatchError(Exception):
     """A step failed for a reason that may pass (5xx, timeout, quota); the round stops, the loop backs off."""
 
@@ -196,6 +200,13 @@ class Dispatcher:
             self._create(built, namespace)
         except KubectlClearmlError as exc:
             verdict = policy.classify_create_error(_kind(exc), _message(exc))
+            if verdict == policy.FATAL and isinstance(exc, NotFoundError):
+                raise NamespaceNotFound(
+                    f"namespace {namespace!r} not found",
+                    "Kubernetes",
+                    f"create it (kubectl create namespace {namespace}) or run the glue with -n NAMESPACE of the "
+                    "agent; the task stays queued",
+                ) from None
             if verdict == policy.FATAL:
                 raise
             if verdict == policy.TRANSIENT:
@@ -205,7 +216,7 @@ class Dispatcher:
                 self._fail(queue, task_id, f"Kubernetes refused pod {built.name}: {_message(exc)}", result)
                 return
             if not self._adopt_existing(built, namespace):
-                raise TransientDispatchError(f"replace finished pod {built.name}", exc) from None
+                raise TransientDispatchError(f"replace the earlier pod {built.name}", exc) from None
         self.tracker.note_created(built.manifest)
         self._pop(queue, task_id, "pop")
         result.launched += 1
@@ -236,8 +247,13 @@ class Dispatcher:
             existing = self.kube.get("pods", built.name, namespace)
         except NotFoundError:
             return False
-        if policy.pod_view(existing).finished:
-            view = policy.pod_view(existing)
+        view = policy.pod_view(existing)
+        if view.deleting:
+            # An earlier run's pod in its grace period (we deleted it on an abort): it runs nothing of
+            # this run, and once it is gone the task would have no pod. Wait at the head of the queue.
+            LOG.info("pod %s of an earlier run is still terminating; the task waits", built.name)
+            return False
+        if view.finished:
             self.tracker.forget(view.task_id, view.name)
             try:
                 self.kube.delete("pods", built.name, namespace, ignore_missing=True)

@@ -29,7 +29,13 @@ from kubectl_clearml.core import podbuilder
 from kubectl_clearml.errors import AuthError, KubectlClearmlError
 from kubectl_clearml.glue.cleanup import FinishedPodCleaner
 from kubectl_clearml.glue.clock import Clock, SystemClock
-from kubectl_clearml.glue.dispatcher import Builder, Dispatcher, RoundResult, TransientDispatchError
+from kubectl_clearml.glue.dispatcher import (
+    Builder,
+    Dispatcher,
+    NamespaceNotFound,
+    RoundResult,
+    TransientDispatchError,
+)
 from kubectl_clearml.glue.leader import LeaderElector
 from kubectl_clearml.glue.metrics import Metrics
 from kubectl_clearml.glue.reconcile import Reconciler
@@ -202,7 +208,7 @@ class GlueEngine:
             self._count_error(exc.step.split(" ")[0], exc.cause)
             errors += 1
             result = exc.result
-        except AuthError:
+        except (AuthError, NamespaceNotFound):
             raise
         except KubectlClearmlError as exc:
             self._count_error("dispatch", exc)

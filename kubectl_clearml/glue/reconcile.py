@@ -26,6 +26,8 @@ Dispatch order (glue/dispatcher.py), and what a crash (SIGKILL, node loss) at ea
      a pod ends): each is re-derived from the pod and the task on the next start, because the start
      list marks every pod as changed and the decision functions are pure. An action half done (task
      failed, pod not yet deleted) is finished then: a terminal task with an image-error pod → delete.
+     A finished pod of a task that is queued AND in its queue is a previous run's (or a launch that died
+     before its agent started): it is left to the dispatcher, whose create answers 409 and replaces it.
 
 The in-pod agent's own guard stays: ``clearml_agent execute --require-queue`` refuses a task that is
 no longer queued, and the task stays queued until that agent starts it.

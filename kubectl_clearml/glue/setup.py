@@ -78,13 +78,21 @@ def worker_id_for(flag: str | None, env: Mapping[str, str], cluster: str, namesp
 def check_template(queue_name: str, template: Mapping[str, Any] | None, pod_settings: podbuilder.GlueSettings) -> None:
     """Build a pod for a probe task: a template that cannot carry a task stops the glue before it starts."""
     try:
-        podbuilder.build_task_pod(PROBE_TASK, podbuilder.QueueRef("0" * 32, queue_name), template, pod_settings)
+        built = podbuilder.build_task_pod(PROBE_TASK, podbuilder.QueueRef("0" * 32, queue_name), template, pod_settings)
     except UsageError as exc:
         raise UsageError(
             f"the pod template of queue {queue_name!r} is not usable: {exc.what}",
             exc.obj,
             "fix the template (a Pod, or a pod spec with containers) and start again; nothing was pulled",
         ) from None
+    # The pod watch, the start list, --max-pods and the credentials Secret all live in the glue's namespace:
+    # a pod placed elsewhere would be invisible, and after a restart its running task would look orphaned.
+    if pod_settings.namespace and built.namespace and built.namespace != pod_settings.namespace:
+        raise UsageError(
+            f"the pod template of queue {queue_name!r} puts pods in namespace {built.namespace!r}, "
+            f"but the glue runs in {pod_settings.namespace!r}",
+            hint=f"run the glue with -n {built.namespace}, or remove metadata.namespace from the template",
+        )
 
 
 def build_run_settings(

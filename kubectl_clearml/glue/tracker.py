@@ -61,6 +61,7 @@ class PodTracker:
         self.resource_version = ""
         self.statuses: dict[str, tuple[str, str]] = {}  # task id -> (status, status_message)
         self._messages: dict[str, str] = {}  # last status message written per task
+        self._queues: dict[str, str] = {}  # task id -> execution.queue, as last read
         self._deleting: set[str] = set()  # pod names we deleted: their DELETED event is expected
         self._changed: dict[str, PodView] = {}  # decided on the next step
         self._vanished: dict[str, PodView] = {}
@@ -204,6 +205,7 @@ class PodTracker:
             self._apply_event(kind, obj)
             applied += 1
         self.metrics.set("clearml_glue_pods_active", len(self.active()))
+        self._confirm_vanished()  # raises on transient errors: nothing consumed yet
         changed = dict(self._changed)
         vanished = dict(self._vanished)
         needs_status = {tid for tid, v in changed.items() if v.finished or tid not in self.statuses}
@@ -217,7 +219,9 @@ class PodTracker:
                 changed.setdefault(view.task_id, view)
         for tid, view in changed.items():
             status, message = self.statuses.get(tid, (None, None))
-            self._settle(tid, functools.partial(self._act, view, policy.decide_pod(view, status, message)))
+            again = view.finished and status == "queued" and self._in_its_queue(tid)
+            action = policy.decide_pod(view, status, message, queued_again=again)
+            self._settle(tid, functools.partial(self._act, view, action))
             self._changed.pop(tid, None)
         for tid, view in vanished.items():
             status, message = self.statuses.get(tid, (None, None))
@@ -225,6 +229,24 @@ class PodTracker:
             self._settle(tid, functools.partial(self._act_vanished, view, action))
             self._vanished.pop(tid, None)
         return applied
+
+    def _confirm_vanished(self) -> None:
+        """Ask for each vanished pod by name before acting on its absence.
+
+        A relist (after 410 Gone) is served by the watch thread while this thread may be creating pods:
+        a pod newer than the list is missing from it without being gone. Failing or re-queueing its task
+        then would fail a running task, or queue it a second time. One GET per vanished pod (rare).
+        """
+        for task_id, view in list(self._vanished.items()):
+            try:
+                live = self.kube.get("pods", view.name, self.namespace)
+            except NotFoundError:
+                continue
+            del self._vanished[task_id]
+            current = policy.pod_view(live)
+            if current.task_id == task_id and task_id not in self.pods:
+                self.pods[task_id] = current
+                self._changed[task_id] = current
 
     def _settle(self, task_id: str, action: Callable[[], None]) -> None:
         """Run one action; a task deleted in ClearML meanwhile is settled, not an error to retry forever."""
@@ -243,6 +265,16 @@ class PodTracker:
                 self.statuses[tid] = ("", "")  # deleted in ClearML: nothing to report to
             else:
                 self.statuses[tid] = (str(task.get("status") or ""), str(task.get("status_message") or ""))
+                self._queues[tid] = str((task.get("execution") or {}).get("queue") or "")
+
+    def _in_its_queue(self, task_id: str) -> bool:
+        """Is the task waiting in its queue? Asked only for a queued task with a finished pod (rare):
+        re-enqueued after a run whose pod is kept, or a crash between our create and our pop."""
+        queue_id = self._queues.get(task_id)
+        if not queue_id:
+            return False
+        data = self.ops.clearml.call("queues.get_all", {"id": [queue_id], "only_fields": ["id", "entries"]})
+        return any(str(e.get("task")) == task_id for q in data.get("queues") or [] for e in q.get("entries") or [])
 
     # ---- actions ---------------------------------------------------------------------------------
     def _act(self, view: PodView, action: PodAction) -> None:

@@ -64,6 +64,20 @@ def test_forbidden_to_create_pods_exits_4_and_leaves_the_task_queued(h, env, tmp
     assert h.entries("cpu") == [tid] and h.status(tid)[0] == "queued" and h.pods() == []
 
 
+def test_a_glue_namespace_that_does_not_exist_stops_the_glue_and_fails_no_task(h, env, tmp_path):
+    """Every create answers 404 there: that is the glue's configuration, not the tasks' fault."""
+    h.queue("cpu")
+    tids = [h.task(f"job {i}", "cpu") for i in range(3)]
+    h.kube_emu.api.strict_namespaces = True
+    result = glue(["--queue", "cpu", "--once", "-n", "clearm"], env, tmp_path)
+    assert result.exit_code == 3, result.stderr
+    assert "namespace 'clearm' not found" in result.stderr.splitlines()[-1], result.stderr
+    assert "Traceback" not in result.stderr
+    assert h.entries("cpu") == tids
+    assert [h.status(t)[0] for t in tids] == ["queued"] * 3
+    assert h.emu.state.worker_names() == []
+
+
 def test_dry_run_prints_the_heads_and_pulls_nothing(h, env, tmp_path):
     h.queue("gpu")
     h.queue("cpu")

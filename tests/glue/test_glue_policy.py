@@ -84,6 +84,7 @@ def test_create_errors_are_sorted():
     assert policy.classify_create_error("conflict", 'pods "x" already exists') == policy.ALREADY
     assert policy.classify_create_error("server", "etcd timeout") == policy.TRANSIENT
     assert policy.classify_create_error("unreachable", "") == policy.TRANSIENT
+    assert policy.classify_create_error("notfound", 'namespaces "clearm" not found') == policy.FATAL
 
 
 @given(failures=st.integers(0, 100), jitter=st.floats(0, 0.999))
@@ -124,6 +125,16 @@ def test_aborted_tasks_lose_their_pod_pending_or_running(phase, message):
     assert (running == policy.ABORT) == (message == "stopping")
 
 
+@given(phase=st.sampled_from(["Pending", "Running"]), requires_queue=st.booleans(), status=st.sampled_from(STATUSES))
+def test_a_dequeued_task_loses_only_a_pod_whose_agent_would_refuse_it(phase, requires_queue, status):
+    manifest = pod(phase)
+    execute = "exec python -m clearml_agent execute --full-monitoring " + ("--require-queue " if requires_queue else "")
+    manifest["spec"] = {"containers": [{"name": "c", "command": ["/bin/bash"], "args": ["-c", execute + "--id x"]}]}
+    action = policy.decide_pod(policy.pod_view(manifest), status, "")
+    # submit-pod of a created task drops --require-queue: that pod is meant to run it, and stays.
+    assert (action.kind == policy.DELETE and "dequeued" in action.reason) == (status == "created" and requires_queue)
+
+
 @given(code=st.integers(0, 255), status=st.sampled_from(STATUSES))
 def test_ended_pod_settles_a_running_task_by_exit_code(code, status):
     view = policy.pod_view(pod("Succeeded" if code == 0 else "Failed", exit_code=code))
@@ -134,6 +145,9 @@ def test_ended_pod_settles_a_running_task_by_exit_code(code, status):
         assert action.kind == policy.FAIL
     else:
         assert action.kind == policy.NOTHING
+    # Queued again (an entry in its queue): the pod is the previous run's; only in_progress is settled.
+    again = policy.decide_pod(view, status, queued_again=True).kind
+    assert again == (action.kind if status == "in_progress" else policy.NOTHING)
 
 
 def test_deleting_pods_are_left_alone():

@@ -32,6 +32,7 @@ def test_sigkill_and_faults_neither_duplicate_nor_strand_tasks():
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["tasks_with_exactly_one_pod"] == 60, result
     assert result["tasks_with_several_pods"] == 0 and result["pods_of_unknown_tasks"] == 0, result
+    assert result["tasks_launched_twice"] == 0, result  # a pod deleted and created again is a relaunch
     assert result["stranded"] == 0 and result["left_in_queues"] == 0, result
     assert result["secret_leaks"] == {"pod specs": 0, "log lines": 0, "status texts": 0}, result
     assert not result["clearml_faults_injected"].startswith("0 ") and not result["kube_faults_injected"].startswith(

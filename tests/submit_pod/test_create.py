@@ -174,3 +174,12 @@ def test_unknown_queue_and_task(world: Any, tmp_path: Path) -> None:
     result = submit(world, tmp_path, "f" * 32, "-q", "1xGPU")
     assert result.exit_code == 3
     assert len([p for p in task_pods(world) if task_id in p["metadata"]["name"]]) == 0
+
+
+def test_a_task_id_with_image_is_refused_rather_than_run_as_a_command(world: Any, tmp_path: Path) -> None:
+    task_id = new_task(world)
+    before = len(task_pods(world))
+    result = submit(world, tmp_path, task_id, "-q", "1xGPU", "--image", "python:3.12", "--", "python", "-V")
+    assert result.exit_code == 2, result.stderr
+    assert "looks like a task id" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert len(task_pods(world)) == before
