@@ -160,6 +160,8 @@ class GlueEngine:
                     break
         finally:
             self._shutdown()
+            # Every failure, the dispatcher's and the tracker's (image pull, pod exit, pod gone), is counted there.
+            self.summary.failed = int(self.metrics.total("clearml_glue_tasks_failed_total"))
         return self.summary
 
     def _start(self, watch: bool) -> bool:
@@ -216,7 +218,6 @@ class GlueEngine:
         self.summary.rounds += 1
         if result is not None:
             self.summary.launched += result.launched
-            self.summary.failed += result.failed
         if result is not None and result.progressed:
             # Work got done: whatever failed on the side is retried on the next pass, without a pause.
             self._failures = 0

@@ -10,7 +10,7 @@ from kubectl_clearml.errors import UsageError
 
 HELP = {
     "clearml_glue_tasks_launched_total": "Pods created for tasks, by queue.",
-    "clearml_glue_tasks_failed_total": "Tasks the glue failed (image pull, permanent pod errors, pod exit != 0).",
+    "clearml_glue_tasks_failed_total": "Tasks the glue failed (image pull, permanent pod errors, pod exit != 0, pod gone while running).",
     "clearml_glue_tasks_aborted_total": "Pods deleted because their task was aborted in ClearML.",
     "clearml_glue_pods_deleted_total": "Finished pods deleted after --delete-finished-after (their task settled).",
     "clearml_glue_errors_total": "Transient errors of the loop, by step.",

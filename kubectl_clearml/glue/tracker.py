@@ -98,12 +98,12 @@ class PodTracker:
                 ):
                     if self._stop.is_set():
                         return
-                    failures = 0
                     kind = event.get("type")
                     obj = event.get("object") or {}
                     if kind == "ERROR":
                         # 410 Gone: the resourceVersion is too old; list again, once.
                         raise ResourceVersionExpired(str(obj.get("message") or "watch error"))
+                    failures = 0
                     version = (obj.get("metadata") or {}).get("resourceVersion")
                     if version:
                         self.resource_version = str(version)
@@ -112,7 +112,11 @@ class PodTracker:
                 self.metrics.inc("clearml_glue_watch_restarts_total", reason="timeout")
             except ResourceVersionExpired:
                 self.metrics.inc("clearml_glue_watch_restarts_total", reason="expired")
-                self._relist()
+                if not self._relist():
+                    # The stale version would only expire again at once: wait as after a failed watch.
+                    failures += 1
+                    if self._stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8))):
+                        return
             except KubectlClearmlError as exc:
                 failures += 1
                 self.metrics.inc("clearml_glue_watch_restarts_total", reason="error")
@@ -122,15 +126,16 @@ class PodTracker:
                 if isinstance(exc, ServerError) and "410" in exc.what:
                     self._relist()
 
-    def _relist(self) -> None:
+    def _relist(self) -> bool:
         try:
             items, version = self.kube.list_with_version("pods", self.namespace, label_selector=self.selector)
         except KubectlClearmlError as exc:
             LOG.warning("pod relist failed (%s)", exc.one_line())
-            return
+            return False
         self.lists += 1
         self.resource_version = version
         self._events.put(("RELIST", items))
+        return True
 
     # ---- cache -----------------------------------------------------------------------------------
     def _replace_all(self, items: Iterable[dict[str, Any]]) -> None:
@@ -323,6 +328,7 @@ class PodTracker:
         elif action.kind == policy.FAIL:
             self.ops.fail(tid, action.reason)
             self.statuses[tid] = ("failed", action.reason)
+            self.metrics.inc("clearml_glue_tasks_failed_total", reason="pod-gone")
         elif action.kind == policy.ABORT:
             self.ops.stopped(tid, action.reason)
             self.statuses[tid] = ("stopped", "")

@@ -50,7 +50,7 @@ def test_pod_failing_with_exit_code_fails_the_task(h):
 def test_image_pull_failure_fails_the_task_and_deletes_the_pod(h):
     h.queue("cpu")
     tid = h.task("typo image", "cpu", image="pyton:3.11")
-    h.start(h.engine(["cpu"]))
+    engine = h.start(h.engine(["cpu"]))
     pod = wait_for(lambda: h.pod_of(tid))
     h.kube_emu.store.update_pod_status(
         h.namespace,
@@ -63,6 +63,9 @@ def test_image_pull_failure_fails_the_task_and_deletes_the_pod(h):
     _, reason, _ = h.status(tid)
     assert "ErrImagePull" in reason and "pyton" in reason
     wait_for(lambda: h.pod_of(tid) is None, what="the pod deleted")
+    h.stop(engine)
+    # The closing summary counts the tracker's failures too, not only refused pod creates.
+    assert (engine.summary.launched, engine.summary.failed) == (1, 1)
 
 
 def test_abort_while_pending_deletes_the_pod(h):

@@ -5,6 +5,8 @@ Each test drives the engine's steps by hand (no loop thread), so the interleavin
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from kubectl_clearml.errors import UsageError
@@ -132,3 +134,19 @@ def test_a_task_enqueued_again_while_its_old_pod_terminates_waits_for_it_instead
     engine.tracker.step()
     assert engine.dispatcher.round().launched == 1
     assert h.pod_of(tid)["metadata"]["uid"] != old.uid and h.entries("cpu") == []
+
+
+def test_a_relist_that_keeps_failing_after_410_gone_backs_off_instead_of_spinning(h):
+    """Watch answers 410 (history gone) and the relist is refused: each retry would expire at once."""
+    h.queue("cpu")
+    engine = _started(h, ["cpu"])
+    h.task("anything, to move the resourceVersion on", "cpu")
+    h.kube_emu.store.add({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bump", "namespace": "x"}})
+    h.kube_emu.store.clear()  # the history now starts after the tracker's resourceVersion: the watch gets 410
+    h.kube_emu.deny("list", "pods", h.namespace)
+    engine.tracker.start_watch()
+    time.sleep(1.5)
+    engine.tracker.stop()
+    expired = engine.metrics.get("clearml_glue_watch_restarts_total", reason="expired")
+    # Backing off 0.4 s, 0.8 s, ... gives 2 or 3 tries in 1.5 s; a spinning loop makes hundreds.
+    assert 1 <= expired <= 4, expired
