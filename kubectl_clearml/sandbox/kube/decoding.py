@@ -113,6 +113,29 @@ def patch_invalid(patch: Any, problem: str) -> st.ApiError:
                        {"causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]})
 
 
+def json_body(body: bytes) -> Any:
+    """The request body as JSON (protobuf is not spoken here: 415)."""
+    if body[:4] == b"k8s\x00":  # protobuf (typed client-go clients, e.g. `kubectl create deployment`)
+        raise st.ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                          "include: application/json, application/yaml", "UnsupportedMediaType", {})
+    try:
+        return json.loads(body or b"null")
+    except ValueError as error:
+        raise st.ApiError(400, f"error decoding the request body: {error}", "BadRequest", {}) from None
+
+
+def delete_options(body: bytes) -> dict[str, Any]:
+    """The DeleteOptions a DELETE may carry (kubectl and the clients send one; an empty body is none)."""
+    if not body.strip():
+        return {}
+    options = json_body(body)
+    if options is None:
+        return {}
+    if not isinstance(options, dict) or not isinstance(options.get("preconditions") or {}, dict):
+        raise st.ApiError(400, "the body of a delete must be a DeleteOptions object", "BadRequest", {})
+    return options
+
+
 def _check(value: Any, shape: Any, path: str) -> str | None:
     if shape is None:
         return None

@@ -94,18 +94,18 @@ class Api:
         if verb == "get":
             return self._get(target, request.query, as_table)
         if verb == "create":
-            return self._create(target, _json_body(request.body), dry_run)
+            return self._create(target, decoding.json_body(request.body), dry_run)
         if verb == "delete":
-            options = _delete_options(request.body)
+            options = decoding.delete_options(request.body)
             return self._delete(target, dry_run or "All" in (options.get("dryRun") or ()), options)
         if verb == "update":
-            body = _json_body(request.body)
+            body = decoding.json_body(request.body)
             return self._write(target, lambda current: _checked_body(target, body, current), dry_run)
         patch_type = PATCH_TYPES.get(request.content_type.split(";")[0].strip())
         if patch_type is None:
             raise st.ApiError(415, "the body of the request was in an unknown format - accepted media types "
                               "include: " + ", ".join(PATCH_TYPES), "UnsupportedMediaType", {})
-        patch = _json_body(request.body)
+        patch = decoding.json_body(request.body)
         return self._write(target, lambda current: _patched(target, current, patch, patch_type), dry_run)
 
     # ---- reads -------------------------------------------------------------------------------------
@@ -312,29 +312,6 @@ def _allowed(verb: str, name: str | None, subresource: str | None) -> bool:
     if subresource is not None:
         return verb in SUBRESOURCE_VERBS[subresource]
     return verb in (("list", "watch", "create") if name is None else ("get", "update", "patch", "delete"))
-
-
-def _json_body(body: bytes) -> Any:
-    if body[:4] == b"k8s\x00":  # protobuf (typed client-go clients, e.g. `kubectl create deployment`)
-        raise st.ApiError(415, "the body of the request was in an unknown format - accepted media types "
-                          "include: application/json, application/yaml", "UnsupportedMediaType", {})
-    try:
-        return json.loads(body or b"null")
-    except ValueError as error:
-        raise st.ApiError(400, f"error decoding the request body: {error}", "BadRequest", {}) from None
-
-
-
-def _delete_options(body: bytes) -> dict[str, Any]:
-    """The DeleteOptions a DELETE may carry (kubectl and the clients send one; an empty body is none)."""
-    if not body.strip():
-        return {}
-    options = _json_body(body)
-    if options is None:
-        return {}
-    if not isinstance(options, dict) or not isinstance(options.get("preconditions") or {}, dict):
-        raise st.ApiError(400, "the body of a delete must be a DeleteOptions object", "BadRequest", {})
-    return options
 
 
 def _encode_continue(key: tuple[str, str], rv: int) -> str:
