@@ -1,9 +1,10 @@
-"""The apiserver decodes a body into Go structs before anything else: a wrong JSON type is a 400, not a crash.
+"""Request bodies as the apiserver decodes them: JSON (not protobuf), DeleteOptions, and Go struct types.
 
-``decode(resource, obj)`` checks the fields this emulator (and the plugin) read against their Go types, drops
-``null`` values there (Go decodes them to zero values, which are not encoded back) and raises 400 BadRequest
-with the apiserver's wording, e.g. ``Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal
-number into Go struct field Pod.spec of type v1.PodSpec``. Fields not listed are kept as they are.
+A wrong JSON type in a field the emulator (or the plugin) reads is the apiserver's 400 for a create or update
+(``Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number into Go struct field
+Pod.spec of type v1.PodSpec``) and its 422 on field ``patch`` for a patch result, never a crash. ``null``
+values there are dropped, as Go decodes them to zero values that are not encoded back. Fields not listed
+are kept as they are.
 """
 
 from __future__ import annotations
