@@ -110,25 +110,30 @@ def command(
         port_kube=port_kube,
         port_clearml=port_clearml,
     )
-    try:
-        sandbox = Sandbox(options).start()
-    except OSError as exc:
-        busy = [f"--port-{name} {port}" for name, port in (("kube", port_kube), ("clearml", port_clearml))
-                if port and _port_is_busy(port)]
-        if exc.errno == errno.EADDRINUSE and busy:
-            raise UsageError(f"cannot start the sandbox: port already in use ({', '.join(busy)})",
-                             hint="choose another port, or 0 for any free one") from exc
-        raise UsageError(f"cannot start the sandbox: {exc.strerror or exc}",
-                         hint="choose other --port-kube/--port-clearml") from exc
-    try:
-        if command_args:
-            return _run_command(sandbox.client_environment(dict(os.environ)), list(command_args))
-        if demo:
-            with _stop_on_sigterm():  # else SIGTERM kills the process and leaves the temporary directory behind
+    # From here on SIGTERM is a KeyboardInterrupt (the `-- CMD` mode passes it on instead): whenever it comes,
+    # the servers stop and the temporary directory goes, as after Ctrl-C.
+    with _stop_on_sigterm():
+        try:
+            sandbox = Sandbox(options).start()
+        except OSError as exc:
+            raise _start_error(exc, port_kube, port_clearml) from exc
+        try:
+            if command_args:
+                return _run_command(sandbox.client_environment(dict(os.environ)), list(command_args))
+            if demo:
                 return _demo(sandbox)
-        return _serve(sandbox)
-    finally:
-        sandbox.stop()
+            return _serve(sandbox)
+        finally:
+            sandbox.stop()
+
+
+def _start_error(exc: OSError, port_kube: int, port_clearml: int) -> UsageError:
+    busy = [f"--port-{name} {port}" for name, port in (("kube", port_kube), ("clearml", port_clearml))
+            if port and _port_is_busy(port)]
+    if exc.errno == errno.EADDRINUSE and busy:
+        return UsageError(f"cannot start the sandbox: port already in use ({', '.join(busy)})",
+                          hint="choose another port, or 0 for any free one")
+    return UsageError(f"cannot start the sandbox: {exc.strerror or exc}", hint="choose other --port-kube/--port-clearml")
 
 
 # ---- modes ---------------------------------------------------------------------------------------------
@@ -165,23 +170,29 @@ def _run_command(env: dict[str, str], argv: list[str]) -> int:
     bin_dir = _plugin_bin_dir()
     if bin_dir:  # `kubectl clearml ...` in the command must run this very installation
         env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    try:
-        process = subprocess.Popen(argv, env=env)
-    except FileNotFoundError:
-        click.echo(f"kubectl clearml sandbox: {argv[0]}: command not found", err=True)
-        return 127
-    except PermissionError:
-        click.echo(f"kubectl clearml sandbox: {argv[0]}: permission denied", err=True)
-        return 126
     terminated: list[float] = []
+    child: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
         # SIGTERM reaches only the sandbox (unlike a terminal's SIGINT): pass it on, then wait for the command.
+        # Installed before the command starts, so no SIGTERM can fall between the two.
         terminated.append(time.monotonic())
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signum)
+        for process in child:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signum)
 
     with _signal_handler(signal.SIGTERM, forward):
+        try:
+            process = subprocess.Popen(argv, env=env)
+        except FileNotFoundError:
+            click.echo(f"kubectl clearml sandbox: {argv[0]}: command not found", err=True)
+            return 127
+        except PermissionError:
+            click.echo(f"kubectl clearml sandbox: {argv[0]}: permission denied", err=True)
+            return 126
+        child.append(process)
+        if terminated:  # it came while the command was starting
+            process.send_signal(signal.SIGTERM)
         try:
             while True:
                 try:

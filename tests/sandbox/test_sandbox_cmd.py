@@ -6,6 +6,7 @@ foreground sandbox to end. `-- CMD` exits with the command's status.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -193,16 +194,18 @@ def test_sigterm_to_the_sandbox_is_passed_on_to_the_command(tmp_path: Path) -> N
     """A service manager stops the sandbox with SIGTERM: the command must hear it, not be SIGKILLed later."""
     script = 'trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.1; done'
     process = subprocess.Popen([str(PLUGIN), "sandbox", "--", "sh", "-c", script], env=_env(tmp_path),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert process.stdout is not None
+        # "ready" comes from the command, so the sandbox is past start-up: SIGTERM right away is the race
+        # (a handler installed only after the command started let the sandbox die and orphan the command).
         assert process.stdout.readline().strip() == "ready"
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the sandbox and, should it be orphaned, the command
+        process.wait()
     assert "got-term" in out, err  # the command ended on the forwarded signal (not killed 5 s later, unheard)
     assert process.returncode == 130 and "Traceback" not in err
 
