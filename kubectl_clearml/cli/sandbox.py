@@ -11,14 +11,16 @@ Three ways to use it:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -51,6 +53,7 @@ DEMO_AFTER: tuple[tuple[str, tuple[str, ...]], ...] = (
 ENTERPRISE_ONLY = frozenset({("shm-fix", "2xGPU", "--live")})
 DEMO_SETTLE_SIMULATED_SECONDS = 60.0
 DEMO_TIME_SCALE = 30.0
+STOP_GRACE_SECONDS = 5.0  # how long a command may take to end after Ctrl-C or SIGTERM before it is killed
 
 
 @click.command(
@@ -99,24 +102,38 @@ def command(
 
     if demo and command_args:
         raise UsageError("--demo runs its own commands", hint="use either --demo or -- CMD, not both")
+    if port_kube and port_kube == port_clearml:
+        raise UsageError(f"--port-kube and --port-clearml are both {port_kube}", hint="give each server its own port")
     options = SandboxOptions(
         flavour="oss" if oss else "enterprise",
         time_scale=time_scale or (DEMO_TIME_SCALE if demo else 1.0),
         port_kube=port_kube,
         port_clearml=port_clearml,
     )
-    try:
-        sandbox = Sandbox(options).start()
-    except OSError as exc:
-        raise UsageError(f"cannot start the sandbox: {exc}", hint="choose other --port-kube/--port-clearml") from exc
-    try:
-        if command_args:
-            return _run_command(sandbox.client_environment(dict(os.environ)), list(command_args))
-        if demo:
-            return _demo(sandbox)
-        return _serve(sandbox)
-    finally:
-        sandbox.stop()
+    # From here on SIGTERM is a KeyboardInterrupt (the `-- CMD` mode passes it on instead): whenever it comes,
+    # the servers stop and the temporary directory goes, as after Ctrl-C.
+    with _stop_on_sigterm():
+        try:
+            sandbox = Sandbox(options).start()
+        except OSError as exc:
+            raise _start_error(exc, port_kube, port_clearml) from exc
+        try:
+            if command_args:
+                return _run_command(sandbox.client_environment(dict(os.environ)), list(command_args))
+            if demo:
+                return _demo(sandbox)
+            return _serve(sandbox)
+        finally:
+            sandbox.stop()
+
+
+def _start_error(exc: OSError, port_kube: int, port_clearml: int) -> UsageError:
+    busy = [f"--port-{name} {port}" for name, port in (("kube", port_kube), ("clearml", port_clearml))
+            if port and _port_is_busy(port)]
+    if exc.errno == errno.EADDRINUSE and busy:
+        return UsageError(f"cannot start the sandbox: port already in use ({', '.join(busy)})",
+                          hint="choose another port, or 0 for any free one")
+    return UsageError(f"cannot start the sandbox: {exc.strerror or exc}", hint="choose other --port-kube/--port-clearml")
 
 
 # ---- modes ---------------------------------------------------------------------------------------------
@@ -153,25 +170,48 @@ def _run_command(env: dict[str, str], argv: list[str]) -> int:
     bin_dir = _plugin_bin_dir()
     if bin_dir:  # `kubectl clearml ...` in the command must run this very installation
         env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    try:
-        process = subprocess.Popen(argv, env=env)
-    except FileNotFoundError:
-        click.echo(f"kubectl clearml sandbox: {argv[0]}: command not found", err=True)
-        return 127
-    except PermissionError:
-        click.echo(f"kubectl clearml sandbox: {argv[0]}: permission denied", err=True)
-        return 126
-    with _stop_on_sigterm():
+    terminated: list[float] = []
+    child: list[subprocess.Popen[bytes]] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        # SIGTERM reaches only the sandbox (unlike a terminal's SIGINT): pass it on, then wait for the command.
+        # Installed before the command starts, so no SIGTERM can fall between the two.
+        terminated.append(time.monotonic())
+        for process in child:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signum)
+
+    with _signal_handler(signal.SIGTERM, forward):
         try:
-            return process.wait()
+            process = subprocess.Popen(argv, env=env)
+        except FileNotFoundError:
+            click.echo(f"kubectl clearml sandbox: {argv[0]}: command not found", err=True)
+            return 127
+        except PermissionError:
+            click.echo(f"kubectl clearml sandbox: {argv[0]}: permission denied", err=True)
+            return 126
+        child.append(process)
+        if terminated:  # it came while the command was starting
+            process.send_signal(signal.SIGTERM)
+        try:
+            while True:
+                try:
+                    code = process.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if terminated and time.monotonic() - terminated[0] > STOP_GRACE_SECONDS:
+                        process.kill()
         except KeyboardInterrupt:
             # The terminal sent SIGINT to the child as well; give it a moment to finish on its own.
             try:
-                process.wait(timeout=5)
+                process.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
             return int(ExitStatus.INTERRUPTED)
+    if terminated:
+        return int(ExitStatus.INTERRUPTED)
+    return code if code >= 0 else 128 - code  # killed by signal N: 128+N, as a shell reports it
 
 
 def _demo(sandbox: Sandbox) -> int:
@@ -239,6 +279,15 @@ def _plugin_bin_dir() -> str | None:
     return None
 
 
+def _port_is_busy(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 @contextlib.contextmanager
 def _environment(env: dict[str, str]) -> Iterator[None]:
     saved = dict(os.environ)
@@ -253,16 +302,23 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM stops the sandbox like Ctrl-C (in the main thread only, where handlers can be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    """SIGTERM stops the sandbox like Ctrl-C."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    with _signal_handler(signal.SIGTERM, interrupt):
+        yield
+
+
+@contextlib.contextmanager
+def _signal_handler(signum: int, handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` for ``signum`` meanwhile (in the main thread only, where handlers can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signum, previous)

@@ -101,6 +101,8 @@ def seed_world(
         world.node_names.append(node["metadata"]["name"])
     for obj in install.objects:
         if obj["kind"] in SERVED_KINDS:
+            if obj["kind"] == "Deployment":
+                obj = _rolled_out(obj)
             kube.add(SERVED_KINDS[obj["kind"]], _aged(obj, AGENT_AGE))
     kube.add("secrets", _aged(install.release_secret, AGENT_AGE))
     _seed_clearml(world, clearml)
@@ -185,6 +187,28 @@ def _seed_task_pods(world: World, kube: KubeSeedTarget, clearml: ClearmlSeedTarg
         task = clearml.task(world.task_ids[spec["task"]])
         built = build_task_pod(task, QueueRef(world.queue_ids[queue], queue), install.template_for(queue), settings)
         _run_pod(kube, world, built.manifest, spec["node"], seeded[spec["task"]].get("age_minutes", 0))
+
+
+def _rolled_out(deployment: Obj) -> Obj:
+    """The status a deployment controller leaves once every replica is up (as the glue pod seeded below is):
+    without it `kubectl get deploy` says 0/1 next to a Running pod and `kubectl rollout status` never ends."""
+    deployment = copy.deepcopy(deployment)
+    replicas = int((deployment.get("spec") or {}).get("replicas", 1))
+    generation = int(deployment.setdefault("metadata", {}).setdefault("generation", 1))
+    deployment["status"] = {
+        "observedGeneration": generation,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+        "conditions": [
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+             "message": "Deployment has minimum availability."},
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+             "message": f'ReplicaSet "{deployment["metadata"].get("name", "")}" has successfully progressed.'},
+        ],
+    }
+    return deployment
 
 
 def _glue_pod(install: seeds.AgentInstall) -> Obj:

@@ -6,6 +6,7 @@ foreground sandbox to end. `-- CMD` exits with the command's status.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -164,3 +165,68 @@ def test_fixed_ports_are_used_and_a_busy_port_is_a_clear_error(tmp_path: Path) -
         failed = _sandbox(["--port-kube", taken, "--", "true"], tmp_path)
     assert failed.returncode == 2
     assert "cannot start the sandbox" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_same_port_for_both_servers_is_a_usage_error(tmp_path: Path) -> None:
+    port = str(_free_port())
+    failed = _sandbox(["--port-kube", port, "--port-clearml", port, "--", "true"], tmp_path)
+    assert failed.returncode == 2
+    assert failed.stderr.strip() == (
+        f"kubectl clearml: error: --port-kube and --port-clearml are both {port}: give each server its own port")
+
+
+def test_a_busy_port_error_names_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = str(busy.getsockname()[1])
+        failed = _sandbox(["--port-clearml", taken, "--", "true"], tmp_path)
+    assert failed.returncode == 2
+    assert failed.stderr.strip() == (f"kubectl clearml: error: cannot start the sandbox: port already in use "
+                                     f"(--port-clearml {taken}): choose another port, or 0 for any free one")
+
+
+def test_a_command_killed_by_a_signal_exits_128_plus_the_signal(tmp_path: Path) -> None:
+    assert _sandbox(["--", "sh", "-c", "kill -TERM $$"], tmp_path).returncode == 128 + signal.SIGTERM
+
+
+def test_sigterm_to_the_sandbox_is_passed_on_to_the_command(tmp_path: Path) -> None:
+    """A service manager stops the sandbox with SIGTERM: the command must hear it, not be SIGKILLed later."""
+    script = 'trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.1; done'
+    process = subprocess.Popen([str(PLUGIN), "sandbox", "--", "sh", "-c", script], env=_env(tmp_path),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert process.stdout is not None
+        # "ready" comes from the command, so the sandbox is past start-up: SIGTERM right away is the race
+        # (a handler installed only after the command started let the sandbox die and orphan the command).
+        assert process.stdout.readline().strip() == "ready"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the sandbox and, should it be orphaned, the command
+        process.wait()
+    assert "got-term" in out, err  # the command ended on the forwarded signal (not killed 5 s later, unheard)
+    assert process.returncode == 130 and "Traceback" not in err
+
+
+def test_sigterm_during_the_demo_stops_cleanly_and_removes_the_temporary_directory(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    process = subprocess.Popen([str(PLUGIN), "sandbox", "--demo"], env=_env(tmp_path, TMPDIR=str(scratch)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("## "):  # the first step has begun: the sandbox and its directory exist
+                break
+        assert list(scratch.glob("kubectl-clearml-sandbox-*"))
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert err.rstrip().endswith("kubectl clearml: error: interrupted") and "Traceback" not in err
+    assert list(scratch.glob("kubectl-clearml-sandbox-*")) == []

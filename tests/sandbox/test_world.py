@@ -215,3 +215,15 @@ def test_real_kubectl_reads_the_release_secret(world: Any) -> None:
     assert _decode_release(items[0])["config"]["agentk8sglue"]["queues"]["green"]["templateOverrides"]["env"] == [
         {"name": "MY_ENV", "value": "my_value"}
     ]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+def test_the_agent_deployment_is_rolled_out_like_its_running_pod(world: Any) -> None:
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["kubectl", "--kubeconfig", str(world.kubeconfig), "-n", "clearml", *args],
+                              capture_output=True, text=True, timeout=30)
+
+    rollout = kubectl("rollout", "status", "deployment/clearml-agent", "--timeout", "5s")
+    assert (rollout.returncode, rollout.stdout.strip()) == (0, 'deployment "clearml-agent" successfully rolled out')
+    row = kubectl("get", "deployment", "clearml-agent", "--no-headers").stdout.split()
+    assert row[1:4] == ["1/1", "1", "1"]  # READY, UP-TO-DATE, AVAILABLE

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from kubectl_clearml.sandbox.clearml import api_misc, api_queues, api_tasks, api_workers, errors  # noqa: F401
+from kubectl_clearml.sandbox.clearml import api_misc, api_queues, api_tasks, api_workers, errors, fieldtypes  # noqa: F401
 from kubectl_clearml.sandbox.clearml.auth import API_VERSION, COOKIE_NAME, Identity
 from kubectl_clearml.sandbox.clearml.endpoints import Call, resolve
 from kubectl_clearml.sandbox.clearml.requestlog import RequestRecord
@@ -218,6 +218,7 @@ class ClearmlHandler(BaseHTTPRequestHandler):
                     identity = emulator.auth.authenticate(self.headers.get("Authorization"), self._cookie_token())
                     self._check_impersonation()
                     emulator.state.watchdog()
+                fieldtypes.check(payload)  # after authentication, as the server validates data last
                 call = Call(
                     state=emulator.state,
                     auth=emulator.auth,

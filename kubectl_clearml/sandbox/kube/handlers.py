@@ -23,7 +23,7 @@ from kubectl_clearml.core.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from kubectl_clearml.sandbox.kube import objects, streams, tables
+from kubectl_clearml.sandbox.kube import decoding, objects, streams, tables
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.discovery import SUBRESOURCE_VERBS, Route, discovery_document, route
 from kubectl_clearml.sandbox.kube.resources import FIELD_DEFAULTS, Resource
@@ -94,17 +94,18 @@ class Api:
         if verb == "get":
             return self._get(target, request.query, as_table)
         if verb == "create":
-            return self._create(target, _json_body(request.body), dry_run)
+            return self._create(target, decoding.json_body(request.body), dry_run)
         if verb == "delete":
-            return self._delete(target, dry_run)
+            options = decoding.delete_options(request.body)
+            return self._delete(target, dry_run or "All" in (options.get("dryRun") or ()), options)
         if verb == "update":
-            body = _json_body(request.body)
+            body = decoding.json_body(request.body)
             return self._write(target, lambda current: _checked_body(target, body, current), dry_run)
         patch_type = PATCH_TYPES.get(request.content_type.split(";")[0].strip())
         if patch_type is None:
             raise st.ApiError(415, "the body of the request was in an unknown format - accepted media types "
                               "include: " + ", ".join(PATCH_TYPES), "UnsupportedMediaType", {})
-        patch = _json_body(request.body)
+        patch = decoding.json_body(request.body)
         return self._write(target, lambda current: _patched(target, current, patch, patch_type), dry_run)
 
     # ---- reads -------------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ class Api:
     def _list(self, target: Route, query: dict[str, str], as_table: bool = False) -> Response:
         resource = target.resource
         keep = self._filter(resource, query) or _keep_all
-        limit = int_param(query.get("limit"), "limit") or None
+        limit = max(int_param(query.get("limit"), "limit"), 0) or None  # a negative limit is no limit
         start, token_rv = _decode_continue(query.get("continue"))
         if as_table:
             objs, last, rv = self.store.page(resource.plural, target.namespace, start, limit, keep)
@@ -180,6 +181,7 @@ class Api:
             return self._bind(target, body)
         if not isinstance(body, dict):
             raise st.ApiError(400, "the request body must be a JSON object", "BadRequest", {})
+        decoding.decode(resource, body)
         _check_kind(resource, body)
         meta = body.setdefault("metadata", {})
         if resource.namespaced:
@@ -242,9 +244,22 @@ class Api:
 
         return json_response(200, self.store.modify(resource, target.namespace, target.name, update, dry_run=dry_run))
 
-    def _delete(self, target: Route, dry_run: bool) -> Response:
+    def _delete(self, target: Route, dry_run: bool, options: dict[str, Any]) -> Response:
         assert target.name is not None
-        deleted = self.store.remove(target.resource, target.namespace, target.name, dry_run=dry_run)
+        preconditions = options.get("preconditions") or {}
+
+        def check(current: Obj) -> None:
+            # The apiserver's checkPreconditions: a uid or resourceVersion that is not the stored one is a 409.
+            meta = current["metadata"]
+            for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+                wanted = preconditions.get(field)
+                if wanted and str(wanted) != meta.get(field):
+                    where = "object meta" if field == "uid" else "meta"
+                    raise st.conflict(target.resource, target.name or "", f"Precondition failed: {label} in "
+                                      f"precondition: {wanted}, {label} in {where}: {meta.get(field)}")
+
+        deleted = self.store.remove(target.resource, target.namespace, target.name, dry_run=dry_run,
+                                    check=check if preconditions else None)
         if target.resource.plural == "pods":
             return json_response(200, deleted)
         return json_response(200, st.success(target.resource, target.name, deleted["metadata"].get("uid")))
@@ -299,17 +314,6 @@ def _allowed(verb: str, name: str | None, subresource: str | None) -> bool:
     return verb in (("list", "watch", "create") if name is None else ("get", "update", "patch", "delete"))
 
 
-def _json_body(body: bytes) -> Any:
-    if body[:4] == b"k8s\x00":  # protobuf (typed client-go clients, e.g. `kubectl create deployment`)
-        raise st.ApiError(415, "the body of the request was in an unknown format - accepted media types "
-                          "include: application/json, application/yaml", "UnsupportedMediaType", {})
-    try:
-        return json.loads(body or b"null")
-    except ValueError as error:
-        raise st.ApiError(400, f"error decoding the request body: {error}", "BadRequest", {}) from None
-
-
-
 def _encode_continue(key: tuple[str, str], rv: int) -> str:
     raw = dumps({"v": "sandbox/1", "rv": rv, "start": list(key)})
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -337,7 +341,9 @@ def _checked_body(target: Route, body: Any, current: Obj) -> Obj:
     if not isinstance(body, dict):
         raise st.ApiError(400, "the request body must be a JSON object", "BadRequest", {})
     if target.subresource == "scale":
+        decoding.decode(target.resource, body, decoding.SCALE)
         return body
+    decoding.decode(target.resource, body)
     _check_kind(target.resource, body)
     name = (body.get("metadata") or {}).get("name")
     if name != target.name:
@@ -365,14 +371,20 @@ def _patched(target: Route, current: Obj, patch: Any, patch_type: str) -> Obj:
             result = json_merge_patch(current, patch)
         else:
             result = strategic_merge(current, patch)
-    except jsonpatch.JsonPatchTestFailed as error:
-        raise st.ApiError(422, f"the server rejected our request due to an error in our request: {error}",
-                          "Invalid", {}) from None
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as error:
-        raise st.ApiError(422, f"the server rejected our request due to an error in our request: {error}",
-                          "Invalid", {}) from None
+    except (AttributeError, TypeError) as error:  # a patch of the wrong type: Go's result would not decode
+        raise decoding.patch_invalid(patch, f"cannot apply the patch: {error}") from None
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
+        raise _patch_rejected() from None
     except StrategicMergeError as error:
         raise st.ApiError(400, str(error), "BadRequest", {}) from None
     if not isinstance(result, dict):
         raise st.ApiError(422, "the patched object is not a JSON object", "Invalid", {})
+    decoding.decode_patched(target.resource, result, patch,
+                            decoding.SCALE if target.subresource == "scale" else None)
     return result
+
+
+def _patch_rejected() -> st.ApiError:
+    """A JSON patch that does not apply: the apiserver's NewGenericServerResponse(422, ...), which keeps
+    neither the patch library's message nor a cause (kubectl shows only the generic sentence)."""
+    return st.ApiError(422, "the server rejected our request due to an error in our request", "Invalid", {})

@@ -35,6 +35,9 @@ class Resource:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     def field_allowed(self, field: str) -> bool:
+        # Nodes and namespaces have their own field-label conversions, which know no metadata.namespace.
+        if field == "metadata.namespace" and not self.namespaced:
+            return False
         return field in COMMON_FIELDS or field in self.fields
 
     @property

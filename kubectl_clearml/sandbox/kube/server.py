@@ -8,6 +8,7 @@ connections stay in sync, daemon threads, and chunked streams for watches and fo
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -22,9 +23,10 @@ from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.faults import DenyRule, DenyRules, Fault, Faults
 from kubectl_clearml.sandbox.kube.handlers import Api
 from kubectl_clearml.sandbox.kube.store import Store
-from kubectl_clearml.sandbox.kube.wire import Request, Response, dumps
+from kubectl_clearml.sandbox.kube.wire import Request, Response, dumps, error_response
 
 DEFAULT_USER = "system:serviceaccount:default:sandbox"
+LOG = logging.getLogger(__name__)
 REQUEST_LOG_SIZE = 100_000
 
 
@@ -216,7 +218,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         request = Request(self.command, parts.path, query, body, self.headers.get("Content-Type") or "",
                           emulator._user_for(self.headers.get("Authorization")), self.headers.get("Accept") or "")
-        self._send(emulator.api.handle(request))
+        try:
+            response = emulator.api.handle(request)
+        except Exception as error:  # an emulator bug answers like the apiserver's 500, not a dropped connection
+            LOG.exception("internal error serving %s %s", self.command, parts.path)
+            response = error_response(st.ApiError(500, f"Internal error occurred: {error}", "InternalError", {}))
+        self._send(response)
 
     def _send(self, response: Response) -> None:
         self.send_response(response.code)

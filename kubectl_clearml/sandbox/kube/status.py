@@ -66,14 +66,10 @@ def already_exists(resource: Resource, name: str) -> ApiError:
                     _details(resource, name))
 
 
-def conflict(resource: Resource, name: str) -> ApiError:
-    return ApiError(
-        409,
-        f'Operation cannot be fulfilled on {resource.qualified} "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again",
-        "Conflict",
-        _details(resource, name),
-    )
+def conflict(resource: Resource, name: str, why: str | None = None) -> ApiError:
+    why = why or "the object has been modified; please apply your changes to the latest version and try again"
+    return ApiError(409, f'Operation cannot be fulfilled on {resource.qualified} "{name}": {why}', "Conflict",
+                    _details(resource, name))
 
 
 def invalid(resource: Resource, name: str, causes: list[tuple[str, str]]) -> ApiError:

@@ -138,13 +138,17 @@ class Store:
         self._notify(changes)
         return updated
 
-    def remove(self, resource: Resource, namespace: str | None, name: str, *, dry_run: bool = False) -> Obj:
+    def remove(self, resource: Resource, namespace: str | None, name: str, *, dry_run: bool = False,
+               check: Callable[[Obj], None] | None = None) -> Obj:
+        """Delete an object; ``check(current)`` may raise ApiError (a failed precondition) under the lock."""
         changes: list[Change] = []
         key = (namespace or "" if resource.namespaced else "", name)
         with self._cond:
             current = self._objects[resource.plural].get(key)
             if current is None:
                 raise st.not_found(resource, name)
+            if check is not None:
+                check(current)
             if dry_run:
                 return current
             changes.append(self._commit(resource.plural, key, None, "DELETED", current))
