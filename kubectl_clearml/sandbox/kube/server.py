@@ -174,6 +174,11 @@ class _Server(ThreadingHTTPServer):
         self.emulator = emulator
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (a timed-out watch, an injected drop) is normal for a test
+        # double under fault injection; socketserver would print a traceback to stderr for each one.
+        LOG.debug("connection from %s ended with an error", client_address, exc_info=True)
+
     def process_request(self, request: Any, client_address: Any) -> None:
         self.emulator._track(request, True)
         super().process_request(request, client_address)
