@@ -54,6 +54,8 @@ def choose_kubeconfig(
         try:
             with open(path, encoding="utf-8") as handle:
                 doc = yaml.safe_load(handle)
+        except UnicodeDecodeError:  # a binary or Latin-1 file: kubectl wants UTF-8 (YAML's own encoding)
+            raise UsageError("cannot read kubeconfig: not UTF-8 text", path, "fix the file or pass another --kubeconfig")
         except (OSError, yaml.YAMLError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UsageError(f"cannot read kubeconfig: {reason}", path, "fix the YAML or pass another --kubeconfig")

@@ -80,11 +80,13 @@ def test_unknown_context_lists_available(tmp_path):
         ("clusters: [unclosed", "cannot read kubeconfig"),
         ("- just\n- a list\n", "kubeconfig is not a YAML mapping"),
         ("apiVersion: v1\nkind: Config\ncontexts: []\n", "no current context in the kubeconfig"),
+        (b"\x00\x01\xff binary", "cannot read kubeconfig: not UTF-8 text"),
+        (b"current-context: caf\xe9\n", "cannot read kubeconfig: not UTF-8 text"),  # Latin-1
     ],
 )
 def test_garbled_kubeconfig_is_one_line_exit_2(tmp_path, content, message):
     kc = tmp_path / "bad"
-    kc.write_text(content)
+    kc.write_bytes(content) if isinstance(content, bytes) else kc.write_text(content)
     result = run_cli(["config", "--kubeconfig", str(kc), *CLEARML], home=str(tmp_path))
     assert result.exit_code == 2
     error_lines = [line for line in result.stderr.splitlines() if "error:" in line]
