@@ -89,6 +89,26 @@ def test_non_http_url_is_rejected(tmp_path, host):
     assert "the ClearML API host must be an http(s) URL" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "host, message",
+    [
+        ("http://127.0.0.1:99999", "the ClearML API host is not a valid URL: Port out of range"),
+        ("http://clearml:80a8", "the ClearML API host is not a valid URL"),
+        ("http://[::1", "the ClearML API host is not a valid URL: Invalid IPv6 URL"),
+        ("http://", "the ClearML API host URL has no host name (http://)"),
+        ("https://:8008", "the ClearML API host URL has no host name"),
+    ],
+)
+def test_malformed_http_url_is_bad_input_not_unreachable(tmp_path, host, message):
+    # Caught before any request: `config --check` would otherwise try the call and exit 5 ("cannot talk").
+    args = ["config", "--check", "--api-host", host, "--access-key", "A", "--secret-key", "sekret-1"]
+    result = run_cli([*args, "--kubeconfig", str(tmp_path / "absent")], home=str(tmp_path))
+    assert result.exit_code == 2, result.stderr
+    assert f"kubectl clearml: error: {message}" in result.stderr
+    assert "set by flag --api-host" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_nothing_configured_says_how_to_configure(tmp_path):
     with pytest.raises(UsageError) as info:
         resolve_credentials(env={"HOME": str(tmp_path)})
