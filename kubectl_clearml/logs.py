@@ -38,6 +38,10 @@ class RedactingFilter(logging.Filter):
         message = record.getMessage()
         record.msg = redact(message)
         record.args = None
+        if record.exc_info and not record.exc_text:
+            # -v prints tracebacks; the exception's text can quote a secret just like a message can. The
+            # formatter reuses exc_text when it is set, so redact it here, once.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 

@@ -143,7 +143,7 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
         if verbose:
             import traceback
 
-            traceback.print_exc()
+            sys.stderr.write(_redacted(traceback.format_exc()))
         return _fail(
             _redacted(f"internal error: {type(exc).__name__}: {exc}: rerun with -v and report it"), INTERNAL_ERROR
         )
