@@ -453,35 +453,51 @@ class Kube:
             raw.release_conn()
 
 
+# urllib3's default (3 retries of anything, GETs included after a read timeout) made one hung API server
+# cost 4 x the read timeout before we could say so. Connection failures before a request went out are
+# still retried; a failed read once (a keep-alive connection the server dropped), never more.
+CONNECT_RETRIES = 3
+READ_RETRIES = 1
+
+
 def connect(
     kubeconfig: str | None = None,
     context: str | None = None,
     namespace: str | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    retries: bool = True,
 ) -> Kube:
-    """Build a client from the chosen kubeconfig file(s) and context, or in-cluster config."""
+    """Build a client from the chosen kubeconfig file(s) and context, or in-cluster config.
+
+    ``retries=False`` makes every request a single attempt (TAB completion: fail fast and silently).
+    """
     env = os.environ if env is None else env
     choice = choose_kubeconfig(kubeconfig, context, namespace, env)
-    return _build(choice)
+    return _build(choice, retries)
 
 
-def _build(choice: KubeconfigChoice) -> Kube:
+def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
     from kubernetes import client, config
+    from urllib3.util.retry import Retry
 
+    configuration = client.Configuration()
     if choice.in_cluster:
-        configuration = client.Configuration()
         try:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except config.ConfigException as exc:
             raise UnreachableError(f"in-cluster configuration failed: {exc}") from None
-        api_client = client.ApiClient(configuration)
     else:
         try:
-            api_client = config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
-                choice.merged, context=choice.context, persist_config=False
+            config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+                choice.merged, context=choice.context, client_configuration=configuration, persist_config=False
             )
         except (config.ConfigException, ValueError, TypeError, KeyError) as exc:
             raise KubeconfigError(choice, str(exc)) from None
+    configuration.retries = (
+        Retry(total=CONNECT_RETRIES, read=READ_RETRIES, redirect=CONNECT_RETRIES) if retries else Retry(0, redirect=0)
+    )
+    api_client = client.ApiClient(configuration)
     server = str(api_client.configuration.host)
     if not server.startswith(("http://", "https://")):
         raise KubeconfigError(choice, f"server URL {server!r} is not http(s)")
