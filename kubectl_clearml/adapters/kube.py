@@ -195,7 +195,15 @@ class Kube:
 
     # ---- verbs -------------------------------------------------------------------------------------
     def version(self) -> Any:
-        return self._json("GET", "/version", what=("get", "version", None, None))
+        # Every API server answers /version with gitVersion (no RBAC needed): anything else means another
+        # HTTP server listens at the kubeconfig's address (a wrong port), which "not found" would hide.
+        try:
+            version = self._json("GET", "/version", what=("get", "version", None, None))
+        except (NotFoundError, InvalidRequestError, ServerError):
+            raise _not_kubernetes(self.server, "GET /version failed") from None
+        if not isinstance(version, dict) or "gitVersion" not in version:
+            raise _not_kubernetes(self.server, "GET /version has no gitVersion")
+        return version
 
     def get(self, resource: str, name: str, namespace: str | None = None, *, subresource: str | None = None) -> Any:
         ns = self._ns(resource, namespace)
@@ -502,6 +510,14 @@ def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
     if not server.startswith(("http://", "https://")):
         raise KubeconfigError(choice, f"server URL {server!r} is not http(s)")
     return Kube(api_client=api_client, namespace=choice.namespace, context=choice.context, server=server)
+
+
+def _not_kubernetes(server: str, why: str) -> ServerError:
+    return ServerError(
+        f"not a Kubernetes API server: {why}",
+        server,
+        "check the cluster's server URL (host and port) in the kubeconfig",
+    )
 
 
 class KubeconfigError(InvalidRequestError):

@@ -136,3 +136,13 @@ def test_merge_first_file_wins_for_each_name():
         ]
     )
     assert choose_context(merged, None, None) == ("x", "one")
+
+
+def test_another_http_server_at_the_kubeconfig_address_is_named_as_such(clearml, tmp_path):
+    # A wrong port in the kubeconfig that lands on some other HTTP service (here: a ClearML API server).
+    kc = kubeconfig(tmp_path / "config", {"a": None}, current="a", server=clearml.env()["CLEARML_API_HOST"])
+    result = run_cli(["config", "--kubeconfig", str(kc), "--check", *CLEARML], home=str(tmp_path))
+    assert result.exit_code == 5, result.stderr
+    error = [line for line in result.stderr.splitlines() if "error:" in line or "warning:" in line]
+    assert any("not a Kubernetes API server: GET /version failed (http://127.0.0.1:" in line for line in error), result.stderr
+    assert any("check the cluster's server URL (host and port) in the kubeconfig" in line for line in error)
