@@ -179,8 +179,15 @@ def resolve_credentials(
     if not merged.complete:
         path, explicit = config_file_path(config_file, env)
         merged = merged.fill(from_config_file(path, explicit))
-    elif config_file:
-        from_config_file(config_file, True)  # still report a broken file the user named
+    elif config_file or merged.verify is None:
+        # Keys from flags/env, but TLS settings may still be in clearml.conf (api.verify_certificate: a
+        # private CA bundle, or false), as the SDK reads them; a broken file the user named is reported.
+        path, explicit = config_file_path(config_file, env)
+        try:
+            merged = merged.fill(from_config_file(path, explicit))
+        except UsageError:
+            if explicit:
+                raise
     if not merged.complete and fallback is not None:
         # A callable is only asked when needed: the agent's Secret is read only if nothing else is complete.
         merged = merged.fill(fallback() if callable(fallback) else fallback)

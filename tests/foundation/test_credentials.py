@@ -132,3 +132,20 @@ def test_insecure_flag_disables_verification(tmp_path, conf):
     assert resolve_credentials(env={"HOME": str(tmp_path)}, insecure=True).verify is False
     env = {"HOME": str(tmp_path), "CLEARML_API_HOST_VERIFY_CERT": "false"}
     assert resolve_credentials(env=env).verify is False
+
+
+def test_tls_setting_of_clearml_conf_applies_when_env_gives_the_keys(tmp_path):
+    # The SDK reads api.verify_certificate from clearml.conf whatever supplies the keys; a private CA bundle
+    # there must not be dropped because CLEARML_API_* are set (a pod with env keys and a mounted conf).
+    (tmp_path / "clearml.conf").write_text('api { verify_certificate: "/etc/ssl/private-ca.pem" }\n')
+    env = {"HOME": str(tmp_path), "CLEARML_API_HOST": "https://env:8008", "CLEARML_API_ACCESS_KEY": "ENVACCESS01",
+           "CLEARML_API_SECRET_KEY": "env-secret-1"}
+    creds = resolve_credentials(env=env)
+    assert (creds.api_host, creds.verify) == ("https://env:8008", "/etc/ssl/private-ca.pem")
+    assert creds.source_of("verify") == str(tmp_path / "clearml.conf")
+    assert creds.source_of("secret_key") == "env CLEARML_API_SECRET_KEY"
+    # the environment's own TLS setting still wins over the file's
+    assert resolve_credentials(env={**env, "CLEARML_API_HOST_VERIFY_CERT": "false"}).verify is False
+    # an unreadable conf nobody named does not break keys that came from the environment
+    (tmp_path / "clearml.conf").write_text("api { verify_certificate: \n")
+    assert resolve_credentials(env=env).verify is True
