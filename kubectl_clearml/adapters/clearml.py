@@ -30,6 +30,7 @@ from kubectl_clearml.errors import (
     ClearmlTaskNotQueued,
     ServerError,
     UnreachableError,
+    UsageError,
 )
 from kubectl_clearml.logs import register_secret
 
@@ -203,6 +204,12 @@ class ClearmlClient:
             except requests.exceptions.RequestException as exc:
                 raise UnreachableError(
                     f"cannot talk to the ClearML API server: {type(exc).__name__}", self.server
+                ) from None
+            except OSError as exc:  # requests loads the CA bundle (REQUESTS_CA_BUNDLE, verify=PATH) per request
+                raise UsageError(
+                    f"cannot load the TLS CA bundle: {exc}",
+                    self.server,
+                    "check REQUESTS_CA_BUNDLE / api.verify_certificate, or --insecure-skip-tls-verify",
                 ) from None
             LOG.debug("POST %s -> %s in %.1f ms", url, response.status_code, (time.monotonic() - started) * 1000)
             if (
