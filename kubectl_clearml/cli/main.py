@@ -117,6 +117,9 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
     """Run the CLI and return the exit status; every error is turned into one line on stderr here."""
     argv = list(sys.argv[1:] if args is None else args)
     verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in argv)
+    from kubectl_clearml.logs import capture_library_logs
+
+    capture_library_logs()  # before any library logs (-v raises the level when click parses it)
     try:
         rv = cli.main(argv, prog_name=prog_name, complete_var=COMPLETE_VAR, standalone_mode=False)
         return int(rv or 0)
