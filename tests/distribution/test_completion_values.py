@@ -77,3 +77,22 @@ def test_output_values_are_what_each_command_accepts(words, tmp_path):
 def test_output_values_for_an_overlay_include_files(tmp_path):
     # shm-fix -o yaml|json prints the overlay, any other value is the file to write it to.
     assert complete("shm-fix", "-o", "", env={}, home=tmp_path) == ["yaml", "json", ":0"]
+
+
+def test_completion_prints_nothing_but_candidates_when_credentials_fail(kube, kubeconfig, tmp_path):
+    # An exec credential plugin that fails (expired SSO) must not spill log lines into the user's terminal.
+    import yaml
+
+    config = yaml.safe_load(Path(kubeconfig).read_text())
+    config["users"][0]["user"] = {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "sh",
+        "args": ["-c", "echo 'token expired, run: aws sso login' >&2; exit 1"],
+    }}
+    broken = tmp_path / "exec-kubeconfig"
+    broken.write_text(yaml.safe_dump(config))
+    full = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(broken)}
+    helper = os.path.join(BIN, "kubectl_complete-clearml")
+    result = subprocess.run([helper, "-n", ""], capture_output=True, text=True, env=full, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[-1] == ":4"
+    assert result.stderr == ""
