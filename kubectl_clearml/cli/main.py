@@ -48,6 +48,8 @@ COMMANDS: list[Subcommand] = [
 COMPLETE_VAR = "_KUBECTL_CLEARML_COMPLETE"  # click's shell completion for running kubectl-clearml directly
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug of ours, not something the user did
 
+NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2; before, click printed help
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
@@ -127,6 +129,11 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
         return int(exc.exit_code)
     except click.exceptions.Abort:
         return _fail("interrupted", ExitStatus.INTERRUPTED)
+    except NO_ARGS_IS_HELP as exc:
+        # Bare `kubectl clearml` (or a bare group): the help, as kubectl itself does, not an error whose
+        # "message" is the whole help text (click >= 8.2 raises this instead of printing the help).
+        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
+        return 0
     except click.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else _command_path(argv, prog_name)
         return _fail(f"{exc.format_message().rstrip('.')}: see '{cmd} --help'", ExitStatus.USAGE)

@@ -169,3 +169,11 @@ def test_from_agent_fills_in_only_what_is_missing_and_reads_the_secret_only_then
     assert complete.exit_code == 0, complete.stderr
     assert json.loads(complete.stdout)["sources"]["clearml.secret_key"] == world.env["CLEARML_CONFIG_FILE"]
     assert world.clearml.secret_key not in agent.stdout + agent.stderr + complete.stdout + complete.stderr
+
+
+def test_bare_command_prints_the_help_like_kubectl(tmp_path):
+    result = run_cli([], home=str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Usage: kubectl clearml [OPTIONS] COMMAND")
+    assert "\n  config " in result.stdout
+    assert result.stderr == ""
