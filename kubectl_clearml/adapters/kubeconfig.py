@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_clearml.core.kubeconfig import choose_context, merge_kubeconfigs
+from kubectl_clearml.core.kubeconfig import choose_context, merge_kubeconfigs, resolve_relative_paths
 from kubectl_clearml.errors import UsageError
 
 SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -63,7 +63,7 @@ def choose_kubeconfig(
             continue
         if not isinstance(doc, dict):
             raise UsageError("kubeconfig is not a YAML mapping", path, "fix the file or pass another --kubeconfig")
-        documents.append(doc)
+        documents.append(resolve_relative_paths(doc, os.path.dirname(os.path.abspath(path))))
     merged = merge_kubeconfigs(documents)
     chosen, ns = choose_context(merged, context, namespace)
     return KubeconfigChoice(existing, chosen, ns, merged=merged)
