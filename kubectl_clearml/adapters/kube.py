@@ -493,8 +493,12 @@ def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
     if choice.in_cluster:
         try:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except config.ConfigException as exc:
-            raise UnreachableError(f"in-cluster configuration failed: {exc}") from None
+        except config.ConfigException as exc:  # e.g. automountServiceAccountToken: false
+            raise InvalidRequestError(
+                f"in-cluster configuration failed: {str(exc).rstrip('.')}",
+                "service account",
+                "mount the pod's service account token, or pass --kubeconfig",
+            ) from None
     else:
         try:
             config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]

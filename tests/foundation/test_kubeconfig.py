@@ -204,3 +204,14 @@ def test_resolved_paths_are_absolute_under_the_file_and_resolving_twice_changes_
     assert once["clusters"][0]["cluster"]["certificate-authority"] == "/base/dir/" + relative
     assert once["users"][0]["user"] == {"tokenFile": "/base/dir/" + relative, "client-key": "/abs/" + relative}
     assert resolve_relative_paths(once, "/other") == once
+
+
+@pytest.mark.skipif(os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"), reason="runs in a pod")
+def test_in_cluster_without_a_service_account_token_is_bad_input(tmp_path):
+    env = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443", "KUBECONFIG": None}
+    result = run_cli(["config", *CLEARML], env=env, home=str(tmp_path))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "kubectl clearml: error: in-cluster configuration failed: Service token file does not exist "
+        "(service account): mount the pod's service account token, or pass --kubeconfig"
+    )
