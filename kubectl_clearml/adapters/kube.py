@@ -33,6 +33,7 @@ from kubectl_clearml.errors import (
     ServerError,
     UnreachableError,
 )
+from kubectl_clearml.logs import register_secret
 
 LOG = logging.getLogger("kubectl_clearml.kube")
 
@@ -506,6 +507,7 @@ def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
             )
         except (config.ConfigException, ValueError, TypeError, KeyError) as exc:
             raise KubeconfigError(choice, str(exc)) from None
+    _trim_tokens(configuration)
     configuration.retries = (
         Retry(total=CONNECT_RETRIES, read=READ_RETRIES, redirect=CONNECT_RETRIES) if retries else Retry(0, redirect=0)
     )
@@ -514,6 +516,29 @@ def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
     if not server.startswith(("http://", "https://")):
         raise KubeconfigError(choice, f"server URL {server!r} is not http(s)")
     return Kube(api_client=api_client, namespace=choice.namespace, context=choice.context, server=server)
+
+
+def _trim_tokens(configuration: Any) -> None:
+    """kubectl trims a tokenFile (``echo $TOKEN > file`` ends in a newline); the client does not, and
+    "Bearer tok\n" is an invalid header that failed every request as "cannot reach (ValueError)". The
+    client re-sets the token from its loader before each request (its refresh hook), so trim after it."""
+
+    def trim() -> None:
+        for key, value in list((configuration.api_key or {}).items()):
+            if isinstance(value, str) and value != value.strip():
+                configuration.api_key[key] = value.strip()
+        for value in (configuration.api_key or {}).values():
+            register_secret(str(value).split(" ", 1)[-1])
+
+    refresh = configuration.refresh_api_key_hook
+
+    def refresh_then_trim(config: Any) -> None:
+        if refresh is not None:
+            refresh(config)
+        trim()
+
+    trim()
+    configuration.refresh_api_key_hook = refresh_then_trim
 
 
 def _not_kubernetes(server: str, why: str) -> ServerError:
