@@ -38,6 +38,10 @@ class RedactingFilter(logging.Filter):
         message = record.getMessage()
         record.msg = redact(message)
         record.args = None
+        if record.exc_info and not record.exc_text:
+            # -v prints tracebacks; the exception's text can quote a secret just like a message can. The
+            # formatter reuses exc_text when it is set, so redact it here, once.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 
@@ -54,6 +58,59 @@ def configure(verbosity: int, fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    capture_library_logs(verbosity, fmt)
+
+
+class LibraryLogHandler(logging.Handler):
+    """The root logger's handler: records of the libraries we use, one redacted line each on stderr.
+
+    Without any root handler, the kubernetes client's first ``logging.error()`` (an exec credential plugin
+    that failed: "token expired, run aws sso login") runs ``logging.basicConfig()``, and from then on every
+    urllib3 retry is printed as well, multi-line noise after our one-line error. So: errors always (they
+    explain the 401 that follows), warnings with -v, urllib3's request lines with -vv (the Kubernetes
+    calls; headers, hence tokens, are never in them).
+    """
+
+    def __init__(self, verbosity: int, fmt: str = "text") -> None:
+        super().__init__(logging.DEBUG)
+        self.verbosity = verbosity
+        self.json = JsonFormatter() if fmt == "json" else None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ours = record.name == "kubectl_clearml" or record.name.startswith("kubectl_clearml.")
+        if ours:  # only before -v configured our logger: what logging's last-resort handler printed
+            if record.levelno < logging.WARNING:
+                return
+            text = record.getMessage()
+        else:
+            wanted = logging.ERROR if self.verbosity <= 0 else logging.WARNING
+            http_line = self.verbosity >= 2 and record.name.startswith("urllib3")
+            if record.levelno < wanted and not http_line:
+                return
+            first = (record.getMessage().strip().splitlines() or [""])[0]
+            if "kubernetes" in record.pathname.replace("\\", "/").split("/"):
+                first = f"kubeconfig user credentials: {first}"  # its exec/auth-provider code logs to root
+            if self.json is not None:  # run-glue --log-format json: every line stays one JSON object
+                record.msg, record.args = first, None
+                text = self.json.format(record)
+            elif self.verbosity:
+                stamp = logging.Formatter().formatTime(record)
+                text = f"{stamp} {record.levelname} {record.name}: {first}"
+            else:
+                text = f"kubectl clearml: warning: {first}"
+        try:
+            sys.stderr.write(redact(text) + "\n")
+        except (OSError, ValueError):
+            pass
+
+
+def capture_library_logs(verbosity: int = 0, fmt: str = "text") -> None:
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, LibraryLogHandler)] + [
+        LibraryLogHandler(verbosity, fmt)
+    ]
+    # Records propagate by their own logger's level, not the root's: leave the root level alone.
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbosity >= 2 else logging.NOTSET)
 
 
 class JsonFormatter(logging.Formatter):

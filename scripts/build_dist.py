@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import zipapp
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,8 @@ def stage(staging: Path) -> None:
         check=True,
     )
     for path in list(staging.rglob("*")):
-        if path.is_file() and path.name.endswith(COMPILED_SUFFIXES):
+        # direct_url.json records the checkout's path (file:///home/...): it would differ per machine.
+        if path.is_file() and (path.name.endswith(COMPILED_SUFFIXES) or path.name == "direct_url.json"):
             path.unlink()
         elif path.is_dir() and path.name in ("__pycache__", "bin"):
             shutil.rmtree(path, ignore_errors=True)
@@ -62,11 +63,31 @@ def stage(staging: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink()
 
 
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
+ZIPAPP_MAIN = b"# -*- coding: utf-8 -*-\nimport kubectl_clearml.cli.main\nkubectl_clearml.cli.main.main()\n"
+
+
 def build_zipapp(staging: Path, target: Path) -> None:
-    zipapp.create_archive(
-        staging, target=target, interpreter="/usr/bin/env python3", main="kubectl_clearml.cli.main:main",
-        compressed=True,
-    )
+    """What ``zipapp.create_archive`` makes, but byte-for-byte reproducible: entries sorted, with a fixed
+    time and mode, so a rebuild from the same tag and pins gives the sha256 in plugins.yaml. (zipapp
+    stamps each entry with its file's mtime, i.e. the time pip installed it: a new sha256 every build.)"""
+    entries: list[tuple[str, bytes | None]] = [("__main__.py", ZIPAPP_MAIN)]
+    for path in sorted(staging.rglob("*")):
+        name = path.relative_to(staging).as_posix()
+        # Directory entries too: zipimport finds namespace packages (ruamel.yaml) only through them.
+        entries.append((name + "/", None) if path.is_dir() else (name, path.read_bytes()))
+    with open(target, "wb") as out:
+        out.write(b"#!/usr/bin/env python3\n")
+        with zipfile.ZipFile(out, "w") as archive:
+            for name, data in entries:
+                info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+                if data is None:
+                    info.external_attr = (0o40755 << 16) | 0x10  # a directory (MS-DOS flag too)
+                    archive.writestr(info, b"")
+                else:
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.external_attr = 0o644 << 16
+                    archive.writestr(info, data)
     target.chmod(0o755)
 
 

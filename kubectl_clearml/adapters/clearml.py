@@ -30,6 +30,7 @@ from kubectl_clearml.errors import (
     ClearmlTaskNotQueued,
     ServerError,
     UnreachableError,
+    UsageError,
 )
 from kubectl_clearml.logs import register_secret
 
@@ -186,11 +187,7 @@ class ClearmlClient:
                 if attempt <= self.retries and (never_sent or safe_to_repeat):
                     self._pause(attempt, endpoint, type(exc).__name__)
                     continue
-                raise UnreachableError(
-                    "cannot reach the ClearML API server",
-                    self.server,
-                    "check --api-host / CLEARML_API_HOST and the network (the API is usually on port 8008)",
-                ) from None
+                raise UnreachableError("cannot reach the ClearML API server", self.server, self._unreachable_hint()) from None
             except requests.exceptions.Timeout:
                 if attempt <= self.retries and safe_to_repeat:
                     self._pause(attempt, endpoint, "timeout")
@@ -204,6 +201,12 @@ class ClearmlClient:
                 raise UnreachableError(
                     f"cannot talk to the ClearML API server: {type(exc).__name__}", self.server
                 ) from None
+            except OSError as exc:  # requests loads the CA bundle (REQUESTS_CA_BUNDLE, verify=PATH) per request
+                raise UsageError(
+                    f"cannot load the TLS CA bundle: {exc}",
+                    self.server,
+                    "check REQUESTS_CA_BUNDLE / api.verify_certificate, or --insecure-skip-tls-verify",
+                ) from None
             LOG.debug("POST %s -> %s in %.1f ms", url, response.status_code, (time.monotonic() - started) * 1000)
             if (
                 response.status_code in RETRY_STATUSES
@@ -213,6 +216,15 @@ class ClearmlClient:
                 self._pause(attempt, endpoint, str(response.status_code))
                 continue
             return self._parse(response, endpoint)
+
+    def _unreachable_hint(self) -> str:
+        if self.credentials.source_of("api_host").startswith("agent deployment"):
+            # --from-agent: the glue's address is often cluster-internal (http://clearml-apiserver.ns.svc:8008)
+            return (
+                "that is the agent's in-cluster address: from outside the cluster pass --api-host (the agent's "
+                "keys are still used), e.g. after kubectl port-forward svc/clearml-apiserver 8008"
+            )
+        return "check --api-host / CLEARML_API_HOST and the network (the API is usually on port 8008)"
 
     def _pause(self, attempt: int, endpoint: str, why: str) -> None:
         delay = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))

@@ -179,16 +179,21 @@ def resolve_credentials(
     if not merged.complete:
         path, explicit = config_file_path(config_file, env)
         merged = merged.fill(from_config_file(path, explicit))
-    elif config_file:
-        from_config_file(config_file, True)  # still report a broken file the user named
+    elif config_file or merged.verify is None:
+        # Keys from flags/env, but TLS settings may still be in clearml.conf (api.verify_certificate: a
+        # private CA bundle, or false), as the SDK reads them; a broken file the user named is reported.
+        path, explicit = config_file_path(config_file, env)
+        try:
+            merged = merged.fill(from_config_file(path, explicit))
+        except UsageError:
+            if explicit:
+                raise
     if not merged.complete and fallback is not None:
         # A callable is only asked when needed: the agent's Secret is read only if nothing else is complete.
         merged = merged.fill(fallback() if callable(fallback) else fallback)
     host = str(merged.api_host or "").strip().rstrip("/")
-    if merged.api_host and not host.startswith(("http://", "https://")):  # before "missing keys": given, but wrong
-        raise UsageError(
-            "the ClearML API host must be an http(s) URL", host, "e.g. https://api.clear.ml or http://host:8008"
-        )
+    if merged.api_host:  # before "missing keys": given, but wrong
+        _check_url(host, str(merged.api_host).strip(), merged.origin("api_host"))
     missing = [
         name
         for name, value in (
@@ -206,6 +211,14 @@ def resolve_credentials(
         )
     register_secret(merged.secret_key)
     verify: bool | str = False if insecure else (merged.verify if merged.verify is not None else True)
+    if isinstance(verify, str) and not os.path.exists(os.path.expanduser(verify)):
+        raise UsageError(
+            "the TLS CA bundle for the ClearML server does not exist",
+            verify,
+            f"fix the path (set by {merged.origin('verify')}), or use true/false",
+        )
+    if isinstance(verify, str):
+        verify = os.path.expanduser(verify)
     origins = {name: where for name in FIELDS if (where := merged.origin(name))}
     origins["verify"] = (
         "flag --insecure-skip-tls-verify" if insecure else origins.get("verify", "default (verify TLS)")
@@ -218,3 +231,23 @@ def resolve_credentials(
         source=", ".join(merged.sources) or "flags",
         origins=origins,
     )
+
+
+def _check_url(host: str, given: str, origin: str | None) -> None:
+    """An http(s) URL with a host and a valid port, else bad input (exit 2) naming where it came from.
+
+    requests would only fail at the first call, with ``InvalidURL`` reported as "cannot talk to the
+    server" (exit 5), which sends the user to check a network that is fine.
+    """
+    from urllib.parse import urlsplit
+
+    hint = "e.g. https://api.clear.ml or http://host:8008" + (f" (set by {origin})" if origin else "")
+    if not given.startswith(("http://", "https://")):
+        raise UsageError("the ClearML API host must be an http(s) URL", given, hint)
+    try:
+        parts = urlsplit(host)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise UsageError(f"the ClearML API host is not a valid URL: {exc}", given, hint) from None
+    if not parts.hostname:
+        raise UsageError("the ClearML API host URL has no host name", given, hint)

@@ -33,6 +33,7 @@ from kubectl_clearml.errors import (
     ServerError,
     UnreachableError,
 )
+from kubectl_clearml.logs import register_secret
 
 LOG = logging.getLogger("kubectl_clearml.kube")
 
@@ -195,7 +196,15 @@ class Kube:
 
     # ---- verbs -------------------------------------------------------------------------------------
     def version(self) -> Any:
-        return self._json("GET", "/version", what=("get", "version", None, None))
+        # Every API server answers /version with gitVersion (no RBAC needed): anything else means another
+        # HTTP server listens at the kubeconfig's address (a wrong port), which "not found" would hide.
+        try:
+            version = self._json("GET", "/version", what=("get", "version", None, None))
+        except (NotFoundError, InvalidRequestError, ServerError):
+            raise _not_kubernetes(self.server, "GET /version failed") from None
+        if not isinstance(version, dict) or "gitVersion" not in version:
+            raise _not_kubernetes(self.server, "GET /version has no gitVersion")
+        return version
 
     def get(self, resource: str, name: str, namespace: str | None = None, *, subresource: str | None = None) -> Any:
         ns = self._ns(resource, namespace)
@@ -453,39 +462,91 @@ class Kube:
             raw.release_conn()
 
 
+# urllib3's default (3 retries of anything, GETs included after a read timeout) made one hung API server
+# cost 4 x the read timeout before we could say so. Connection failures before a request went out are
+# still retried; a failed read once (a keep-alive connection the server dropped), never more.
+CONNECT_RETRIES = 3
+READ_RETRIES = 1
+
+
 def connect(
     kubeconfig: str | None = None,
     context: str | None = None,
     namespace: str | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    retries: bool = True,
 ) -> Kube:
-    """Build a client from the chosen kubeconfig file(s) and context, or in-cluster config."""
+    """Build a client from the chosen kubeconfig file(s) and context, or in-cluster config.
+
+    ``retries=False`` makes every request a single attempt (TAB completion: fail fast and silently).
+    """
     env = os.environ if env is None else env
     choice = choose_kubeconfig(kubeconfig, context, namespace, env)
-    return _build(choice)
+    return _build(choice, retries)
 
 
-def _build(choice: KubeconfigChoice) -> Kube:
+def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
     from kubernetes import client, config
+    from urllib3.util.retry import Retry
 
+    configuration = client.Configuration()
     if choice.in_cluster:
-        configuration = client.Configuration()
         try:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except config.ConfigException as exc:
-            raise UnreachableError(f"in-cluster configuration failed: {exc}") from None
-        api_client = client.ApiClient(configuration)
+        except config.ConfigException as exc:  # e.g. automountServiceAccountToken: false
+            raise InvalidRequestError(
+                f"in-cluster configuration failed: {str(exc).rstrip('.')}",
+                "service account",
+                "mount the pod's service account token, or pass --kubeconfig",
+            ) from None
     else:
         try:
-            api_client = config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
-                choice.merged, context=choice.context, persist_config=False
+            config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+                choice.merged, context=choice.context, client_configuration=configuration, persist_config=False
             )
         except (config.ConfigException, ValueError, TypeError, KeyError) as exc:
             raise KubeconfigError(choice, str(exc)) from None
+    _trim_tokens(configuration)
+    configuration.retries = (
+        Retry(total=CONNECT_RETRIES, read=READ_RETRIES, redirect=CONNECT_RETRIES) if retries else Retry(0, redirect=0)
+    )
+    api_client = client.ApiClient(configuration)
     server = str(api_client.configuration.host)
     if not server.startswith(("http://", "https://")):
         raise KubeconfigError(choice, f"server URL {server!r} is not http(s)")
     return Kube(api_client=api_client, namespace=choice.namespace, context=choice.context, server=server)
+
+
+def _trim_tokens(configuration: Any) -> None:
+    """kubectl trims a tokenFile (``echo $TOKEN > file`` ends in a newline); the client does not, and
+    "Bearer tok\n" is an invalid header that failed every request as "cannot reach (ValueError)". The
+    client re-sets the token from its loader before each request (its refresh hook), so trim after it."""
+
+    def trim() -> None:
+        for key, value in list((configuration.api_key or {}).items()):
+            if isinstance(value, str) and value != value.strip():
+                configuration.api_key[key] = value.strip()
+        for value in (configuration.api_key or {}).values():
+            register_secret(str(value).split(" ", 1)[-1])
+
+    refresh = configuration.refresh_api_key_hook
+
+    def refresh_then_trim(config: Any) -> None:
+        if refresh is not None:
+            refresh(config)
+        trim()
+
+    trim()
+    configuration.refresh_api_key_hook = refresh_then_trim
+
+
+def _not_kubernetes(server: str, why: str) -> ServerError:
+    return ServerError(
+        f"not a Kubernetes API server: {why}",
+        server,
+        "check the cluster's server URL (host and port) in the kubeconfig",
+    )
 
 
 class KubeconfigError(InvalidRequestError):

@@ -108,9 +108,9 @@ def status_error(
 
 
 def transport_error(exc: Exception, server: str) -> UnreachableError:
-    from kubectl_clearml.adapters.transport import not_http, tls_failure
+    from kubectl_clearml.adapters.transport import innermost_name, not_http, timed_out, tls_failure
 
-    name = type(exc).__name__
+    name = innermost_name(exc)
     tls = tls_failure(exc)
     if tls is not None:
         return UnreachableError(
@@ -125,7 +125,7 @@ def transport_error(exc: Exception, server: str) -> UnreachableError:
             server,
             "check the server URL (port?) in the kubeconfig",
         )
-    if "Timeout" in name:
+    if timed_out(exc):
         return UnreachableError("timed out talking to the Kubernetes API server", server, "is the cluster up?")
     return UnreachableError(
         "cannot reach the Kubernetes API server",

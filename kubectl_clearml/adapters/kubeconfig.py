@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_clearml.core.kubeconfig import choose_context, merge_kubeconfigs
+from kubectl_clearml.core.kubeconfig import choose_context, merge_kubeconfigs, resolve_relative_paths
 from kubectl_clearml.errors import UsageError
 
 SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -54,6 +54,8 @@ def choose_kubeconfig(
         try:
             with open(path, encoding="utf-8") as handle:
                 doc = yaml.safe_load(handle)
+        except UnicodeDecodeError:  # a binary or Latin-1 file: kubectl wants UTF-8 (YAML's own encoding)
+            raise UsageError("cannot read kubeconfig: not UTF-8 text", path, "fix the file or pass another --kubeconfig")
         except (OSError, yaml.YAMLError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UsageError(f"cannot read kubeconfig: {reason}", path, "fix the YAML or pass another --kubeconfig")
@@ -61,7 +63,7 @@ def choose_kubeconfig(
             continue
         if not isinstance(doc, dict):
             raise UsageError("kubeconfig is not a YAML mapping", path, "fix the file or pass another --kubeconfig")
-        documents.append(doc)
+        documents.append(resolve_relative_paths(doc, os.path.dirname(os.path.abspath(path))))
     merged = merge_kubeconfigs(documents)
     chosen, ns = choose_context(merged, context, namespace)
     return KubeconfigChoice(existing, chosen, ns, merged=merged)

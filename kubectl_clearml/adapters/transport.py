@@ -43,3 +43,14 @@ def not_http(exc: BaseException) -> bool:
         isinstance(item, http.client.BadStatusLine) and not isinstance(item, http.client.RemoteDisconnected)
         for item in _chain(exc)
     )
+
+
+def timed_out(exc: BaseException) -> bool:
+    """True when the connection or the read timed out, however deeply urllib3 wrapped it (MaxRetryError)."""
+    return any(isinstance(item, TimeoutError) or "Timeout" in type(item).__name__ for item in _chain(exc))
+
+
+def innermost_name(exc: BaseException) -> str:
+    """The name of the failure a wrapper such as MaxRetryError carries (NewConnectionError, ...)."""
+    reason = getattr(exc, "reason", None)
+    return innermost_name(reason) if isinstance(reason, BaseException) else type(exc).__name__

@@ -39,9 +39,19 @@ def complete(words: Sequence[str]) -> list[str]:
 
 
 def main() -> None:
+    import logging
+    import os
+
+    # Nothing but candidates may reach the user's terminal on TAB: no traceback, and no library log line
+    # (the kubernetes client's logging.error() for a failed exec credential plugin would basicConfig()
+    # the root logger onto stderr; a NullHandler there keeps it from doing so).
+    logging.getLogger().addHandler(logging.NullHandler())
+    saved, sys.stderr = sys.stderr, open(os.devnull, "w")  # noqa: SIM115 - closed below
     try:
         out = complete(sys.argv[1:])
     except Exception:
-        # A completion helper must never print a traceback into the user's shell.
         out = [":1"]
+    finally:
+        sys.stderr.close()
+        sys.stderr = saved
     sys.stdout.write("\n".join(out) + "\n")

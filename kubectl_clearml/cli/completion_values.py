@@ -23,8 +23,37 @@ def _globals(ctx: click.Context) -> Any:
     return get_globals(ctx)
 
 
+# What each subcommand's -o accepts where that is not the common OUTPUT_FORMATS (the commands check it at
+# run time; tests/distribution compares this table with each command's own "use one of" answer).
+OUTPUT_BY_COMMAND: dict[str, tuple[str, ...]] = {
+    "config": ("table", "wide", "json", "yaml"),
+    "diff-template": ("diff", "json-patch", "json", "yaml", "structured"),
+    "queues show": ("table", "wide", "json", "yaml"),
+    "queues create": ("table", "name"),
+    "queues delete": ("table", "name"),
+    "queues sync": ("table", "name"),
+    "submit-pod": ("yaml", "json", "name"),
+    "shm-fix": ("yaml", "json"),  # or a FILE to write the overlay to
+    "run-glue": ("table", "wide", "json", "yaml"),  # --dry-run: OUTPUT_FORMATS
+}
+OUTPUT_TAKES_A_FILE = ("shm-fix",)
+
+
+def _subcommand_path(ctx: click.Context) -> str:
+    names = []
+    while ctx.parent is not None:  # the root's own name (kubectl clearml) is not part of the key
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
 def complete_output(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-    return [CompletionItem(f) for f in OUTPUT_FORMATS if f.startswith(incomplete)]
+    path = _subcommand_path(ctx)
+    formats = OUTPUT_FORMATS if path == "run-glue" and ctx.params.get("dry_run") else OUTPUT_BY_COMMAND.get(path)
+    items = [CompletionItem(f) for f in formats or OUTPUT_FORMATS if f.startswith(incomplete)]
+    if path in OUTPUT_TAKES_A_FILE:
+        items.append(CompletionItem(incomplete, type="file"))  # the shell completes paths as well
+    return items
 
 
 def complete_context(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
@@ -46,8 +75,8 @@ def complete_namespace(ctx: click.Context, param: click.Parameter, incomplete: s
         from kubectl_clearml.adapters.kube import connect
 
         g = _globals(ctx)
-        kube = connect(g.kubeconfig, g.context, None)
-        kube._timeout = COMPLETION_TIMEOUT
+        kube = connect(g.kubeconfig, g.context, None, retries=False)
+        kube.request_timeout = COMPLETION_TIMEOUT
         names = [ns["metadata"]["name"] for ns in kube.list("namespaces")]
     except Exception:
         return []

@@ -48,6 +48,8 @@ COMMANDS: list[Subcommand] = [
 COMPLETE_VAR = "_KUBECTL_CLEARML_COMPLETE"  # click's shell completion for running kubectl-clearml directly
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug of ours, not something the user did
 
+NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2; before, click printed help
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
@@ -117,6 +119,9 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
     """Run the CLI and return the exit status; every error is turned into one line on stderr here."""
     argv = list(sys.argv[1:] if args is None else args)
     verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in argv)
+    from kubectl_clearml.logs import capture_library_logs
+
+    capture_library_logs()  # before any library logs (-v raises the level when click parses it)
     try:
         rv = cli.main(argv, prog_name=prog_name, complete_var=COMPLETE_VAR, standalone_mode=False)
         return int(rv or 0)
@@ -124,6 +129,11 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
         return int(exc.exit_code)
     except click.exceptions.Abort:
         return _fail("interrupted", ExitStatus.INTERRUPTED)
+    except NO_ARGS_IS_HELP as exc:
+        # Bare `kubectl clearml` (or a bare group): the help, as kubectl itself does, not an error whose
+        # "message" is the whole help text (click >= 8.2 raises this instead of printing the help).
+        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
+        return 0
     except click.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx else _command_path(argv, prog_name)
         return _fail(f"{exc.format_message().rstrip('.')}: see '{cmd} --help'", ExitStatus.USAGE)
@@ -143,7 +153,7 @@ def run(args: Sequence[str] | None = None, prog_name: str = PROG) -> int:
         if verbose:
             import traceback
 
-            traceback.print_exc()
+            sys.stderr.write(_redacted(traceback.format_exc()))
         return _fail(
             _redacted(f"internal error: {type(exc).__name__}: {exc}: rerun with -v and report it"), INTERNAL_ERROR
         )

@@ -8,11 +8,45 @@
 
 from __future__ import annotations
 
+import os.path
 from typing import Any
 
 from kubectl_clearml.errors import NotFoundError, UsageError
 
 NAMED_SECTIONS = ("clusters", "users", "contexts")
+# Fields holding a file path that kubectl reads relative to the kubeconfig file that names it
+# (client-go's ResolveLocalPaths), not relative to the current directory.
+PATH_FIELDS = {"clusters": ("cluster", ("certificate-authority",)),
+               "users": ("user", ("client-certificate", "client-key", "tokenFile"))}
+
+
+def resolve_relative_paths(doc: dict[str, Any], base_dir: str) -> dict[str, Any]:
+    """A copy of one kubeconfig document with its relative file paths made relative to ``base_dir``.
+
+    Needed before merging: once several files are merged, nobody knows which file a path came from.
+    An exec plugin's command is resolved only when it names a path (``./bin/auth``), as kubectl does;
+    a bare name (``aws``) is looked up on PATH.
+    """
+    out = dict(doc)
+    for section, (inner, fields) in PATH_FIELDS.items():
+        entries = []
+        for entry in doc.get(section) or []:
+            body = entry.get(inner) if isinstance(entry, dict) else None
+            if not isinstance(body, dict):
+                entries.append(entry)
+                continue
+            body = dict(body)
+            for name in fields:
+                value = body.get(name)
+                if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
+                    body[name] = os.path.join(base_dir, value)
+            command = (body.get("exec") or {}).get("command") if isinstance(body.get("exec"), dict) else None
+            if isinstance(command, str) and os.sep in command and not os.path.isabs(command):
+                body["exec"] = {**body["exec"], "command": os.path.join(base_dir, command)}
+            entries.append({**entry, inner: body})
+        if section in doc:
+            out[section] = entries
+    return out
 
 
 def merge_kubeconfigs(documents: list[dict[str, Any]]) -> dict[str, Any]:

@@ -110,3 +110,30 @@ def test_zipapp_runs_the_whole_sandbox_demo(built):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "run-glue: 11 launched, 0 failed" in result.stdout
     assert "NCCL WARN Error while creating shared memory segment" in result.stdout + result.stderr
+
+
+def test_build_is_reproducible(built, tmp_path):
+    # Same inputs, same sha256: entries carry a fixed time, not the mtime pip gave each file at build time,
+    # and nothing records the build machine's checkout path.
+    import importlib.util
+    import os
+    import zipfile
+
+    _, _, unpacked, _ = built
+    infos = zipfile.ZipFile(unpacked / "kubectl-clearml").infolist()
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert not [i.filename for i in infos if i.filename.endswith("direct_url.json")]
+
+    spec = importlib.util.spec_from_file_location("build_dist", ROOT / "scripts" / "build_dist.py")
+    build_dist = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_dist)
+    staging = tmp_path / "staging"
+    (staging / "pkg").mkdir(parents=True)
+    (staging / "pkg" / "a.py").write_text("A = 1\n")
+    (staging / "pkg" / "b.py").write_text("B = 2\n")
+    build_dist.build_zipapp(staging, tmp_path / "first")
+    os.utime(staging / "pkg" / "a.py", (1_000_000_000, 1_000_000_000))
+    build_dist.build_zipapp(staging, tmp_path / "second")
+    assert (tmp_path / "first").read_bytes() == (tmp_path / "second").read_bytes()
+    first = build_dist.build_archive(tmp_path / "first", tmp_path / "first.tar.gz")
+    assert first == build_dist.build_archive(tmp_path / "second", tmp_path / "second.tar.gz")

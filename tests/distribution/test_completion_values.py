@@ -53,3 +53,46 @@ def test_output_values_and_silence_when_servers_are_down(tmp_path):
     assert complete("config", "-o", "y", env=env, home=tmp_path) == ["yaml", ":4"]
     assert complete("queues", "show", "", env=env, home=tmp_path) == [":4"]
     assert complete("queues", "-n", "", env=env, home=tmp_path) == [":4"]
+
+
+# Each command as typed up to -o; its own "use one of: ..." answer for a bad -o is the truth to match.
+OUTPUT_CASES = [
+    ["queues"], ["queues", "show", "red"], ["queues", "create", "x"], ["queues", "delete", "x"], ["queues", "sync"],
+    ["diff-template"], ["gpu-report"], ["config"], ["run-glue"], ["run-glue", "--dry-run"],
+]
+
+
+@pytest.mark.parametrize("words", OUTPUT_CASES, ids=" ".join)
+def test_output_values_are_what_each_command_accepts(words, tmp_path):
+    from tests.helpers import run_cli
+
+    env = {"KUBECONFIG": str(tmp_path / "none"), "CLEARML_CONFIG_FILE": None, "CLEARML_API_HOST": None}
+    result = run_cli([*words, "-o", "bogus"], env=env, home=str(tmp_path))
+    assert result.exit_code == 2 and "unsupported output format 'bogus': use one of: " in result.stderr, result.stderr
+    accepted = result.stderr.strip().rsplit("use one of: ", 1)[1].split(", ")
+    offered = complete(*words, "-o", "", env={"KUBECONFIG": env["KUBECONFIG"]}, home=tmp_path)  # a clean env
+    assert offered == [*accepted, ":4"]
+
+
+def test_output_values_for_an_overlay_include_files(tmp_path):
+    # shm-fix -o yaml|json prints the overlay, any other value is the file to write it to.
+    assert complete("shm-fix", "-o", "", env={}, home=tmp_path) == ["yaml", "json", ":0"]
+
+
+def test_completion_prints_nothing_but_candidates_when_credentials_fail(kube, kubeconfig, tmp_path):
+    # An exec credential plugin that fails (expired SSO) must not spill log lines into the user's terminal.
+    import yaml
+
+    config = yaml.safe_load(Path(kubeconfig).read_text())
+    config["users"][0]["user"] = {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "sh",
+        "args": ["-c", "echo 'token expired, run: aws sso login' >&2; exit 1"],
+    }}
+    broken = tmp_path / "exec-kubeconfig"
+    broken.write_text(yaml.safe_dump(config))
+    full = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(broken)}
+    helper = os.path.join(BIN, "kubectl_complete-clearml")
+    result = subprocess.run([helper, "-n", ""], capture_output=True, text=True, env=full, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[-1] == ":4"
+    assert result.stderr == ""

@@ -169,3 +169,28 @@ def test_from_agent_fills_in_only_what_is_missing_and_reads_the_secret_only_then
     assert complete.exit_code == 0, complete.stderr
     assert json.loads(complete.stdout)["sources"]["clearml.secret_key"] == world.env["CLEARML_CONFIG_FILE"]
     assert world.clearml.secret_key not in agent.stdout + agent.stderr + complete.stdout + complete.stderr
+
+
+def test_bare_command_prints_the_help_like_kubectl(tmp_path):
+    result = run_cli([], home=str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Usage: kubectl clearml [OPTIONS] COMMAND")
+    assert "\n  config " in result.stdout
+    assert result.stderr == ""
+
+
+def test_from_agent_with_an_in_cluster_address_says_to_pass_api_host(world, tmp_path):
+    # The glue usually talks to http://clearml-apiserver.<ns>.svc:8008, which a laptop cannot reach.
+    kube = world.client("clearml")
+    deployment = kube.get("deployments", "clearml-agent")
+    glue = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "k8s-glue")
+    env = [{**e, "value": "http://127.0.0.1:9"} if e["name"] == "CLEARML_API_HOST" else e for e in glue["env"]]
+    kube.patch("deployments", "clearml-agent", {"spec": {"template": {"spec": {"containers": [
+        {"name": "k8s-glue", "env": env}]}}}})
+    only_kube = {"KUBECONFIG": world.env["KUBECONFIG"], "CLEARML_CONFIG_FILE": None}
+    result = run_cli(["config", "--check", "--from-agent"], env=only_kube, home=str(tmp_path))
+    assert result.exit_code == 5, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "kubectl clearml: error: cannot reach the ClearML API server (http://127.0.0.1:9): that is the agent's "
+        "in-cluster address: from outside the cluster pass --api-host (the agent's keys are still used)"
+    )

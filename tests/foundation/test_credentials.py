@@ -89,6 +89,26 @@ def test_non_http_url_is_rejected(tmp_path, host):
     assert "the ClearML API host must be an http(s) URL" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "host, message",
+    [
+        ("http://127.0.0.1:99999", "the ClearML API host is not a valid URL: Port out of range"),
+        ("http://clearml:80a8", "the ClearML API host is not a valid URL"),
+        ("http://[::1", "the ClearML API host is not a valid URL: Invalid IPv6 URL"),
+        ("http://", "the ClearML API host URL has no host name (http://)"),
+        ("https://:8008", "the ClearML API host URL has no host name"),
+    ],
+)
+def test_malformed_http_url_is_bad_input_not_unreachable(tmp_path, host, message):
+    # Caught before any request: `config --check` would otherwise try the call and exit 5 ("cannot talk").
+    args = ["config", "--check", "--api-host", host, "--access-key", "A", "--secret-key", "sekret-1"]
+    result = run_cli([*args, "--kubeconfig", str(tmp_path / "absent")], home=str(tmp_path))
+    assert result.exit_code == 2, result.stderr
+    assert f"kubectl clearml: error: {message}" in result.stderr
+    assert "set by flag --api-host" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_nothing_configured_says_how_to_configure(tmp_path):
     with pytest.raises(UsageError) as info:
         resolve_credentials(env={"HOME": str(tmp_path)})
@@ -112,3 +132,38 @@ def test_insecure_flag_disables_verification(tmp_path, conf):
     assert resolve_credentials(env={"HOME": str(tmp_path)}, insecure=True).verify is False
     env = {"HOME": str(tmp_path), "CLEARML_API_HOST_VERIFY_CERT": "false"}
     assert resolve_credentials(env=env).verify is False
+
+
+def test_tls_setting_of_clearml_conf_applies_when_env_gives_the_keys(tmp_path):
+    # The SDK reads api.verify_certificate from clearml.conf whatever supplies the keys; a private CA bundle
+    # there must not be dropped because CLEARML_API_* are set (a pod with env keys and a mounted conf).
+    ca = tmp_path / "private-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "clearml.conf").write_text(f'api {{ verify_certificate: "{ca}" }}\n')
+    env = {"HOME": str(tmp_path), "CLEARML_API_HOST": "https://env:8008", "CLEARML_API_ACCESS_KEY": "ENVACCESS01",
+           "CLEARML_API_SECRET_KEY": "env-secret-1"}
+    creds = resolve_credentials(env=env)
+    assert (creds.api_host, creds.verify) == ("https://env:8008", str(ca))
+    assert creds.source_of("verify") == str(tmp_path / "clearml.conf")
+    assert creds.source_of("secret_key") == "env CLEARML_API_SECRET_KEY"
+    # the environment's own TLS setting still wins over the file's
+    assert resolve_credentials(env={**env, "CLEARML_API_HOST_VERIFY_CERT": "false"}).verify is False
+    # an unreadable conf nobody named does not break keys that came from the environment
+    (tmp_path / "clearml.conf").write_text("api { verify_certificate: \n")
+    assert resolve_credentials(env=env).verify is True
+
+
+@pytest.mark.parametrize(
+    "env, origin",
+    [
+        ({"CLEARML_API_HOST_VERIFY_CERT": "/nonexistent/ca.pem"}, "set by env CLEARML_API_HOST_VERIFY_CERT"),
+        ({"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"}, "check REQUESTS_CA_BUNDLE"),
+    ],
+)
+def test_a_missing_ca_bundle_is_bad_input_not_an_internal_error(tmp_path, env, origin):
+    keys = ["--api-host", "https://127.0.0.1:9", "--access-key", "AKEY0000001", "--secret-key", "sekret-1"]
+    result = run_cli(["config", "--check", "--kubeconfig", str(tmp_path / "none"), *keys], env=env, home=str(tmp_path))
+    assert result.exit_code == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "/nonexistent/ca.pem" in errors[0] and origin in errors[0], result.stderr
+    assert "internal error" not in result.stderr

@@ -7,7 +7,14 @@ import threading
 import pytest
 
 from kubectl_clearml.adapters.kube import connect
-from kubectl_clearml.errors import AuthError, ConflictError, ExitStatus, InvalidRequestError, NotFoundError
+from kubectl_clearml.errors import (
+    AuthError,
+    ConflictError,
+    ExitStatus,
+    InvalidRequestError,
+    NotFoundError,
+    UnreachableError,
+)
 from tests.helpers import run_cli
 
 
@@ -120,3 +127,21 @@ def test_an_api_server_failure_seen_by_a_command_says_what_to_do(kube, kubeconfi
     error = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(error) == 1 and "the Kubernetes API server failed (500)" in error[0]
     assert error[0].endswith(": retry later; if it persists, check the API server's health (kubectl get --raw='/readyz?verbose')")
+
+
+def test_a_hung_api_server_costs_two_read_timeouts_not_four(kube, client):
+    # urllib3's default repeated a timed-out GET three times: 4 x 60 s before "timed out" with a hung server.
+    slow = kube.inject("GET", r"/api/v1/namespaces/ml/pods$", status=None, latency=2.0)
+    client.request_timeout = 0.3
+    with pytest.raises(UnreachableError, match="timed out talking to the Kubernetes API server"):
+        list(client.list("pods"))
+    assert slow.fired == 2  # the request and one retry (a keep-alive connection the server may have dropped)
+
+
+def test_completion_connection_makes_one_attempt(kube, kubeconfig, tmp_path):
+    slow = kube.inject("GET", r"/api/v1/namespaces$", status=None, latency=2.0)
+    quick = connect(kubeconfig, None, None, {"HOME": str(tmp_path)}, retries=False)
+    quick.request_timeout = 0.3
+    with pytest.raises(UnreachableError):
+        list(quick.list("namespaces"))
+    assert slow.fired == 1

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kubectl_clearml.adapters.kube import connect
 from kubectl_clearml.core.kubeconfig import choose_context, merge_kubeconfigs
@@ -80,11 +83,13 @@ def test_unknown_context_lists_available(tmp_path):
         ("clusters: [unclosed", "cannot read kubeconfig"),
         ("- just\n- a list\n", "kubeconfig is not a YAML mapping"),
         ("apiVersion: v1\nkind: Config\ncontexts: []\n", "no current context in the kubeconfig"),
+        (b"\x00\x01\xff binary", "cannot read kubeconfig: not UTF-8 text"),
+        (b"current-context: caf\xe9\n", "cannot read kubeconfig: not UTF-8 text"),  # Latin-1
     ],
 )
 def test_garbled_kubeconfig_is_one_line_exit_2(tmp_path, content, message):
     kc = tmp_path / "bad"
-    kc.write_text(content)
+    kc.write_bytes(content) if isinstance(content, bytes) else kc.write_text(content)
     result = run_cli(["config", "--kubeconfig", str(kc), *CLEARML], home=str(tmp_path))
     assert result.exit_code == 2
     error_lines = [line for line in result.stderr.splitlines() if "error:" in line]
@@ -134,3 +139,79 @@ def test_merge_first_file_wins_for_each_name():
         ]
     )
     assert choose_context(merged, None, None) == ("x", "one")
+
+
+def test_another_http_server_at_the_kubeconfig_address_is_named_as_such(clearml, tmp_path):
+    # A wrong port in the kubeconfig that lands on some other HTTP service (here: a ClearML API server).
+    kc = kubeconfig(tmp_path / "config", {"a": None}, current="a", server=clearml.env()["CLEARML_API_HOST"])
+    result = run_cli(["config", "--kubeconfig", str(kc), "--check", *CLEARML], home=str(tmp_path))
+    assert result.exit_code == 5, result.stderr
+    error = [line for line in result.stderr.splitlines() if "error:" in line or "warning:" in line]
+    assert any("not a Kubernetes API server: GET /version failed (http://127.0.0.1:" in line for line in error), result.stderr
+    assert any("check the cluster's server URL (host and port) in the kubeconfig" in line for line in error)
+
+
+def test_relative_paths_are_relative_to_the_kubeconfig_file_not_the_cwd(kube, kubeconfig, tmp_path, monkeypatch):
+    import yaml
+
+    home = tmp_path / "home" / ".kube"
+    home.mkdir(parents=True)
+    (home / "token").write_text("tok-from-file\n")  # `echo $TOKEN > token`: kubectl trims the newline
+    config = yaml.safe_load(Path(kubeconfig).read_text())
+    config["users"][0]["user"] = {"tokenFile": "token"}
+    (home / "config").write_text(yaml.safe_dump(config))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # where the user happens to be, not a client method
+    client = connect(None, None, None, {"HOME": str(tmp_path / "home")})
+    assert list(client.api_client.configuration.api_key.values()) == ["Bearer tok-from-file"]
+    assert client.version()["gitVersion"]
+
+
+def test_resolve_relative_paths_pure():
+    from kubectl_clearml.core.kubeconfig import resolve_relative_paths
+
+    doc = {
+        "clusters": [{"name": "c", "cluster": {"certificate-authority": "ca.crt", "server": "https://x"}},
+                     {"name": "abs", "cluster": {"certificate-authority": "/etc/ca.crt"}}],
+        "users": [{"name": "u", "user": {"client-certificate": "certs/u.crt", "client-key": "~/u.key",
+                                          "exec": {"command": "./bin/auth"}}},
+                  {"name": "aws", "user": {"exec": {"command": "aws", "args": ["eks"]}}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+    }
+    out = resolve_relative_paths(doc, "/home/me/.kube")
+    assert out["clusters"][0]["cluster"] == {"certificate-authority": "/home/me/.kube/ca.crt", "server": "https://x"}
+    assert out["clusters"][1]["cluster"]["certificate-authority"] == "/etc/ca.crt"
+    user = out["users"][0]["user"]
+    assert (user["client-certificate"], user["client-key"]) == ("/home/me/.kube/certs/u.crt", "~/u.key")
+    assert user["exec"]["command"] == "/home/me/.kube/./bin/auth"
+    assert out["users"][1]["user"]["exec"]["command"] == "aws"  # a bare name is looked up on PATH
+    assert out["contexts"] == doc["contexts"]
+    assert doc["clusters"][0]["cluster"]["certificate-authority"] == "ca.crt"  # the input is not changed
+
+
+_segment = st.text(alphabet="abcxyz019._-", min_size=1, max_size=8).filter(lambda s: s not in (".", ".."))
+
+
+@given(parts=st.lists(_segment, min_size=1, max_size=3))
+def test_resolved_paths_are_absolute_under_the_file_and_resolving_twice_changes_nothing(parts):
+    from kubectl_clearml.core.kubeconfig import resolve_relative_paths
+
+    relative = os.path.join(*parts)
+    doc = {"clusters": [{"name": "c", "cluster": {"certificate-authority": relative}}],
+           "users": [{"name": "u", "user": {"tokenFile": relative, "client-key": "/abs/" + relative}}]}
+    once = resolve_relative_paths(doc, "/base/dir")
+    assert once["clusters"][0]["cluster"]["certificate-authority"] == "/base/dir/" + relative
+    assert once["users"][0]["user"] == {"tokenFile": "/base/dir/" + relative, "client-key": "/abs/" + relative}
+    assert resolve_relative_paths(once, "/other") == once
+
+
+@pytest.mark.skipif(os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"), reason="runs in a pod")
+def test_in_cluster_without_a_service_account_token_is_bad_input(tmp_path):
+    env = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443", "KUBECONFIG": None}
+    result = run_cli(["config", *CLEARML], env=env, home=str(tmp_path))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "kubectl clearml: error: in-cluster configuration failed: Service token file does not exist "
+        "(service account): mount the pod's service account token, or pass --kubeconfig"
+    )
