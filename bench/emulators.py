@@ -171,7 +171,7 @@ def bench_kube(args: argparse.Namespace) -> None:
                          "users: [{name: b, user: {token: t}}]\n"
                          "contexts: [{name: b, context: {cluster: b, user: b, namespace: default}}]\n"
                          "current-context: b\n")
-        from kubectl_clearml.adapters.kube import connect
+        from kubectl_clearml.adapters.kube_connect import connect
 
         kube = connect(kubeconfig=config)
         started = time.perf_counter()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kubectl_clearml.adapters.clearml import ClearmlClient
 from kubectl_clearml.adapters.credentials import Credentials
-from kubectl_clearml.adapters.kube import connect
+from kubectl_clearml.adapters.kube_connect import connect
 from kubectl_clearml.glue.engine import GlueEngine
 from kubectl_clearml.glue.setup import build_run_settings
 from kubectl_clearml.sandbox.clearml import ClearmlEmulator

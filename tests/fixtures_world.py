@@ -60,7 +60,7 @@ class WorldHandle:
         return self.sandbox.kubeconfig
 
     def client(self, namespace: str | None = None) -> Any:
-        from kubectl_clearml.adapters.kube import connect
+        from kubectl_clearml.adapters.kube_connect import connect
 
         return connect(str(self.kubeconfig), namespace=namespace, env={})
 

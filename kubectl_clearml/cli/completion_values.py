@@ -28,7 +28,6 @@ def _globals(ctx: click.Context) -> Any:
 OUTPUT_BY_COMMAND: dict[str, tuple[str, ...]] = {
     "config": ("table", "wide", "json", "yaml"),
     "diff-template": ("diff", "json-patch", "json", "yaml", "structured"),
-    "queues show": ("table", "wide", "json", "yaml"),
     "queues create": ("table", "name"),
     "queues delete": ("table", "name"),
     "queues sync": ("table", "name"),
@@ -72,7 +71,7 @@ def complete_context(ctx: click.Context, param: click.Parameter, incomplete: str
 
 def complete_namespace(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     try:
-        from kubectl_clearml.adapters.kube import connect
+        from kubectl_clearml.adapters.kube_connect import connect
 
         g = _globals(ctx)
         kube = connect(g.kubeconfig, g.context, None, retries=False)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def kube_from(g: Globals) -> Kube:
-    from kubectl_clearml.adapters.kube import connect
+    from kubectl_clearml.adapters.kube_connect import connect
 
     return connect(kubeconfig=g.kubeconfig, context=g.context, namespace=g.namespace)
 

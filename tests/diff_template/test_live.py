@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from kubectl_clearml.adapters.agent_install import find_install
-from kubectl_clearml.adapters.kube import connect
+from kubectl_clearml.adapters.kube_connect import connect
 from kubectl_clearml.core.chart_defaults import oss_defaults
 from tests.diff_template.helm_objects import glue_deployment, manifest, release_secret, template_configmap
 from tests.helpers import run_cli

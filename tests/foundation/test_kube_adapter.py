@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from kubectl_clearml.adapters.kube import connect
+from kubectl_clearml.adapters.kube_connect import connect
 from kubectl_clearml.errors import (
     AuthError,
     ConflictError,

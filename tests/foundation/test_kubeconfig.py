@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubectl_clearml.adapters.kube import connect
+from kubectl_clearml.adapters.kube_connect import connect
 from kubectl_clearml.core.kubeconfig import choose_context, merge_kubeconfigs
 from kubectl_clearml.errors import NotFoundError, UnreachableError, UsageError
 from tests.helpers import run_cli

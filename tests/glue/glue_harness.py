@@ -15,7 +15,8 @@ from typing import Any
 
 from kubectl_clearml.adapters.clearml import ClearmlClient
 from kubectl_clearml.adapters.credentials import Credentials
-from kubectl_clearml.adapters.kube import Kube, connect
+from kubectl_clearml.adapters.kube import Kube
+from kubectl_clearml.adapters.kube_connect import connect
 from kubectl_clearml.glue.engine import GlueEngine
 from kubectl_clearml.glue.settings import RunSettings
 from kubectl_clearml.glue.setup import build_run_settings

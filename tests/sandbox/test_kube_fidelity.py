@@ -18,7 +18,7 @@ from kubernetes import client as k8s
 from kubernetes import config
 from kubernetes.client.exceptions import ApiException
 
-from kubectl_clearml.adapters.kube import connect
+from kubectl_clearml.adapters.kube_connect import connect
 from kubectl_clearml.errors import ConflictError
 from kubectl_clearml.sandbox.kube import KubeEmulator
 
