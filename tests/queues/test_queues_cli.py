@@ -93,6 +93,9 @@ def test_unknown_queue_suggests_close_names(clearml, env):
     result = run_cli(["queues", "show", "2xGPUs", "--no-kube"], env=env)
     assert result.exit_code == 3
     assert result.stderr.strip() == "kubectl clearml: error: queue '2xGPUs' not found (ClearML): did you mean: 2xGPU"
+    wrong_case = run_cli(["queues", "show", "2xgpus", "--no-kube"], env=env)  # a typo in the other case too
+    assert wrong_case.exit_code == 3
+    assert wrong_case.stderr.strip().endswith("not found (ClearML): did you mean: 2xGPU"), wrong_case.stderr
 
 
 def test_create_delete_and_force(clearml, env):
