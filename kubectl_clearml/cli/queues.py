@@ -251,7 +251,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         Column("IMAGE", "image"),
     ]
     if known:
-        echo(render(View("task", pending, task_columns), "table") if pending else "  (none)\n")
+        echo(render(View("task", pending, task_columns), "table", no_headers=g.no_headers) if pending else "  (none)\n")
     echo(f"\nTask pods ({len(pod_rows)}):\n")
     pod_columns = [
         Column("POD", "name"),
@@ -260,7 +260,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         Column("NODE", "node"),
         Column("MESSAGE", "message", wide_only=True),
     ]
-    echo(render(View("pod", pod_rows, pod_columns), fmt) if pod_rows else "  (none)\n")
+    echo(render(View("pod", pod_rows, pod_columns), fmt, no_headers=g.no_headers) if pod_rows else "  (none)\n")
 
 
 def _project_names(clearml: Any, tasks: Any) -> dict[str, str]:

@@ -148,8 +148,9 @@ def find_queue(queues: list[dict[str, Any]], name: str) -> dict[str, Any]:
         found = [q for q in queues if match(q)]
         if found:
             return found[0]
-    names = [str(q.get("name")) for q in queues]
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    # matched case-insensitively, as the lookup above is: '1xgp' is one letter from '1xGPU'
+    by_lower = {str(q.get("name")).lower(): str(q.get("name")) for q in queues}
+    close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)]
     raise NotFoundError(
         f"queue {name!r} not found",
         "ClearML",

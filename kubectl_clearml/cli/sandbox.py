@@ -185,10 +185,11 @@ def _run_command(env: dict[str, str], argv: list[str]) -> int:
         try:
             process = subprocess.Popen(argv, env=env)
         except FileNotFoundError:
-            click.echo(f"kubectl clearml sandbox: {argv[0]}: command not found", err=True)
+            # the house error format; 127 and 126 as a shell gives them
+            click.echo(f"kubectl clearml: error: command not found ({argv[0]}): check the name and PATH", err=True)
             return 127
         except PermissionError:
-            click.echo(f"kubectl clearml sandbox: {argv[0]}: permission denied", err=True)
+            click.echo(f"kubectl clearml: error: permission denied ({argv[0]}): is it executable?", err=True)
             return 126
         child.append(process)
         if terminated:  # it came while the command was starting

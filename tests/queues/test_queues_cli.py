@@ -84,6 +84,9 @@ def test_show_lists_pending_tasks_in_order(clearml, env):
     assert result.stdout.index(ids[0]) < result.stdout.index(ids[1])
     assert "nvcr.io/nvidia/pytorch:24.01-py3" in result.stdout
     assert "Template: gpu=2" in result.stdout
+    bare = run_cli(["--no-headers", "queues", "show", "2xGPU", "--no-kube"], env=env)  # README: show takes it
+    assert bare.exit_code == 0, bare.stderr
+    assert ids[0] in bare.stdout and "TASK" not in bare.stdout and "ENQUEUED" not in bare.stdout
     doc = json.loads(run_cli(["queues", "show", "2xGPU", "--no-kube", "-o", "json"], env=env).stdout)
     assert [t["name"] for t in doc["pendingTasks"]] == ["first-task", "second-task"]
 
@@ -93,6 +96,9 @@ def test_unknown_queue_suggests_close_names(clearml, env):
     result = run_cli(["queues", "show", "2xGPUs", "--no-kube"], env=env)
     assert result.exit_code == 3
     assert result.stderr.strip() == "kubectl clearml: error: queue '2xGPUs' not found (ClearML): did you mean: 2xGPU"
+    wrong_case = run_cli(["queues", "show", "2xgpus", "--no-kube"], env=env)  # a typo in the other case too
+    assert wrong_case.exit_code == 3
+    assert wrong_case.stderr.strip().endswith("not found (ClearML): did you mean: 2xGPU"), wrong_case.stderr
 
 
 def test_create_delete_and_force(clearml, env):

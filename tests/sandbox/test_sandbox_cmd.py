@@ -61,7 +61,9 @@ def test_command_exit_status_is_passed_through(tmp_path: Path) -> None:
     assert _sandbox(["--", "sh", "-c", "exit 7"], tmp_path).returncode == 7
     missing = _sandbox(["--", "no-such-command-for-the-sandbox"], tmp_path)
     assert missing.returncode == 127
-    assert "command not found" in missing.stderr
+    assert missing.stderr.strip() == (
+        "kubectl clearml: error: command not found (no-such-command-for-the-sandbox): check the name and PATH"
+    )
 
 
 def test_kubectl_clearml_runs_inside_the_sandbox_against_it(tmp_path: Path) -> None:
