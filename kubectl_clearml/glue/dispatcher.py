@@ -18,7 +18,7 @@ crash point is safe is written out in glue/reconcile.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,13 +280,19 @@ class Dispatcher:
         self.metrics.inc("clearml_glue_tasks_failed_total", reason="pod-refused")
 
     # ---- dry run ---------------------------------------------------------------------------------
-    def preview(self) -> list[dict[str, Any]]:
-        """What the next rounds would launch, pulling nothing: one row per queue head within the limits."""
+    def preview(self, adopted: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        """What the next rounds would launch, pulling nothing: one row per queue head within the limits.
+
+        ``adopted``: per queue id, tasks the start-up sweep would first put back at its head (from the
+        reference glue's k8s_scheduler), so the preview shows them where the real run launches them.
+        """
         rows: list[dict[str, Any]] = []
         planned: dict[str, int] = {}
         heads = self.peek(list(self.settings.queues), max(1, self.settings.batch_size))
+        adopted = adopted or {}
         for queue in self.settings.queues:
-            task_ids = heads.get(queue.id) or []
+            from_scheduler = adopted.get(queue.id) or []
+            task_ids = [*from_scheduler, *(t for t in heads.get(queue.id) or [] if t not in from_scheduler)]
             tasks = self.ops.read(task_ids, TASK_FIELDS) if task_ids else {}
             for task_id in task_ids:
                 task = tasks.get(task_id)
@@ -302,7 +308,8 @@ class Dispatcher:
                     planned[queue.id] = planned.get(queue.id, 0) + 1
                     try:
                         built = self.build(task, queue)
-                        row.update(action="launch", pod=built.name, image=_image(built.manifest))
+                        action = "launch (adopted from k8s_scheduler)" if task_id in from_scheduler else "launch"
+                        row.update(action=action, pod=built.name, image=_image(built.manifest))
                     except UsageError as exc:
                         row["action"] = f"fail: {exc.one_line()}"
                 rows.append(row)

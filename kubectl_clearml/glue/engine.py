@@ -305,9 +305,14 @@ class GlueEngine:
 
     # ---- dry run ---------------------------------------------------------------------------------
     def preview(self) -> list[dict[str, Any]]:
-        """What would be launched now; reads only (one pod list, the queue heads, those tasks)."""
+        """What would be launched now; reads only (one pod list, the queue heads, those tasks, and the
+        reference glue's k8s_scheduler, whose stranded tasks the real start-up sweep adopts first)."""
         self.tracker.load()
-        return self.dispatcher.preview()
+        adopted: dict[str, list[str]] = {}
+        for _, task_id, target in self.reconciler.adoption_plan(self.reconciler.queued_ids()):
+            if target:
+                adopted.setdefault(target, []).insert(0, task_id)  # each goes to the front: the last ends first
+        return self.dispatcher.preview(adopted)
 
 
 def _ops(clearml: Any) -> Any:

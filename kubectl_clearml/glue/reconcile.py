@@ -81,12 +81,12 @@ class Reconciler:
 
     def sweep(self) -> None:
         """Both sweeps; transient errors propagate (the loop logs them and tries next interval)."""
-        entries = self._queued_ids()
+        entries = self.queued_ids()
         self._orphans(entries)
         self._adopt_scheduler_queue(entries)
 
     # ---- orphans ---------------------------------------------------------------------------------
-    def _queued_ids(self) -> set[str]:
+    def queued_ids(self) -> set[str]:
         data = self.clearml.call("queues.get_all", {"id": self.settings.queue_ids(), "only_fields": ["id", "entries"]})
         return {str(e.get("task")) for q in data.get("queues") or [] for e in q.get("entries") or []}
 
@@ -136,8 +136,24 @@ class Reconciler:
 
     # ---- the reference glue's k8s_scheduler --------------------------------------------------------
     def _adopt_scheduler_queue(self, our_entries: set[str]) -> None:
+        for scheduler_id, task_id, target in self.adoption_plan(our_entries):
+            if target:
+                spec = self.settings.queue_by_id(target)
+                LOG.warning(
+                    "task %s stranded in the reference glue's queue %s: back at the head of queue %s",
+                    task_id,
+                    self.settings.scheduler_queue,
+                    spec.name if spec is not None else target,
+                )
+                self.ops.to_queue_head(target, task_id)
+                self.adopted += 1
+            self.ops.pop(scheduler_id, task_id)
+
+    def adoption_plan(self, our_entries: set[str]) -> list[tuple[str, str, str]]:
+        """Reads only: (k8s_scheduler id, task id, queue id to put it back at the head of, or "" when
+        the entry is only to be removed: its pod exists, the task is no longer queued, or it is ours)."""
         if not self.settings.scheduler_queue:
-            return  # adoption turned off (--k8s-pending-queue "")
+            return []  # adoption turned off (--k8s-pending-queue "")
         data = self.clearml.call(
             "queues.get_all",
             {
@@ -148,35 +164,25 @@ class Reconciler:
         )
         matches = [q for q in data.get("queues") or [] if q.get("name") == self.settings.scheduler_queue]
         if not matches or matches[0].get("id") in self.settings.queue_ids():
-            return
+            return []
         scheduler_id = str(matches[0]["id"])
         now = self.clock.wall()
         entries = [
-            e
+            str(e["task"])
             for e in matches[0].get("entries") or []
             if (parse_time(e.get("added")) or 0.0) + self.settings.adopt_grace <= now
         ]
         if not entries:
-            return
-        tasks = self.ops.read([str(e["task"]) for e in entries], ("id", "status", "execution.queue"))
-        for entry in entries:
-            self._adopt_one(scheduler_id, str(entry["task"]), tasks.get(str(entry["task"])), our_entries)
+            return []
+        tasks = self.ops.read(entries, ("id", "status", "execution.queue"))
+        return [(scheduler_id, tid, self._adoption_target(tid, tasks.get(tid), our_entries)) for tid in entries]
 
-    def _adopt_one(self, scheduler_id: str, task_id: str, task: dict[str, Any] | None, ours: set[str]) -> None:
+    def _adoption_target(self, task_id: str, task: dict[str, Any] | None, ours: set[str]) -> str:
         stranded = task is not None and task.get("status") == "queued" and task_id not in ours
-        if stranded and task is not None and not self._pod_exists(task_id):
-            origin = str((task.get("execution") or {}).get("queue") or "")
-            target = origin if origin in self.settings.queue_ids() else self.settings.queues[0].id
-            spec = self.settings.queue_by_id(target)
-            LOG.warning(
-                "task %s stranded in the reference glue's queue %s: back at the head of queue %s",
-                task_id,
-                self.settings.scheduler_queue,
-                spec.name if spec is not None else target,
-            )
-            self.ops.to_queue_head(target, task_id)
-            self.adopted += 1
-        self.ops.pop(scheduler_id, task_id)
+        if not stranded or task is None or self._pod_exists(task_id):
+            return ""
+        origin = str((task.get("execution") or {}).get("queue") or "")
+        return origin if origin in self.settings.queue_ids() else self.settings.queues[0].id
 
     def _pod_exists(self, task_id: str) -> bool:
         if task_id in self.tracker.pods:

@@ -77,6 +77,27 @@ def test_tasks_stranded_in_the_reference_k8s_scheduler_queue_are_adopted(h):
     assert engine.reconciler.adopted == 1
 
 
+def test_dry_run_lists_the_stranded_tasks_the_start_would_adopt_first_and_moves_nothing(h):
+    h.queue("gpu")
+    scheduler = h.emu.state.create_queue("k8s_scheduler", system_tags=["k8s-glue"])
+    waiting = h.task("queued the normal way", "gpu")
+    stranded = [h.task(f"parked {i}", "gpu") for i in range(2)]
+    for tid in stranded:
+        h.clearml().call("tasks.enqueue", {"task": tid, "queue": scheduler, "status_reason": "k8s pending scheduler"})
+    engine = h.engine(["gpu"], adopt_grace=0.0)
+    rows = engine.preview()
+    adopted = "launch (adopted from k8s_scheduler)"
+    # Each adopted task is moved to the front in turn, so the last one adopted is launched first.
+    assert [(r["task"], r["action"]) for r in rows] == [
+        (stranded[1], adopted), (stranded[0], adopted), (waiting, "launch")
+    ]
+    assert h.entries("gpu") == [waiting] and h.entries("k8s_scheduler") == stranded and h.pods() == []
+    # And the real start does what the preview said.
+    engine = h.engine(["gpu"], adopt_grace=0.0)
+    assert engine._start(watch=False)
+    assert h.entries("gpu") == [stranded[1], stranded[0], waiting]
+
+
 def test_pods_of_another_worker_id_are_not_ours(h):
     h.queue("cpu")
     h.task("job", "cpu")
