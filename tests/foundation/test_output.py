@@ -55,6 +55,22 @@ def test_redact_text_removes_every_occurrence(secret, prefix, suffix):
     assert secret not in redact_text(text, [secret])
 
 
+@given(
+    name=st.sampled_from(["HF_TOKEN", "AWS_SECRET_ACCESS_KEY", "WANDB_API_KEY", "DB_PASSWORD", "--secret-key"]),
+    value=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_./:+", min_size=1, max_size=40),
+    quote=st.sampled_from(["", '"', "'"]),
+    closed=st.booleans(),
+    prefix=st.sampled_from(["", "-e ", "--env=", "args: '", "(No closing quotation): '-e "]),
+    suffix=st.sampled_from(["", " -e LR=0.1", ", --gpus all", "' (task 1)"]),
+)
+def test_redact_text_masks_values_of_secret_looking_assignments(name, value, quote, closed, prefix, suffix):
+    # Docker arguments quoted by errors and status messages: nothing registered the value as a secret.
+    value = "Zq" + value  # nothing around it spells Zq
+    masked = redact_text(f"{prefix}{name}={quote}{value}{quote if closed else ''}{suffix}", [])
+    assert f"{name}={MASK}" in masked and "Zq" not in masked
+    assert redact_text("-e LR=0.1 -e NCCL_DEBUG=INFO", []) == "-e LR=0.1 -e NCCL_DEBUG=INFO"
+
+
 @given(secret=secret_text)
 def test_redact_mapping_masks_secret_env_and_known_values(secret):
     pod = {
