@@ -71,6 +71,20 @@ def test_redact_text_masks_values_of_secret_looking_assignments(name, value, quo
     assert redact_text("-e LR=0.1 -e NCCL_DEBUG=INFO", []) == "-e LR=0.1 -e NCCL_DEBUG=INFO"
 
 
+@given(
+    key=st.sampled_from(["secret_key", "sdk.aws.s3.secret", "password", "api.credentials.token"]),
+    separator=st.sampled_from([" = ", "=", ": ", ":"]),
+    value=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_./+", min_size=1, max_size=30),
+    indent=st.sampled_from(["", "    ", "+    ", "-  ", " "]),
+)
+def test_redact_text_masks_secret_lines_of_config_texts(key, separator, value, indent):
+    # HOCON (clearml.conf, a values file's clearmlConfig) inside a diff: each line is its own key.
+    text = f"api {{\n{indent}{key}{separator}Zq{value}\n{indent}access_key: AK12\n}}\n"
+    masked = redact_text(text, [])
+    assert "Zq" not in masked and f"{key}{separator.rstrip()}" in masked and "access_key: AK12" in masked
+    assert redact_text("error: cannot list secrets: forbidden", []) == "error: cannot list secrets: forbidden"
+
+
 @given(secret=secret_text)
 def test_redact_mapping_masks_secret_env_and_known_values(secret):
     pod = {
