@@ -29,11 +29,13 @@ def mask_access_key(value: str | None) -> str:
 # stays linear on long lines), and after a name that is not secret the scan goes on right after its '='
 # (``--env=HF_TOKEN=x``). The value is a quoted string, or ends at whitespace, a comma, ';', '&' or a
 # quote (joined or repr()'d argument lists); an unclosed quote ('cannot be parsed') masks its first word.
+# A backslash ends it too, and a quote that ends a JSON string is no opening quote, so a JSON log line
+# (escaped \" and \\) stays JSON once masked.
 _ASSIGNED_NAME = re.compile(
     r"(?<![A-Za-z0-9_.-])-*([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=[ \t]*"
     r"|(?m:^[ \t+-]*([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*:[ \t]*)"
 )
-_ASSIGNED_VALUE = re.compile(r"\"[^\"]*\"|'[^']*'|[\"']?[^\s,;&'\"]+")
+_ASSIGNED_VALUE = re.compile(r"\"(?![,}\]:])[^\"]*\"|'[^']*'|\\\"[^\"\\]*\\\"|(?:(?:[\"']|\\\")(?![,}\]:]))?[^\s,;&'\"\\]+")
 
 
 def _mask_assignments(text: str) -> str:

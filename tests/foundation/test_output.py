@@ -6,7 +6,7 @@ import io
 import json
 
 import yaml
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kubectl_clearml.core.secrets import MASK, redact_mapping, redact_text
@@ -69,6 +69,16 @@ def test_redact_text_masks_values_of_secret_looking_assignments(name, value, quo
     masked = redact_text(f"{prefix}{name}={quote}{value}{quote if closed else ''}{suffix}", [])
     assert f"{name}={MASK}" in masked and "Zq" not in masked
     assert redact_text("-e LR=0.1 -e NCCL_DEBUG=INFO", []) == "-e LR=0.1 -e NCCL_DEBUG=INFO"
+
+
+@given(message=st.lists(st.sampled_from([*"ab =:\"'\\,\n", "HF_TOKEN", "secret"]), max_size=20).map("".join))
+@example("HF_TOKEN=")
+@example('HF_TOKEN="')
+@example('x HF_TOKEN="a b" y')
+def test_redact_text_keeps_json_lines_json(message):
+    # run-glue --log-format json redacts the dumped line: masking must not cut an escape (\" or \\) in two.
+    line = json.dumps({"msg": message, "level": "info", "logger": "x"})
+    assert isinstance(json.loads(redact_text(line, [])), dict)
 
 
 @given(
