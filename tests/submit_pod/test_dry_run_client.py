@@ -136,6 +136,7 @@ def test_adhoc_pod_needs_no_task(clearml: ClearmlEmulator, tmp_path: Path, value
     [
         ('-e HF_TOKEN=hf_leak123 -e X="open', 2, "docker arguments cannot be parsed"),
         ("--label API_TOKEN=hf_leak123 -e LR=0.1", 0, "--label API_TOKEN=********"),
+        ("--hf-token hf_leak123 -e LR=0.1", 0, "not applied on Kubernetes: --hf-token ********\n"),
     ],
 )
 def test_secrets_in_docker_arguments_are_masked_in_errors_and_warnings(
