@@ -14,6 +14,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from kubectl_clearml.core.secrets import MASK, is_secret_key
+
 # Docker flags that take a separate value (``-v SRC:DST``), so a dropped flag is reported with its value
 # and the value is not mistaken for a flag of its own.
 _FLAGS_WITH_VALUE = frozenset(
@@ -88,6 +90,8 @@ def _flag_and_value(tokens: list[str], index: int) -> tuple[str, str | None, int
         return "-e", token[2:].lstrip("="), 1  # -eK=V
     if token in _FLAGS_WITH_VALUE and index + 1 < len(tokens):
         return token, tokens[index + 1], 2
+    if token.startswith("-") and is_secret_key(token) and index + 1 < len(tokens) and not tokens[index + 1].startswith("-"):
+        return token, tokens[index + 1], 2  # `--hf-token hf_...`: dropped, and reported with its value masked
     return token, None, 1
 
 
@@ -102,6 +106,8 @@ def translate(arguments: str | Sequence[str] | None) -> DockerTranslation:
     while index < len(tokens):
         flag, value, used = _flag_and_value(tokens, index)
         original = " ".join(tokens[index : index + used])
+        if value is not None and is_secret_key(flag):
+            original = f"{flag} {MASK}" if used == 2 else f"{flag}={MASK}"
         index += used
         if flag in ("-e", "--env"):
             name, sep, env_value = (value or "").partition("=")

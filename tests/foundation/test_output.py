@@ -6,7 +6,7 @@ import io
 import json
 
 import yaml
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kubectl_clearml.core.secrets import MASK, redact_mapping, redact_text
@@ -53,6 +53,46 @@ secret_text = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_siz
 def test_redact_text_removes_every_occurrence(secret, prefix, suffix):
     text = prefix + secret + suffix + secret
     assert secret not in redact_text(text, [secret])
+
+
+@given(
+    name=st.sampled_from(["HF_TOKEN", "AWS_SECRET_ACCESS_KEY", "WANDB_API_KEY", "DB_PASSWORD", "--secret-key"]),
+    value=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_./:+", min_size=1, max_size=40),
+    quote=st.sampled_from(["", '"', "'"]),
+    closed=st.booleans(),
+    prefix=st.sampled_from(["", "-e ", "--env=", "args: '", "(No closing quotation): '-e "]),
+    suffix=st.sampled_from(["", " -e LR=0.1", ", --gpus all", "' (task 1)"]),
+)
+def test_redact_text_masks_values_of_secret_looking_assignments(name, value, quote, closed, prefix, suffix):
+    # Docker arguments quoted by errors and status messages: nothing registered the value as a secret.
+    value = "Zq" + value  # nothing around it spells Zq
+    masked = redact_text(f"{prefix}{name}={quote}{value}{quote if closed else ''}{suffix}", [])
+    assert f"{name}={MASK}" in masked and "Zq" not in masked
+    assert redact_text("-e LR=0.1 -e NCCL_DEBUG=INFO", []) == "-e LR=0.1 -e NCCL_DEBUG=INFO"
+
+
+@given(message=st.lists(st.sampled_from([*"ab =:\"'\\,\n", "HF_TOKEN", "secret"]), max_size=20).map("".join))
+@example("HF_TOKEN=")
+@example('HF_TOKEN="')
+@example('x HF_TOKEN="a b" y')
+def test_redact_text_keeps_json_lines_json(message):
+    # run-glue --log-format json redacts the dumped line: masking must not cut an escape (\" or \\) in two.
+    line = json.dumps({"msg": message, "level": "info", "logger": "x"})
+    assert isinstance(json.loads(redact_text(line, [])), dict)
+
+
+@given(
+    key=st.sampled_from(["secret_key", "sdk.aws.s3.secret", "password", "api.credentials.token"]),
+    separator=st.sampled_from([" = ", "=", ": ", ":"]),
+    value=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_./+", min_size=1, max_size=30),
+    indent=st.sampled_from(["", "    ", "+    ", "-  ", " "]),
+)
+def test_redact_text_masks_secret_lines_of_config_texts(key, separator, value, indent):
+    # HOCON (clearml.conf, a values file's clearmlConfig) inside a diff: each line is its own key.
+    text = f"api {{\n{indent}{key}{separator}Zq{value}\n{indent}access_key: AK12\n}}\n"
+    masked = redact_text(text, [])
+    assert "Zq" not in masked and f"{key}{separator.rstrip()}" in masked and "access_key: AK12" in masked
+    assert redact_text("error: cannot list secrets: forbidden", []) == "error: cannot list secrets: forbidden"
 
 
 @given(secret=secret_text)

@@ -227,3 +227,18 @@ def test_leader_elect_without_rights_on_leases_exits_4_instead_of_standing_by_fo
     assert f"cannot {verb} lease" in result.stderr and "Traceback" not in result.stderr
     assert h.entries("cpu") == [tid] and h.pods() == []
     assert h.emu.state.worker_names() == []
+
+
+def test_docker_argument_secrets_never_reach_logs_or_the_task_page(h, env, tmp_path):
+    # The token is in no Secret or config the redactor knew about: only its name (HF_TOKEN) says it is one.
+    h.queue("cpu")
+    create = h.emu.state.create_task
+    unparsable = str(create("bad", queue="cpu", container={"image": "x", "arguments": '-e HF_TOKEN=hf_unparsable1 -e X="o'}))
+    dropped = str(create("dropped", queue="cpu", container={"image": "x", "arguments": "--label API_TOKEN=hf_dropped22"}))
+    result = glue(["--queue", "cpu", "--once", "-v", "--log-format", "json"], env, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert h.status(unparsable)[0] == "failed" and h.pod_of(dropped) is not None
+    pages = " ".join(" ".join(h.status(t)) for t in (unparsable, dropped))
+    assert "cannot be parsed" in pages and "--label API_TOKEN=********" in pages
+    for text in (pages, result.stderr, result.stdout):
+        assert "hf_unparsable1" not in text and "hf_dropped22" not in text

@@ -114,6 +114,19 @@ def test_in_place_dry_run_diff_masks_secret_env_values_in_context_lines(tmp_path
     assert token not in r.stdout + r.stderr
 
 
+def test_in_place_dry_run_diff_masks_secrets_in_the_clearml_config_text(tmp_path):
+    # clearml.clearmlConfig is one HOCON string: no YAML key of it looks secret, its lines do.
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        "clearml:\n  clearmlConfig: |-\n    sdk.aws.s3.secret = s3-eq-secret-1\n"
+        "    api.credentials.secret_key: colon-secret-2\nagentk8sglue:\n  basePodTemplate:\n    volumes: []\n"
+    )
+    r = shm(["--base", "--size", "1Gi", "-f", str(values), "--in-place", "--dry-run"], tmp_path)
+    assert r.exit_code == 0, r.stderr
+    assert "\n     api.credentials.secret_key: ********\n agentk8sglue:" in r.stdout  # in the diff's context
+    assert "s3-eq-secret-1" not in r.stdout + r.stderr and "colon-secret-2" not in r.stdout + r.stderr
+
+
 def test_base_for_every_queue(files):
     r = shm(["--base", "--size", "2Gi", "-f", str(files / "enterprise-values.yaml")], files)
     assert r.exit_code == 0, r.stderr

@@ -129,3 +129,23 @@ def test_adhoc_pod_needs_no_task(clearml: ClearmlEmulator, tmp_path: Path, value
         clearml, tmp_path, "-q", "nope", "-f", values_file, "--dry-run=client", "--image", "alpine", "--", "true"
     )
     assert code == 3 and "nope" in err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "shown"),
+    [
+        ('-e HF_TOKEN=hf_leak123 -e X="open', 2, "docker arguments cannot be parsed"),
+        ("--label API_TOKEN=hf_leak123 -e LR=0.1", 0, "--label API_TOKEN=********"),
+        ("--hf-token hf_leak123 -e LR=0.1", 0, "not applied on Kubernetes: --hf-token ********\n"),
+    ],
+)
+def test_secrets_in_docker_arguments_are_masked_in_errors_and_warnings(
+    clearml: ClearmlEmulator, tmp_path: Path, values_file: str, arguments: str, code: int, shown: str
+) -> None:
+    # No Secret or config holds hf_leak123: its name is all that says it is one.
+    clearml.state.create_queue("green")
+    task_id = clearml.state.create_task("t", queue="green", container={"image": "python:3.11", "arguments": arguments})
+    exit_code, out, err = submit(clearml, tmp_path, task_id, "-q", "green", "-f", values_file, "--dry-run=client")
+    assert exit_code == code, err
+    assert shown in err and "hf_leak123" not in out + err
+    assert all(line.startswith("kubectl clearml: ") for line in err.splitlines()), err
