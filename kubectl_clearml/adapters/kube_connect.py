@@ -6,6 +6,7 @@ token trimming, urllib3 retries) is done once per command, and its failures are 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -36,7 +37,14 @@ def connect(
     """
     env = os.environ if env is None else env
     choice = choose_kubeconfig(kubeconfig, context, namespace, env)
-    return _build(choice, retries)
+    # The 35.x client's Configuration() sets the urllib3 logger to WARNING (its `debug = False`), which
+    # silenced -vv's request lines once a client was built; the level is ours (logs.configure) to keep.
+    urllib3_logger = logging.getLogger("urllib3")
+    level = urllib3_logger.level
+    try:
+        return _build(choice, retries)
+    finally:
+        urllib3_logger.setLevel(level)
 
 
 def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
