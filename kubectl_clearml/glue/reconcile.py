@@ -87,8 +87,7 @@ class Reconciler:
 
     # ---- orphans ---------------------------------------------------------------------------------
     def queued_ids(self) -> set[str]:
-        data = self.clearml.call("queues.get_all", {"id": self.settings.queue_ids(), "only_fields": ["id", "entries"]})
-        return {str(e.get("task")) for q in data.get("queues") or [] for e in q.get("entries") or []}
+        return self.ops.queued_in(self.settings.queue_ids())
 
     def _orphans(self, queued: set[str]) -> None:
         tasks = self._tasks_of_our_queues()

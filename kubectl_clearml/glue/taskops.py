@@ -67,6 +67,11 @@ class TaskOps:
             idempotent=True,
         )
 
+    def queued_in(self, queue_ids: Sequence[str]) -> set[str]:
+        """Ids of the tasks with an entry in any of these queues (one request)."""
+        data = self.clearml.call("queues.get_all", {"id": list(queue_ids), "only_fields": ["id", "entries"]})
+        return {str(e.get("task")) for q in data.get("queues") or [] for e in q.get("entries") or []}
+
     def pop(self, queue_id: str, task_id: str) -> bool:
         """Take the entry out of the queue; False when it was not there (someone else took it)."""
         try:

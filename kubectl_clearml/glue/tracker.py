@@ -115,16 +115,20 @@ class PodTracker:
                 if not self._relist():
                     # The stale version would only expire again at once: wait as after a failed watch.
                     failures += 1
-                    if self._stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8))):
+                    if self._pause(failures):
                         return
             except KubectlClearmlError as exc:
                 failures += 1
                 self.metrics.inc("clearml_glue_watch_restarts_total", reason="error")
                 LOG.warning("pod watch failed (%s); resuming", exc.one_line())
-                if self._stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8))):
+                if self._pause(failures):
                     return
                 if isinstance(exc, ServerError) and "410" in exc.what:
                     self._relist()
+
+    def _pause(self, failures: int) -> bool:
+        """Back off 0.4 s, 0.8 s, ... (at most 30 s) after the n-th failure in a row; True when stopped."""
+        return self._stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8)))
 
     def _relist(self) -> bool:
         try:
@@ -275,11 +279,8 @@ class PodTracker:
     def _in_its_queue(self, task_id: str) -> bool:
         """Is the task waiting in its queue? Asked only for a queued task with a finished pod (rare):
         re-enqueued after a run whose pod is kept, or a crash between our create and our pop."""
-        queue_id = self._queues.get(task_id)
-        if not queue_id:
-            return False
-        data = self.ops.clearml.call("queues.get_all", {"id": [queue_id], "only_fields": ["id", "entries"]})
-        return any(str(e.get("task")) == task_id for q in data.get("queues") or [] for e in q.get("entries") or [])
+        queue_id = self._queues.get(task_id, "")
+        return bool(queue_id) and task_id in self.ops.queued_in([queue_id])
 
     # ---- actions ---------------------------------------------------------------------------------
     def _act(self, view: PodView, action: PodAction) -> None:
