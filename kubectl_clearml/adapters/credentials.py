@@ -211,14 +211,15 @@ def resolve_credentials(
         )
     register_secret(merged.secret_key)
     verify: bool | str = False if insecure else (merged.verify if merged.verify is not None else True)
-    if isinstance(verify, str) and not os.path.exists(os.path.expanduser(verify)):
-        raise UsageError(
-            "the TLS CA bundle for the ClearML server does not exist",
-            verify,
-            f"fix the path (set by {merged.origin('verify')}), or use true/false",
-        )
     if isinstance(verify, str):
-        verify = os.path.expanduser(verify)
+        bundle = os.path.expanduser(verify)
+        if not os.path.exists(bundle):
+            raise UsageError(
+                "the TLS CA bundle for the ClearML server does not exist",
+                verify,
+                f"fix the path (set by {merged.origin('verify')}), or use true/false",
+            )
+        verify = bundle
     origins = {name: where for name in FIELDS if (where := merged.origin(name))}
     origins["verify"] = (
         "flag --insecure-skip-tls-verify" if insecure else origins.get("verify", "default (verify TLS)")

@@ -17,6 +17,7 @@ from kubectl_clearml.cli.options import Globals
 from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL
 from kubectl_clearml.core.queues import (
     AgentTemplates,
+    served_entry,
 )
 from kubectl_clearml.errors import (
     KubectlClearmlError,
@@ -130,10 +131,9 @@ def collect(
 def find_served_queue(data: Collected, name: str) -> dict[str, Any]:
     """ClearML unavailable: a queue the agent serves, known by name only (no id, no entries); else the
     ClearML error, since only the server can say whether the queue exists."""
-    served = data.agent.served if data.agent is not None else ()
-    found = [s for s in served if s == name] or [s for s in served if s.lower() == name.lower()]
-    if found:
-        return {"name": found[0]}
+    entry = served_entry(data.agent.served, name) if data.agent is not None else None
+    if entry is not None:
+        return {"name": entry}
     assert data.clearml_error is not None
     raise data.clearml_error
 
