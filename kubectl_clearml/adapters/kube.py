@@ -46,6 +46,11 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "events": ("", "v1", True),
     "deployments": ("apps", "v1", True),
     "leases": ("coordination.k8s.io", "v1", True),
+    "roles": ("rbac.authorization.k8s.io", "v1", True),
+    "rolebindings": ("rbac.authorization.k8s.io", "v1", True),
+    "clusterroles": ("rbac.authorization.k8s.io", "v1", False),
+    "clusterrolebindings": ("rbac.authorization.k8s.io", "v1", False),
+    "poddisruptionbudgets": ("policy", "v1", True),
 }
 
 PATCH_CONTENT_TYPES = {

@@ -42,6 +42,7 @@ COMMANDS: list[Subcommand] = [
     Subcommand("shm-fix", "shm_fix", "Give a queue a Memory-backed /dev/shm (values file or live)."),
     Subcommand("run-glue", "run_glue", "Run the glue loop in the foreground: queues to pods, restart-safe."),
     Subcommand("sandbox", "sandbox", "Local ClearML and Kubernetes emulators to try every command."),
+    Subcommand("glue", "glue", "Run our glue in the cluster in place of the agent's (install, status, uninstall)."),
     Subcommand("config", "config", "Show the resolved cluster, namespace and ClearML server."),
 ]
 

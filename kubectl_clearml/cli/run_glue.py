@@ -204,7 +204,7 @@ def _agent_view(
     if values and template:
         raise UsageError("-f/--values and --template are exclusive", hint="put the template in the values instead")
     if template:
-        return list(queues), {"*": _load_template(template)}, {}, 0, None
+        return list(queues), _templates_from_file(template), {}, 0, None
     cfg: AgentConfig
     if values:
         cfg = config_from_user_values(agent_install.load_values_files(values), namespace=kube.namespace)
@@ -224,6 +224,20 @@ def _agent_view(
         if max_pods is not None:
             limits[q] = int(max_pods)
     return names, templates, limits, int(cfg.report_max_gpu or 0), credentials_secret_name(cfg.values, cfg.fullname)
+
+
+def _templates_from_file(path: str) -> dict[str, Any]:
+    """A pod template for every queue, or the chart ConfigMap's template.yaml as it is mounted in the agent:
+    one pod, or queue name -> pod in the enterprise layout (``glue install`` runs us on that mount)."""
+    data = _load_template(path)
+    pod_keys = {"apiVersion", "kind", "metadata", "spec"}
+    per_queue = (
+        isinstance(data, dict)
+        and bool(data)
+        and not pod_keys & set(data)
+        and all(isinstance(v, dict) and pod_keys & set(v) for v in data.values())
+    )
+    return {str(k): v for k, v in data.items()} if per_queue else {"*": data}
 
 
 def _load_template(path: str) -> Any:

@@ -66,6 +66,11 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     Resource("apps", "v1", "deployments", "Deployment", True, ("deploy",), subresources=("status", "scale")),
     Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
+    Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",), subresources=("status",)),
 )
 
 # `kubectl get all` lists the resources in the "all" category.
