@@ -84,7 +84,7 @@ def test_install_hands_over_then_is_a_no_op_then_uninstall_restores(world: Any, 
         assert controller.overlaps == [], "our glue existed while the agent's pod was still there"
         scaled = agent(world)
         assert scaled["spec"]["replicas"] == 0
-        assert '"replicas": %d' % replicas in scaled["metadata"]["annotations"]["kubectl-clearml/takeover"]
+        assert f'"replicas": {replicas}' in scaled["metadata"]["annotations"]["kubectl-clearml/takeover"]
 
         again = cli(world, tmp_path, "install", "--image", "glue:test", "--timeout", "30")
         assert again.exit_code == 0, again.stderr
