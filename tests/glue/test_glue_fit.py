@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import collections
 import logging
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kubectl_clearml.glue.fit_gate import FitOptions
 from tests.glue.glue_harness import Harness, wait_for
@@ -142,3 +148,56 @@ def test_two_tasks_that_fit_one_at_a_time_are_not_both_launched(cluster: Any) ->
     wait_for(lambda: harness.pod_of(first), what="the first pod")
     wait_for(lambda: harness.status(second)[2].startswith("waiting for GPUs"), what="the second waiting")
     assert harness.pod_of(second) is None  # the first pod's 3 GPUs were reserved before it was even bound
+
+
+def test_a_sigkill_in_a_scarce_world_launches_nothing_twice_and_strands_nothing(cluster: Any, tmp_path: Path) -> None:
+    """12 tasks of 2 GPUs on 4 GPUs: the glue (a real process, --fit-check) is killed mid-run and restarted."""
+    _, harness = cluster
+    harness.queue("train")
+    tasks = [harness.task(f"t{i}", "train") for i in range(12)]
+    created: collections.Counter[str] = collections.Counter()
+    unschedulable: set[str] = set()
+
+    def watch(kind: str, plural: str, obj: dict[str, Any]) -> None:
+        if plural != "pods":
+            return
+        name = obj["metadata"]["name"]
+        if kind == "ADDED":
+            created.update([name])
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
+                unschedulable.add(name)
+
+    unsubscribe = harness.kube_emu.store.subscribe(watch)
+    template = tmp_path / "template.yaml"
+    short = gpu_template(2)
+    short["metadata"]["annotations"] = {"sandbox.kubectl-clearml/run-seconds": "40"}  # 0.2 s at 200x
+    template.write_text(yaml.safe_dump(short))
+    env = {**os.environ, "KUBECONFIG": harness.kubeconfig, "HOME": str(tmp_path), "CLEARML_API_HOST": harness.emu.url,
+           "CLEARML_API_ACCESS_KEY": harness.emu.access_key, "CLEARML_API_SECRET_KEY": harness.emu.secret_key}
+    argv = [sys.executable, "-m", "kubectl_clearml", "run-glue", "-n", NS, "--queue", "train", "--template",
+            str(template), "--fit-check", "--poll-interval", "0.05", "--worker-id", "fit-soak"]
+
+    def glue() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    first = glue()
+    try:
+        wait_for(lambda: len(created) >= 3, timeout=30, what="a few launches before the kill")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        second = glue()
+        try:
+            wait_for(lambda: all(harness.status(t)[0] == "completed" for t in tasks), timeout=60,
+                     what="every task completed after the restart")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        unsubscribe()
+    assert sorted(created) == sorted(f"clearml-id-{t}" for t in tasks)
+    assert set(created.values()) == {1}, "a pod was created twice"
+    assert unschedulable == set(), "the fit check launched a pod that could not be scheduled"
+    assert harness.entries("train") == []
