@@ -340,6 +340,10 @@ class Dispatcher:
                     try:
                         built = self.build(task, queue)
                         action = "launch (adopted from k8s_scheduler)" if task_id in from_scheduler else "launch"
+                        verdict = self.fit.verdict(built.manifest) if self.fit is not None else None
+                        if verdict is not None and not verdict.fits:
+                            planned[queue.id] -= 1
+                            action = f"wait ({verdict.message()})"
                         row.update(action=action, pod=built.name, image=_image(built.manifest))
                     except UsageError as exc:
                         row["action"] = f"fail: {exc.one_line()}"

@@ -319,6 +319,9 @@ class GlueEngine:
         """What would be launched now; reads only (one pod list, the queue heads, those tasks, and the
         reference glue's k8s_scheduler, whose stranded tasks the real start-up sweep adopts first)."""
         self.tracker.load()
+        if self.dispatcher.fit is not None:
+            self.dispatcher.fit.view.load()
+            self.dispatcher.fit.begin_round()
         adopted: dict[str, list[str]] = {}
         for _, task_id, target in self.reconciler.adoption_plan(self.reconciler.queued_ids()):
             if target:

@@ -59,6 +59,15 @@ class FitGate:
         self.clock_unfit.observe_nodes(self.view.node_names())
         self._model = self.view.model()
 
+    def verdict(self, pod: dict[str, Any]) -> fit.FitVerdict:
+        """The verdict alone, changing nothing (a dry run); a pod that fits is reserved for the rest of the round."""
+        if self._model is None:
+            self._model = self.view.model()
+        verdict = fit.decide(pod, self._model)
+        if verdict.fits:
+            fit.place(self._model, pod)
+        return verdict
+
     def decide(self, task_id: str, pod: dict[str, Any]) -> Decision:
         model = self._model if self._model is not None else self.view.model()
         verdict = fit.decide(pod, model)

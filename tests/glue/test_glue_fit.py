@@ -201,3 +201,25 @@ def test_a_sigkill_in_a_scarce_world_launches_nothing_twice_and_strands_nothing(
     assert set(created.values()) == {1}, "a pod was created twice"
     assert unschedulable == set(), "the fit check launched a pod that could not be scheduled"
     assert harness.entries("train") == []
+
+
+def test_dry_run_shows_which_heads_would_wait_and_changes_nothing(cluster: Any, tmp_path: Path) -> None:
+    kube, harness = cluster
+    harness.queue("train")
+    blocker(kube, 2)
+    tasks = [harness.task(f"t{i}", "train") for i in range(2)]
+    template = tmp_path / "template.yaml"
+    template.write_text(yaml.safe_dump(gpu_template(2)))
+    from tests.helpers import run_cli
+
+    env = {"KUBECONFIG": harness.kubeconfig, "CLEARML_API_HOST": harness.emu.url,
+           "CLEARML_API_ACCESS_KEY": harness.emu.access_key, "CLEARML_API_SECRET_KEY": harness.emu.secret_key}
+    result = run_cli(["run-glue", "-n", NS, "--queue", "train", "--template", str(template), "--fit-check",
+                      "--dry-run", "-o", "json"], env, home=str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    rows = yaml.safe_load(result.stdout)["items"]
+    assert [r["action"] for r in rows] == [
+        "launch",
+        "wait (waiting for GPUs: needs 2 nvidia.com/gpu per pod, at most 0 free on one eligible node)",
+    ]
+    assert harness.entries("train") == tasks and all(harness.status(t)[2] == "" for t in tasks)
