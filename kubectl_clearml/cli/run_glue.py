@@ -88,6 +88,35 @@ COLUMNS = [
     help="Delete a finished pod this long after it ended, once its task is settled in ClearML "
     "(e.g. 30m, 2h; 0 = at once; never). Kept meanwhile for its logs and exit reason.",
 )
+@click.option(
+    "--fit-check/--no-fit-check",
+    default=False,
+    show_default=True,
+    help="Launch a task only when its pod fits on a node now; otherwise it stays at the head of its queue "
+    "and its status message says why (gpu-report's verdict).",
+)
+@click.option("--backfill", is_flag=True, help="With --fit-check: later tasks that fit may pass a waiting head.")
+@click.option(
+    "--backfill-limit",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="With --backfill: at most this many tasks pass a waiting head, then the queue waits for it.",
+)
+@click.option(
+    "--unschedulable-after",
+    default="10m",
+    show_default=True,
+    metavar="DURATION",
+    callback=lambda _ctx, _param, value: _duration(value),
+    help="With --fit-check: fail a task that no node can ever take after this long (a new node restarts "
+    "the count; never = keep it queued).",
+)
+@click.option(
+    "--allow-autoscale",
+    is_flag=True,
+    help="With --fit-check: launch a task that does not fit anyway (a cluster autoscaler adds a node for it).",
+)
 @global_options
 def command(
     queues: tuple[str, ...],
@@ -107,6 +136,11 @@ def command(
     batch_size: int,
     k8s_pending_queue: str,
     delete_finished_after: float | None,
+    fit_check: bool,
+    backfill: bool,
+    backfill_limit: int,
+    unschedulable_after: float | None,
+    allow_autoscale: bool,
 ) -> None:
     """Run the glue loop in the foreground: pull tasks from queues, launch their pods, follow them.
 
@@ -118,6 +152,7 @@ def command(
       kubectl clearml run-glue --queue default --delete-finished-after 30m
     """
     from kubectl_clearml.glue.engine import GlueEngine
+    from kubectl_clearml.glue.fit_gate import FitOptions
     from kubectl_clearml.glue.setup import build_run_settings
 
     g = get_globals()
@@ -148,6 +183,8 @@ def command(
         leader_elect=leader_elect,
         scheduler_queue=k8s_pending_queue,
         delete_finished_after=delete_finished_after,
+        fit_check=fit_check,
+        fit_options=FitOptions(backfill, backfill_limit, unschedulable_after, allow_autoscale),
         # A daemon waits out a server that is still coming up; someone at a terminal wants the error.
         start_attempts=1 if dry_run or once else 10,
     )

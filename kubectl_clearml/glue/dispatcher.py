@@ -33,6 +33,7 @@ from kubectl_clearml.errors import (
     UnreachableError,
     UsageError,
 )
+from kubectl_clearml.glue.fit_gate import FitGate
 from kubectl_clearml.glue.metrics import Metrics
 from kubectl_clearml.glue.settings import QueueSpec, RunSettings
 from kubectl_clearml.glue.taskops import TaskOps
@@ -98,6 +99,7 @@ class Dispatcher:
         self.metrics = metrics
         self.ops = TaskOps(clearml)
         self.build = build or self._build
+        self.fit: FitGate | None = None  # --fit-check: launch only pods that can run now
 
     def _build(self, task: dict[str, Any], queue: QueueSpec) -> podbuilder.BuiltPod:
         return podbuilder.build_task_pod(
@@ -153,6 +155,8 @@ class Dispatcher:
             result.full = True
             return result
         batch = max(1, self.settings.batch_size)
+        if self.fit is not None:
+            self.fit.begin_round()
         try:
             heads = self.peek(open_queues, batch)
         except KubectlClearmlError as exc:
@@ -166,6 +170,7 @@ class Dispatcher:
                 tasks = self.ops.read(task_ids, TASK_FIELDS)
             except KubectlClearmlError as exc:
                 raise _transient_or_raise("read tasks", exc) from None
+            waiting_head: str | None = None  # --fit-check: the first task of this queue that cannot start now
             for task_id in task_ids:
                 if should_stop():
                     return result
@@ -177,7 +182,18 @@ class Dispatcher:
                     if self.free_slots(queue) <= 0:
                         break
                     assert task is not None
-                    self._launch(queue, task, result)
+                    started = self._launch(queue, task, result)
+                    if self.fit is None:
+                        continue
+                    if not started and waiting_head is None:
+                        waiting_head = task_id
+                        self.fit.backfill.head_waits(queue.id, task_id)
+                    elif started and waiting_head is None:
+                        self.fit.backfill.head_started(queue.id, task_id)
+                    elif started:
+                        self.fit.backfill.passed(queue.id)
+                    if waiting_head is not None and not self.fit.backfill.may_pass(queue.id):
+                        break  # queue order: nothing passes the waiting head (or no more, with --backfill)
                 elif action in (policy.POP_ONLY, policy.DROP_STALE):
                     self._pop(queue, task_id, "pop")
                     result.popped += 1
@@ -187,14 +203,24 @@ class Dispatcher:
         return result
 
     # ---- one task --------------------------------------------------------------------------------
-    def _launch(self, queue: QueueSpec, task: dict[str, Any], result: RoundResult) -> None:
+    def _launch(self, queue: QueueSpec, task: dict[str, Any], result: RoundResult) -> bool:
+        """Launch (or fail) the task; False when the fit check keeps it queued because its pod cannot run now."""
         task_id = str(task["id"])
         try:
             built = self.build(task, queue)
         except UsageError as exc:
             # The task itself cannot become a pod (bad image name, bad docker arguments).
             self._fail(queue, task_id, f"cannot build the pod: {exc.one_line()}", result)
-            return
+            return True
+        fit_note = None
+        if self.fit is not None:
+            decision = self.fit.decide(task_id, built.manifest)
+            if decision.fail_reason:
+                self._fail(queue, task_id, decision.fail_reason, result, reason_label="unschedulable")
+                return True
+            if not decision.launch:
+                return False
+            fit_note = decision.note
         namespace = built.namespace or self.settings.namespace
         try:
             self._create(built, namespace)
@@ -214,20 +240,23 @@ class Dispatcher:
                 raise TransientDispatchError(f"create pod {built.name}", exc) from None
             if verdict == policy.PERMANENT:
                 self._fail(queue, task_id, f"Kubernetes refused pod {built.name}: {_message(exc)}", result)
-                return
+                return True
             if not self._adopt_existing(built, namespace):
                 raise TransientDispatchError(f"replace the earlier pod {built.name}", exc) from None
         self.tracker.note_created(built.manifest)
+        if self.fit is not None:
+            self.fit.launched(task_id, built.manifest, namespace)
         self._pop(queue, task_id, "pop")
         result.launched += 1
         self.metrics.inc("clearml_glue_tasks_launched_total", queue=queue.name)
-        note = built.status_message()
+        note = "; ".join(n for n in (built.status_message(), fit_note) if n)
         text = f"launched: pod {built.name} in namespace {namespace}" + (f"; {note}" if note else "")
         try:
             self.ops.message(task_id, text)
         except KubectlClearmlError as exc:
             LOG.info("task %s: status message not written (%s)", task_id, exc.one_line())
         LOG.info("task %s from queue %s: %s", task_id, queue.name, text)
+        return True
 
     def _create(self, built: podbuilder.BuiltPod, namespace: str) -> None:
         """Create the pod; one immediate second try after a transient failure. Repeating is safe: if the
@@ -269,7 +298,9 @@ class Dispatcher:
         except KubectlClearmlError as exc:
             raise _transient_or_raise(f"{step} task {task_id}", exc) from None
 
-    def _fail(self, queue: QueueSpec, task_id: str, reason: str, result: RoundResult) -> None:
+    def _fail(
+        self, queue: QueueSpec, task_id: str, reason: str, result: RoundResult, *, reason_label: str = "pod-refused"
+    ) -> None:
         LOG.warning("task %s failed: %s", task_id, reason)
         try:
             self.ops.fail(task_id, reason)
@@ -277,7 +308,7 @@ class Dispatcher:
             raise _transient_or_raise(f"fail task {task_id}", exc) from None
         self._pop(queue, task_id, "remove failed")
         result.failed += 1
-        self.metrics.inc("clearml_glue_tasks_failed_total", reason="pod-refused")
+        self.metrics.inc("clearml_glue_tasks_failed_total", reason=reason_label)
 
     # ---- dry run ---------------------------------------------------------------------------------
     def preview(self, adopted: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
@@ -309,6 +340,10 @@ class Dispatcher:
                     try:
                         built = self.build(task, queue)
                         action = "launch (adopted from k8s_scheduler)" if task_id in from_scheduler else "launch"
+                        verdict = self.fit.verdict(built.manifest) if self.fit is not None else None
+                        if verdict is not None and not verdict.fits:
+                            planned[queue.id] -= 1
+                            action = f"wait ({verdict.message()})"
                         row.update(action=action, pod=built.name, image=_image(built.manifest))
                     except UsageError as exc:
                         row["action"] = f"fail: {exc.one_line()}"

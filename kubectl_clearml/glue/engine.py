@@ -91,6 +91,8 @@ class GlueEngine:
             watch_timeout=settings.watch_timeout,
         )
         self.dispatcher = Dispatcher(clearml, kube, self.tracker, settings, self.metrics, build)
+        if settings.fit_check:
+            self.dispatcher.fit = _fit_gate(kube, clearml, settings, self.clock, self.metrics)
         self.reconciler = Reconciler(clearml, kube, self.tracker, settings, self.clock)
         self.cleaner = FinishedPodCleaner(
             self.tracker,
@@ -168,6 +170,8 @@ class GlueEngine:
         """List our pods once, start the watch, register, reconcile. False after a transient error."""
         try:
             self.tracker.load()
+            if self.dispatcher.fit is not None:
+                self.dispatcher.fit.view.load()
             self.worker.register()
             self.reconciler.sweep()
         except AuthError:
@@ -177,6 +181,8 @@ class GlueEngine:
             return False
         if watch:
             self.tracker.start_watch()
+            if self.dispatcher.fit is not None:
+                self.dispatcher.fit.view.start_watch()
         self.started = True
         self._next_sweep = self.clock.monotonic() + self.settings.sweep_interval
         LOG.warning(
@@ -281,6 +287,9 @@ class GlueEngine:
 
     def _stand_down(self) -> None:
         self.tracker.stop()
+        if self.dispatcher.fit is not None:
+            self.dispatcher.fit.stop()
+            self.dispatcher.fit = _fit_gate(self.kube, self.clearml, self.settings, self.clock, self.metrics)
         self.worker.unregister()
         self.started = False
         self.tracker = PodTracker(
@@ -298,6 +307,8 @@ class GlueEngine:
 
     def _shutdown(self) -> None:
         self.tracker.stop()
+        if self.dispatcher.fit is not None:
+            self.dispatcher.fit.stop()
         self.worker.unregister()
         if self.leader is not None:
             self.leader.release()
@@ -308,11 +319,22 @@ class GlueEngine:
         """What would be launched now; reads only (one pod list, the queue heads, those tasks, and the
         reference glue's k8s_scheduler, whose stranded tasks the real start-up sweep adopts first)."""
         self.tracker.load()
+        if self.dispatcher.fit is not None:
+            self.dispatcher.fit.view.load()
+            self.dispatcher.fit.begin_round()
         adopted: dict[str, list[str]] = {}
         for _, task_id, target in self.reconciler.adoption_plan(self.reconciler.queued_ids()):
             if target:
                 adopted.setdefault(target, []).insert(0, task_id)  # each goes to the front: the last ends first
         return self.dispatcher.preview(adopted)
+
+
+def _fit_gate(kube: Any, clearml: Any, settings: RunSettings, clock: Clock, metrics: Metrics) -> Any:
+    from kubectl_clearml.glue.cluster_view import ClusterView
+    from kubectl_clearml.glue.fit_gate import FitGate, FitOptions
+
+    view = ClusterView(kube, watch_timeout=settings.watch_timeout)
+    return FitGate(view, _ops(clearml), clock, metrics, settings.fit_options or FitOptions())
 
 
 def _ops(clearml: Any) -> Any:

@@ -16,6 +16,7 @@ HELP = {
     "clearml_glue_errors_total": "Transient errors of the loop, by step.",
     "clearml_glue_pods_active": "Pending and Running pods of this glue.",
     "clearml_glue_leader": "1 when this instance holds the lease (or runs without leader election).",
+    "clearml_glue_tasks_waiting_fit": "Tasks kept queued by --fit-check because their pod cannot run now.",
     "clearml_glue_watch_restarts_total": "Pod watch streams restarted (timeouts, errors, relists).",
 }
 
