@@ -43,8 +43,9 @@ def test_the_whole_story_with_the_agent_install(world, tmp_path):
             what="the missing image failing its task",
         )
         assert "ErrImagePull" in reason or "ImagePullBackOff" in reason
-        pod = world.store.get("pods", "clearml-id-" + world.world.task_ids["nightly-report"], "clearml")
-        assert pod is None
+        # The task is failed first, then its pod deleted: wait for the second step too.
+        failed_pod = "clearml-id-" + world.world.task_ids["nightly-report"]
+        wait_for(lambda: world.store.get("pods", failed_pod, "clearml") is None, what="the failed task's pod deleted")
         assert world.clearml.state.queue_entries("red") == []
         # The reference glue's leftover in its hidden k8s_scheduler queue is adopted and launched.
         stranded = world.world.task_ids["stranded-by-reference-glue"]
