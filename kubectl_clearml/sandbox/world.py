@@ -27,7 +27,7 @@ GLUE_NODE = "cpu-1"
 # How long ago things happened, so ages in tables look like a cluster in use (minutes).
 NODE_AGE = 60 * 24 * 30
 AGENT_AGE = 60 * 24 * 3
-# Kinds the Kubernetes emulator serves; the manifest's RBAC objects stay in the release only.
+# Kinds the Kubernetes emulator serves (the manifest's Role/RoleBinding too: RBAC answers from them).
 SERVED_KINDS = {
     "Namespace": "namespaces",
     "Node": "nodes",
@@ -39,6 +39,10 @@ SERVED_KINDS = {
     "Deployment": "deployments",
     "Event": "events",
     "Lease": "leases",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
+    "ClusterRole": "clusterroles",
+    "ClusterRoleBinding": "clusterrolebindings",
 }
 
 

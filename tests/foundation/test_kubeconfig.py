@@ -157,6 +157,7 @@ def test_relative_paths_are_relative_to_the_kubeconfig_file_not_the_cwd(kube, ku
     home = tmp_path / "home" / ".kube"
     home.mkdir(parents=True)
     (home / "token").write_text("tok-from-file\n")  # `echo $TOKEN > token`: kubectl trims the newline
+    kube.add_identity("tok-from-file", kube.user)  # the emulator answers an unknown token with 401
     config = yaml.safe_load(Path(kubeconfig).read_text())
     config["users"][0]["user"] = {"tokenFile": "token"}
     (home / "config").write_text(yaml.safe_dump(config))

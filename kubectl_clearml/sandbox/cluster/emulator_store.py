@@ -22,8 +22,14 @@ KINDS = {
     "deployments": "Deployment",
     "events": "Event",
     "leases": "Lease",
+    "roles": "Role",
+    "rolebindings": "RoleBinding",
+    "clusterroles": "ClusterRole",
+    "clusterrolebindings": "ClusterRoleBinding",
 }
-API_VERSIONS = {"deployments": "apps/v1", "leases": "coordination.k8s.io/v1"}
+RBAC_V1 = "rbac.authorization.k8s.io/v1"
+API_VERSIONS = {"deployments": "apps/v1", "leases": "coordination.k8s.io/v1", "roles": RBAC_V1,
+                "rolebindings": RBAC_V1, "clusterroles": RBAC_V1, "clusterrolebindings": RBAC_V1}
 
 
 class EmulatorStore:

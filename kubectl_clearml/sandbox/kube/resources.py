@@ -45,6 +45,19 @@ class Resource:
         return "status" in self.subresources
 
 
+# The access reviews: answered (from the stored RBAC objects, rbac.py), never stored, by reviews.py.
+_REVIEW_VERBS = ("create",)
+REVIEW_RESOURCES = (
+    Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False,
+             verbs=_REVIEW_VERBS),
+    Resource("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False,
+             verbs=_REVIEW_VERBS),
+    Resource("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False,
+             verbs=_REVIEW_VERBS),
+    Resource("authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", True,
+             verbs=_REVIEW_VERBS),
+)
+
 RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "namespaces", "Namespace", False, ("ns",), frozenset({"status.phase"}), ("status",)),
     Resource("", "v1", "nodes", "Node", False, ("no",), frozenset({"spec.unschedulable"}), ("status",)),
@@ -71,6 +84,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
     Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",), subresources=("status",)),
+    *REVIEW_RESOURCES,
 )
 
 # `kubectl get all` lists the resources in the "all" category.

@@ -19,9 +19,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from kubectl_clearml.sandbox.kube import reviews
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.faults import DenyRule, DenyRules, Fault, Faults
 from kubectl_clearml.sandbox.kube.handlers import Api
+from kubectl_clearml.sandbox.kube.rbac import Attributes, Identities, Rbac
 from kubectl_clearml.sandbox.kube.store import Store
 from kubectl_clearml.sandbox.kube.wire import Request, Response, dumps, error_response
 
@@ -48,13 +50,14 @@ class KubeEmulator:
         self.host = host
         self.port = port
         self.user = user
-        self.tokens: dict[str, str] = {}
+        self.identities = Identities(user)
         self.store = Store()
         self.faults = Faults(seed)
         self.rules = DenyRules()
+        self.rbac = Rbac(self.store, self.identities)
         self.requests: deque[RecordedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
         self._stopping = threading.Event()
-        self.api = Api(self.store, self.rules.check, self._stopping, lambda: f"{self.host}:{self.port}",
+        self.api = Api(self.store, self._authorize, self._stopping, lambda: f"{self.host}:{self.port}",
                        strict_namespaces)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -119,11 +122,16 @@ class KubeEmulator:
         self.store.clear()
         self.faults.clear()
         self.rules.clear()
+        self.identities.clear()
         self.requests.clear()
 
     def deny(self, verb: str, resource: str, namespace: str | None = None) -> DenyRule:
         """Forbid ``verb`` (or ``*``) on ``resource`` (plural, ``pods/log``, or ``*``), checked before any change."""
         return self.rules.add(verb, resource, namespace)
+
+    def add_identity(self, token: str, user: str, groups: tuple[str, ...] = ()) -> None:
+        """Let ``token`` authenticate as ``user`` (authorized by the RBAC objects, see rbac.py)."""
+        self.identities.add(token, user, groups)
 
     def inject(self, method: str, path_regex: str, *, status: int | None = 500, error_rate: float = 1.0,
                latency: float = 0.0, drop: bool = False, count: int | None = None) -> Fault:
@@ -134,9 +142,12 @@ class KubeEmulator:
         self.faults.clear()
 
     def write_kubeconfig(self, path: str | os.PathLike[str], namespace: str = "default",
-                         context: str = "sandbox", user_token: str = "sandbox-token") -> str:
-        """Write a kubeconfig whose current context points at this emulator; returns the path."""
-        self.tokens[user_token] = self.user
+                         context: str = "sandbox", user_token: str = "sandbox-token", user: str | None = None,
+                         groups: tuple[str, ...] = ()) -> str:
+        """Write a kubeconfig whose current context points at this emulator; returns the path.
+
+        The token is the admin's unless ``user`` names another identity (then RBAC decides what it may do)."""
+        self.identities.add(user_token, user or self.user, groups)
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -152,10 +163,20 @@ class KubeEmulator:
         return os.fspath(path)
 
     # ---- used by the request handler ---------------------------------------------------------------
-    def _user_for(self, authorization: str | None) -> str:
+    def _authorize(self, *request: Any) -> st.ApiError | None:
+        # The deny rules first (a test's "this permission is missing"), then RBAC proper.
+        return self.rules.check(*request) or self.rbac.check(*request)
+
+    def _user_for(self, authorization: str | None, impersonate: str | None) -> str | None:
+        """The request's user: the token's (None: an unknown token, 401), the admin without a token, and
+        ``Impersonate-User`` (kubectl --as) when the caller may impersonate (the admin may)."""
+        user: str | None = self.user
         if authorization and authorization.lower().startswith("bearer "):
-            return self.tokens.get(authorization[7:].strip(), self.user)
-        return self.user
+            user = self.identities.user_for_token(authorization[7:].strip())
+        if user is not None and impersonate:
+            allowed = self.rbac.decide(_impersonation(user, self.identities.groups(user), impersonate)).allowed
+            return impersonate if allowed else None
+        return user
 
     def _track(self, connection: socket.socket, open_: bool) -> None:
         with self._connections_lock:
@@ -163,6 +184,10 @@ class KubeEmulator:
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)
+
+
+def _impersonation(user: str, groups: tuple[str, ...], wanted: str) -> Attributes:
+    return Attributes(user, groups, "impersonate", "", "users", name=wanted)
 
 
 class _Server(ThreadingHTTPServer):
@@ -221,10 +246,17 @@ class _Handler(BaseHTTPRequestHandler):
                 error = st.ApiError(fault.status, f"injected fault: {fault.status} for {self.command} {parts.path}")
                 self._send(Response(fault.status, dumps(error.body())))
                 return
+        user = emulator._user_for(self.headers.get("Authorization"), self.headers.get("Impersonate-User"))
+        if user is None:
+            self._send(Response(401, dumps(st.ApiError(401, "Unauthorized", "Unauthorized", {}).body())))
+            return
         request = Request(self.command, parts.path, query, body, self.headers.get("Content-Type") or "",
-                          emulator._user_for(self.headers.get("Authorization")), self.headers.get("Accept") or "")
+                          user, self.headers.get("Accept") or "")
         try:
-            response = emulator.api.handle(request)
+            if reviews.handles(request):
+                response = reviews.serve(request, emulator.rbac, emulator.rules.check)
+            else:
+                response = emulator.api.handle(request)
         except Exception as error:  # an emulator bug answers like the apiserver's 500, not a dropped connection
             LOG.exception("internal error serving %s %s", self.command, parts.path)
             response = error_response(st.ApiError(500, f"Internal error occurred: {error}", "InternalError", {}))
