@@ -82,7 +82,7 @@ def _review(request: Request, rbac: Rbac, deny: DenyCheck) -> Response:
         raise st.ApiError(400, "the request body is not a valid review", "BadRequest", {}) from None
     if not isinstance(body, dict):
         raise st.ApiError(400, "the request body must be a JSON object", "BadRequest", {})
-    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    spec: dict[str, Any] = body["spec"] if isinstance(body.get("spec"), dict) else {}
     if plural.startswith("self"):
         user, groups = request.user, rbac.identities.groups(request.user)
     else:
