@@ -51,6 +51,9 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "clusterroles": ("rbac.authorization.k8s.io", "v1", False),
     "clusterrolebindings": ("rbac.authorization.k8s.io", "v1", False),
     "poddisruptionbudgets": ("policy", "v1", True),
+    "persistentvolumeclaims": ("", "v1", True),
+    "selfsubjectaccessreviews": ("authorization.k8s.io", "v1", False),
+    "subjectaccessreviews": ("authorization.k8s.io", "v1", False),
 }
 
 PATCH_CONTENT_TYPES = {

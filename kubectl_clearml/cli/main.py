@@ -40,6 +40,8 @@ COMMANDS: list[Subcommand] = [
     Subcommand("diff-template", "diff_template", "The effective pod template per queue, diffed."),
     Subcommand("gpu-report", "gpu_report", "GPU capacity, use and fit per node, GPU product and queue."),
     Subcommand("shm-fix", "shm_fix", "Give a queue a Memory-backed /dev/shm (values file or live)."),
+    Subcommand("doctor", "doctor", "Check an agent install: named checks, each with a verdict and a hint."),
+    Subcommand("why", "why", "Why a task is not running (or failed): one verdict, then the evidence."),
     Subcommand("run-glue", "run_glue", "Run the glue loop in the foreground: queues to pods, restart-safe."),
     Subcommand("sandbox", "sandbox", "Local ClearML and Kubernetes emulators to try every command."),
     Subcommand("glue", "glue", "Run our glue in the cluster in place of the agent's (install, status, uninstall)."),
