@@ -185,7 +185,7 @@ def _own_access(pool: ThreadPoolExecutor, kube: Any, namespace: str) -> dict[str
     asks = [(verb, resource, None if resource in ("nodes", "subjectaccessreviews") else namespace)
             for verb, resource in OWN_READS]
     futures = [pool.submit(may_i, kube, *ask) for ask in asks]
-    return {access_key(verb, resource): f.result() for (verb, resource, _), f in zip(asks, futures)}
+    return {access_key(verb, resource): f.result() for (verb, resource, _), f in zip(asks, futures, strict=True)}
 
 
 def _agent_access(pool: ThreadPoolExecutor, kube: Any, namespace: str, sa: str) -> dict[str, bool]:
@@ -193,7 +193,7 @@ def _agent_access(pool: ThreadPoolExecutor, kube: Any, namespace: str, sa: str) 
 
     user, groups = service_account_identity(namespace, sa)
     futures = [pool.submit(may_they, kube, user, groups, verb, resource, namespace) for verb, resource in AGENT_VERBS]
-    return {access_key(verb, resource): f.result() for (verb, resource), f in zip(AGENT_VERBS, futures)}
+    return {access_key(verb, resource): f.result() for (verb, resource), f in zip(AGENT_VERBS, futures, strict=True)}
 
 
 def _glue_settings(cfg: Any, inst: Any) -> Any:

@@ -31,7 +31,7 @@ class Missing:
     why: str
 
 
-Part = Union[T, Missing]
+Part = Union[T, Missing]  # noqa: UP007 - a generic alias mypy reads (T | Missing it does not)
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def install_checks(s: Snapshot) -> list[Check]:
                          "helm upgrade --install the agent, or check the release's namespace"))
         return out
     name = deployment["metadata"]["name"]
-    available = next((c for c in (deployment.get("status") or {}).get("conditions") or ()
+    available: dict[str, Any] = next((c for c in (deployment.get("status") or {}).get("conditions") or ()
                       if c.get("type") == "Available"), {})
     status = deployment.get("status") or {}
     ready = f"{status.get('availableReplicas', 0)}/{(deployment.get('spec') or {}).get('replicas', 1)} available"
@@ -337,7 +337,8 @@ def template_checks(s: Snapshot) -> list[Check]:
 
 
 def capacity_checks(s: Snapshot) -> list[Check]:
-    from kubectl_clearml.core.gpu_queues import MISCONFIGURED, NO_ELIGIBLE_NODE, OK as FITS, WAITING
+    from kubectl_clearml.core.gpu_queues import MISCONFIGURED, NO_ELIGIBLE_NODE, WAITING
+    from kubectl_clearml.core.gpu_queues import OK as FITS
 
     out: list[Check] = []
     skipped = _skipped("capacity.fit", "capacity", s.gpu_reports)

@@ -141,7 +141,7 @@ def _extended_mismatch(template: Obj) -> str | None:
     return None
 
 
-def _largest_free(resource: str, nodes: Iterable[NodeGpus]) -> tuple[int, str | None]:
+def largest_free(resource: str, nodes: Iterable[NodeGpus]) -> tuple[int, str | None]:
     best, where = 0, None
     for node in nodes:
         free = node.allocatable.get(resource, 0) - node.used.get(resource, 0)
@@ -216,7 +216,7 @@ def queue_report(queue: QueueInput, cluster: ClusterGpus) -> QueueReport:
     gpus = report.gpus_per_pod
     if gpus:
         resource, amount = max(gpus.items(), key=lambda item: item[1])
-        best, where = _largest_free(resource, eligible)
+        best, where = largest_free(resource, eligible)
         where_text = f" ({where})" if where else ""
         report.why = f"needs {amount} {resource} per pod, at most {best} free on one eligible node{where_text}{note}"
     else:
