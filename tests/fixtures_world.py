@@ -78,10 +78,12 @@ def make_world(
         time_scale: float = FAST_TIME_SCALE,
         failing_images: tuple[str, ...] | None = None,
         in_pod_agent: bool = True,
+        troubles: bool = False,
         **kubelet: Any,
     ) -> WorldHandle:
         options = SandboxOptions(
-            flavour=flavour, time_scale=time_scale, seed=seed, kubelet=kubelet, in_pod_agent=in_pod_agent
+            flavour=flavour, time_scale=time_scale, seed=seed, kubelet=kubelet, in_pod_agent=in_pod_agent,
+            troubles=troubles,
         )
         if failing_images is not None:
             options.failing_images = failing_images

@@ -171,9 +171,9 @@ def _agent_login(kube: Any, namespace: str) -> Login:
     try:
         client.login()
     except AuthError as exc:
-        return Login(host, "refused", exc.one_line())
+        return Login(host, "refused", exc.what)
     except UnreachableError as exc:
-        return Login(host, "unreachable", exc.one_line())
+        return Login(host, "unreachable", exc.what)
     finally:
         client.close()
     return Login(host, "ok")

@@ -66,6 +66,9 @@ STOP_GRACE_SECONDS = 5.0  # how long a command may take to end after Ctrl-C or S
     help="Tell the story: queues, GPU fit, templates, the glue launching pods, what failed and the fix.",
 )
 @click.option("--oss", is_flag=True, help="Seed the open-source chart's agent instead of the enterprise one.")
+@click.option("--troubles", is_flag=True,
+              help="Break the world in every way `doctor` and `why` name (wrong agent key, RBAC gap, unserved queue, "
+              "...).")
 @click.option(
     "--time-scale",
     type=click.FloatRange(min=0.001),
@@ -80,6 +83,7 @@ STOP_GRACE_SECONDS = 5.0  # how long a command may take to end after Ctrl-C or S
 def command(
     demo: bool,
     oss: bool,
+    troubles: bool,
     time_scale: float | None,
     port_kube: int,
     port_clearml: int,
@@ -109,6 +113,7 @@ def command(
         time_scale=time_scale or (DEMO_TIME_SCALE if demo else 1.0),
         port_kube=port_kube,
         port_clearml=port_clearml,
+        troubles=troubles,
     )
     # From here on SIGTERM is a KeyboardInterrupt (the `-- CMD` mode passes it on instead): whenever it comes,
     # the servers stop and the temporary directory goes, as after Ctrl-C.

@@ -184,7 +184,7 @@ def evidence(facts: TaskFacts, now: float | None = None) -> list[tuple[str, str]
             kind = next(iter(state), "unknown")
             detail = state.get(kind) or {}
             extra = ", ".join(f"{k} {v}" for k, v in (detail or {}).items() if k in ("reason", "exitCode"))
-            out.append((f"container {cs.get('name')}", f"{kind}{f' ({extra})' if extra else ''}, "
+            out.append(("container", f"{cs.get('name')} {kind}{f' ({extra})' if extra else ''}, "
                         f"{cs.get('restartCount', 0)} restart(s), image {cs.get('image', '')}"))
     elif facts.pod_unknown:
         out.append(("pod", f"unknown ({facts.pod_unknown})"))

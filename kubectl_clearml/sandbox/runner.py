@@ -49,6 +49,7 @@ class SandboxOptions:
     failing_images: tuple[str, ...] = DEFAULT_FAILING_IMAGES
     kubelet: dict[str, Any] = field(default_factory=dict)  # other KubeletSettings fields
     in_pod_agent: bool = True  # task pods report started/completed/failed to ClearML as clearml_agent does
+    troubles: bool = False  # lay the troubleshooting scenario over the world (seeds/troubles.py)
 
     def kubelet_settings(self) -> KubeletSettings:
         return KubeletSettings(failing_images=self.failing_images, **self.kubelet)
@@ -96,7 +97,8 @@ class Sandbox:
             self.clearml_conf = self.clearml.write_clearml_conf(self.workdir / "clearml.conf")
             store = self.store = EmulatorStore(self.kube.store)
             if self.options.seed:
-                self.world = seed_world(store, self.clearml.state, self.endpoint, flavour=self.options.flavour)
+                self.world = seed_world(store, self.clearml.state, self.endpoint, flavour=self.options.flavour,
+                                        troubles=self.options.troubles)
                 # The agent's user values, for commands that take `-f values.yaml` (run-glue, shm-fix, ...).
                 self.values_file = self.workdir / "values.yaml"
                 self.values_file.write_text(yaml.safe_dump(self.world.install.values, sort_keys=False))

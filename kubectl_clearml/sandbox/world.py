@@ -94,6 +94,7 @@ def seed_world(
     endpoint: seeds.Endpoint,
     *,
     flavour: str = "enterprise",
+    troubles: bool = False,
 ) -> World:
     install = seeds.agent_install(flavour, endpoint)
     world = World(flavour, install, endpoint)
@@ -117,6 +118,10 @@ def seed_world(
         age = pod.pop("age_minutes", 0)
         node = pod["spec"].pop("nodeName")
         _run_pod(kube, world, pod, node, age)
+    if troubles:  # the troubleshooting overlay (sandbox --troubles): every failure doctor and why name
+        from kubectl_clearml.sandbox.seeds import troubles as scenario
+
+        scenario.apply(kube, clearml, world)  # type: ignore[arg-type]
     return world
 
 
