@@ -150,8 +150,7 @@ def _pod_with_missing_image(kube: Target, clearml: Any, world: Any, settings: Gl
 
 def _nccl_failure(kube: Target, clearml: Any, world: Any, settings: GlueSettings) -> None:
     """finetune-mistral-7b-ddp's pod ran and died as the simulated kubelet makes such pods die (its own lines)."""
-    from kubectl_clearml.sandbox.cluster.kubelet import KubeletSettings
-    from kubectl_clearml.sandbox.cluster.workload import plan_run
+    from kubectl_clearml.sandbox.cluster.workload import KubeletSettings, plan_run
 
     task_id = world.task_ids["finetune-mistral-7b-ddp"]  # llama asks --ipc=host: the glue gives it a /dev/shm
     pod = _task_pod(clearml, world, settings, task_id, "2xGPU")
