@@ -1,0 +1,153 @@
+"""`kubectl clearml doctor` end to end over HTTP against the emulators.
+
+The default world is healthy but for the task the reference glue stranded in k8s_scheduler; the troubles world
+(seeds/troubles.py) breaks each check doctor has (one test per check below); a permission-restricted identity
+gets `skipped (forbidden: ...)`, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.helpers import run_cli
+
+RBAC = "rbac.authorization.k8s.io/v1"
+
+
+def doctor(world, *args: str, env: dict[str, str] | None = None):
+    env = env or world.env
+    return run_cli(["doctor", *args], env=env, home=env.get("HOME"))
+
+
+def checks(result) -> dict[str, dict]:
+    document = json.loads(result.stdout)
+    assert document["kind"] == "DoctorReport" and document["apiVersion"] == "kubectl-clearml.doctor/v1"
+    assert document["summary"] == {s: sum(c["status"] == s for c in document["checks"])
+                                   for s in ("ok", "warn", "fail", "skipped")}
+    for check in document["checks"]:
+        assert set(check) == {"id", "group", "status", "detail", "hint", "objects"}
+        assert check["id"].startswith(check["group"] + ".")
+        assert (check["status"] == "ok") == (check["hint"] == "") or check["status"] == "skipped"
+    return {c["id"]: c for c in document["checks"]}
+
+
+@pytest.fixture
+def troubles(make_world):
+    return make_world(troubles=True)
+
+
+def test_healthy_world_fails_only_the_stranded_task_and_runs_under_two_seconds(world):
+    started = time.monotonic()
+    result = doctor(world, "-o", "json")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 1, result.stderr
+    found = checks(result)
+    assert [c for c, v in found.items() if v["status"] == "fail"] == ["queues.stranded"]
+    for check in ("install.found", "install.deployment", "install.pod", "credentials.login",
+                  "credentials.default-keys", "rbac.agent", "rbac.self", "queues.exist", "queues.unserved",
+                  "templates.valid", "templates.lint", "templates.references", "templates.namespace",
+                  "capacity.fit", "capacity.pending-pods", "shm.failures"):
+        assert found[check]["status"] == "ok", found[check]
+    assert found["shm.multi-gpu"]["status"] == "warn" and found["shm.multi-gpu"]["objects"] == ["2xGPU"]
+    assert found["queues.stranded"]["objects"] == [world.world.task_ids["stranded-by-reference-glue"]]
+    assert elapsed < 4.0, f"doctor took {elapsed:.2f}s"  # ~0.5-1 s measured; a loaded CI box gets slack
+    assert result.stderr == ""  # no progress line when stderr is not a terminal
+
+
+def test_exit_zero_when_nothing_fails_and_the_table(world):
+    state = world.clearml.state
+    with state.lock:
+        state.queues[world.world.queue_ids["k8s_scheduler"]]["entries"].clear()
+    result = doctor(world)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "install" and lines[1].split()[:2] == ["ok", "install.found"]
+    assert lines[-1].startswith("20 checks: ") and " 0 fail, 0 skipped " in lines[-1]
+
+
+@pytest.mark.parametrize(("check", "status", "words"), [
+    ("credentials.login", "fail", "refuses the agent's keys"),
+    ("rbac.agent", "fail", "service account clearml-agent-sa may not delete pods"),
+    ("queues.unserved", "fail", "pending tasks in queue(s) no agent serves: cpu-batch (1 pending)"),
+    ("templates.references", "fail", "missing in namespace clearml: secret/registry-team-green (queues green)"),
+    ("capacity.fit", "warn", "2xGPU: WAITING FOR GPUS (needs 2 nvidia.com/gpu per pod, at most 1 free"),
+    ("shm.failures", "fail", "/dev/shm failures in queue(s) 2xGPU: pod clearml-id-"),
+])
+def test_each_failing_check_in_the_troubles_world(troubles, check, status, words):
+    group = check.split(".")[0]
+    found = checks(doctor(troubles, "--group", group, "-o", "json"))
+    assert found[check]["status"] == status, found[check]
+    assert words in found[check]["detail"]
+    assert found[check]["hint"]
+
+
+def test_a_pod_stuck_on_a_taint(troubles):
+    deadline = time.monotonic() + 20
+    while True:
+        found = checks(doctor(troubles, "--group", "capacity", "-o", "json"))["capacity.pending-pods"]
+        if found["status"] == "fail" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert found["status"] == "fail"
+    assert "1 node(s) had untolerated taint {dedicated: system}" in found["detail"]
+    assert found["objects"][0] == "pod/clearml-id-" + troubles.world.task_ids["render-on-system-node"]
+
+
+def test_install_not_found_fails_and_the_rest_is_skipped(world):
+    result = doctor(world, "-n", "research", "-o", "json")
+    assert result.exit_code == 1
+    found = checks(result)
+    assert found["install.found"]["status"] == "fail"
+    assert "no ClearML agent install found" in found["install.found"]["detail"]
+    assert found["templates.valid"]["status"] == "skipped"
+    assert found["templates.valid"]["detail"].startswith("skipped (no agent configuration")
+
+
+def test_default_keys_and_a_crash_looping_agent(world):
+    store = world.kube.store
+    pod = next(p for p in store.list("pods", "clearml") if p["metadata"]["name"].startswith("clearml-agent-"))
+    status = pod["status"]
+    status["containerStatuses"][0].update(ready=False, restartCount=7, state={"waiting": {
+        "reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container"}},
+        lastState={"terminated": {"exitCode": 1, "reason": "Error"}})
+    store.update_pod_status("clearml", pod["metadata"]["name"], status)
+    found = checks(doctor(world, "--group", "install", "-o", "json"))
+    assert found["install.pod"]["status"] == "fail"
+    assert found["install.pod"]["detail"].endswith("is crash-looping (7 restarts, last exit: Error)")
+    assert "--previous" in found["install.pod"]["hint"]
+
+
+def restricted_env(world, tmp_path) -> dict[str, str]:
+    """A viewer that may read the agent's namespace and nothing else (no nodes, no access reviews of others)."""
+    kube = world.kube
+    user = "system:serviceaccount:clearml:viewer"
+    kube.store.add({"apiVersion": RBAC, "kind": "Role", "metadata": {"name": "viewer", "namespace": "clearml"},
+                    "rules": [{"apiGroups": ["", "apps"], "verbs": ["get", "list", "watch"],
+                               "resources": ["pods", "pods/log", "deployments", "configmaps", "secrets"]}]})
+    kube.store.add({"apiVersion": RBAC, "kind": "RoleBinding", "metadata": {"name": "viewer", "namespace": "clearml"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "viewer"},
+                    "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": "clearml"}]})
+    path = kube.write_kubeconfig(tmp_path / "viewer.kubeconfig", namespace="clearml", user_token="viewer-token",
+                                 user=user)
+    return {**world.env, "KUBECONFIG": path}
+
+
+def test_a_restricted_identity_gets_skipped_forbidden_never_a_crash(world, tmp_path):
+    result = doctor(world, "-o", "json", env=restricted_env(world, tmp_path))
+    assert result.exit_code == 1, result.stderr  # the stranded task still fails; nothing crashed
+    found = checks(result)
+    assert found["rbac.agent"]["status"] == "skipped"
+    assert found["rbac.agent"]["detail"].startswith("skipped (forbidden: cannot create subjectaccessreviews")
+    assert found["rbac.self"]["status"] == "warn"
+    assert "list nodes" in found["rbac.self"]["detail"] and "create subjectaccessreviews" in found["rbac.self"]["detail"]
+    assert found["capacity.fit"]["status"] == "skipped"
+    assert found["capacity.fit"]["detail"].startswith("skipped (forbidden: cannot list nodes")
+    assert found["install.found"]["status"] == "ok" and found["credentials.login"]["status"] == "ok"
+
+
+def test_doctor_usage_errors_keep_their_codes(world):
+    assert doctor(world, "-o", "wide").exit_code == 2
+    assert doctor(world, "--group", "nope").exit_code == 2
