@@ -245,7 +245,19 @@ def _demo(sandbox: Sandbox) -> int:
             if args in ENTERPRISE_ONLY and sandbox.options.flavour != "enterprise":
                 continue
             _demo_step(title, tuple(a.format(values=values) for a in args), env)
+        failed = _failed_task(sandbox, "2xgpu")
+        if failed:
+            _demo_step("Why the 2xGPU task failed, from ClearML to the node", ("why", failed[:8]), env)
     return 0
+
+
+def _failed_task(sandbox: Sandbox, queue_label: str) -> str | None:
+    """The task id of a failed task pod of the queue (its clearml-agent-queue-name label)."""
+    for pod in sandbox.store.list("pods") if sandbox.store else ():
+        labels = pod["metadata"].get("labels") or {}
+        if labels.get("clearml-agent-queue-name") == queue_label and (pod.get("status") or {}).get("phase") == "Failed":
+            return str(labels.get("clearml-task-id") or "") or None
+    return None
 
 
 def _demo_step(title: str, args: Sequence[str], env: dict[str, str]) -> bool:

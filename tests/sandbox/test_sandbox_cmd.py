@@ -127,6 +127,9 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
     assert ["2xgpu", "Failed", "Error", "(exit", "1)"] in [p[1:] for p in pods]
     assert any(p[1:3] == ["green", "Pending"] and p[3] in ("ErrImagePull", "ImagePullBackOff") for p in pods)
     assert sum(p[2] == "Succeeded" for p in pods) >= 6
+    # The story ends with why on that failed 2xGPU task.
+    why = out[out.index("$ kubectl clearml why "):].splitlines()
+    assert why[1] == "failed: exit 1 (NCCL /dev/shm too small)", why[:3]
 
 
 def test_demo_and_a_command_together_is_a_usage_error(tmp_path: Path) -> None:
