@@ -11,7 +11,7 @@ import yaml
 from kubectl_clearml.cli.main import COMMANDS, cli
 from tests.helpers import run_cli
 
-SUBCOMMANDS = ["queues", "submit-pod", "diff-template", "gpu-report", "shm-fix", "run-glue", "sandbox"]
+SUBCOMMANDS = ["queues", "submit-pod", "diff-template", "gpu-report", "shm-fix", "doctor", "why", "run-glue", "sandbox"]
 
 
 def test_help_shows_kubectl_prefix_and_every_subcommand(tmp_path):
