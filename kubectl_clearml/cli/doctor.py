@@ -53,6 +53,8 @@ def command(values: tuple[str, ...], release: str | None, queues: tuple[str, ...
     started = time.monotonic()
     kube = kube_from(g)
     progress = _progress(g.no_color)
+    progress("connecting")
+    kube.version()  # no API server, or our credentials refused: doctor's own error (exit 5 / 4), not a check
     snapshot = collect(g, kube, values=values, release=release, queues=queues, progress=progress)
     progress("")
     checks = run_checks(snapshot, groups)

@@ -151,3 +151,50 @@ def test_a_restricted_identity_gets_skipped_forbidden_never_a_crash(world, tmp_p
 def test_doctor_usage_errors_keep_their_codes(world):
     assert doctor(world, "-o", "wide").exit_code == 2
     assert doctor(world, "--group", "nope").exit_code == 2
+
+
+def test_an_unreachable_or_refusing_api_server_is_doctors_own_error(world, tmp_path):
+    closed = tmp_path / "closed.kubeconfig"
+    closed.write_text("apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+                      "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+                      "users: [{name: u, user: {token: t}}]\n"
+                      "contexts: [{name: c, context: {cluster: c, user: u, namespace: clearml}}]\n")
+    unreachable = doctor(world, env={**world.env, "KUBECONFIG": str(closed)})
+    assert unreachable.exit_code == 5, unreachable.stderr
+    refused = tmp_path / "refused.kubeconfig"
+    refused.write_text(closed.read_text().replace("http://127.0.0.1:1", world.kube.url).replace("token: t",
+                                                                                               "token: unknown"))
+    unauthorized = doctor(world, env={**world.env, "KUBECONFIG": str(refused)})
+    assert unauthorized.exit_code == 4, unauthorized.stderr
+    assert "unauthorized" in unauthorized.stderr
+
+
+def test_progress_goes_to_a_terminal_only(world):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    exe = os.path.join(os.path.dirname(sys.executable), "kubectl-clearml")
+    main, terminal = pty.openpty()
+    try:
+        process = subprocess.run([exe, "doctor", "--group", "install"], env={**os.environ, **world.env},
+                                 stdout=subprocess.PIPE, stderr=terminal, timeout=60)
+        os.close(terminal)
+        terminal = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(main)
+        if terminal != -1:
+            os.close(terminal)
+    assert process.returncode == 0, process.stdout
+    assert b"doctor: reading the agent install..." in seen
+    assert b"doctor:" not in process.stdout  # the report itself has no progress in it
