@@ -198,3 +198,34 @@ def test_progress_goes_to_a_terminal_only(world):
     assert process.returncode == 0, process.stdout
     assert b"doctor: reading the agent install..." in seen
     assert b"doctor:" not in process.stdout  # the report itself has no progress in it
+
+
+def test_values_files_a_template_the_server_rejects_and_a_lint_error(world, tmp_path):
+    import yaml
+
+    values = yaml.safe_load(world.sandbox.values_file.read_text())
+    values["agentk8sglue"]["queues"]["red"]["templateOverrides"] = {
+        # A number where the apiserver wants a string: `cannot unmarshal number into Go struct field` (400).
+        "env": [{"name": "WORKERS", "value": 4}],
+        "nodeSelectr": {"pool": "cpu"}}
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    result = doctor(world, "-f", str(path), "--group", "templates", "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    found = checks(result)
+    assert found["templates.valid"]["status"] == "fail" and found["templates.valid"]["objects"] == ["red"]
+    assert found["templates.valid"]["detail"].startswith("red: ")
+    assert found["templates.lint"]["status"] == "fail"
+    assert "nodeSelectr: unknown key (did you mean 'nodeSelector'?)" in found["templates.lint"]["detail"]
+
+
+def test_an_agent_server_that_cannot_be_reached_fails_the_login(world):
+    def point_elsewhere(deployment):
+        for env in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+            if env["name"] == "CLEARML_API_HOST":
+                env["value"] = "http://127.0.0.1:1"
+
+    world.kube.store.update("deployments", "clearml-agent", "clearml", point_elsewhere)
+    found = checks(doctor(world, "--group", "credentials", "-o", "json"))["credentials.login"]
+    assert found["status"] == "fail"
+    assert found["detail"].startswith("http://127.0.0.1:1 is not reachable from here")
