@@ -116,9 +116,15 @@ def gather(g: Globals, kube: Any, client: Any, task: dict[str, Any], values: tup
                                                              label_selector=f"clearml-task-id={task_id}")))
         nodes_f = pool.submit(_optional, lambda: (list(kube.list("nodes")), list(kube.list(
             "pods", all_namespaces=True, field_selector="status.phase!=Succeeded,status.phase!=Failed"))))
+        workers_f = pool.submit(_optional, lambda: client.call("workers.get_all", {"last_seen": 600}))
         queues = list(queues_f.result().get("queues") or [])
         cfg, pods, cluster = cfg_f.result(), pods_f.result(), nodes_f.result()
     _place(facts, task, queues)
+    workers = workers_f.result()
+    if facts.position is not None and not isinstance(workers, KubectlClearmlError):
+        facts.polled = any(facts.position.queue_id in {str(q.get("id") if isinstance(q, dict) else q)
+                                                       for q in w.get("queues") or ()}
+                           for w in workers.get("workers") or ())
     if not isinstance(cfg, KubectlClearmlError):
         _served(facts, cfg, queues)
     if isinstance(pods, KubectlClearmlError):

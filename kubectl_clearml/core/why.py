@@ -47,6 +47,7 @@ class TaskFacts:
     queue_name: str | None = None  # execution.queue's name
     served_entry: str | None = None  # the agent's entry for that queue (None: not served)
     agent_known: bool = False  # whether we know the agent's served queues at all
+    polled: bool | None = None  # a ClearML worker listens on the queue (None: unknown)
     template: str | None = None  # the queue's template summary
     pod: dict[str, Any] | None = None
     pod_unknown: str | None = None  # why pods could not be read
@@ -138,6 +139,9 @@ def verdict(facts: TaskFacts) -> Verdict:
         if facts.gpu_verdict in ("NO ELIGIBLE NODE", "MISCONFIGURED"):
             return Verdict(f"queued ({where}, {facts.gpu_verdict.lower()}: {facts.gpu_why})",
                            "kubectl clearml gpu-report --by queue shows why", False)
+        if facts.polled is False:
+            return Verdict(f"queued ({where}, no worker polls the queue)", "the agent is not running or cannot "
+                           "log in: kubectl clearml doctor", False)
         return Verdict(f"queued ({where})", "wait: the agent takes queued tasks in order", False)
     if status == "queued":
         return Verdict("queued (in no queue the server lists)", "enqueue it again", False)
@@ -165,7 +169,7 @@ def evidence(facts: TaskFacts, now: float | None = None) -> list[tuple[str, str]
                     + (f", enqueued {age} ago" if age else "") + ")"))
     elif facts.queue_name:
         out.append(("queue", facts.queue_name))
-    if facts.agent_known and (position is not None or facts.queue_name):
+    if facts.agent_known and (position is not None or facts.queue_name) and not (position and position.hidden):
         out.append(("served", f"yes, template {facts.template}" if facts.served_entry is not None and facts.template
                     else "yes" if facts.served_entry is not None else "no (the agent does not serve this queue)"))
     if facts.gpu_verdict:

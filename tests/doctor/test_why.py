@@ -133,3 +133,15 @@ def test_watch_follows_a_task_until_it_runs(make_world):
     assert result.exit_code == 0, result.stderr
     verdicts = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line[:2].isdigit()]
     assert verdicts[-1] == "running" and len(verdicts) >= 2, result.stdout
+
+
+def test_queued_in_a_served_queue_no_worker_polls_then_one_does(world):
+    from kubectl_clearml.adapters.clearml import ClearmlClient
+    from kubectl_clearml.adapters.credentials import Credentials
+
+    found = verdict_of(world, "preprocess-imagenet-shard-02")
+    assert found["verdict"] == "queued (position 2 of 2, no worker polls the queue)"
+    assert "kubectl clearml doctor" in found["fix"]
+    client = ClearmlClient(Credentials(world.clearml.url, world.clearml.access_key, world.clearml.secret_key))
+    client.call("workers.register", {"worker": "clearml-agent", "queues": [world.world.queue_ids["red"]]})
+    assert verdict_of(world, "preprocess-imagenet-shard-02")["verdict"] == "queued (position 2 of 2)"
