@@ -96,8 +96,8 @@ def _missing_pull_secret(kube: Target, install: AgentInstall, namespace: str) ->
     queues = ((release.get("config") or {}).get("agentk8sglue") or {}).get("queues") or {}
     if "green" in queues:
         queues["green"].setdefault("templateOverrides", {})["imagePullSecrets"] = pull
-    else:  # the open-source chart: one base template for every queue
-        release["config"].setdefault("agentk8sglue", {}).setdefault("basePodTemplate", {})["imagePullSecrets"] = pull
+    else:  # the open-source chart renders its pull secret from imageCredentials (templates.py), for every queue
+        release["config"]["imageCredentials"] = {"enabled": True, "existingSecret": MISSING_PULL_SECRET}
     secret = copy.deepcopy(install.release_secret)
     secret["data"]["release"] = base64.b64encode(helm_release_payload(release).encode()).decode()
     kube.add("secrets", secret)
