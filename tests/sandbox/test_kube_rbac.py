@@ -57,6 +57,11 @@ def test_kubectl_auth_can_i_answers_from_roles_bindings_and_groups(kube, kubecon
     assert can_i(kubeconfig, "get", "configmaps/template", *as_sa).stdout.strip() == "yes"
     assert can_i(kubeconfig, "get", "configmaps/other", *as_sa).stdout.strip() == "no"  # resourceNames
     assert can_i(kubeconfig, "list", "nodes", "--as", SA).stdout.strip() == "yes"  # ClusterRoleBinding to a group
+    whoami = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "auth", "whoami", "--as", SA, "-o", "json"],
+                            capture_output=True, text=True, timeout=30)
+    assert whoami.returncode == 0, whoami.stderr
+    user = json.loads(whoami.stdout)["status"]["userInfo"]
+    assert user["username"] == SA and "system:serviceaccounts:clearml" in user["groups"]
     listing = can_i(kubeconfig, "--list", *as_sa)
     assert listing.returncode == 0
     assert any(line.split()[:1] == ["pods"] and "[get list watch create]" in line for line in listing.stdout.splitlines())
@@ -128,6 +133,10 @@ def test_typed_client_access_reviews_self_and_subject(kube, tmp_path):
     assert admin_auth.create_subject_access_review(subject).status.allowed is True
     subject.spec.resource_attributes.verb = "patch"
     assert admin_auth.create_subject_access_review(subject).status.allowed is False
+    local = client.V1LocalSubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
+        user=SA, resource_attributes=client.V1ResourceAttributes(verb="list", resource="pods")))
+    assert admin_auth.create_namespaced_local_subject_access_review(NS, local).status.allowed is True
+    assert admin_auth.create_namespaced_local_subject_access_review("default", local).status.allowed is False
     kube.deny("watch", "pods", NS)  # a test's deny rule says "no" in reviews as on requests
     subject.spec.resource_attributes.verb = "watch"
     assert admin_auth.create_subject_access_review(subject).status.allowed is False

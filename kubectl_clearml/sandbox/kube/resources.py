@@ -56,6 +56,7 @@ REVIEW_RESOURCES = (
              verbs=_REVIEW_VERBS),
     Resource("authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", True,
              verbs=_REVIEW_VERBS),
+    Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=_REVIEW_VERBS),
 )
 
 RESOURCES: tuple[Resource, ...] = (

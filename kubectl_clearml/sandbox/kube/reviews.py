@@ -6,6 +6,7 @@ SelfSubjectRulesReview (``kubectl auth can-i --list``). Reviews are not stored: 
 with a ``status`` ``{allowed, reason}``. The emulator's deny rules count too, so a test that denies a verb
 sees the same "no" from a review as from the request itself.
 
+SelfSubjectReview (authentication.k8s.io/v1, ``kubectl auth whoami``) names the caller and its groups.
 ``/healthz``, ``/livez``, ``/readyz`` answer ``ok`` (``?verbose`` lists the checks), as the apiserver does.
 """
 
@@ -28,6 +29,7 @@ REVIEWS = {
     "localsubjectaccessreviews": "LocalSubjectAccessReview",
     "selfsubjectrulesreviews": "SelfSubjectRulesReview",
 }
+WHOAMI_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"  # kubectl auth whoami
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 HEALTH_CHECKS = ("ping", "log", "etcd", "poststarthook/start-kube-apiserver-admission-initializer")
 
@@ -38,12 +40,19 @@ def handles(request: Request) -> bool:
     path = request.path.rstrip("/")
     if request.method == "GET" and (path in HEALTH_PATHS or path.rsplit("/", 1)[0] in HEALTH_PATHS):
         return True
+    if request.method == "POST" and path == WHOAMI_PATH:
+        return True
     return request.method == "POST" and path.startswith(GROUP_PATH) and path.rsplit("/", 1)[-1] in REVIEWS
 
 
 def serve(request: Request, rbac: Rbac, deny: DenyCheck) -> Response:
     if request.method == "GET":
         return _health(request)
+    if request.path.rstrip("/") == WHOAMI_PATH:  # who the token (or --as) says we are
+        return json_response(201, {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                                   "metadata": {"creationTimestamp": None},
+                                   "status": {"userInfo": {"username": request.user,
+                                                           "groups": list(rbac.identities.groups(request.user))}}})
     try:
         return _review(request, rbac, deny)
     except st.ApiError as error:
