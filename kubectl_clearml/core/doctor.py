@@ -14,7 +14,8 @@ from typing import Any, TypeVar, Union
 OK, WARN, FAIL, SKIPPED = "ok", "warn", "fail", "skipped"
 STATUSES = (OK, WARN, FAIL, SKIPPED)
 GROUPS = ("install", "credentials", "rbac", "queues", "templates", "capacity", "shm")
-# What the agent's service account must be allowed (the glue creates, watches and deletes task pods).
+# What the agent's service account must be allowed: the glue creates, watches and deletes task pods. The chart
+# grants get/list/watch/create/patch/delete on pods (clearml-agent 5.3.2, templates/agentk8sglue-rbac.yaml:18-25).
 AGENT_VERBS = (("create", "pods"), ("delete", "pods"), ("list", "pods"), ("watch", "pods"), ("get", "pods"))
 T = TypeVar("T")
 
