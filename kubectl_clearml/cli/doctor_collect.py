@@ -94,11 +94,13 @@ def collect(g: Globals, kube: Any, *, values: tuple[str, ...] = (), release: str
             shm_f = submit(lambda: _shm_scan(pool, kube, namespace, cfg, served))
             snap.lint = part(lambda: _lint(cfg))
             snap.shm = part(lambda: _shm(cfg, served))
-            existing = {kind.rstrip("s"): names for kind, f in names_f.items() if isinstance(names := f.result(), set)}
+            listed = {kind: f.result() for kind, f in names_f.items()}
+            existing = {kind.rstrip("s"): names for kind, names in listed.items() if isinstance(names, set)}
+            snap.unchecked_kinds = [kind for kind, names in listed.items() if isinstance(names, Missing)]
             snap.references = {q: _missing_refs(p.manifest, existing) for q, p in pods_built.items()}
             snap.template_namespaces = {q: str((t.get("metadata") or {}).get("namespace") or "")
                                         for q, t in templates.items()}
-            snap.dry_runs = {q: _dry_error(f.result()) for q, f in dry_f.items()}
+            snap.dry_runs = _dry_runs({q: f.result() for q, f in dry_f.items()})
             snap.shm_findings = shm_f.result()
             _capacity(snap, cluster_f.result(), cfg, clearml)
         else:
@@ -237,10 +239,12 @@ def _dry_run(kube: Any, namespace: str, built: Any) -> str | None:
     return None
 
 
-def _dry_error(value: Any) -> str | None:
-    if isinstance(value, Missing):
-        return None if value.why.startswith("forbidden") else value.why
-    return value  # type: ignore[no-any-return]
+def _dry_runs(results: dict[str, Any]) -> dict[str, str | None] | Missing:
+    """queue -> the apiserver's error (None: accepted); a dry-run we may not make is no verdict at all."""
+    denied = next((r for r in results.values() if isinstance(r, Missing) and r.why.startswith("forbidden")), None)
+    if denied is not None:
+        return denied
+    return {q: r.why if isinstance(r, Missing) else r for q, r in results.items()}
 
 
 def _missing_refs(template: dict[str, Any], existing: dict[str, set[str]]) -> list[str]:

@@ -82,6 +82,7 @@ class Snapshot:
     dry_runs: Part[dict[str, str | None]] = Missing("no templates")  # queue -> apiserver error or None
     lint: Part[list[Any]] = Missing("no agent configuration")  # core.lint.Finding
     references: Part[dict[str, list[str]]] = Missing("no templates")  # queue -> missing "secret/x", ...
+    unchecked_kinds: list[str] = field(default_factory=list)  # kinds we could not list (references not judged)
     template_namespaces: Part[dict[str, str]] = Missing("no templates")  # queue -> metadata.namespace
     gpu_reports: Part[list[Any]] = Missing("no templates")  # core.gpu_queues.QueueReport
     dashboard: Part[str | None] = Missing("no GPU data")  # core.gpu_summary.dashboard_check line

@@ -206,8 +206,9 @@ def _lint(s: Snapshot, findings: list[Any]) -> Result:
 def _references(s: Snapshot, references: dict[str, list[str]]) -> Result:
     missing = sorted({ref for refs in references.values() for ref in refs})
     queues = [q for q, refs in references.items() if refs]
-    return judged(not missing, "image pull secrets, ConfigMaps, Secrets and PVCs the templates use exist",
-                  f"missing in namespace {s.namespace}: {', '.join(missing)} (queues {', '.join(queues)})",
+    unchecked = f" ({', '.join(s.unchecked_kinds)} not checked: cannot list them)" if s.unchecked_kinds else ""
+    return judged(not missing, f"image pull secrets, ConfigMaps, Secrets and PVCs the templates use exist{unchecked}",
+                  f"missing in namespace {s.namespace}: {', '.join(missing)} (queues {', '.join(queues)}){unchecked}",
                   f"create them in {s.namespace} (kubectl -n {s.namespace} create secret docker-registry ...)",
                   missing)
 

@@ -146,6 +146,9 @@ def test_a_restricted_identity_gets_skipped_forbidden_never_a_crash(world, tmp_p
     assert found["capacity.fit"]["status"] == "skipped"
     assert found["capacity.fit"]["detail"].startswith("skipped (forbidden: cannot list nodes")
     assert found["install.found"]["status"] == "ok" and found["credentials.login"]["status"] == "ok"
+    assert found["templates.valid"]["status"] == "skipped"  # a dry-run we may not make is no "ok"
+    assert found["templates.valid"]["detail"].startswith("skipped (forbidden: cannot create pod")
+    assert "persistentvolumeclaims not checked" in found["templates.references"]["detail"]
 
 
 def test_doctor_usage_errors_keep_their_codes(world):

@@ -72,6 +72,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "secrets", "Secret", True, (), frozenset({"type"})),
     Resource("", "v1", "services", "Service", True, ("svc",), subresources=("status",)),
     Resource("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
+    Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",), subresources=("status",)),
     Resource(
         "", "v1", "events", "Event", True, ("ev",),
         frozenset({"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
