@@ -84,6 +84,11 @@ def collect(g: Globals, kube: Any, *, values: tuple[str, ...] = (), release: str
         snap.task_pods = pods
         snap.own_access = own_f.result()
         if not isinstance(cfg, Missing):
+            if queues:
+                from kubectl_clearml.cli.shm_fix import resolve_queue
+
+                for queue in queues:
+                    resolve_queue(cfg, queue)  # --queue the agent does not know: doctor's own error (exit 3)
             served = list(queues) or list(cfg.queues)
             snap.served, snap.create_queues = list(cfg.queues), bool(cfg.create_queues)
             snap.uses_default_credentials = bool(cfg.uses_default_credentials)
@@ -102,7 +107,7 @@ def collect(g: Globals, kube: Any, *, values: tuple[str, ...] = (), release: str
                                         for q, t in templates.items()}
             snap.dry_runs = _dry_runs({q: f.result() for q, f in dry_f.items()})
             snap.shm_findings = shm_f.result()
-            _capacity(snap, cluster_f.result(), cfg, clearml)
+            _capacity(snap, cluster_f.result(), cfg, clearml, served)
         else:
             for name in ("served", "uses_default_credentials", "lint", "references", "template_namespaces",
                          "dry_runs", "gpu_reports", "dashboard", "shm", "shm_findings"):
@@ -281,7 +286,7 @@ def _cluster(g: Globals, kube: Any) -> Any:
     return read_cluster(g, kube, None)[0]
 
 
-def _capacity(snap: Snapshot, cluster: Any, cfg: Any, clearml: Any) -> None:
+def _capacity(snap: Snapshot, cluster: Any, cfg: Any, clearml: Any, served: list[str]) -> None:
     if isinstance(cluster, Missing):
         snap.gpu_reports = snap.dashboard = cluster
         return
@@ -290,7 +295,7 @@ def _capacity(snap: Snapshot, cluster: Any, cfg: Any, clearml: Any) -> None:
     from kubectl_clearml.core.gpu_summary import dashboard_check, totals
 
     server = None if isinstance(clearml, Missing) else {str(q.get("name", "")).lower(): q for q in clearml[0]}
-    snap.gpu_reports = queue_reports(queue_inputs(cfg, server), cluster)
+    snap.gpu_reports = queue_reports([i for i in queue_inputs(cfg, server) if i.name in served], cluster)
     total = totals(cluster)
     snap.dashboard = dashboard_check(total, cfg.report_max_gpu, cfg.report_max_gpu_key)
     snap.dashboard_mismatch = cfg.report_max_gpu is not None and cfg.report_max_gpu != total.physical_gpus

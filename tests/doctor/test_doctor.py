@@ -232,3 +232,12 @@ def test_an_agent_server_that_cannot_be_reached_fails_the_login(world):
     found = checks(doctor(world, "--group", "credentials", "-o", "json"))["credentials.login"]
     assert found["status"] == "fail"
     assert found["detail"].startswith("http://127.0.0.1:1 is not reachable from here")
+
+
+def test_queue_narrows_the_queue_checks_and_an_unknown_queue_is_not_found(world):
+    found = checks(doctor(world, "--queue", "2xGPU", "--group", "templates", "--group", "capacity", "-o", "json"))
+    assert found["templates.valid"]["detail"] == "1 queue template(s) pass the server's dry-run"
+    assert found["capacity.fit"]["detail"] == "every queue's pod fits now (1 queues)"
+    unknown = doctor(world, "--queue", "2xgpu-typo")
+    assert unknown.exit_code == 3
+    assert "queue '2xgpu-typo' is not in the agent's configuration" in unknown.stderr
