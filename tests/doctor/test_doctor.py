@@ -241,3 +241,36 @@ def test_queue_narrows_the_queue_checks_and_an_unknown_queue_is_not_found(world)
     unknown = doctor(world, "--queue", "2xgpu-typo")
     assert unknown.exit_code == 3
     assert "queue '2xgpu-typo' is not in the agent's configuration" in unknown.stderr
+
+
+def test_deployment_unavailable_image_pull_missing_queue_worker_and_dashboard(world):
+    from kubectl_clearml.adapters.clearml import ClearmlClient
+    from kubectl_clearml.adapters.credentials import Credentials
+
+    store = world.kube.store
+    deployment = store.get("deployments", "clearml-agent", "clearml")
+    deployment["status"].update(availableReplicas=0, conditions=[{"type": "Available", "status": "False",
+                                                                  "message": "Deployment does not have minimum "
+                                                                             "availability."}])
+    store.update_status("deployments", "clearml", "clearml-agent", deployment["status"])
+    pod = next(p for p in store.list("pods", "clearml") if p["metadata"]["name"].startswith("clearml-agent-"))
+    pod["status"]["containerStatuses"][0].update(ready=False, state={"waiting": {
+        "reason": "ImagePullBackOff", "message": 'Back-off pulling image "allegroai/clearml-agent-k8s:nope"'}})
+    store.update_pod_status("clearml", pod["metadata"]["name"], pod["status"])
+    state = world.clearml.state
+    with state.lock:
+        del state.queues[world.world.queue_ids["GPUshm"]]
+    client = ClearmlClient(Credentials(world.clearml.url, world.clearml.access_key, world.clearml.secret_key))
+    client.call("workers.register", {"worker": "clearml-agent", "queues": [world.world.queue_ids["red"]]})
+    found = checks(doctor(world, "-o", "json"))
+    assert found["install.deployment"]["status"] == "fail"
+    assert found["install.deployment"]["detail"] == ("Deployment clearml-agent: 0/1 available (Deployment does not "
+                                                     "have minimum availability.)")
+    assert found["install.pod"]["status"] == "fail" and ": ImagePullBackOff: Back-off pulling" in found[
+        "install.pod"]["detail"]
+    assert found["queues.exist"]["status"] == "warn"  # createQueues: true, the agent makes it at start
+    assert found["queues.exist"]["objects"] == ["GPUshm"] and "createQueues" in found["queues.exist"]["hint"]
+    assert found["queues.worker"] == {"id": "queues.worker", "group": "queues", "status": "ok",
+                                      "detail": "worker clearml-agent is reporting", "hint": "", "objects": []}
+    assert found["capacity.dashboard"]["status"] == "warn"
+    assert "reportMax=24) is below the cluster's 28 GPUs" in found["capacity.dashboard"]["detail"]
