@@ -42,13 +42,10 @@ def part(fn: Callable[[], T]) -> T | Missing:
         return missing(exc)
 
 
-def _result(future: Future[Any]) -> Any:
-    return future.result()
-
-
 def collect(g: Globals, kube: Any, *, values: tuple[str, ...] = (), release: str | None = None,
             queues: tuple[str, ...] = (), progress: Callable[[str], None] = lambda _: None) -> Snapshot:
     from kubectl_clearml.adapters.agent_install import find_install
+    from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL
 
     namespace = kube.namespace
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="doctor") as pool:
@@ -57,70 +54,81 @@ def collect(g: Globals, kube: Any, *, values: tuple[str, ...] = (), release: str
 
         install_f = submit(lambda: find_install(kube, namespace, release))
         clearml_f = submit(lambda: _clearml(g, kube))
-        pods_f = submit(lambda: list(kube.list("pods", namespace, label_selector="clearml-agent-queue")))
+        pods_f = submit(lambda: list(kube.list("pods", namespace, label_selector=QUEUE_ID_LABEL)))
         own_f = submit(lambda: _own_access(pool, kube, namespace))
         cluster_f = submit(lambda: _cluster(g, kube))
         names_f = {kind: submit(lambda k=kind: {o["metadata"]["name"] for o in kube.list(k, namespace)})  # type: ignore[misc]
                    for kind in ("secrets", "configmaps", "persistentvolumeclaims")}
         progress("reading the agent install")
         inst = install_f.result()
-        snap = Snapshot(namespace, Missing("no agent install"))
-        if isinstance(inst, Missing):
-            snap.install = Missing(inst.why.removeprefix("not found: "))
-            cfg: Any = inst
-        else:
-            cfg = part(lambda: _config(g, kube, inst, values, release))
-        if not isinstance(inst, Missing):
-            deployment = inst.deployment
-            sa = str(((deployment or {}).get("spec") or {}).get("template", {}).get("spec", {}).get(
-                "serviceAccountName") or "default")
-            glue_pods_f = submit(lambda: _glue_pods(kube, namespace, deployment))
-            login_f = submit(lambda: _agent_login(kube, namespace))
-            agent_access_f = submit(lambda: _agent_access(pool, kube, namespace, sa))
+        snap = Snapshot(namespace, Missing(inst.why.removeprefix("not found: ")) if isinstance(inst, Missing) else
+                        Missing("not read yet"))
+        # Values files need no install; without them the configuration is the install's.
+        cfg: Any = part(lambda: _config(g, kube, inst, values, release)) if values or not isinstance(
+            inst, Missing) else inst
+        agent = None if isinstance(inst, Missing) else _agent_reads(submit, pool, kube, namespace, inst)
         progress("asking ClearML and the cluster")
         clearml = clearml_f.result()
-        pods = pods_f.result()
         snap.queues, snap.workers = (clearml, clearml) if isinstance(clearml, Missing) else clearml
-        snap.task_pods = pods
+        snap.task_pods = pods_f.result()
         snap.own_access = own_f.result()
-        if not isinstance(cfg, Missing):
-            if queues:
-                from kubectl_clearml.cli.shm_fix import resolve_queue
-
-                for queue in queues:
-                    resolve_queue(cfg, queue)  # --queue the agent does not know: doctor's own error (exit 3)
-            served = list(queues) or list(cfg.queues)
-            snap.served, snap.create_queues = list(cfg.queues), bool(cfg.create_queues)
-            snap.uses_default_credentials = bool(cfg.uses_default_credentials)
-            snap.worker_prefix = _worker_prefix(inst)
-            templates = _templates(cfg, served)
-            pods_built = _built_pods(templates, _glue_settings(cfg, inst))
-            dry_f = {q: submit(lambda p=p: _dry_run(kube, namespace, p)) for q, p in pods_built.items()}  # type: ignore[misc]
-            shm_f = submit(lambda: _shm_scan(pool, kube, namespace, cfg, served))
-            snap.lint = part(lambda: _lint(cfg))
-            snap.shm = part(lambda: _shm(cfg, served))
-            listed = {kind: f.result() for kind, f in names_f.items()}
-            existing = {kind.rstrip("s"): names for kind, names in listed.items() if isinstance(names, set)}
-            snap.unchecked_kinds = [kind for kind, names in listed.items() if isinstance(names, Missing)]
-            snap.references = {q: _missing_refs(p.manifest, existing) for q, p in pods_built.items()}
-            snap.template_namespaces = {q: str((t.get("metadata") or {}).get("namespace") or "")
-                                        for q, t in templates.items()}
-            snap.dry_runs = _dry_runs({q: f.result() for q, f in dry_f.items()})
-            snap.shm_findings = shm_f.result()
-            _capacity(snap, cluster_f.result(), cfg, clearml, served)
-        else:
+        if isinstance(cfg, Missing):
             for name in ("served", "uses_default_credentials", "lint", "references", "template_namespaces",
                          "dry_runs", "gpu_reports", "dashboard", "shm", "shm_findings"):
                 setattr(snap, name, Missing(f"no agent configuration: {cfg.why}"))
-        if not isinstance(inst, Missing):
-            glue_pods = glue_pods_f.result()
+        else:
+            served = _served(cfg, queues)
+            _config_checks(snap, submit, pool, kube, cfg, inst, served, names_f)
+            _capacity(snap, cluster_f.result(), cfg, clearml, served)
+        if agent is not None and not isinstance(inst, Missing):
+            glue_pods_f, login_f, access_f, sa = agent
             snap.install = InstallFacts(
                 source=inst.source, name=inst.name, chart=_chart(inst, cfg), flavour=_flavour(cfg),
-                deployment=inst.deployment, glue_pods=glue_pods if isinstance(glue_pods, list) else [],
-                service_account=sa, notes=list(inst.notes))
+                deployment=inst.deployment, service_account=sa, notes=list(inst.notes))
+            snap.glue_pods = glue_pods_f.result()
             snap.login = login_f.result()
-            snap.agent_access = agent_access_f.result()
+            snap.agent_access = access_f.result()
     return snap
+
+
+def _agent_reads(submit: Any, pool: ThreadPoolExecutor, kube: Any, namespace: str, inst: Any) -> tuple[Any, ...]:
+    """Start what depends on the install: its pods, its login, its service account's permissions."""
+    deployment = inst.deployment
+    spec = (((deployment or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    sa = str(spec.get("serviceAccountName") or "default")
+    return (submit(lambda: _glue_pods(kube, namespace, deployment)), submit(lambda: _agent_login(kube, namespace)),
+            submit(lambda: _agent_access(pool, kube, namespace, sa)), sa)
+
+
+def _served(cfg: Any, queues: tuple[str, ...]) -> list[str]:
+    """The queues the queue checks look at: --queue (each known to the agent: else exit 3), else all served."""
+    from kubectl_clearml.cli.shm_fix import resolve_queue
+
+    for queue in queues:
+        resolve_queue(cfg, queue)
+    return list(queues) or list(cfg.queues)
+
+
+def _config_checks(snap: Snapshot, submit: Any, pool: ThreadPoolExecutor, kube: Any, cfg: Any, inst: Any,
+                   served: list[str], names_f: dict[str, Future[Any]]) -> None:
+    """What the agent's configuration decides: templates (dry-run, lint, references, namespace), /dev/shm."""
+    namespace = snap.namespace
+    snap.served, snap.create_queues = list(cfg.queues), bool(cfg.create_queues)
+    snap.uses_default_credentials = bool(cfg.uses_default_credentials)
+    snap.worker_prefix = _worker_prefix(inst)
+    templates = _templates(cfg, served)
+    pods_built = _built_pods(templates, _glue_settings(cfg, inst))
+    dry_f = {q: submit(lambda p=p: _dry_run(kube, namespace, p)) for q, p in pods_built.items()}
+    shm_f = submit(lambda: _shm_scan(pool, kube, namespace, cfg, served))
+    snap.lint = part(lambda: _lint(cfg))
+    snap.shm = part(lambda: _shm(cfg, served))
+    listed = {kind: f.result() for kind, f in names_f.items()}
+    existing = {kind.rstrip("s"): names for kind, names in listed.items() if isinstance(names, set)}
+    snap.unchecked_kinds = [kind for kind, names in listed.items() if isinstance(names, Missing)]
+    snap.references = {q: _missing_refs(p.manifest, existing) for q, p in pods_built.items()}
+    snap.template_namespaces = {q: str((t.get("metadata") or {}).get("namespace") or "") for q, t in templates.items()}
+    snap.dry_runs = _dry_runs({q: f.result() for q, f in dry_f.items()})
+    snap.shm_findings = shm_f.result()
 
 
 # ---- the reads ---------------------------------------------------------------------------------------

@@ -60,7 +60,6 @@ class InstallFacts:
     chart: str  # "clearml-enterprise-agent 6.14.1"
     flavour: str
     deployment: dict[str, Any] | None
-    glue_pods: list[dict[str, Any]]
     service_account: str
     notes: list[str] = field(default_factory=list)
 
@@ -69,6 +68,7 @@ class InstallFacts:
 class Snapshot:
     namespace: str
     install: Part[InstallFacts]
+    glue_pods: Part[list[dict[str, Any]]] = Missing("no agent install")
     served: Part[list[str]] = Missing("no agent install")
     uses_default_credentials: Part[bool] = Missing("no agent configuration")
     create_queues: bool = False

@@ -51,11 +51,11 @@ def _deployment(s: Snapshot, inst: InstallFacts) -> Result:
                   f"kubectl -n {s.namespace} describe deployment {name}", [f"deployment/{name}"])
 
 
-@check("install.pod", "install")
-def _glue_pod(s: Snapshot, inst: InstallFacts) -> Result:
-    if not inst.glue_pods:
+@check("install.pod", "install", "glue_pods")
+def _glue_pod(s: Snapshot, inst: InstallFacts, pods: list[dict[str, Any]]) -> Result:
+    if not pods:
         return Result(FAIL, "no agent pod is running", f"kubectl -n {s.namespace} get events --sort-by=.lastTimestamp")
-    pod = inst.glue_pods[0]
+    pod = pods[0]
     name = pod["metadata"]["name"]
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     restarts = sum(int(c.get("restartCount") or 0) for c in statuses)

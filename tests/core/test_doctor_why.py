@@ -25,7 +25,7 @@ POD = {"metadata": {"name": "agent-1"}, "status": {"phase": "Running", "containe
 
 
 def install() -> InstallFacts:
-    return InstallFacts("helm-release", "agent", "clearml-agent 5.3.1", "oss", DEPLOYMENT, [POD], "agent-sa")
+    return InstallFacts("helm-release", "agent", "clearml-agent 5.3.1", "oss", DEPLOYMENT, "agent-sa")
 
 
 def _maybe(value):
@@ -36,6 +36,7 @@ snapshots = st.builds(
     Snapshot,
     namespace=st.just("ml"),
     install=_maybe(install()),
+    glue_pods=_maybe([POD]),
     served=_maybe(["a", "b"]),
     uses_default_credentials=_maybe(False),
     login=_maybe(Login("http://clearml:8008", "ok")),
@@ -74,7 +75,7 @@ def test_checks_never_raise_and_keep_the_schema(snapshot):
 
 
 def test_the_failures_this_snapshot_holds():
-    snapshot = Snapshot("ml", install(), served=["a", "b"], uses_default_credentials=True,
+    snapshot = Snapshot("ml", install(), glue_pods=[POD], served=["a", "b"], uses_default_credentials=True,
                         login=Login("http://clearml.ml.svc.cluster.local:8008", "unreachable", "timed out"),
                         agent_access={"create pods": True, "delete pods": False},
                         queues=[{"id": "2", "name": "c", "entries": [{"task": "t2"}]}], workers=[],

@@ -104,6 +104,9 @@ def test_install_not_found_fails_and_the_rest_is_skipped(world):
     assert "no ClearML agent install found" in found["install.found"]["detail"]
     assert found["templates.valid"]["status"] == "skipped"
     assert found["templates.valid"]["detail"].startswith("skipped (no agent configuration")
+    with_values = checks(doctor(world, "-n", "research", "-f", str(world.sandbox.values_file), "-o", "json"))
+    assert with_values["install.found"]["status"] == "fail"  # values files need no install: the rest is judged
+    assert with_values["templates.lint"]["status"] == "ok" and with_values["shm.multi-gpu"]["status"] == "warn"
 
 
 def test_default_keys_and_a_crash_looping_agent(world):
