@@ -28,6 +28,8 @@ def _globals(ctx: click.Context) -> Any:
 OUTPUT_BY_COMMAND: dict[str, tuple[str, ...]] = {
     "config": ("table", "wide", "json", "yaml"),
     "diff-template": ("diff", "json-patch", "json", "yaml", "structured"),
+    "doctor": ("table", "json", "yaml"),
+    "why": ("table", "json", "yaml"),
     "queues create": ("table", "name"),
     "queues delete": ("table", "name"),
     "queues sync": ("table", "name"),

@@ -47,6 +47,7 @@ def command(task_id: str, values: tuple[str, ...], release: str | None, watch: b
       kubectl clearml why 3f2a9c --watch
     """
     from kubectl_clearml.cli.connect import clearml_from, kube_from
+    from kubectl_clearml.core.why import verdict
 
     g = get_globals()
     fmt = g.output_format(FORMATS)
@@ -56,8 +57,6 @@ def command(task_id: str, values: tuple[str, ...], release: str | None, watch: b
     last = None
     while True:
         facts = gather(g, kube, client, task, values, release)
-        from kubectl_clearml.core.why import verdict
-
         found = verdict(facts)
         if found.line != last:
             emit(facts, found, fmt, watching=watch)

@@ -58,7 +58,7 @@ def test_output_values_and_silence_when_servers_are_down(tmp_path):
 # Each command as typed up to -o; its own "use one of: ..." answer for a bad -o is the truth to match.
 OUTPUT_CASES = [
     ["queues"], ["queues", "show", "red"], ["queues", "create", "x"], ["queues", "delete", "x"], ["queues", "sync"],
-    ["diff-template"], ["gpu-report"], ["config"], ["run-glue"], ["run-glue", "--dry-run"],
+    ["diff-template"], ["gpu-report"], ["config"], ["run-glue"], ["run-glue", "--dry-run"], ["doctor"], ["why", "3f2a"],
 ]
 
 
