@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -185,16 +186,21 @@ def _served(facts: Any, cfg: Any, queues: list[dict[str, Any]]) -> None:
 
 def _fit(facts: Any, cfg: Any, queues: list[dict[str, Any]], nodes: list[dict[str, Any]],
          pods: list[dict[str, Any]]) -> None:
-    """Node fit for the task's pod (pending), else the queue's GPU verdict (queued, served, no pod yet)."""
+    """Node fit for the task's pod (pending), else the queue's GPU verdict and where a pod of its template
+    would fit (queued, served, no pod yet)."""
     from kubectl_clearml.core.scheduling import filter_reasons, requested_by_node
     from kubectl_clearml.core.why import NodeFit
 
     pod = facts.pod
+    used = requested_by_node(pods)
+
+    def fit_of(candidate: Mapping[str, Any]) -> list[Any]:
+        return [NodeFit(n["metadata"]["name"], filter_reasons(candidate, n, used.get(n["metadata"]["name"])))
+                for n in nodes]
+
     if pod is not None and (pod.get("status") or {}).get("phase") == "Pending" and not (pod.get("spec") or {}).get(
             "nodeName"):
-        used = requested_by_node(pods)
-        facts.node_fit = [NodeFit(n["metadata"]["name"], filter_reasons(pod, n, used.get(n["metadata"]["name"])))
-                          for n in nodes]
+        facts.node_fit = fit_of(pod)
         return
     if pod is not None or facts.served_entry is None or isinstance(cfg, KubectlClearmlError):
         return
@@ -210,6 +216,8 @@ def _fit(facts: Any, cfg: Any, queues: list[dict[str, Any]], nodes: list[dict[st
         return
     cluster = build_cluster(nodes, pods)
     report = queue_report(wanted[0], cluster)
+    if wanted[0].template is not None:  # where a pod of the queue's template would fit now
+        facts.node_fit = fit_of(wanted[0].template)
     facts.gpu_verdict, facts.gpu_why = report.verdict, report.why
     gpus = report.gpus_per_pod
     if gpus:

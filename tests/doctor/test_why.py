@@ -69,6 +69,9 @@ def test_queued_waiting_for_gpus(troubles):
     found = verdict_of(troubles, "finetune-llama-7b-ddp")
     assert found["verdict"] == "queued (waiting for GPUs: largest free block 1, needs 2)"
     assert evidence(found)["gpu fit"].startswith("WAITING FOR GPUS: needs 2 nvidia.com/gpu per pod")
+    lines = evidence(found)
+    assert lines["eligible nodes"] == "none"  # right now: every GPU node has one GPU free
+    assert lines["gpu-a100-1"] == "Insufficient nvidia.com/gpu"
 
 
 def test_pod_pending_on_a_taint_with_node_fit(troubles):
