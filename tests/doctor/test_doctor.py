@@ -53,7 +53,7 @@ def test_healthy_world_fails_only_the_stranded_task_and_runs_under_two_seconds(w
         assert found[check]["status"] == "ok", found[check]
     assert found["shm.multi-gpu"]["status"] == "warn" and found["shm.multi-gpu"]["objects"] == ["2xGPU"]
     assert found["queues.stranded"]["objects"] == [world.world.task_ids["stranded-by-reference-glue"]]
-    assert elapsed < 4.0, f"doctor took {elapsed:.2f}s"  # ~0.5-1 s measured; a loaded CI box gets slack
+    assert elapsed < 8.0, f"doctor took {elapsed:.2f}s"  # 0.6-1.3 s measured; generous for a loaded CI box
     assert result.stderr == ""  # no progress line when stderr is not a terminal
 
 
