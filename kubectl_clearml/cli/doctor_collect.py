@@ -81,10 +81,10 @@ def collect(g: Globals, kube: Any, *, values: tuple[str, ...] = (), release: str
             _config_checks(snap, submit, pool, kube, cfg, inst, served, names_f)
             _capacity(snap, cluster_f.result(), cfg, clearml, served)
         if agent is not None and not isinstance(inst, Missing):
-            glue_pods_f, login_f, access_f, sa = agent
+            glue_pods_f, login_f, access_f, sa, ours = agent
             snap.install = InstallFacts(
                 source=inst.source, name=inst.name, chart=_chart(inst, cfg), flavour=_flavour(cfg),
-                deployment=inst.deployment, service_account=sa, notes=list(inst.notes))
+                deployment=inst.deployment, service_account=sa, notes=list(inst.notes), our_glue=ours)
             snap.glue_pods = glue_pods_f.result()
             snap.login = login_f.result()
             snap.agent_access = access_f.result()
@@ -96,8 +96,23 @@ def _agent_reads(submit: Any, pool: ThreadPoolExecutor, kube: Any, namespace: st
     deployment = inst.deployment
     spec = (((deployment or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
     sa = str(spec.get("serviceAccountName") or "default")
-    return (submit(lambda: _glue_pods(kube, namespace, deployment)), submit(lambda: _agent_login(kube, namespace)),
-            submit(lambda: _agent_access(pool, kube, namespace, sa)), sa)
+    ours = part(lambda: _our_glue(kube, namespace, deployment))
+    serving = ours if isinstance(ours, dict) and (ours.get("spec") or {}).get("replicas") else deployment
+    return (submit(lambda: _glue_pods(kube, namespace, serving)), submit(lambda: _agent_login(kube, namespace)),
+            submit(lambda: _agent_access(pool, kube, namespace, sa)), sa,
+            ours if isinstance(ours, dict) else None)
+
+
+def _our_glue(kube: Any, namespace: str, agent: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`glue install`'s Deployment for this agent (core/glue_install.glue_name), if there is one."""
+    from kubectl_clearml.core.glue_install import glue_name
+
+    if agent is None:
+        return None
+    try:
+        return dict(kube.get("deployments", glue_name(agent["metadata"]["name"]), namespace))
+    except NotFoundError:
+        return None
 
 
 def _served(cfg: Any, queues: tuple[str, ...]) -> list[str]:

@@ -61,6 +61,7 @@ class InstallFacts:
     flavour: str
     deployment: dict[str, Any] | None
     service_account: str
+    our_glue: dict[str, Any] | None = None  # `glue install`'s Deployment, when our run-glue took over
     notes: list[str] = field(default_factory=list)
 
 

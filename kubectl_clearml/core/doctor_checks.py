@@ -39,6 +39,8 @@ def _found(s: Snapshot) -> Result:
 @check("install.deployment", "install")
 def _deployment(s: Snapshot, inst: InstallFacts) -> Result:
     deployment = inst.deployment
+    if deployment is not None and inst.our_glue is not None:
+        return _handed_over(s, deployment, inst.our_glue)
     if deployment is None:
         return Result(FAIL, "the glue Deployment is not in the cluster",
                       "helm upgrade --install the agent, or check the release's namespace")
@@ -49,6 +51,26 @@ def _deployment(s: Snapshot, inst: InstallFacts) -> Result:
     return judged(available.get("status") == "True", f"Deployment {name}: {ready}",
                   f"Deployment {name}: {ready} ({available.get('message') or 'no Available condition'})",
                   f"kubectl -n {s.namespace} describe deployment {name}", [f"deployment/{name}"])
+
+
+def _handed_over(s: Snapshot, agent: dict[str, Any], ours: dict[str, Any]) -> Result:
+    """After `glue install`: who serves the queues (core/glue_install.who_serves), and is our glue available."""
+    from kubectl_clearml.core.glue_install import who_serves
+
+    name, agent_name = ours["metadata"]["name"], agent["metadata"]["name"]
+    serving = who_serves(int((agent.get("spec") or {}).get("replicas", 1) or 0),
+                         int((ours.get("spec") or {}).get("replicas", 0) or 0))
+    objects = (f"deployment/{agent_name}", f"deployment/{name}")
+    if serving == "both":
+        return Result(FAIL, f"both the agent's glue ({agent_name}) and kubectl-clearml's ({name}) run: two glues "
+                      "pull from the same queues", f"kubectl clearml glue status -n {s.namespace}; then glue "
+                      "install (again) or glue uninstall", objects)
+    status = ours.get("status") or {}
+    ready = f"{status.get('availableReplicas', 0)}/{(ours.get('spec') or {}).get('replicas', 0)} available"
+    return judged(serving == "kubectl-clearml" and bool(status.get("availableReplicas")),
+                  f"served by kubectl-clearml's glue {name}: {ready} (the agent's {agent_name} scaled to 0)",
+                  f"kubectl-clearml's glue {name}: {ready}, serving: {serving}",
+                  f"kubectl clearml glue status -n {s.namespace}", objects)
 
 
 @check("install.pod", "install", "glue_pods")

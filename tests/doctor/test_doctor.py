@@ -277,3 +277,31 @@ def test_deployment_unavailable_image_pull_missing_queue_worker_and_dashboard(wo
                                       "detail": "worker clearml-agent is reporting", "hint": "", "objects": []}
     assert found["capacity.dashboard"]["status"] == "warn"
     assert "reportMax=24) is below the cluster's 28 GPUs" in found["capacity.dashboard"]["detail"]
+
+
+def test_after_glue_install_the_install_checks_judge_our_glue(world):
+    """`glue install` scales the agent to 0 and runs our run-glue Deployment: that is healthy, both is not."""
+    from kubectl_clearml.core.glue_install import glue_name
+
+    store = world.kube.store
+    store.update("deployments", "clearml-agent", "clearml", lambda d: d["spec"].update(replicas=0))
+    ours = glue_name("clearml-agent")
+    labels = {"app.kubernetes.io/name": "kubectl-clearml-glue", "app.kubernetes.io/instance": ours}
+    store.add({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": ours, "namespace": "clearml"},
+               "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                        "template": {"metadata": {"labels": labels},
+                                     "spec": {"containers": [{"name": "glue", "image": "kubectl-clearml:0.1.0"}]}}},
+               "status": {"replicas": 1, "availableReplicas": 1}})
+    store.add({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{ours}-abc", "namespace": "clearml",
+                                                               "labels": labels},
+               "spec": {"containers": [{"name": "glue", "image": "kubectl-clearml:0.1.0"}]},
+               "status": {"phase": "Running", "containerStatuses": [
+                   {"name": "glue", "ready": True, "restartCount": 0, "state": {"running": {}}}]}})
+    found = checks(doctor(world, "--group", "install", "-o", "json"))
+    assert found["install.deployment"]["status"] == "ok"
+    assert found["install.deployment"]["detail"] == (f"served by kubectl-clearml's glue {ours}: 1/1 available "
+                                                     "(the agent's clearml-agent scaled to 0)")
+    assert found["install.pod"]["detail"].startswith(f"pod {ours}-abc ready")
+    store.update("deployments", "clearml-agent", "clearml", lambda d: d["spec"].update(replicas=1))
+    both = checks(doctor(world, "--group", "install", "-o", "json"))["install.deployment"]
+    assert both["status"] == "fail" and "two glues pull from the same queues" in both["detail"]
