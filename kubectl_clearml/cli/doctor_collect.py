@@ -92,12 +92,13 @@ def collect(g: Globals, kube: Any, *, values: tuple[str, ...] = (), release: str
 
 
 def _agent_reads(submit: Any, pool: ThreadPoolExecutor, kube: Any, namespace: str, inst: Any) -> tuple[Any, ...]:
-    """Start what depends on the install: its pods, its login, its service account's permissions."""
+    """Start what depends on the install: its pods, its login, its service account's permissions (those of
+    `glue install`'s Deployment when it serves the queues instead of the agent's glue)."""
     deployment = inst.deployment
-    spec = (((deployment or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
-    sa = str(spec.get("serviceAccountName") or "default")
     ours = part(lambda: _our_glue(kube, namespace, deployment))
     serving = ours if isinstance(ours, dict) and (ours.get("spec") or {}).get("replicas") else deployment
+    spec = (((serving or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    sa = str(spec.get("serviceAccountName") or "default")
     return (submit(lambda: _glue_pods(kube, namespace, serving)), submit(lambda: _agent_login(kube, namespace)),
             submit(lambda: _agent_access(pool, kube, namespace, sa)), sa,
             ours if isinstance(ours, dict) else None)

@@ -290,14 +290,17 @@ def test_after_glue_install_the_install_checks_judge_our_glue(world):
     store.add({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": ours, "namespace": "clearml"},
                "spec": {"replicas": 1, "selector": {"matchLabels": labels},
                         "template": {"metadata": {"labels": labels},
-                                     "spec": {"containers": [{"name": "glue", "image": "kubectl-clearml:0.1.0"}]}}},
+                                     "spec": {"serviceAccountName": ours,
+                                              "containers": [{"name": "glue", "image": "kubectl-clearml:0.1.0"}]}}},
                "status": {"replicas": 1, "availableReplicas": 1}})
     store.add({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{ours}-abc", "namespace": "clearml",
                                                                "labels": labels},
                "spec": {"containers": [{"name": "glue", "image": "kubectl-clearml:0.1.0"}]},
                "status": {"phase": "Running", "containerStatuses": [
                    {"name": "glue", "ready": True, "restartCount": 0, "state": {"running": {}}}]}})
-    found = checks(doctor(world, "--group", "install", "-o", "json"))
+    found = checks(doctor(world, "--group", "install", "--group", "rbac", "-o", "json"))
+    assert found["rbac.agent"]["status"] == "fail"  # our glue's service account has no Role in this test
+    assert found["rbac.agent"]["objects"] == [f"serviceaccount/{ours}"]
     assert found["install.deployment"]["status"] == "ok"
     assert found["install.deployment"]["detail"] == (f"served by kubectl-clearml's glue {ours}: 1/1 available "
                                                      "(the agent's clearml-agent scaled to 0)")
