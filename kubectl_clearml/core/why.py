@@ -102,7 +102,7 @@ def verdict(facts: TaskFacts) -> Verdict:
     if status in DONE:
         return Verdict("completed", "", True)
     if status == "stopped":
-        why = task.get("status_message") or task.get("status_reason") or ""
+        why = task.get("status_reason") or task.get("status_message") or ""  # e.g. "Stopped by user"
         return Verdict(f"aborted{f' ({why})' if why else ''}", "enqueue it again to rerun it", True)
     if status == "failed" or (pod and (pod.get("status") or {}).get("phase") == "Failed"):
         code = container_terminated(pod).get("exitCode")

@@ -102,7 +102,7 @@ def test_failed_nccl_shm(troubles):
 def test_completed_and_aborted(troubles):
     assert verdict_of(troubles, "export-onnx-resnet50")["verdict"] == "completed"
     aborted = verdict_of(troubles, "sweep-lightgbm")
-    assert aborted["verdict"] == "aborted (aborted)" and aborted["settled"] is True
+    assert aborted["verdict"] == "aborted (aborted by carol from the UI)" and aborted["settled"] is True
     assert evidence(aborted)["status reason"] == "aborted by carol from the UI"
 
 
