@@ -109,6 +109,11 @@ def test_typed_client_tokens_are_checked_per_identity(kube, tmp_path):
     stranger = requests.get(f"{kube.url}/api/v1/namespaces/{NS}/pods", timeout=5,
                             headers={"Authorization": "Bearer not-a-known-token"})
     assert (stranger.status_code, stranger.json()["reason"]) == (401, "Unauthorized")
+    impersonating = requests.get(f"{kube.url}/api/v1/namespaces/{NS}/pods", timeout=5,
+                                 headers={"Authorization": "Bearer agent-token", "Impersonate-User": "admin"})
+    assert impersonating.status_code == 403
+    assert impersonating.json()["message"] == (f'users "admin" is forbidden: User "{SA}" cannot impersonate resource '
+                                               '"users" in API group "" at the cluster scope')
 
 
 def test_typed_client_access_reviews_self_and_subject(kube, tmp_path):

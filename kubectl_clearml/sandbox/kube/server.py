@@ -167,15 +167,20 @@ class KubeEmulator:
         # The deny rules first (a test's "this permission is missing"), then RBAC proper.
         return self.rules.check(*request) or self.rbac.check(*request)
 
-    def _user_for(self, authorization: str | None, impersonate: str | None) -> str | None:
-        """The request's user: the token's (None: an unknown token, 401), the admin without a token, and
-        ``Impersonate-User`` (kubectl --as) when the caller may impersonate (the admin may)."""
+    def _user_for(self, authorization: str | None, impersonate: str | None) -> str | st.ApiError:
+        """The request's user: the token's (an unknown token: 401), the admin without a token, and
+        ``Impersonate-User`` (kubectl --as) when the caller may impersonate users (the admin may; else 403)."""
         user: str | None = self.user
         if authorization and authorization.lower().startswith("bearer "):
             user = self.identities.user_for_token(authorization[7:].strip())
-        if user is not None and impersonate:
-            allowed = self.rbac.decide(_impersonation(user, self.identities.groups(user), impersonate)).allowed
-            return impersonate if allowed else None
+        if user is None:
+            return st.ApiError(401, "Unauthorized", "Unauthorized", {})
+        if impersonate:
+            if not self.rbac.decide(_impersonation(user, self.identities.groups(user), impersonate)).allowed:
+                return st.ApiError(403, f'users "{impersonate}" is forbidden: User "{user}" cannot impersonate '
+                                   'resource "users" in API group "" at the cluster scope', "Forbidden",
+                                   {"name": impersonate, "kind": "users"})
+            return impersonate
         return user
 
     def _track(self, connection: socket.socket, open_: bool) -> None:
@@ -247,8 +252,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(Response(fault.status, dumps(error.body())))
                 return
         user = emulator._user_for(self.headers.get("Authorization"), self.headers.get("Impersonate-User"))
-        if user is None:
-            self._send(Response(401, dumps(st.ApiError(401, "Unauthorized", "Unauthorized", {}).body())))
+        if isinstance(user, st.ApiError):
+            self._send(Response(user.code, dumps(user.body())))
             return
         request = Request(self.command, parts.path, query, body, self.headers.get("Content-Type") or "",
                           user, self.headers.get("Accept") or "")
