@@ -154,9 +154,13 @@ def test_a_restricted_identity_gets_skipped_forbidden_never_a_crash(world, tmp_p
     assert "persistentvolumeclaims not checked" in found["templates.references"]["detail"]
 
 
-def test_doctor_usage_errors_keep_their_codes(world):
+def test_doctor_usage_errors_keep_their_codes_and_yaml_is_the_json_schema(world):
+    import yaml
+
     assert doctor(world, "-o", "wide").exit_code == 2
     assert doctor(world, "--group", "nope").exit_code == 2
+    document = yaml.safe_load(doctor(world, "--group", "rbac", "-o", "yaml").stdout)
+    assert document["kind"] == "DoctorReport" and [c["id"] for c in document["checks"]] == ["rbac.agent", "rbac.self"]
 
 
 def test_an_unreachable_or_refusing_api_server_is_doctors_own_error(world, tmp_path):
