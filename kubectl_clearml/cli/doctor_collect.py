@@ -69,7 +69,7 @@ def collect(g: Globals, kube: Any, *, values: tuple[str, ...] = (), release: str
         agent = None if isinstance(inst, Missing) else _agent_reads(submit, pool, kube, namespace, inst)
         progress("asking ClearML and the cluster")
         clearml = clearml_f.result()
-        snap.queues, snap.workers = (clearml, clearml) if isinstance(clearml, Missing) else clearml
+        snap.queues, snap.workers, snap.our_server = (clearml,) * 3 if isinstance(clearml, Missing) else clearml
         snap.task_pods = pods_f.result()
         snap.own_access = own_f.result()
         if isinstance(cfg, Missing):
@@ -150,14 +150,15 @@ def _config_checks(snap: Snapshot, submit: Any, pool: ThreadPoolExecutor, kube: 
 # ---- the reads ---------------------------------------------------------------------------------------
 
 
-def _clearml(g: Globals, kube: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _clearml(g: Globals, kube: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """Queues (hidden ones too), the workers seen in the last 10 minutes, and which server said so."""
     from kubectl_clearml.cli.connect import clearml_from
 
     client = clearml_from(g, kube if g.from_agent else None)
     queues = client.call("queues.get_all", {"search_hidden": True,
                                             "only_fields": ["id", "name", "tags", "system_tags", "entries"]})
     workers = client.call("workers.get_all", {"last_seen": 600})
-    return list(queues.get("queues") or []), list(workers.get("workers") or [])
+    return list(queues.get("queues") or []), list(workers.get("workers") or []), client.server
 
 
 def _config(g: Globals, kube: Any, inst: Any, values: tuple[str, ...], release: str | None) -> Any:

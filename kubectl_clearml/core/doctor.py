@@ -77,6 +77,7 @@ class Snapshot:
     login: Part[Login] = Missing("no agent install")
     agent_access: Part[dict[str, bool]] = Missing("no agent install")  # "verb resource" -> allowed
     own_access: Part[dict[str, bool]] = Missing("not asked")
+    our_server: Part[str] = Missing("ClearML not asked")  # the server doctor's own ClearML reads went to
     queues: Part[list[dict[str, Any]]] = Missing("ClearML not asked")
     workers: Part[list[dict[str, Any]]] = Missing("ClearML not asked")
     task_pods: Part[list[dict[str, Any]]] = Missing("not asked")

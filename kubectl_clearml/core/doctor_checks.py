@@ -126,6 +126,16 @@ def _cluster_internal(url: str) -> bool:
     return host.endswith((".svc", ".svc.cluster.local", ".cluster.local")) or "." not in host
 
 
+@check("credentials.same-server", "login", "our_server")
+def _same_server(s: Snapshot, login: Login, ours: str) -> Result:
+    """The queue checks read the server doctor was pointed at: say so when it is not the agent's."""
+    same = login.api_host.rstrip("/") == ours.rstrip("/")
+    return judged(same, f"doctor reads the agent's own ClearML server {ours}",
+                  f"doctor reads ClearML at {ours}, the agent uses {login.api_host}: the queue checks may be "
+                  "about another server", "pass --from-agent (or --api-host) to read the agent's server",
+                  (ours, login.api_host), WARN)
+
+
 @check("credentials.default-keys", "uses_default_credentials")
 def _default_keys(s: Snapshot, uses_default: bool) -> Result:
     return judged(not uses_default, "the agent does not use the chart's default ACCESSKEY/SECRETKEY",

@@ -47,7 +47,7 @@ def test_healthy_world_fails_only_the_stranded_task_and_runs_under_two_seconds(w
     found = checks(result)
     assert [c for c, v in found.items() if v["status"] == "fail"] == ["queues.stranded"]
     for check in ("install.found", "install.deployment", "install.pod", "credentials.login",
-                  "credentials.default-keys", "rbac.agent", "rbac.self", "queues.exist", "queues.unserved",
+                  "credentials.same-server", "credentials.default-keys", "rbac.agent", "rbac.self", "queues.exist", "queues.unserved",
                   "templates.valid", "templates.lint", "templates.references", "templates.namespace",
                   "capacity.fit", "capacity.pending-pods", "shm.failures"):
         assert found[check]["status"] == "ok", found[check]
@@ -65,7 +65,7 @@ def test_exit_zero_when_nothing_fails_and_the_table(world):
     assert result.exit_code == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "install" and lines[1].split()[:2] == ["ok", "install.found"]
-    assert lines[-1].startswith("20 checks: ") and " 0 fail, 0 skipped " in lines[-1]
+    assert lines[-1].startswith("21 checks: ") and " 0 fail, 0 skipped " in lines[-1]
 
 
 @pytest.mark.parametrize(("check", "status", "words"), [
@@ -236,9 +236,13 @@ def test_an_agent_server_that_cannot_be_reached_fails_the_login(world):
                 env["value"] = "http://127.0.0.1:1"
 
     world.kube.store.update("deployments", "clearml-agent", "clearml", point_elsewhere)
-    found = checks(doctor(world, "--group", "credentials", "-o", "json"))["credentials.login"]
+    credentials = checks(doctor(world, "--group", "credentials", "-o", "json"))
+    found = credentials["credentials.login"]
     assert found["status"] == "fail"
     assert found["detail"].startswith("http://127.0.0.1:1 is not reachable from here")
+    other = credentials["credentials.same-server"]
+    assert other["status"] == "warn" and other["objects"] == [world.clearml.url, "http://127.0.0.1:1"]
+    assert "--from-agent" in other["hint"]
 
 
 def test_queue_narrows_the_queue_checks_and_an_unknown_queue_is_not_found(world):
