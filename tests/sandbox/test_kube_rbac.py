@@ -145,3 +145,26 @@ def test_typed_client_access_reviews_self_and_subject(kube, tmp_path):
     kube.deny("watch", "pods", NS)  # a test's deny rule says "no" in reviews as on requests
     subject.spec.resource_attributes.verb = "watch"
     assert admin_auth.create_subject_access_review(subject).status.allowed is False
+
+
+def test_rule_matching_properties():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from kubectl_clearml.sandbox.kube.rbac import Attributes, rule_allows
+
+    words = st.sampled_from(["get", "list", "watch", "create", "delete", "patch"])
+    plurals = st.sampled_from(["pods", "secrets", "configmaps", "deployments"])
+
+    @given(words, plurals, st.sampled_from(["", "log", "status"]), st.sampled_from(["", "x", "y"]))
+    def check(verb, plural, sub, name):
+        attributes = Attributes("u", (), verb, "", plural, sub, "ns", name)
+        assert rule_allows({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}, attributes)
+        exact = {"verbs": [verb], "apiGroups": [""], "resources": [f"{plural}/{sub}" if sub else plural]}
+        assert rule_allows(exact, attributes)
+        assert rule_allows({**exact, "resources": [f"{plural}/*"]}, attributes) == bool(sub)
+        named = {**exact, "resourceNames": ["x"]}
+        assert rule_allows(named, attributes) == (name == "x")  # a named rule never grants a whole collection
+        assert not rule_allows({**exact, "apiGroups": ["apps"]}, attributes)
+
+    check()
