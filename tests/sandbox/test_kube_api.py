@@ -62,7 +62,7 @@ def test_discovery_lists_resources_with_short_names(kube: KubeEmulator, http: re
     assert {"deployments", "deployments/scale"} <= {r["name"] for r in apps["resources"]}
     groups = {g["name"] for g in call(http, kube, "GET", "/apis").json()["groups"]}
     assert groups == {"apps", "authentication.k8s.io", "authorization.k8s.io", "coordination.k8s.io", "policy",
-                      "rbac.authorization.k8s.io"}
+                      "rbac.authorization.k8s.io", "scheduling.k8s.io"}
     assert call(http, kube, "GET", "/version").json()["major"] == "1"
 
 

@@ -141,7 +141,7 @@ def test_running_task_pods_look_like_glue_pods_and_stay_running(world: Any) -> N
     assert vit["metadata"]["labels"]["CLEARML"] == agent_label("clearml-agent")
     assert vit["metadata"]["labels"]["clearml-agent-queue-name"] == "1xgpu"
     assert vit["spec"]["nodeName"] == "gpu-a100-1"
-    assert vit["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert vit["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"  # quantities are strings
     api = _clearml(world)
     assert api.call("tasks.get_by_id", {"task": task_ids["train-vit-b16"]})["task"]["status"] == "in_progress"
 

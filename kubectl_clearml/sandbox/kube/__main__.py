@@ -14,8 +14,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--write-kubeconfig", metavar="PATH", help="write a kubeconfig for this server")
     parser.add_argument("--namespace", default="default", help="the kubeconfig context's namespace")
-    parser.add_argument("--strict-namespaces", action="store_true",
-                        help="refuse creates in namespaces that do not exist (404), as a real cluster does")
+    parser.add_argument("--strict-namespaces", action=argparse.BooleanOptionalAction, default=True,
+                        help="refuse creates in namespaces that do not exist (404), as a real cluster does "
+                             "(the default; --no-strict-namespaces accepts them)")
     args = parser.parse_args(argv)
     emulator = KubeEmulator(args.host, args.port, strict_namespaces=args.strict_namespaces).start()
     print(f"Kubernetes API emulator on {emulator.url}", flush=True)

@@ -23,7 +23,7 @@ from kubectl_clearml.core.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from kubectl_clearml.sandbox.kube import decoding, objects, streams, tables
+from kubectl_clearml.sandbox.kube import admission, decoding, objects, streams, tables
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.discovery import SUBRESOURCE_VERBS, Route, discovery_document, route
 from kubectl_clearml.sandbox.kube.resources import FIELD_DEFAULTS, Resource
@@ -49,7 +49,7 @@ Authorizer = Callable[[str, Resource, "str | None", "str | None", "str | None", 
 
 class Api:
     def __init__(self, store: Store, authorize: Authorizer, stopping: threading.Event, host: Callable[[], str],
-                 strict_namespaces: bool = False) -> None:
+                 strict_namespaces: bool = True) -> None:
         self.store = store
         self.authorize = authorize
         self.stopping = stopping
@@ -93,20 +93,31 @@ class Api:
         assert name is not None or verb == "create"
         if verb == "get":
             return self._get(target, request.query, as_table)
-        if verb == "create":
-            return self._create(target, decoding.json_body(request.body), dry_run)
         if verb == "delete":
             options = decoding.delete_options(request.body)
             return self._delete(target, dry_run or "All" in (options.get("dryRun") or ()), options)
-        if verb == "update":
+        warnings: list[str] = []
+
+        def admit(obj: Obj) -> Obj:
+            if target.subresource != "scale":
+                warnings.extend(_admit(target.resource, obj, request.query.get("fieldValidation") or "Warn"))
+            return obj
+
+        if verb == "create":
+            response = self._create(target, decoding.json_body(request.body), dry_run, admit)
+        elif verb == "update":
             body = decoding.json_body(request.body)
-            return self._write(target, lambda current: _checked_body(target, body, current), dry_run)
-        patch_type = PATCH_TYPES.get(request.content_type.split(";")[0].strip())
-        if patch_type is None:
-            raise st.ApiError(415, "the body of the request was in an unknown format - accepted media types "
-                              "include: " + ", ".join(PATCH_TYPES), "UnsupportedMediaType", {})
-        patch = decoding.json_body(request.body)
-        return self._write(target, lambda current: _patched(target, current, patch, patch_type), dry_run)
+            response = self._write(target, lambda current: admit(_checked_body(target, body, current)), dry_run)
+        else:
+            patch_type = PATCH_TYPES.get(request.content_type.split(";")[0].strip())
+            if patch_type is None:
+                raise st.ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                                  "include: " + ", ".join(PATCH_TYPES), "UnsupportedMediaType", {})
+            patch = decoding.json_body(request.body)
+            response = self._write(target, lambda current: admit(_patched(target, current, patch, patch_type)),
+                                   dry_run)
+        response.warnings = warnings
+        return response
 
     # ---- reads -------------------------------------------------------------------------------------
     def _filter(self, resource: Resource, query: dict[str, str]) -> Callable[[Obj], bool] | None:
@@ -175,7 +186,7 @@ class Api:
         return obj
 
     # ---- writes ------------------------------------------------------------------------------------
-    def _create(self, target: Route, body: Any, dry_run: bool) -> Response:
+    def _create(self, target: Route, body: Any, dry_run: bool, admit: Callable[[Obj], Obj]) -> Response:
         resource = target.resource
         if target.subresource == "binding":
             return self._bind(target, body)
@@ -183,6 +194,7 @@ class Api:
             raise st.ApiError(400, "the request body must be a JSON object", "BadRequest", {})
         decoding.decode(resource, body)
         _check_kind(resource, body)
+        admit(body)
         meta = body.setdefault("metadata", {})
         if resource.namespaced:
             if meta.get("namespace") and meta["namespace"] != target.namespace:
@@ -197,8 +209,26 @@ class Api:
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(key, None)
         objects.prepare_create(resource, body)
+        if resource.plural == "pods":
+            self._admit_priority(body)
         created = self.store.insert(resource, body, dry_run=dry_run)
         return json_response(201, created)
+
+    def _admit_priority(self, pod: Obj) -> None:
+        """The Priority admission plugin: a named PriorityClass must exist (403), its value becomes the pod's."""
+        spec = pod["spec"]
+        name = spec.get("priorityClassName")
+        if not name:
+            spec.setdefault("priority", 0)
+            return
+        found = self.store.read("priorityclasses", None, name)
+        if found is None:
+            raise st.ApiError(403, f'pods "{pod["metadata"].get("name") or pod["metadata"].get("generateName")}" '
+                              f"is forbidden: no PriorityClass with name {name} was found", "Forbidden",
+                              {"name": pod["metadata"].get("name", ""), "kind": "pods"})
+        spec["priority"] = int(found.get("value") or 0)
+        if found.get("preemptionPolicy"):
+            spec.setdefault("preemptionPolicy", found["preemptionPolicy"])
 
     def _bind(self, target: Route, body: Any) -> Response:
         node = ((body or {}).get("target") or {}).get("name") if isinstance(body, dict) else None
@@ -278,6 +308,16 @@ class Api:
 
 def _keep_all(_: Obj) -> bool:
     return True
+
+
+def _admit(resource: Resource, obj: Obj, field_validation: str) -> list[str]:
+    """Unknown fields (Strict: 400; otherwise dropped, and reported under Warn) and quantities."""
+    strict = field_validation == "Strict"
+    unknown = admission.unknown_fields(resource, obj, drop=not strict)
+    if unknown and strict:
+        raise admission.strict_error(resource, unknown)
+    admission.canonicalise_quantities(resource, obj)
+    return [f'unknown field "{field}"' for field in unknown] if field_validation == "Warn" else []
 
 
 _MISSING = object()

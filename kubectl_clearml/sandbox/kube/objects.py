@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from kubectl_clearml.core.selectors import SelectorError, format_label_selector, match_labels_selector
+from kubectl_clearml.core.selectors import SelectorError, format_label_selector, labels_match, match_labels_selector
+from kubectl_clearml.sandbox.kube import admission
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.resources import Resource
 
@@ -33,8 +34,12 @@ def prepare_create(resource: Resource, obj: Obj) -> None:
     name = meta.get("name") or meta.get("generateName") or ""
     if not meta.get("name") and not meta.get("generateName"):
         raise st.invalid(resource, "", [("metadata.name", "Required value: name or generateName is required")])
+    problems = admission.name_problems(resource, meta)
+    if problems:
+        raise st.invalid(resource, name, problems)
     if resource.plural == "pods":
         _default_pod_spec(obj.setdefault("spec", {}))
+        admission.default_requests_from_limits(obj["spec"])
         validate_pod(resource, name, obj)
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj["spec"])}
     elif resource.plural == "deployments":
@@ -119,6 +124,7 @@ def validate_pod(resource: Resource, name: str, pod: Obj) -> None:
             seen.add(container.get("name", ""))
             if not container.get("image"):
                 causes.append((f"{where}.image", "Required value"))
+    causes.extend(admission.container_problems(spec))
     if causes:
         raise st.invalid(resource, name, causes)
 
@@ -167,6 +173,18 @@ def _default_deployment(resource: Resource, name: str, obj: Obj) -> None:
         raise st.invalid(resource, name, [("spec.selector", "Required value")])
     template = spec.get("template") or {}
     _default_pod_spec(template.setdefault("spec", {}))
+    causes = [("spec.template." + field, message) for field, message in admission.container_problems(template["spec"])]
+    try:
+        selector = match_labels_selector(spec["selector"])
+    except SelectorError:
+        selector = None
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if selector is not None and not labels_match(selector, labels):
+        shown = "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
+        causes.append(("spec.template.metadata.labels",
+                       f"Invalid value: {shown}: `selector` does not match template `labels`"))
+    if causes:
+        raise st.invalid(resource, name, causes)
 
 
 def _check_pod_update(resource: Resource, current: Obj, new: Obj) -> None:

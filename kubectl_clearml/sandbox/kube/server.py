@@ -46,7 +46,7 @@ class KubeEmulator:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, user: str = DEFAULT_USER,
-                 strict_namespaces: bool = False, seed: int | None = None) -> None:
+                 strict_namespaces: bool = True, seed: int | None = None) -> None:
         self.host = host
         self.port = port
         self.user = user
@@ -271,6 +271,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.code)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Cache-Control", "no-cache, private")
+        for warning in response.warnings:
+            quoted = warning.replace("\\", "\\\\").replace('"', '\\"')
+            self.send_header("Warning", f'299 - "{quoted}"')
         if response.stream is None:
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_clearml.sandbox.kube import status as st
+from kubectl_clearml.sandbox.kube.admission import canonical_copy_quantities
 from kubectl_clearml.sandbox.kube.resources import BY_KIND, BY_PLURAL, RESOURCES, Resource, resource_for
 from kubectl_clearml.sandbox.kube.wire import list_item_json
 
@@ -33,6 +34,7 @@ KeyList = list[Key]
 ChangeCallback = Callable[[str, str, Obj], None]  # (ADDED|MODIFIED|DELETED, plural, object)
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+INITIAL_PRIORITY_CLASSES = (("system-cluster-critical", 2000000000), ("system-node-critical", 2000001000))
 HISTORY = 50_000
 
 
@@ -86,8 +88,13 @@ class Store:
             self._history_floor = self._rv
             self._cond.notify_all()
         for name in INITIAL_NAMESPACES:
-            self.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+            self.add({"apiVersion": "v1", "kind": "Namespace",
+                      "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
                       "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+        for name, value in INITIAL_PRIORITY_CLASSES:  # the apiserver creates these two at start-up
+            self.add({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+                      "value": value, "preemptionPolicy": "PreemptLowerPriority",
+                      "description": "Used for system critical pods that must not be moved from their current node."})
 
     @property
     def resource_version(self) -> int:
@@ -243,6 +250,7 @@ class Store:
         if resource is None:
             raise KeyError(f"the sandbox does not serve kind {obj.get('kind')!r}")
         obj = copy_json(obj)
+        canonical_copy_quantities(resource, obj)  # quantities are strings on a real apiserver
         meta = obj.setdefault("metadata", {})
         if resource.namespaced:
             meta.setdefault("namespace", "default")

@@ -29,6 +29,7 @@ class Response:
     body: bytes = b""
     content_type: str = JSON
     stream: Iterator[bytes] | None = None
+    warnings: list[str] = field(default_factory=list)  # sent as `Warning: 299 - "..."` headers
 
 
 def dumps(value: Any) -> bytes:
