@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -114,6 +115,10 @@ def nodes() -> list[dict[str, Any]]:
             "containerRuntimeVersion": "containerd://1.7.20",
             "kubeletVersion": "v1.32.2",
             "kubeProxyVersion": "v1.32.2",
+            # Required by the typed clients' V1NodeSystemInfo; stable per node, as a kubelet reports them.
+            "bootID": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.boot")),
+            "machineID": uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.machine").hex,
+            "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.system")).upper(),
         }
         out.append(node)
     return out

@@ -1,0 +1,70 @@
+"""Issue 13 item 2, with the typed ``kubernetes`` client (both generations: the CI runs this on 35 too).
+
+Every seeded kind is listed through the typed API, so each item is deserialised into the generated models:
+client 37's pydantic models refuse a missing required field or a quantity that is not a string, client 35's
+setters refuse a required ``None``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from kubectl_clearml.sandbox.kube.resources import RESOURCES
+
+# Every kind the emulator serves, and the typed call that lists it across namespaces.
+LISTS = {
+    "namespaces": ("CoreV1Api", "list_namespace"),
+    "nodes": ("CoreV1Api", "list_node"),
+    "pods": ("CoreV1Api", "list_pod_for_all_namespaces"),
+    "configmaps": ("CoreV1Api", "list_config_map_for_all_namespaces"),
+    "secrets": ("CoreV1Api", "list_secret_for_all_namespaces"),
+    "services": ("CoreV1Api", "list_service_for_all_namespaces"),
+    "serviceaccounts": ("CoreV1Api", "list_service_account_for_all_namespaces"),
+    "events": ("CoreV1Api", "list_event_for_all_namespaces"),
+    "deployments": ("AppsV1Api", "list_deployment_for_all_namespaces"),
+    "replicasets": ("AppsV1Api", "list_replica_set_for_all_namespaces"),
+    "leases": ("CoordinationV1Api", "list_lease_for_all_namespaces"),
+    "priorityclasses": ("SchedulingV1Api", "list_priority_class"),
+}
+
+
+@pytest.fixture
+def api(tmp_path: Path, make_world: Any) -> Any:
+    handle = make_world(flavour="enterprise")
+    api_client = config.new_client_from_config(config_file=str(handle.kubeconfig))
+    yield handle, api_client
+    api_client.close()
+
+
+def test_every_seeded_kind_deserialises_through_the_typed_models(api: Any) -> None:
+    handle, api_client = api
+    handle.kube.store.create_event({"involvedObject": {"kind": "Pod", "namespace": "clearml", "name": "x"},
+                                    "reason": "Scheduled", "message": "seeded", "type": "Normal"})
+    assert {r.plural for r in RESOURCES} <= set(LISTS), "a served kind has no typed list call here"
+    counts = {}
+    for plural, (group, call) in LISTS.items():
+        if plural not in {r.plural for r in RESOURCES}:
+            continue
+        listed = getattr(getattr(client, group)(api_client), call)()
+        counts[plural] = len(listed.items)
+    assert counts["nodes"] >= 7 and counts["pods"] >= 3 and counts["deployments"] >= 1 and counts["events"] >= 1
+
+
+def test_quantities_read_back_as_strings(api: Any) -> None:
+    handle, api_client = api
+    core = client.CoreV1Api(api_client)
+    node = core.read_node("gpu-a100-1")
+    assert node.status.capacity["nvidia.com/gpu"] == "8" and node.status.node_info.boot_id
+    created = core.create_namespaced_pod("clearml", {
+        "metadata": {"name": "typed"},
+        "spec": {"containers": [{"name": "main", "image": "busybox:1",
+                                 "resources": {"limits": {"nvidia.com/gpu": "1", "memory": "1.5Gi"}}}]}})
+    limits = created.spec.containers[0].resources.limits
+    assert limits == {"nvidia.com/gpu": "1", "memory": "1536Mi"}
+    assert created.spec.containers[0].resources.requests == limits  # defaulted from the limits
+    pods = core.list_namespaced_pod("clearml").items
+    assert any(p.metadata.name == "typed" for p in pods)
