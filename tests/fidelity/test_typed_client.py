@@ -55,7 +55,7 @@ def test_every_seeded_kind_deserialises_through_the_typed_models(api: Any) -> No
 
 
 def test_quantities_read_back_as_strings(api: Any) -> None:
-    handle, api_client = api
+    _, api_client = api
     core = client.CoreV1Api(api_client)
     node = core.read_node("gpu-a100-1")
     assert node.status.capacity["nvidia.com/gpu"] == "8" and node.status.node_info.boot_id
