@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -12,6 +13,12 @@ from kubectl_clearml.sandbox.clearml.faults import FaultInjector, FaultRule
 from kubectl_clearml.sandbox.clearml.requestlog import RequestLog
 from kubectl_clearml.sandbox.clearml.server import ClearmlHTTPServer
 from kubectl_clearml.sandbox.clearml.state import ClearmlState
+from kubectl_clearml.sandbox.connections import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    ConnectionLimits,
+    overload_answer,
+)
 
 DEFAULT_ACCESS_KEY = "SANDBOXACCESSKEY01"
 DEFAULT_SECRET_KEY = "sandbox-secret-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -32,6 +39,8 @@ class ClearmlEmulator:
         clock: Callable[[], float] | None = None,
         *,
         hang_seconds: float = 10.0,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.host = host
         self.port = port
@@ -45,6 +54,10 @@ class ClearmlEmulator:
         self.requests = RequestLog()
         self._httpd: ClearmlHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        overload = json.dumps({"meta": {"result_code": 503, "result_subcode": 0,
+                                        "result_msg": "Service Unavailable: too many connections"}}).encode()
+        self.limits = ConnectionLimits(idle_timeout, max_connections,
+                                       overload_answer(503, "Service Unavailable", "application/json", overload))
 
     def _now(self) -> float:
         return self.clock()

@@ -23,6 +23,7 @@ from kubectl_clearml.sandbox.clearml import api_misc, api_queues, api_tasks, api
 from kubectl_clearml.sandbox.clearml.auth import API_VERSION, COOKIE_NAME, Identity
 from kubectl_clearml.sandbox.clearml.endpoints import Call, resolve
 from kubectl_clearml.sandbox.clearml.requestlog import RequestRecord
+from kubectl_clearml.sandbox.connections import LimitedThreadingMixIn
 
 if TYPE_CHECKING:
     from kubectl_clearml.sandbox.clearml.emulator import ClearmlEmulator
@@ -73,7 +74,7 @@ def _version_value(version: str, requested: str) -> str | float:
     return float(version) if (int(major), int(minor or 0)) < (2, 1) else version
 
 
-class ClearmlHTTPServer(ThreadingHTTPServer):
+class ClearmlHTTPServer(LimitedThreadingMixIn, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
@@ -81,6 +82,7 @@ class ClearmlHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], emulator: ClearmlEmulator) -> None:
         self.emulator = emulator
+        self.limits = emulator.limits
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         self.stopping = threading.Event()

@@ -19,6 +19,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from kubectl_clearml.sandbox.connections import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    ConnectionLimits,
+    LimitedThreadingMixIn,
+    overload_answer,
+)
 from kubectl_clearml.sandbox.kube import reviews
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.faults import DenyRule, DenyRules, Fault, Faults
@@ -46,7 +53,8 @@ class KubeEmulator:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, user: str = DEFAULT_USER,
-                 strict_namespaces: bool = True, seed: int | None = None) -> None:
+                 strict_namespaces: bool = True, seed: int | None = None,
+                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         self.host = host
         self.port = port
         self.user = user
@@ -63,6 +71,11 @@ class KubeEmulator:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        overload = st.ApiError(429, "Too many requests, please try again later.", "TooManyRequests",
+                               {"retryAfterSeconds": 1})
+        self.limits = ConnectionLimits(idle_timeout, max_connections,
+                                       overload_answer(429, "Too Many Requests", "application/json",
+                                                       dumps(overload.body())))
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> KubeEmulator:
@@ -195,13 +208,14 @@ def _impersonation(user: str, groups: tuple[str, ...], wanted: str) -> Attribute
     return Attributes(user, groups, "impersonate", "", "users", name=wanted)
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(LimitedThreadingMixIn, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], emulator: KubeEmulator) -> None:
         self.emulator = emulator
+        self.limits = emulator.limits
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
