@@ -103,6 +103,7 @@ class Sandbox:
                 self.values_file = self.workdir / "values.yaml"
                 self.values_file.write_text(yaml.safe_dump(self.world.install.values, sort_keys=False))
             hooks = InPodAgent(self.clearml.state) if self.options.in_pod_agent else None
+            self.kube.api.graceful_pods = True  # this cluster's kubelet finishes graceful pod deletions
             self.cluster = Cluster(
                 store, time_scale=self.options.time_scale, settings=self.options.kubelet_settings(), hooks=hooks
             ).start()
@@ -115,6 +116,7 @@ class Sandbox:
         if self.cluster is not None:
             self.cluster.stop()
             self.cluster = None
+        self.kube.api.graceful_pods = False
         if self._own_kube:
             self.kube.stop()
         if self._own_clearml:

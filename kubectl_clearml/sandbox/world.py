@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from kubectl_clearml.core.podbuilder import GlueSettings, QueueRef, build_task_pod
 from kubectl_clearml.sandbox import seeds
 from kubectl_clearml.sandbox.clearml.model import iso
+from kubectl_clearml.sandbox.cluster.controllers import template_hash
 from kubectl_clearml.sandbox.cluster.workload import RUN_SECONDS_ANNOTATION
 
 Obj = dict[str, Any]
@@ -37,6 +38,7 @@ SERVED_KINDS = {
     "ServiceAccount": "serviceaccounts",
     "Service": "services",
     "Deployment": "deployments",
+    "ReplicaSet": "replicasets",
     "Event": "events",
     "Lease": "leases",
     "Role": "roles",
@@ -48,6 +50,8 @@ SERVED_KINDS = {
 
 class KubeSeedTarget(Protocol):
     def add(self, resource: str, obj: Obj) -> None: ...
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> Obj | None: ...
 
     def update_pod_status(self, namespace: str, name: str, status: Obj) -> None: ...
 
@@ -111,7 +115,7 @@ def seed_world(
             kube.add(SERVED_KINDS[obj["kind"]], _aged(obj, AGENT_AGE))
     kube.add("secrets", _aged(install.release_secret, AGENT_AGE))
     _seed_clearml(world, clearml)
-    _run_pod(kube, world, _glue_pod(install), GLUE_NODE, AGENT_AGE)
+    _run_pod(kube, world, _glue_pod(kube, install), GLUE_NODE, AGENT_AGE)
     _seed_task_pods(world, kube, clearml)
     for pod in seeds.workloads().get("pods") or ():
         pod = copy.deepcopy(pod)
@@ -220,12 +224,14 @@ def _rolled_out(deployment: Obj) -> Obj:
     return deployment
 
 
-def _glue_pod(install: seeds.AgentInstall) -> Obj:
-    """The pod the Deployment's ReplicaSet would have created."""
+def _glue_pod(kube: KubeSeedTarget, install: seeds.AgentInstall) -> Obj:
+    """The pod the Deployment's ReplicaSet would have created: the simulated controller's ReplicaSet for
+    the stored template adopts it (same pod-template-hash), so no second glue pod starts."""
     deployment = install.deployment
-    template = copy.deepcopy(deployment["spec"]["template"])
+    stored = kube.get("deployments", deployment["metadata"]["name"], deployment["metadata"]["namespace"])
+    template = copy.deepcopy((stored or deployment)["spec"]["template"])
+    pod_hash = template_hash(template)
     digest = hashlib.sha256(repr(template).encode()).hexdigest()
-    pod_hash = digest[:10]
     metadata = template.get("metadata") or {}
     metadata["name"] = f"{deployment['metadata']['name']}-{pod_hash}-{digest[10:15]}"
     metadata["namespace"] = deployment["metadata"]["namespace"]

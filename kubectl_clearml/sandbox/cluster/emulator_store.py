@@ -20,6 +20,7 @@ KINDS = {
     "serviceaccounts": "ServiceAccount",
     "services": "Service",
     "deployments": "Deployment",
+    "replicasets": "ReplicaSet",
     "events": "Event",
     "leases": "Lease",
     "roles": "Role",
@@ -28,8 +29,8 @@ KINDS = {
     "clusterrolebindings": "ClusterRoleBinding",
 }
 RBAC_V1 = "rbac.authorization.k8s.io/v1"
-API_VERSIONS = {"deployments": "apps/v1", "leases": "coordination.k8s.io/v1", "roles": RBAC_V1,
-                "rolebindings": RBAC_V1, "clusterroles": RBAC_V1, "clusterrolebindings": RBAC_V1}
+API_VERSIONS = {"deployments": "apps/v1", "replicasets": "apps/v1", "leases": "coordination.k8s.io/v1",
+                "roles": RBAC_V1, "rolebindings": RBAC_V1, "clusterroles": RBAC_V1, "clusterrolebindings": RBAC_V1}
 
 
 class EmulatorStore:
@@ -49,6 +50,20 @@ class EmulatorStore:
     def get(self, resource: str, name: str, namespace: str | None = None) -> Obj | None:
         found: Obj | None = self.store.get(resource, name, namespace)
         return found
+
+    def create(self, resource: str, obj: Obj) -> Obj:
+        obj = dict(obj)
+        obj.setdefault("kind", KINDS[resource])
+        obj.setdefault("apiVersion", API_VERSIONS.get(resource, "v1"))
+        created: Obj = self.store.create(obj)
+        return created
+
+    def update(self, resource: str, name: str, namespace: str | None, change: Callable[[Obj], None]) -> Obj | None:
+        updated: Obj | None = self.store.update(resource, name, namespace, change)
+        return updated
+
+    def delete(self, resource: str, name: str, namespace: str | None = None) -> bool:
+        return bool(self.store.delete(resource, name, namespace))
 
     def bind_pod(self, namespace: str, name: str, node_name: str) -> None:
         self.store.bind_pod(namespace, name, node_name)

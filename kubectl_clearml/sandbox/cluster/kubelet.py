@@ -24,6 +24,7 @@ from kubectl_clearml.sandbox.cluster.workload import (
     image_fails,
     plan_run,
     pull_error_message,
+    stop_seconds,
 )
 
 COMPONENT = "kubelet"
@@ -37,7 +38,7 @@ class _PodLife:
     namespace: str
     name: str
     node: str
-    stage: str  # pulling | pull-error | backoff | running | done
+    stage: str  # pulling | pull-error | backoff | running | terminating | done
     due: float  # simulated time of the next transition (inf: none)
     plan: RunPlan | None = None
     started_at: str | None = None
@@ -80,6 +81,8 @@ class Kubelet:
                 if life is None:
                     continue
                 self._lives[key] = life
+            if pod["metadata"].get("deletionTimestamp") and life.stage != "terminating":
+                self._terminate(pod, life, now)
             while life.due <= now and life.stage != "done":
                 self._advance(pod, life, now)
         for gone in set(self._lives) - seen:  # deleted pods
@@ -122,6 +125,17 @@ class Kubelet:
             life.stage, life.due = "backoff", now + life.backoff
         elif life.stage == "running":
             self._finish(pod, life)
+        elif life.stage == "terminating":
+            # The containers have stopped: the kubelet removes the pod for good (a delete with grace 0).
+            self.store.delete("pods", life.name, life.namespace)
+            life.stage, life.due = "done", math.inf
+
+    def _terminate(self, pod: Obj, life: _PodLife, now: float) -> None:
+        """A graceful delete: SIGTERM now, the pod goes once the process exits or the grace period ends."""
+        grace = stop_seconds(pod, self.settings)
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            self._event(pod, "Killing", f"Stopping container {container.get('name', '')}", life.node)
+        life.stage, life.due = "terminating", now + (grace if life.stage == "running" else 0.0)
 
     def _pull_failed(self, pod: Obj, life: _PodLife, image: str, now: float) -> None:
         message = pull_error_message(image)

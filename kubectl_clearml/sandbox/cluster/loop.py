@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 from kubectl_clearml.sandbox.cluster.clock import SimClock
+from kubectl_clearml.sandbox.cluster.controllers import Controllers
 from kubectl_clearml.sandbox.cluster.in_pod_agent import PodHooks
 from kubectl_clearml.sandbox.cluster.kubelet import Kubelet
 from kubectl_clearml.sandbox.cluster.scheduler import Scheduler
@@ -26,7 +27,7 @@ IDLE_WAKE_SECONDS = 1.0  # real seconds; a safety net, changes wake the loop at 
 # Real seconds between passes at least: a bulk load (thousands of objects added one by one) then costs a
 # few passes, not one per object.
 MIN_PASS_INTERVAL = 0.01
-WATCHED = frozenset({"pods", "nodes"})
+WATCHED = frozenset({"pods", "nodes", "deployments", "replicasets"})
 
 
 class Cluster:
@@ -40,6 +41,7 @@ class Cluster:
     ) -> None:
         self.store = store
         self.clock = SimClock(time_scale)
+        self.controllers = Controllers(store)
         self.scheduler = Scheduler(store)
         self.kubelet = Kubelet(store, settings, hooks)
         self.passes = 0
@@ -88,7 +90,9 @@ class Cluster:
 
     # ---- loop ----------------------------------------------------------------------------------------
     def _on_change(self, event_type: str, resource: str, obj: Obj) -> None:
-        if resource in WATCHED:
+        if event_type == "DELETED":
+            self.controllers.collect_garbage = True
+        if resource in WATCHED or event_type == "DELETED":
             with self._wake:
                 self._dirty = True
                 self._wake.notify_all()
@@ -123,6 +127,7 @@ class Cluster:
     def run_pass(self) -> float:
         """One scheduling pass and one kubelet step; returns the simulated time of the next kubelet transition."""
         self.passes += 1
+        self.controllers.step()
         pods = self.store.list("pods")
         self.scheduler.step(pods, self.store.list("nodes"))  # updates the bound pods in `pods`
         return self.kubelet.step(self.clock.now(), pods)

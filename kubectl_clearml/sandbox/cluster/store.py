@@ -27,5 +27,13 @@ class ClusterStore(Protocol):
 
     def set_pod_log(self, namespace: str, name: str, text: str) -> None: ...
 
+    def create(self, resource: str, obj: Obj) -> Obj:
+        """Create as a client would (defaults, generateName); returns the stored object."""
+
+    def update(self, resource: str, name: str, namespace: str | None, change: Callable[[Obj], None]) -> Obj | None:
+        """Apply ``change`` (which mutates its argument) to the object; None if it is gone."""
+
+    def delete(self, resource: str, name: str, namespace: str | None = None) -> bool: ...
+
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
         """Call ``callback`` after every change; returns the function that unsubscribes."""

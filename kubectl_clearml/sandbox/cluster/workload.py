@@ -22,6 +22,8 @@ from kubectl_clearml.core.shm import current_provision
 ANNOTATION_PREFIX = "sandbox.kubectl-clearml/"
 RUN_SECONDS_ANNOTATION = ANNOTATION_PREFIX + "run-seconds"  # a number, or "inf" to run until deleted
 EXIT_CODE_ANNOTATION = ANNOTATION_PREFIX + "exit-code"
+# How long the process takes to exit after SIGTERM ("inf": it ignores it and is killed at the grace period).
+STOP_SECONDS_ANNOTATION = ANNOTATION_PREFIX + "stop-seconds"
 RUN_SECONDS_ENV = "SANDBOX_RUN_SECONDS"
 EXIT_CODE_ENV = "SANDBOX_EXIT_CODE"
 
@@ -41,6 +43,7 @@ class KubeletSettings:
     pull_backoff_seconds: float = 10.0
     max_pull_backoff_seconds: float = 300.0
     nccl_fail_seconds: float = 4.0
+    stop_seconds: float = 1.0  # after SIGTERM, unless the pod's stop-seconds annotation says otherwise
     failing_images: Sequence[str] = field(default=DEFAULT_FAILING_IMAGES)  # fnmatch patterns
 
 
@@ -148,6 +151,15 @@ def _nccl_lines(pod: dict[str, Any], node: str, kind: str) -> tuple[str, ...]:
     )
 
 
+def stop_seconds(pod: dict[str, Any], settings: KubeletSettings) -> float:
+    """Simulated seconds from SIGTERM to exit, capped by the pod's grace period (then SIGKILL)."""
+    meta = pod.get("metadata") or {}
+    text = (meta.get("annotations") or {}).get(STOP_SECONDS_ANNOTATION)
+    wanted = math.inf if text == "inf" else _number(text, settings.stop_seconds)
+    grace = _number(str(meta.get("deletionGracePeriodSeconds", 30)), 30.0)
+    return min(wanted, grace)
+
+
 def plan_run(pod: dict[str, Any], node: str, settings: KubeletSettings) -> RunPlan:
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
@@ -160,7 +172,10 @@ def plan_run(pod: dict[str, Any], node: str, settings: KubeletSettings) -> RunPl
     if failure is not None:
         return RunPlan(settings.nccl_fail_seconds, 1, tuple(start), (*_nccl_lines(pod, node, failure), "exit code 1"))
     run_text = _setting(pod, RUN_SECONDS_ANNOTATION, RUN_SECONDS_ENV)
-    run_seconds = math.inf if run_text == "inf" else _number(run_text, settings.default_run_seconds)
+    # A ReplicaSet's pod is a server (an agent, a glue): it runs until deleted unless told otherwise.
+    served = any(ref.get("kind") == "ReplicaSet" for ref in meta.get("ownerReferences") or ())
+    default = math.inf if served else settings.default_run_seconds
+    run_seconds = math.inf if run_text == "inf" else _number(run_text, default)
     exit_code = int(_number(_setting(pod, EXIT_CODE_ANNOTATION, EXIT_CODE_ENV), 0))
     end = ["Done" if exit_code == 0 else f"Process failed, exit code {exit_code}"]
     if task_id:

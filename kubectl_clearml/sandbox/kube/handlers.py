@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -26,7 +28,7 @@ from kubectl_clearml.core.selectors import (
 from kubectl_clearml.sandbox.kube import admission, decoding, objects, streams, tables
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.discovery import SUBRESOURCE_VERBS, Route, discovery_document, route
-from kubectl_clearml.sandbox.kube.resources import FIELD_DEFAULTS, Resource
+from kubectl_clearml.sandbox.kube.resources import FIELD_DEFAULTS, RESOURCES, Resource
 from kubectl_clearml.sandbox.kube.store import Obj, Store, copy_json
 from kubectl_clearml.sandbox.kube.wire import (
     Request,
@@ -55,6 +57,9 @@ class Api:
         self.stopping = stopping
         self.host = host
         self.strict_namespaces = strict_namespaces
+        # A pod on a node is deleted gracefully (deletionTimestamp, then its kubelet removes it) when a
+        # simulated kubelet runs (the sandbox's cluster sets this); without one it would never go away.
+        self.graceful_pods = False
         self.bookmark_seconds = 60.0  # BOOKMARK events after this long without one (allowWatchBookmarks)
 
     def handle(self, request: Request) -> Response:
@@ -288,11 +293,56 @@ class Api:
                     raise st.conflict(target.resource, target.name or "", f"Precondition failed: {label} in "
                                       f"precondition: {wanted}, {label} in {where}: {meta.get(field)}")
 
+        if target.resource.plural == "pods" and self.graceful_pods:
+            marked = self._delete_gracefully(target, options, dry_run, check)
+            if marked is not None:
+                return json_response(200, marked)
         deleted = self.store.remove(target.resource, target.namespace, target.name, dry_run=dry_run,
                                     check=check if preconditions else None)
+        if options.get("propagationPolicy") == "Orphan" and not dry_run:
+            self._orphan(target.namespace, deleted["metadata"].get("uid"))
         if target.resource.plural == "pods":
             return json_response(200, deleted)
         return json_response(200, st.success(target.resource, target.name, deleted["metadata"].get("uid")))
+
+    def _delete_gracefully(self, target: Route, options: dict[str, Any], dry_run: bool,
+                           check: Callable[[Obj], None]) -> Obj | None:
+        """The pod strategy's graceful delete: a bound, unfinished pod gets ``deletionTimestamp`` and stays
+        until its kubelet has stopped it (``gracePeriodSeconds``, else ``terminationGracePeriodSeconds``).
+        None: delete now (unbound or finished pods, a grace period of 0)."""
+        current = self._read(target)
+        spec, phase = current.get("spec") or {}, (current.get("status") or {}).get("phase")
+        grace = options.get("gracePeriodSeconds")
+        grace = int(spec.get("terminationGracePeriodSeconds", 30) if grace is None else grace)
+        if not spec.get("nodeName") or phase in ("Succeeded", "Failed") or grace <= 0:
+            return None
+        meta = current["metadata"]
+        if meta.get("deletionTimestamp") and int(meta.get("deletionGracePeriodSeconds") or 0) <= grace:
+            return current  # already terminating, and a longer grace never extends it
+
+        def mark(pod: Obj) -> Obj:
+            check(pod)
+            deadline = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=grace)
+            pod["metadata"]["deletionTimestamp"] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
+            pod["metadata"]["deletionGracePeriodSeconds"] = grace
+            return pod
+
+        assert target.name is not None
+        return self.store.modify(target.resource, target.namespace, target.name, mark, dry_run=dry_run)
+
+    def _orphan(self, namespace: str | None, uid: str | None) -> None:
+        """``propagationPolicy: Orphan``: the dependents lose their owner reference instead of being collected."""
+        if not uid:
+            return
+        for resource in RESOURCES:
+            if not resource.namespaced:
+                continue
+            for obj in self.store.list(resource.plural, namespace):
+                refs = obj["metadata"].get("ownerReferences") or []
+                if any(ref.get("uid") == uid for ref in refs):
+                    kept = [ref for ref in refs if ref.get("uid") != uid]
+                    self.store.update(resource.plural, obj["metadata"]["name"], namespace,
+                                      functools.partial(_set_owners, owners=kept))
 
     # ---- streams -----------------------------------------------------------------------------------
     def _watch(self, target: Route, query: dict[str, str], as_table: bool = False) -> Response:
@@ -304,6 +354,13 @@ class Api:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
+
+
+def _set_owners(obj: Obj, owners: list[Obj]) -> None:
+    if owners:
+        obj["metadata"]["ownerReferences"] = owners
+    else:
+        obj["metadata"].pop("ownerReferences", None)
 
 
 def _keep_all(_: Obj) -> bool:

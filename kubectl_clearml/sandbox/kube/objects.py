@@ -42,7 +42,7 @@ def prepare_create(resource: Resource, obj: Obj) -> None:
         admission.default_requests_from_limits(obj["spec"])
         validate_pod(resource, name, obj)
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj["spec"])}
-    elif resource.plural == "deployments":
+    elif resource.plural in ("deployments", "replicasets"):
         meta["generation"] = 1
         _default_deployment(resource, name, obj)
         obj.pop("status", None)
@@ -78,7 +78,7 @@ def prepare_update(resource: Resource, subresource: str | None, current: Obj, ne
             new.pop("status", None)
     if resource.plural == "pods":
         _check_pod_update(resource, current, new)
-    if resource.plural == "deployments" and new.get("spec") != current.get("spec"):
+    if resource.plural in ("deployments", "replicasets") and new.get("spec") != current.get("spec"):
         meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
     if resource.plural == "secrets":
         fold_string_data(new)
@@ -165,10 +165,11 @@ def _default_pod_spec(spec: Obj) -> None:
 def _default_deployment(resource: Resource, name: str, obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
-    spec.setdefault("revisionHistoryLimit", 10)
-    spec.setdefault("progressDeadlineSeconds", 600)
-    spec.setdefault("strategy", {"type": "RollingUpdate",
-                                 "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+    if resource.plural == "deployments":
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        spec.setdefault("strategy", {"type": "RollingUpdate",
+                                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
     if not spec.get("selector"):
         raise st.invalid(resource, name, [("spec.selector", "Required value")])
     template = spec.get("template") or {}

@@ -80,6 +80,7 @@ RESOURCES: tuple[Resource, ...] = (
                    "reason", "reportingComponent", "source", "type"}),
     ),
     Resource("apps", "v1", "deployments", "Deployment", True, ("deploy",), subresources=("status", "scale")),
+    Resource("apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), subresources=("status", "scale")),
     Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
@@ -91,7 +92,7 @@ RESOURCES: tuple[Resource, ...] = (
 )
 
 # `kubectl get all` lists the resources in the "all" category.
-CATEGORY_ALL = frozenset({"pods", "services", "deployments"})
+CATEGORY_ALL = frozenset({"pods", "services", "deployments", "replicasets"})
 
 BY_PLURAL: dict[str, Resource] = {r.plural: r for r in RESOURCES}
 BY_KIND: dict[str, Resource] = {r.kind: r for r in RESOURCES}

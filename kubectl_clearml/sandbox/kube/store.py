@@ -24,6 +24,7 @@ from typing import Any
 
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.admission import canonical_copy_quantities
+from kubectl_clearml.sandbox.kube.objects import prepare_create
 from kubectl_clearml.sandbox.kube.resources import BY_KIND, BY_PLURAL, RESOURCES, Resource, resource_for
 from kubectl_clearml.sandbox.kube.wire import list_item_json
 
@@ -263,11 +264,27 @@ class Store:
             meta.setdefault("uid", old["metadata"]["uid"] if old else str(uuid.uuid4()))
             meta.setdefault("creationTimestamp",
                             old["metadata"]["creationTimestamp"] if old else now_rfc3339())
-            if resource.plural == "deployments":
+            if resource.plural in ("deployments", "replicasets"):
                 meta.setdefault("generation", 1)
             changes.append(self._commit(resource.plural, key, obj, "MODIFIED" if old else "ADDED", old))
         self._notify(changes)
         return copy_obj(obj)
+
+    def create(self, obj: Obj) -> Obj:
+        """Create as a client's POST would (defaulting, validation, generateName); returns a copy.
+
+        For the simulated controllers: their pods get the same defaults as pods a client creates.
+        """
+        resource = BY_KIND[obj["kind"]]
+        obj = copy_json(obj)
+        meta = obj.setdefault("metadata", {})
+        for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
+            meta.pop(key, None)
+        if resource.namespaced:
+            meta.setdefault("namespace", "default")
+        canonical_copy_quantities(resource, obj)
+        prepare_create(resource, obj)
+        return copy_obj(self.insert(resource, obj))
 
     def get(self, resource: str, name: str, namespace: str | None = None) -> Obj | None:
         res = resource_for(resource)

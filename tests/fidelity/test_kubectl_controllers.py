@@ -1,0 +1,141 @@
+"""Issue 13 item 4, with the real kubectl: the controllers users' commands wait on.
+
+Deployments roll through ReplicaSets (`rollout status|history|undo|restart`, `wait --for=condition=Available`),
+pods are deleted gracefully within terminationGracePeriodSeconds, and ownerReferences are garbage-collected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kubectl_clearml.sandbox.cluster.workload import RUN_SECONDS_ANNOTATION, STOP_SECONDS_ANNOTATION
+
+Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def sandbox(make_world: Any) -> Any:
+    return make_world(flavour="enterprise")
+
+
+@pytest.fixture
+def kubectl(sandbox: Any, tmp_path: Any) -> Kubectl:
+    env = {**os.environ, "KUBECONFIG": str(sandbox.kubeconfig), "HOME": str(tmp_path)}
+
+    def run(*args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["kubectl", "-n", "default", *args], capture_output=True, text=True, env=env,
+                              input=stdin, timeout=timeout)
+
+    return run
+
+
+def deployment(replicas: int = 1, image: str = "busybox:1") -> str:
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "main", "image": image}]}}}})
+
+
+def until(what: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = what()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def web_pods(sandbox: Any) -> list[dict[str, Any]]:
+    return [p for p in sandbox.kube.store.list("pods", "default") if p["metadata"]["labels"].get("app") == "web"
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_deployment_rolls_out_through_a_replicaset(sandbox: Any, kubectl: Kubectl) -> None:
+    ok(kubectl("apply", "-f", "-", stdin=deployment(replicas=2)))
+    assert "successfully rolled out" in ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    ok(kubectl("wait", "--for=condition=Available", "deployment/web", "--timeout=30s"))
+    replicasets = json.loads(ok(kubectl("get", "rs", "-o", "json")))["items"]
+    assert len(replicasets) == 1 and replicasets[0]["status"]["readyReplicas"] == 2
+    pods = web_pods(sandbox)
+    assert len(pods) == 2
+    assert {p["metadata"]["ownerReferences"][0]["name"] for p in pods} == {replicasets[0]["metadata"]["name"]}
+    assert all(p["status"]["phase"] == "Running" for p in pods)
+
+
+def test_a_changed_template_replaces_the_pods_and_undo_brings_it_back(sandbox: Any, kubectl: Kubectl) -> None:
+    ok(kubectl("apply", "-f", "-", stdin=deployment()))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    first = web_pods(sandbox)[0]["metadata"]["name"]
+    ok(kubectl("set", "image", "deployment/web", "main=busybox:2"))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    assert until(lambda: [p["spec"]["containers"][0]["image"] for p in web_pods(sandbox)] == ["busybox:2"])
+    assert until(lambda: first not in {p["metadata"]["name"] for p in sandbox.kube.store.list("pods", "default")})
+    history = ok(kubectl("rollout", "history", "deployment/web"))
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"]
+    ok(kubectl("rollout", "undo", "deployment/web"))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    assert until(lambda: [p["spec"]["containers"][0]["image"] for p in web_pods(sandbox)] == ["busybox:1"])
+    stored = sandbox.kube.store.get("deployments", "web", "default")
+    assert stored["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+
+
+def test_rollout_restart_really_replaces_the_pod(sandbox: Any, kubectl: Kubectl) -> None:
+    ok(kubectl("apply", "-f", "-", stdin=deployment()))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    before = web_pods(sandbox)[0]["metadata"]["name"]
+    ok(kubectl("rollout", "restart", "deployment/web"))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    assert until(lambda: [p["metadata"]["name"] for p in web_pods(sandbox)] not in ([before], []))
+    assert until(lambda: len(sandbox.kube.store.list("pods", "default")) == 1)
+
+
+def test_the_seeded_agent_deployment_keeps_its_one_pod(sandbox: Any) -> None:
+    sandbox.cluster.poke()
+    name = sandbox.world.install.deployment["metadata"]["name"]
+    assert until(lambda: (sandbox.kube.store.get("deployments", name, "clearml").get("metadata") or {})
+                 .get("annotations", {}).get("deployment.kubernetes.io/revision") == "1")
+    glue = [p for p in sandbox.kube.store.list("pods", "clearml") if p["metadata"]["name"].startswith(name + "-")]
+    assert len(glue) == 1 and glue[0]["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+
+
+def test_graceful_deletion_waits_for_the_grace_period(sandbox: Any, kubectl: Kubectl) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "slow", "annotations": {STOP_SECONDS_ANNOTATION: "inf", RUN_SECONDS_ANNOTATION: "inf"}},
+           "spec": {"terminationGracePeriodSeconds": 600, "containers": [{"name": "main", "image": "busybox:1"}]}}
+    ok(kubectl("apply", "-f", "-", stdin=json.dumps(pod)))
+    ok(kubectl("wait", "--for=condition=Ready", "pod/slow", "--timeout=30s"))
+    ok(kubectl("delete", "pod", "slow", "--wait=false"))
+    terminating = sandbox.kube.store.get("pods", "slow", "default")
+    assert terminating["metadata"]["deletionGracePeriodSeconds"] == 600 and terminating["metadata"]["deletionTimestamp"]
+    assert "Terminating" in ok(kubectl("get", "pod", "slow"))
+    # 600 simulated seconds are 3 real seconds here; the process ignores SIGTERM, so it is killed at the end.
+    time.sleep(1.0)
+    assert sandbox.kube.store.get("pods", "slow", "default") is not None
+    ok(kubectl("delete", "pod", "slow", "--timeout=30s"))
+    assert sandbox.kube.store.get("pods", "slow", "default") is None
+
+
+def test_owner_references_are_garbage_collected(sandbox: Any, kubectl: Kubectl) -> None:
+    ok(kubectl("apply", "-f", "-", stdin=deployment()))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    owned = sandbox.kube.store.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "web-config", "namespace": "default", "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+            "uid": sandbox.kube.store.get("deployments", "web", "default")["metadata"]["uid"]}]}})
+    assert owned["metadata"]["name"] == "web-config"
+    ok(kubectl("delete", "deployment", "web"))
+    assert until(lambda: not sandbox.kube.store.list("replicasets", "default") and not web_pods(sandbox)
+                 and sandbox.kube.store.get("configmaps", "web-config", "default") is None)
