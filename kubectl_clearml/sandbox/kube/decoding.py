@@ -1,4 +1,4 @@
-"""Request bodies as the apiserver decodes them: JSON (not protobuf), DeleteOptions, and Go struct types.
+"""Request bodies as the apiserver decodes them: JSON (protobuf for a few kinds), DeleteOptions, Go struct types.
 
 A wrong JSON type in a field the emulator (or the plugin) reads is the apiserver's 400 for a create or update
 (``Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number into Go struct field
@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubectl_clearml.sandbox.kube import protobuf
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.resources import Resource
 
@@ -115,10 +116,10 @@ def patch_invalid(patch: Any, problem: str) -> st.ApiError:
 
 
 def json_body(body: bytes) -> Any:
-    """The request body as JSON (protobuf is not spoken here: 415)."""
-    if body[:4] == b"k8s\x00":  # protobuf (typed client-go clients, e.g. `kubectl create deployment`)
-        raise st.ApiError(415, "the body of the request was in an unknown format - accepted media types "
-                          "include: application/json, application/yaml", "UnsupportedMediaType", {})
+    """The request body as JSON; protobuf (typed client-go clients, e.g. `kubectl create deployment`) for the
+    kinds ``protobuf.py`` models."""
+    if protobuf.is_protobuf(body):
+        return protobuf.decode_object(body)
     try:
         return json.loads(body or b"null")
     except ValueError as error:

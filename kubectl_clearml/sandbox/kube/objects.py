@@ -160,6 +160,8 @@ def _default_pod_spec(spec: Obj) -> None:
             container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
             container.setdefault("terminationMessagePath", "/dev/termination-log")
             container.setdefault("terminationMessagePolicy", "File")
+            for port in container.get("ports") or ():
+                port.setdefault("protocol", "TCP")
 
 
 def _default_deployment(resource: Resource, name: str, obj: Obj) -> None:
@@ -168,8 +170,12 @@ def _default_deployment(resource: Resource, name: str, obj: Obj) -> None:
     if resource.plural == "deployments":
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
-        spec.setdefault("strategy", {"type": "RollingUpdate",
-                                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+        strategy = spec.setdefault("strategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxSurge", "25%")
+            rolling.setdefault("maxUnavailable", "25%")
     if not spec.get("selector"):
         raise st.invalid(resource, name, [("spec.selector", "Required value")])
     template = spec.get("template") or {}
