@@ -17,7 +17,9 @@ def submit(world: Any, tmp_path: Path, *args: str) -> CliResult:
 
 
 def task_pods(world: Any) -> list[dict[str, Any]]:
-    return [p for p in world.client(NS).list("pods", NS) if p["metadata"]["name"].startswith("clearml-")]
+    # A pod being deleted (graceful deletion: deletionTimestamp set) is on its way out, as on a cluster.
+    return [p for p in world.client(NS).list("pods", NS) if p["metadata"]["name"].startswith("clearml-")
+            and not p["metadata"].get("deletionTimestamp")]
 
 
 def new_task(world: Any, queue: str | None = "1xGPU", **container: Any) -> str:
