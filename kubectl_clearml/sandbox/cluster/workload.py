@@ -18,6 +18,7 @@ from typing import Any
 from kubectl_clearml.core.quantity import QuantityError, parse_quantity
 from kubectl_clearml.core.scheduling import pod_requests
 from kubectl_clearml.core.shm import current_provision
+from kubectl_clearml.sandbox.cluster.in_pod_agent import task_id_of
 
 ANNOTATION_PREFIX = "sandbox.kubectl-clearml/"
 RUN_SECONDS_ANNOTATION = ANNOTATION_PREFIX + "run-seconds"  # a number, or "inf" to run until deleted
@@ -162,9 +163,8 @@ def stop_seconds(pod: dict[str, Any], settings: KubeletSettings) -> float:
 
 def plan_run(pod: dict[str, Any], node: str, settings: KubeletSettings) -> RunPlan:
     meta = pod.get("metadata") or {}
-    labels = meta.get("labels") or {}
     container = _first_container(pod)
-    task_id = labels.get("clearml-task-id")
+    task_id = task_id_of(pod)
     start = [f"sandbox: container {container.get('name', '')} started on {node} (image {container.get('image', '')})"]
     if task_id:
         start.append(f"clearml_agent: Executing task id [{task_id}]:")
