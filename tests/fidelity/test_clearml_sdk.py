@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from typing import Any
 
+import pytest
 from clearml.backend_api.session.client import APIClient, StrictSession
 
 NO_RETRIES = {"total": 0, "connect": 0, "read": 0, "redirect": 0, "status": 0, "backoff_factor": 0}
@@ -58,3 +60,70 @@ def test_the_in_pod_agent_runs_a_reference_glue_pod(make_world: Any, tmp_path: A
     assert until(lambda: status(api, task_id) in ("in_progress", "completed"))
     assert task_id not in [entry.task for entry in api.queues.get_by_id(queue=pending).entries]
     assert until(lambda: status(api, task_id) == "completed")
+
+
+# Item 9: the SDK's everyday workflows, in a subprocess (the SDK's Task keeps process-wide state).
+SDK_WORKFLOW = r"""
+import json, sys
+from clearml import Task
+out = {}
+out["get_tasks"] = sorted(t.name for t in Task.get_tasks(project_name="vision"))
+source = Task.get_task(project_name="vision", task_name="train")
+out["get_task"] = source.id
+clone = Task.clone(source_task=source, name="train (clone)")
+Task.enqueue(clone, queue_name="default")
+out["clone"] = clone.id
+clone.reload()
+out["clone_status"] = str(clone.status)
+draft = Task.clone(source_task=source, name="draft")
+draft.set_packages(["numpy==1.26.4"])
+out["uploaded"] = draft.upload_artifact("stats", {"rows": 3}, wait_on_upload=True)
+draft.set_archived(True)
+out["archived"] = draft.get_archived()
+print(json.dumps(out))
+"""
+
+
+def test_sdk_workflows_clone_enqueue_query_upload_archive(clearml: Any, tmp_path: Any) -> None:
+    state = clearml.state
+    project = state.create_project("vision")
+    state.create_task("train", project=project)
+    state.create_task("eval", project=project)
+    env = {**os.environ, **clearml.env(), "HOME": str(tmp_path), "CLEARML_OFFLINE_MODE": "0"}
+    for key in ("CLEARML_CONFIG_FILE", "TRAINS_CONFIG_FILE"):
+        env.pop(key, None)
+    done = subprocess.run([sys.executable, "-c", SDK_WORKFLOW], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["get_tasks"] == ["eval", "train"]
+    assert out["clone_status"] == "queued" and out["clone"] in state.queue_entries("default")
+    assert state.task(out["clone"])["parent"] == out["get_task"]
+    assert out["uploaded"] is True
+    stored = [path for path in clearml.files._objects if "/artifacts/stats/" in path]
+    assert len(stored) == 1 and json.loads(clearml.files.download(stored[0])) == {"rows": 3}
+    assert out["archived"] is True
+
+
+def test_task_and_project_endpoints_answer_in_the_server_schema(clearml: Any) -> None:
+    api = client_for(clearml)
+    state = clearml.state
+    project = state.create_project("old")
+    running = state.create_task("running", project=project, status="in_progress")
+    draft = state.create_task("draft", project=project)
+    state.events.append({"task": draft, "type": "log", "timestamp": 1, "msg": "hello", "worker": "w"})
+    assert [e["msg"] for e in api.events.get_task_log(task=draft).events] == ["hello"]
+    assert len(api.models.get_all()) == 0
+    assert api.tasks.archive(tasks=[draft]).archived == 1
+    deleted = api.tasks.delete_many(ids=[draft, running])
+    assert [s["id"] for s in deleted.succeeded] == [draft] and deleted.succeeded[0]["deleted"] is True
+    assert deleted.failed[0]["id"] == running and deleted.failed[0]["error"]["codes"] == [400, 110]
+    with pytest.raises(Exception, match="project has associated tasks"):
+        api.projects.delete(project=project)
+    assert api.projects.delete(project=project, force=True).disassociated_tasks == 1
+    assert state.task(running)["project"] is None and project not in state.projects
+    api.workers.register(worker="w1", timeout=60)
+    session = api.session
+    session.send_request("workers", "set_runtime_properties", json={
+        "worker": "w1", "runtime_properties": [{"key": "gpus", "value": "4"}]})
+    answer = session.send_request("workers", "get_runtime_properties", json={"worker": "w1"})
+    assert answer.json()["data"]["runtime_properties"] == [{"key": "gpus", "value": "4"}]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubectl_clearml.sandbox.clearml.auth import Authenticator, identity_for
 from kubectl_clearml.sandbox.clearml.faults import FaultInjector, FaultRule
+from kubectl_clearml.sandbox.clearml.files import FileStore
 from kubectl_clearml.sandbox.clearml.requestlog import RequestLog
 from kubectl_clearml.sandbox.clearml.server import ClearmlHTTPServer
 from kubectl_clearml.sandbox.clearml.state import ClearmlState
@@ -52,6 +53,7 @@ class ClearmlEmulator:
         self.state = ClearmlState(clock=self._now, user=identity_for(self.access_key).user)
         self.faults = FaultInjector()
         self.requests = RequestLog()
+        self.files = FileStore()  # the files server (api.files_server is this emulator's address)
         self._httpd: ClearmlHTTPServer | None = None
         self._thread: threading.Thread | None = None
         overload = json.dumps({"meta": {"result_code": 503, "result_subcode": 0,
@@ -121,6 +123,7 @@ class ClearmlEmulator:
         self.faults.clear()
         self.state.reset()
         self.requests.clear()
+        self.files.clear()
 
     def __enter__(self) -> ClearmlEmulator:
         return self.start()

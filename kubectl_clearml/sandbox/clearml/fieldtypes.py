@@ -17,11 +17,14 @@ INTEGERS = frozenset({"timeout", "last_seen", "timestamp", "page", "page_size", 
 OBJECTS = frozenset({"script", "execution", "container", "runtime", "models",
                      "machine_stats"})
 STRINGS = frozenset({"project", "parent", "worker", "queue_name", "new_status", "status_reason", "status_message"})
+# In a get_all query these are filters, lists of ids (what the SDK always sends: project=[id]).
+QUERY_LISTS = frozenset({"project", "parent", "worker"})
 _INTEGER_TEXT = re.compile(r"^-?\d+$")
 
 
-def check(payload: dict[str, Any]) -> None:
+def check(payload: dict[str, Any], endpoint: str = "") -> None:
     """Raise 400/12 for the first typed field whose value has the wrong JSON type (null means absent)."""
+    query = endpoint.endswith((".get_all", ".get_all_ex"))
     for key, value in payload.items():
         if value is None:
             continue
@@ -29,6 +32,8 @@ def check(payload: dict[str, Any]) -> None:
             raise errors.validation_error(f"field {key} must be an integer", **{key: value})
         if key in OBJECTS and not isinstance(value, dict):
             raise errors.validation_error(f"field {key} must be an object", **{key: value})
+        if query and key in QUERY_LISTS and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            continue
         if key in STRINGS and not isinstance(value, str):
             raise errors.validation_error(f"field {key} must be a string", **{key: value})
 

@@ -19,7 +19,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from kubectl_clearml.sandbox.clearml import api_misc, api_queues, api_tasks, api_workers, errors, fieldtypes  # noqa: F401
+from kubectl_clearml.sandbox.clearml import (  # noqa: F401
+    api_lifecycle,
+    api_misc,
+    api_queues,
+    api_tasks,
+    api_workers,
+    errors,
+    fieldtypes,
+)
 from kubectl_clearml.sandbox.clearml.auth import API_VERSION, COOKIE_NAME, Identity
 from kubectl_clearml.sandbox.clearml.endpoints import Call, resolve
 from kubectl_clearml.sandbox.clearml.requestlog import RequestRecord
@@ -177,6 +185,21 @@ class ClearmlHandler(BaseHTTPRequestHandler):
         self.server.stopping.wait(self.server.emulator.hang_seconds)
         self._drop()
 
+    def _serve_file(self, raw: bytes, path: str) -> bool:
+        """The files server: a multipart POST stores objects, a GET of a stored path returns it."""
+        files = self.server.emulator.files
+        if self.command == "POST":
+            stored = files.upload(self.headers.get("Content-Type") or "", raw)
+            if stored is None:
+                return False
+            self._send(200, json.dumps({"uploaded": stored}).encode(), "application/json")
+            return True
+        data = files.download(path) if self.command == "GET" else None
+        if data is None:
+            return False
+        self._send(200, data, "application/octet-stream")
+        return True
+
     # ---- one request ------------------------------------------------------------------------------
     def _dispatch(self) -> None:
         started = time.perf_counter()
@@ -184,6 +207,8 @@ class ClearmlHandler(BaseHTTPRequestHandler):
         raw = self._read_body()
         url = urlsplit(self.path)
         match = PATH_RE.match(url.path)
+        if match is None and self._serve_file(raw, url.path):
+            return
         name = match.group(3) if match else url.path
         version = f"{match.group(1)}.{match.group(2)}" if match and match.group(1) else API_VERSION
         latency, fault = emulator.faults.plan(name) if emulator.faults.active else (0.0, None)
@@ -220,7 +245,7 @@ class ClearmlHandler(BaseHTTPRequestHandler):
                     identity = emulator.auth.authenticate(self.headers.get("Authorization"), self._cookie_token())
                     self._check_impersonation()
                     emulator.state.watchdog()
-                fieldtypes.check(payload)  # after authentication, as the server validates data last
+                fieldtypes.check(payload, name)  # after authentication, as the server validates data last
                 call = Call(
                     state=emulator.state,
                     auth=emulator.auth,
