@@ -7,6 +7,7 @@ setters refuse a required ``None``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,32 @@ def test_quantities_read_back_as_strings(api: Any) -> None:
     assert created.spec.containers[0].resources.requests == limits  # defaulted from the limits
     pods = core.list_namespaced_pod("clearml").items
     assert any(p.metadata.name == "typed" for p in pods)
+
+
+def test_a_watch_from_a_compacted_resource_version_is_410_expired(tmp_path: Path) -> None:
+    """Item 8: after the apiserver's compaction window (5 minutes by default; 0.3 s here) an old
+    resourceVersion is 410 Expired, so the client's relist path runs in tests."""
+    from kubernetes import watch
+    from kubernetes.client.exceptions import ApiException
+
+    from kubectl_clearml.sandbox.kube import KubeEmulator
+
+    with KubeEmulator(watch_window_seconds=0.3) as kube:
+        api_client = config.new_client_from_config(config_file=kube.write_kubeconfig(tmp_path / "kubeconfig"))
+        core = client.CoreV1Api(api_client)
+        core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
+        old = core.list_namespaced_config_map("default").metadata.resource_version
+        core.create_namespaced_config_map("default", {"metadata": {"name": "b"}})
+        fresh = core.list_namespaced_config_map("default").metadata.resource_version
+        seen = [e["object"].metadata.name for e in watch.Watch().stream(
+            core.list_namespaced_config_map, "default", resource_version=old, timeout_seconds=1)]
+        assert seen == ["b"]  # within the window: the changes since `old`
+        time.sleep(0.4)
+        core.create_namespaced_config_map("default", {"metadata": {"name": "c"}})  # compacts what is older
+        with pytest.raises(ApiException) as expired:
+            list(watch.Watch().stream(core.list_namespaced_config_map, "default", resource_version=old,
+                                      timeout_seconds=1))
+        assert expired.value.status == 410
+        assert [e["object"].metadata.name for e in watch.Watch().stream(
+            core.list_namespaced_config_map, "default", resource_version=fresh, timeout_seconds=1)] == ["c"]
+        api_client.close()

@@ -31,7 +31,7 @@ from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.faults import DenyRule, DenyRules, Fault, Faults
 from kubectl_clearml.sandbox.kube.handlers import Api
 from kubectl_clearml.sandbox.kube.rbac import Attributes, Identities, Rbac
-from kubectl_clearml.sandbox.kube.store import Store
+from kubectl_clearml.sandbox.kube.store import HISTORY_SECONDS, Store
 from kubectl_clearml.sandbox.kube.wire import Request, Response, dumps, error_response
 
 DEFAULT_USER = "system:serviceaccount:default:sandbox"
@@ -54,12 +54,14 @@ class KubeEmulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, user: str = DEFAULT_USER,
                  strict_namespaces: bool = True, seed: int | None = None,
-                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT, max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 watch_window_seconds: float = HISTORY_SECONDS) -> None:
         self.host = host
         self.port = port
         self.user = user
         self.identities = Identities(user)
         self.store = Store()
+        self.store.history_seconds = watch_window_seconds  # watches from older resourceVersions get 410
         self.faults = Faults(seed)
         self.rules = DenyRules()
         self.rbac = Rbac(self.store, self.identities)

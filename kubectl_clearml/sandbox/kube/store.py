@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import datetime
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -37,6 +38,9 @@ ChangeCallback = Callable[[str, str, Obj], None]  # (ADDED|MODIFIED|DELETED, plu
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 INITIAL_PRIORITY_CLASSES = (("system-cluster-critical", 2000000000), ("system-node-critical", 2000001000))
 HISTORY = 50_000
+# kube-apiserver compacts etcd every 5 minutes (--etcd-compaction-interval): a watch from an older
+# resourceVersion is answered 410 Expired, which sends clients down their relist path.
+HISTORY_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class Store:
         self._subscribers: list[ChangeCallback] = []
         self._rv = 0
         self._wakeups = 0
+        self.history_seconds = HISTORY_SECONDS
         self.clear()
 
     # ---- state ---------------------------------------------------------------------------------------
@@ -85,6 +90,7 @@ class Store:
             self._keys: dict[str, list[Key]] = {r.plural: [] for r in RESOURCES}
             self._encoded: dict[str, dict[Key, bytes]] = {r.plural: {} for r in RESOURCES}
             self._history: deque[Change] = deque(maxlen=HISTORY)
+            self._history_times: deque[float] = deque(maxlen=HISTORY)  # monotonic commit time of each change
             self._logs: dict[Key, dict[str, str]] = {}
             self._history_floor = self._rv
             self._cond.notify_all()
@@ -382,6 +388,11 @@ class Store:
             objects[key] = obj
         change = Change(self._rv, kind, plural, obj, old if kind == "MODIFIED" else None)
         self._history.append(change)
+        now = time.monotonic()
+        self._history_times.append(now)
+        while self._history_times and self._history_times[0] < now - self.history_seconds:  # compaction
+            self._history_times.popleft()
+            self._history_floor = self._history.popleft().rv
         self._cond.notify_all()
         return change
 
