@@ -33,6 +33,7 @@ Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
 ObjList = list[Obj]  # aliases: the Store.list method shadows the builtin inside the class body
 KeyList = list[Key]
+LogLines = list[tuple[float, str]]  # (wall time written, line with its end)
 ChangeCallback = Callable[[str, str, Obj], None]  # (ADDED|MODIFIED|DELETED, plural, object)
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -92,6 +93,7 @@ class Store:
             self._history: deque[Change] = deque(maxlen=HISTORY)
             self._history_times: deque[float] = deque(maxlen=HISTORY)  # monotonic commit time of each change
             self._logs: dict[Key, dict[str, str]] = {}
+            self._log_times: dict[Key, dict[str, list[float]]] = {}  # wall time each log line was written
             self._history_floor = self._rv
             self._cond.notify_all()
         for name in INITIAL_NAMESPACES:
@@ -168,6 +170,7 @@ class Store:
             changes.append(self._commit(resource.plural, key, None, "DELETED", current))
             if resource.plural == "pods":
                 self._logs.pop(key, None)
+                self._log_times.pop(key, None)
             if resource.plural == "namespaces":
                 changes.extend(self._drop_namespace(name))
         self._notify(changes)
@@ -350,7 +353,13 @@ class Store:
     def set_pod_log(self, namespace: str, name: str, text: str, container: str | None = None) -> None:
         """The log text of a pod (of one container, or of every container when none is named)."""
         with self._cond:
-            self._logs.setdefault((namespace, name), {})[container or ""] = text
+            logs = self._logs.setdefault((namespace, name), {})
+            old = logs.get(container or "", "")
+            times = self._log_times.setdefault((namespace, name), {}).get(container or "", [])
+            kept = times[:old.count("\n")] if text.startswith(old) else []  # appended lines are new now
+            kept += [time.time()] * (len(text.splitlines()) - len(kept))
+            self._log_times[(namespace, name)][container or ""] = kept
+            logs[container or ""] = text
             self._wakeups += 1
             self._cond.notify_all()
 
@@ -358,6 +367,15 @@ class Store:
         with self._cond:
             logs = self._logs.get((namespace, name), {})
             return logs.get(container or "", logs.get(""))
+
+    def pod_log_lines(self, namespace: str, name: str, container: str | None = None) -> LogLines:
+        """The log's lines (ends kept), each with the wall time it was written."""
+        with self._cond:
+            logs, times = self._logs.get((namespace, name), {}), self._log_times.get((namespace, name), {})
+            key = container or "" if (container or "") in logs else ""
+            lines = logs.get(key, "").splitlines(keepends=True)
+            stamps = times.get(key, [])
+            return [(stamps[i] if i < len(stamps) else 0.0, line) for i, line in enumerate(lines)]
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
         """Call ``callback(type, plural, object copy)`` after every change; returns the unsubscribe function."""

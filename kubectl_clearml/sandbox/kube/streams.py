@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -76,39 +77,87 @@ def watch(store: Store, stopping: threading.Event, target: Route, keep: Callable
     return Response(200, stream=events())
 
 def pod_log(store: Store, stopping: threading.Event, target: Route, pod: Obj, query: dict[str, str]) -> Response:
-    """A pod's log text, or with follow=true a stream of it until the pod ends."""
+    """A pod's log, or with follow=true a stream of it until the pod ends.
+
+    kubelet's options: ``container`` (init containers too), ``previous``, ``timestamps``, ``sinceSeconds`` /
+    ``sinceTime``, ``tailLines``, ``limitBytes``; each line's time is when the simulated process wrote it.
+    """
     name, namespace = target.name or "", target.namespace or ""
-    containers = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
+    spec = pod.get("spec") or {}
+    containers = [c.get("name", "") for c in spec.get("containers") or []]
+    init = [c.get("name", "") for c in spec.get("initContainers") or []]
     container = query.get("container")
     if container is None and len(containers) > 1:
+        also = f" or one of the init containers: [{' '.join(init)}]" if init else ""
         raise st.ApiError(400, f"a container name must be specified for pod {name}, choose one of: "
-                          f"[{' '.join(containers)}]", "BadRequest", {})
-    if container is not None and container not in containers:
+                          f"[{' '.join(containers)}]{also}", "BadRequest", {})
+    if container is not None and container not in containers + init:
         raise st.ApiError(400, f"container {container} is not valid for pod {name}", "BadRequest", {})
     container = container or (containers[0] if containers else "")
+    if parse_bool(query.get("previous")):
+        # The simulated kubelet never restarts a container, so there is no previous instance to read.
+        raise st.ApiError(400, f'previous terminated container "{container}" in pod "{name}" not found',
+                          "BadRequest", {})
     text = store.pod_log(namespace, name, container)
     if text is None and (pod.get("status") or {}).get("phase", "Pending") == "Pending":
         raise st.ApiError(400, f'container "{container}" in pod "{name}" is waiting to start: '
                           f"{_waiting_reason(pod, container)}", "BadRequest", {})
-    full = text or ""
-    shown = _tail(full, int_param(query["tailLines"], "tailLines")) if "tailLines" in query else full
+    options = _LogOptions.parse(query)
+    lines = store.pod_log_lines(namespace, name, container)
+    shown = options.render(lines, tail=True)
     if not parse_bool(query.get("follow")):
-        return Response(200, shown.encode(), "text/plain")
+        return Response(200, shown, "text/plain")
 
     def follow() -> Iterator[bytes]:
-        sent = full
-        yield shown.encode()
+        sent = len(lines)
+        yield shown
         while not stopping.is_set():
             store.wait(store.resource_version, 1.0)
             current = store.read("pods", namespace, name)
-            latest = store.pod_log(namespace, name, container) or ""
-            if latest.startswith(sent) and len(latest) > len(sent):
-                yield latest[len(sent):].encode()
-            sent = latest
+            latest = store.pod_log_lines(namespace, name, container)
+            if len(latest) > sent:
+                yield options.render(latest[sent:], tail=False)
+            sent = len(latest)
             if current is None or (current.get("status") or {}).get("phase") in TERMINAL_PHASES:
                 return
 
     return Response(200, content_type="text/plain", stream=follow())
+
+
+class _LogOptions:
+    def __init__(self, since: float | None, timestamps: bool, tail: int | None, limit: int | None) -> None:
+        self.since, self.timestamps, self.tail, self.limit = since, timestamps, tail, limit
+
+    @classmethod
+    def parse(cls, query: dict[str, str]) -> _LogOptions:
+        since: float | None = None
+        if query.get("sinceSeconds"):
+            since = time.time() - int_param(query["sinceSeconds"], "sinceSeconds")
+        elif query.get("sinceTime"):
+            try:
+                since = datetime.datetime.fromisoformat(query["sinceTime"].replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                raise st.ApiError(400, f"invalid sinceTime: {query['sinceTime']!r}", "BadRequest", {}) from None
+        tail = int_param(query["tailLines"], "tailLines") if "tailLines" in query else None
+        limit = int_param(query["limitBytes"], "limitBytes") if query.get("limitBytes") else None
+        return cls(since, parse_bool(query.get("timestamps")), tail, limit)
+
+    def render(self, lines: list[tuple[float, str]], *, tail: bool) -> bytes:
+        if self.since is not None:
+            lines = [(at, line) for at, line in lines if at >= self.since]
+        if tail and self.tail is not None:
+            lines = lines[-self.tail:] if self.tail > 0 else []
+        if self.timestamps:
+            text = "".join(f"{_rfc3339_nano(at)} {line}" for at, line in lines)
+        else:
+            text = "".join(line for _, line in lines)
+        data = text.encode()
+        return data[:self.limit] if self.limit is not None else data
+
+
+def _rfc3339_nano(at: float) -> str:
+    moment = datetime.datetime.fromtimestamp(at, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
 
 
 def _filtered_type(change: Any, matches: Callable[[Obj], bool]) -> str | None:
@@ -122,13 +171,6 @@ def _filtered_type(change: Any, matches: Callable[[Obj], bool]) -> str | None:
     if now:
         return "ADDED"
     return "DELETED" if before else None
-
-
-def _tail(text: str, lines: int) -> str:
-    if lines <= 0:
-        return ""
-    kept = text.splitlines(keepends=True)[-lines:]
-    return "".join(kept)
 
 
 def _waiting_reason(pod: Obj, container: str) -> str:
