@@ -103,7 +103,9 @@ def seed_world(
     install = seeds.agent_install(flavour, endpoint)
     world = World(flavour, install, endpoint)
     for namespace in NAMESPACES:
-        namespace_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        namespace_obj = {"apiVersion": "v1", "kind": "Namespace",
+                         "metadata": {"name": namespace, "labels": {"kubernetes.io/metadata.name": namespace}},
+                         "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
         kube.add("namespaces", _aged(namespace_obj, NODE_AGE))
     for node in seeds.nodes():
         kube.add("nodes", _aged(node, NODE_AGE))

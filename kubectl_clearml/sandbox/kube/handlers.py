@@ -165,7 +165,7 @@ class Api:
             if keep is _keep_all:
                 meta["remainingItemCount"] = self.store.count_after(resource.plural, target.namespace, last)
         if as_table:
-            return json_response(200, tables.table(resource, objs, meta))
+            return json_response(200, tables.table(resource, objs, meta, include=query.get("includeObject")))
         head = dumps({"kind": f"{resource.kind}List", "apiVersion": resource.group_version, "metadata": meta})
         # Items carry no kind/apiVersion on a real apiserver (the store caches each item's bytes so).
         return Response(200, b"".join((head[:-1], b',"items":[', b",".join(encoded), b"]}")))
@@ -178,7 +178,8 @@ class Api:
             return json_response(200, objects.scale_of(obj))
         if as_table and target.subresource is None:
             meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-            return json_response(200, tables.table(target.resource, [obj], meta))
+            return json_response(200, tables.table(target.resource, [obj], meta,
+                                                   include=query.get("includeObject")))
         return json_response(200, obj)
 
     def _read(self, target: Route) -> Obj:

@@ -40,7 +40,8 @@ def watch(store: Store, stopping: threading.Event, target: Route, keep: Callable
     def event(kind: str, obj: Obj) -> bytes:
         if as_table:
             meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-            obj = tables.table(resource, [obj], meta, include_headers=not headers_sent[0])
+            obj = tables.table(resource, [obj], meta, include_headers=not headers_sent[0],
+                               include=query.get("includeObject"))
             headers_sent[0] = True
         return dumps({"type": kind, "object": obj}) + b"\n"
 

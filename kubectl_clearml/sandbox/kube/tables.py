@@ -20,7 +20,10 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in accept
 
 
-def table(resource: Resource, objects: list[Obj], meta: Obj, include_headers: bool = True) -> Obj:
+def table(resource: Resource, objects: list[Obj], meta: Obj, include_headers: bool = True,
+          include: str | None = None) -> Obj:
+    """``include``: the request's includeObject, ``Object`` (the whole object in each row: what kubectl asks
+    for ``--sort-by``), ``None`` (nothing) or ``Metadata`` (the default, PartialObjectMetadata)."""
     columns = COLUMNS.get(resource.plural, []) or [("Name", "string", 0, _name), ("Age", "string", 0, _age)]
     return {
         "kind": "Table",
@@ -31,7 +34,7 @@ def table(resource: Resource, objects: list[Obj], meta: Obj, include_headers: bo
              "priority": priority}
             for name, kind, priority, _ in columns
         ] if include_headers else [],
-        "rows": [{"cells": [cell(obj) for *_, cell in columns], "object": _partial(resource, obj)}
+        "rows": [{"cells": [cell(obj) for *_, cell in columns], **_row_object(resource, obj, include)}
                  for obj in objects],
     }
 
@@ -63,8 +66,13 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365}y"
 
 
-def _partial(resource: Resource, obj: Obj) -> Obj:
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+def _row_object(resource: Resource, obj: Obj, include: str | None) -> Obj:
+    if include == "None":
+        return {}
+    if include == "Object":
+        return {"object": {"kind": resource.kind, "apiVersion": resource.group_version, **obj}}
+    return {"object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                       "metadata": obj.get("metadata", {})}}
 
 
 def _since(timestamp: str | None) -> str:
@@ -120,6 +128,30 @@ def _node_roles(node: Obj) -> str:
     return ",".join(roles) or "<none>"
 
 
+def _node_info(node: Obj, key: str) -> str:
+    return str((_status(node, "nodeInfo", {}) or {}).get(key, ""))
+
+
+def _node_address(node: Obj, kind: str) -> str:
+    found = [a.get("address", "") for a in _status(node, "addresses", []) or [] if a.get("type") == kind]
+    return found[0] if found else "<none>"
+
+
+def _template_containers(workload: Obj) -> list[Obj]:
+    containers: list[Obj] = (((workload.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "containers") or []
+    return containers
+
+
+def _selector(workload: Obj) -> str:
+    selector = (workload.get("spec") or {}).get("selector") or {}
+    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    for expression in selector.get("matchExpressions") or []:
+        values = ",".join(expression.get("values") or [])
+        parts.append(f"{expression.get('key')} {str(expression.get('operator', '')).lower()} ({values})")
+    return ",".join(parts) or "<none>"
+
+
 def _status(obj: Obj, key: str, default: Any = 0) -> Any:
     return (obj.get("status") or {}).get(key, default)
 
@@ -127,6 +159,13 @@ def _status(obj: Obj, key: str, default: Any = 0) -> Any:
 def _none(value: Any) -> str:
     return str(value) if value not in (None, "") else "<none>"
 
+
+# `-o wide` of deployments and replicasets (the apiserver's printers, priority 1).
+_WORKLOAD_WIDE: list[Column] = [
+    ("Containers", "string", 1, lambda d: ",".join(c.get("name", "") for c in _template_containers(d))),
+    ("Images", "string", 1, lambda d: ",".join(c.get("image", "") for c in _template_containers(d))),
+    ("Selector", "string", 1, _selector),
+]
 
 COLUMNS: dict[str, list[Column]] = {
     "pods": [
@@ -145,7 +184,12 @@ COLUMNS: dict[str, list[Column]] = {
         ("Status", "string", 0, _node_status),
         ("Roles", "string", 0, _node_roles),
         ("Age", "string", 0, _age),
-        ("Version", "string", 0, lambda n: str((_status(n, "nodeInfo", {}) or {}).get("kubeletVersion", ""))),
+        ("Version", "string", 0, lambda n: _node_info(n, "kubeletVersion")),
+        ("Internal-IP", "string", 1, lambda n: _node_address(n, "InternalIP")),
+        ("External-IP", "string", 1, lambda n: _node_address(n, "ExternalIP")),
+        ("OS-Image", "string", 1, lambda n: _node_info(n, "osImage")),
+        ("Kernel-Version", "string", 1, lambda n: _node_info(n, "kernelVersion")),
+        ("Container-Runtime", "string", 1, lambda n: _node_info(n, "containerRuntimeVersion")),
     ],
     "deployments": [
         ("Name", "string", 0, _name),
@@ -153,6 +197,22 @@ COLUMNS: dict[str, list[Column]] = {
         ("Up-to-date", "integer", 0, lambda d: _status(d, "updatedReplicas")),
         ("Available", "integer", 0, lambda d: _status(d, "availableReplicas")),
         ("Age", "string", 0, _age),
+        *_WORKLOAD_WIDE,
+    ],
+    "replicasets": [
+        ("Name", "string", 0, _name),
+        ("Desired", "integer", 0, lambda r: (r.get("spec") or {}).get("replicas", 1)),
+        ("Current", "integer", 0, lambda r: _status(r, "replicas")),
+        ("Ready", "integer", 0, lambda r: _status(r, "readyReplicas")),
+        ("Age", "string", 0, _age),
+        *_WORKLOAD_WIDE,
+    ],
+    "priorityclasses": [
+        ("Name", "string", 0, _name),
+        ("Value", "integer", 0, lambda pc: pc.get("value", 0)),
+        ("Global-Default", "boolean", 0, lambda pc: bool(pc.get("globalDefault"))),
+        ("Age", "string", 0, _age),
+        ("PreemptionPolicy", "string", 0, lambda pc: pc.get("preemptionPolicy", "")),
     ],
     "namespaces": [("Name", "string", 0, _name), ("Status", "string", 0, lambda n: _status(n, "phase", "")),
                    ("Age", "string", 0, _age)],
