@@ -127,3 +127,27 @@ def test_task_and_project_endpoints_answer_in_the_server_schema(clearml: Any) ->
         "worker": "w1", "runtime_properties": [{"key": "gpus", "value": "4"}]})
     answer = session.send_request("workers", "get_runtime_properties", json={"worker": "w1"})
     assert answer.json()["data"]["runtime_properties"] == [{"key": "gpus", "value": "4"}]
+
+
+def test_queue_metrics_and_worker_stats_come_from_what_was_reported(clearml: Any) -> None:
+    api = client_for(clearml)
+    state = clearml.state
+    queue = state.create_queue("gpu")
+    state.create_task("waiting", queue="gpu")
+    api.workers.register(worker="agent-1", queues=[queue], timeout=600)
+    for cpu in (10.0, 30.0):
+        api.workers.status_report(worker="agent-1", timestamp=int(time.time() * 1000),
+                                  machine_stats={"cpu_usage": [cpu, cpu + 10], "gpu_usage": [50.0]})
+    now = time.time()
+    metrics = api.queues.get_queue_metrics(from_date=now - 600, to_date=now + 60, interval=600, queue_ids=[queue])
+    assert [m.queue for m in metrics.queues] == [queue]
+    assert metrics.queues[0].queue_lengths == [1] and metrics.queues[0].avg_waiting_times[0] >= 0
+    stats = api.workers.get_stats(from_date=now - 600, to_date=now + 60, interval=600,
+                                  items=[{"key": "cpu_usage", "category": "avg"},
+                                         {"key": "cpu_usage", "category": "max"}])
+    (worker,) = stats.workers
+    assert worker.worker == "agent-1"
+    (cpu,) = worker.metrics
+    assert cpu.metric == "cpu_usage" and len(cpu.dates) == 1
+    assert [(str(getattr(s.aggregation, "value", s.aggregation)), s.values) for s in cpu.stats] == [
+        ("avg", [25.0]), ("max", [35.0])]

@@ -6,7 +6,7 @@ from typing import Any
 
 from kubectl_clearml.sandbox.clearml import errors
 from kubectl_clearml.sandbox.clearml.endpoints import Call, endpoint
-from kubectl_clearml.sandbox.clearml.model import HIDDEN_QUEUE_TAG
+from kubectl_clearml.sandbox.clearml.model import HIDDEN_QUEUE_TAG, epoch
 from kubectl_clearml.sandbox.clearml.query import as_list, project, run_query
 
 
@@ -205,5 +205,10 @@ def move_task_backward(call: Call) -> dict[str, Any]:
 
 @endpoint("queues.get_queue_metrics", "2.4")
 def get_queue_metrics(call: Call) -> dict[str, Any]:
-    # Elasticsearch-backed on the real server; the emulator keeps no history.
-    return {"queues": []}
+    """Averages per interval of the samples taken on worker reports (metrics.py), the server's ES view."""
+    state = call.state
+    state.metrics.sample_queues(state.queues.values(), state.clock(), lambda stamp: epoch(stamp) or state.clock())
+    ids = {str(q) for q in as_list(call.get("queue_ids"))} or None
+    interval = max(int(call.get("interval", 60)), 1)
+    return {"queues": state.metrics.queue_metrics(float(call.require("from_date")), float(call.require("to_date")),
+                                                  interval, ids)}

@@ -86,9 +86,22 @@ def status_report(call: Call) -> dict[str, Any]:
     for key in ("tags", "system_tags", "machine_stats"):
         if call.payload.get(key) is not None:
             worker[key] = call.payload[key]
+    clock = state.clock()
+    if isinstance(call.payload.get("machine_stats"), dict):
+        state.metrics.sample_worker(name, call.payload["machine_stats"], clock)
+    state.metrics.sample_queues(state.queues.values(), clock, lambda stamp: epoch(stamp) or clock)
     if task is not None:
         task.update({"last_worker": name, "last_worker_report": now, "last_update": now, "last_change": now})
     return {}
+
+
+@endpoint("workers.get_stats", "2.4")
+def get_stats(call: Call) -> dict[str, Any]:
+    items = [i for i in as_list(call.require("items")) if isinstance(i, dict) and i.get("key")]
+    ids = {str(w) for w in as_list(call.get("worker_ids"))} or None
+    interval = max(int(call.get("interval", 60)), 1)
+    return {"workers": call.state.metrics.worker_stats(float(call.require("from_date")),
+                                                       float(call.require("to_date")), interval, items, ids)}
 
 
 def _queue_view(call: Call, queue_id: str | None) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kubectl_clearml.sandbox.clearml import errors
+from kubectl_clearml.sandbox.clearml.metrics import Metrics
 from kubectl_clearml.sandbox.clearml.model import (
     DEFAULT_QUEUE_TAG,
     epoch,
@@ -64,6 +65,7 @@ class ClearmlState:
         self.workers: dict[str, dict[str, Any]] = {}
         self.projects: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
+        self.metrics = Metrics()  # queue and worker samples for get_queue_metrics / get_stats
         self.watchdog_enabled = True
         self._last_watchdog = float("-inf")
         self.reset()
@@ -76,6 +78,7 @@ class ClearmlState:
             self.workers.clear()
             self.projects.clear()
             self.events.clear()
+            self.metrics.clear()
             self._last_watchdog = float("-inf")
             self.watchdog_enabled = True
             self.create_queue("default", system_tags=[DEFAULT_QUEUE_TAG])
