@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from clearml.backend_api.session.client import APIClient, StrictSession
 
+from tests.fidelity.conftest import until
+
 NO_RETRIES = {"total": 0, "connect": 0, "read": 0, "redirect": 0, "status": 0, "backoff_factor": 0}
 
 
@@ -24,15 +26,6 @@ def client_for(emulator: Any) -> APIClient:
 def status(api: APIClient, task_id: str) -> str:
     value = api.tasks.get_by_id(task=task_id).status
     return str(getattr(value, "value", value))  # the SDK parses it into TaskStatusEnum
-
-
-def until(what: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def test_the_in_pod_agent_runs_a_reference_glue_pod(make_world: Any, tmp_path: Any) -> None:

@@ -7,17 +7,14 @@ pods are deleted gracefully within terminationGracePeriodSeconds, and ownerRefer
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from kubectl_clearml.sandbox.cluster.workload import RUN_SECONDS_ANNOTATION, STOP_SECONDS_ANNOTATION
-
-Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
+from tests.fidelity.conftest import Kubectl, kubectl_runner, until
 
 
 @pytest.fixture
@@ -27,13 +24,7 @@ def sandbox(make_world: Any) -> Any:
 
 @pytest.fixture
 def kubectl(sandbox: Any, tmp_path: Any) -> Kubectl:
-    env = {**os.environ, "KUBECONFIG": str(sandbox.kubeconfig), "HOME": str(tmp_path)}
-
-    def run(*args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["kubectl", "-n", "default", *args], capture_output=True, text=True, env=env,
-                              input=stdin, timeout=timeout)
-
-    return run
+    return kubectl_runner(str(sandbox.kubeconfig), tmp_path, "-n", "default")
 
 
 def deployment(replicas: int = 1, image: str = "busybox:1") -> str:
@@ -42,15 +33,6 @@ def deployment(replicas: int = 1, image: str = "busybox:1") -> str:
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}},
                               "spec": {"containers": [{"name": "main", "image": image}]}}}})
-
-
-def until(what: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def web_pods(sandbox: Any) -> list[dict[str, Any]]:

@@ -118,26 +118,18 @@ def resource_maps(resource: Resource, obj: Obj) -> Iterator[Obj]:
                 yield from (m for m in (resources.get("limits"), resources.get("requests")) if isinstance(m, dict))
 
 
-def canonicalise_quantities(resource: Resource, obj: Obj) -> None:
-    """Decode every quantity (400 as the decoder words it when one does not parse) and store it canonical."""
+def canonicalise_quantities(resource: Resource, obj: Obj, *, strict: bool = True) -> None:
+    """Decode every quantity and store it canonical. Strict (a request): one that does not parse is the
+    decoder's 400; lenient (the backdoor): it is left as given."""
     for quantities in resource_maps(resource, obj):
         for name, value in quantities.items():
             try:
                 quantities[name] = canonical_quantity(value)
             except QuantityError:
-                raise st.ApiError(400, f'{resource.kind} in version "{resource.group_version}" cannot be handled '
-                                  f"as a {resource.kind}: quantities must match the regular expression "
-                                  f"'{QUANTITY_PATTERN}'", "BadRequest", {}) from None
-
-
-def canonical_copy_quantities(resource: Resource, obj: Obj) -> None:
-    """The backdoor's lenient form: canonical strings where a quantity parses, anything else left as given."""
-    for quantities in resource_maps(resource, obj):
-        for name, value in quantities.items():
-            try:
-                quantities[name] = canonical_quantity(value)
-            except QuantityError:
-                pass
+                if strict:
+                    raise st.ApiError(400, f'{resource.kind} in version "{resource.group_version}" cannot be '
+                                      f"handled as a {resource.kind}: quantities must match the regular "
+                                      f"expression '{QUANTITY_PATTERN}'", "BadRequest", {}) from None
 
 
 # ---- defaulting and validation ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_clearml.sandbox.kube import status as st
-from kubectl_clearml.sandbox.kube.admission import canonical_copy_quantities
+from kubectl_clearml.sandbox.kube.admission import canonicalise_quantities
 from kubectl_clearml.sandbox.kube.objects import prepare_create
 from kubectl_clearml.sandbox.kube.resources import BY_KIND, BY_PLURAL, RESOURCES, Resource, resource_for
 from kubectl_clearml.sandbox.kube.wire import list_item_json
@@ -260,7 +260,7 @@ class Store:
         if resource is None:
             raise KeyError(f"the sandbox does not serve kind {obj.get('kind')!r}")
         obj = copy_json(obj)
-        canonical_copy_quantities(resource, obj)  # quantities are strings on a real apiserver
+        canonicalise_quantities(resource, obj, strict=False)  # quantities are strings on a real apiserver
         meta = obj.setdefault("metadata", {})
         if resource.namespaced:
             meta.setdefault("namespace", "default")
@@ -291,7 +291,7 @@ class Store:
             meta.pop(key, None)
         if resource.namespaced:
             meta.setdefault("namespace", "default")
-        canonical_copy_quantities(resource, obj)
+        canonicalise_quantities(resource, obj, strict=False)
         prepare_create(resource, obj)
         return copy_obj(self.insert(resource, obj))
 
