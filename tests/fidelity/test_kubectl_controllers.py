@@ -121,3 +121,26 @@ def test_owner_references_are_garbage_collected(sandbox: Any, kubectl: Kubectl) 
     ok(kubectl("delete", "deployment", "web"))
     assert until(lambda: not sandbox.kube.store.list("replicasets", "default") and not web_pods(sandbox)
                  and sandbox.kube.store.get("configmaps", "web-config", "default") is None)
+
+
+def test_shm_fix_live_apply_really_replaces_the_agent_pod(sandbox: Any) -> None:
+    """What later work relies on: `shm-fix --live --apply` restarts the agent, and on this cluster the
+    Deployment controller then replaces its pod (a new ReplicaSet, the old pod gone)."""
+    from tests.helpers import run_cli
+
+    name = sandbox.world.install.deployment["metadata"]["name"]
+
+    def agent_pods() -> list[str]:
+        return sorted(p["metadata"]["name"] for p in sandbox.kube.store.list("pods", "clearml")
+                      if p["metadata"]["name"].startswith(name + "-") and not p["metadata"].get("deletionTimestamp"))
+
+    assert until(lambda: len(agent_pods()) == 1 and sandbox.kube.store.list("replicasets", "clearml"))
+    before = agent_pods()
+    done = run_cli(["shm-fix", "2xGPU", "--size", "16Gi", "--live", "--apply", "-n", "clearml"], env=sandbox.env,
+                   home=str(sandbox.kubeconfig.parent))
+    assert done.exit_code == 0, done.stderr
+    assert until(lambda: len(agent_pods()) == 1 and agent_pods() != before)
+    assert until(lambda: before[0] not in {p["metadata"]["name"] for p in sandbox.kube.store.list("pods", "clearml")})
+    revisions = sorted(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                       for rs in sandbox.kube.store.list("replicasets", "clearml"))
+    assert revisions == ["1", "2"]
