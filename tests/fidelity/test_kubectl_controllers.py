@@ -144,3 +144,16 @@ def test_shm_fix_live_apply_really_replaces_the_agent_pod(sandbox: Any) -> None:
     revisions = sorted(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
                        for rs in sandbox.kube.store.list("replicasets", "clearml"))
     assert revisions == ["1", "2"]
+
+
+def test_drain_evicts_through_the_eviction_subresource(sandbox: Any, kubectl: Kubectl) -> None:
+    """kubectl drain posts policy/v1 Evictions (protobuf); a Deployment's evicted pod comes back elsewhere."""
+    ok(kubectl("apply", "-f", "-", stdin=deployment()))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    node = web_pods(sandbox)[0]["spec"]["nodeName"]
+    drained = kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=60s",
+                      timeout=90)
+    assert drained.returncode == 0, drained.stderr
+    assert f"node/{node} drained" in drained.stdout
+    assert sandbox.kube.store.get("nodes", node)["spec"]["unschedulable"] is True
+    assert until(lambda: [p["spec"].get("nodeName") for p in web_pods(sandbox)] not in ([node], []))

@@ -21,8 +21,9 @@ KUBE_VERSION = {
 }
 
 SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-                      "log": ["get"], "binding": ["create"]}
-_SUBRESOURCE_KIND = {"scale": ("autoscaling", "v1", "Scale"), "binding": ("", "v1", "Binding")}
+                      "log": ["get"], "binding": ["create"], "eviction": ["create"]}
+_SUBRESOURCE_KIND = {"scale": ("autoscaling", "v1", "Scale"), "binding": ("", "v1", "Binding"),
+                     "eviction": ("policy", "v1", "Eviction")}
 
 
 @dataclass(frozen=True)

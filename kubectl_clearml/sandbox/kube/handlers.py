@@ -194,6 +194,11 @@ class Api:
         resource = target.resource
         if target.subresource == "binding":
             return self._bind(target, body)
+        if target.subresource == "eviction":  # no PodDisruptionBudgets here: an eviction is a delete
+            options = (body or {}).get("deleteOptions") or {} if isinstance(body, dict) else {}
+            deletion.delete(self.store, Route(resource, target.namespace, target.name, None),
+                            dry_run or "All" in (options.get("dryRun") or ()), options, graceful_pods=self.graceful_pods)
+            return json_response(201, st.success(resource, target.name or ""))
         if not isinstance(body, dict):
             raise st.ApiError(400, "the request body must be a JSON object", "BadRequest", {})
         decoding.decode(resource, body)

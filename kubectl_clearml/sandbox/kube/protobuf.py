@@ -46,6 +46,10 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "LocalObjectReference": {1: ("name", "string")},
     "PriorityClass": {1: ("metadata", "ObjectMeta"), 2: ("value", "int"), 3: ("globalDefault", "bool"),
                       4: ("description", "string"), 5: ("preemptionPolicy", "string")},
+    "Eviction": {1: ("metadata", "ObjectMeta"), 2: ("deleteOptions", "DeleteOptions")},
+    "DeleteOptions": {1: ("gracePeriodSeconds", "int"), 2: ("preconditions", "Preconditions"),
+                      3: ("orphanDependents", "bool"), 4: ("propagationPolicy", "string"), 5: ("dryRun", "[]string")},
+    "Preconditions": {1: ("uid", "string"), 2: ("resourceVersion", "string")},
     "Deployment": {1: ("metadata", "ObjectMeta"), 2: ("spec", "DeploymentSpec"), 3: ("status", "Empty")},
     "DeploymentSpec": {1: ("replicas", "int"), 2: ("selector", "LabelSelector"), 3: ("template", "PodTemplateSpec"),
                        4: ("strategy", "DeploymentStrategy"), 5: ("minReadySeconds", "int"),
@@ -74,7 +78,7 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "MapEntry": {},  # key = 1, value = 2: read by _map_entry
     "Empty": {},
 }
-KINDS = {"Namespace", "ConfigMap", "Secret", "Deployment", "ServiceAccount", "PriorityClass"}
+KINDS = {"Namespace", "ConfigMap", "Secret", "Deployment", "ServiceAccount", "PriorityClass", "Eviction"}
 
 
 # Non-pointer numbers and booleans with `omitempty`: a zero is "unset". (Pointers, e.g. replicas, are only
