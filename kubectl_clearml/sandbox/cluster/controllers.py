@@ -107,12 +107,9 @@ class Controllers:
         self.store = store
         self.collect_garbage = True  # set after deletions; the collector then runs once
 
-    def step(self) -> None:
+    def step(self, pods: list[Obj]) -> None:
         deployments = self.store.list("deployments")
         replicasets = self.store.list("replicasets")
-        if not deployments and not replicasets and not self.collect_garbage:
-            return
-        pods = self.store.list("pods")
         for deployment in deployments:
             self._deployment(deployment, replicasets)
         replicasets = self.store.list("replicasets")

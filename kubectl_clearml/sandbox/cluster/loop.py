@@ -28,6 +28,8 @@ IDLE_WAKE_SECONDS = 1.0  # real seconds; a safety net, changes wake the loop at 
 # few passes, not one per object.
 MIN_PASS_INTERVAL = 0.01
 WATCHED = frozenset({"pods", "nodes", "deployments", "replicasets"})
+# Deleting these never orphans anything here (the glue deletes pods all the time: no collection for that).
+NEVER_OWNERS = frozenset({"pods", "events"})
 
 
 class Cluster:
@@ -90,7 +92,7 @@ class Cluster:
 
     # ---- loop ----------------------------------------------------------------------------------------
     def _on_change(self, event_type: str, resource: str, obj: Obj) -> None:
-        if event_type == "DELETED":
+        if event_type == "DELETED" and resource not in NEVER_OWNERS:
             self.controllers.collect_garbage = True
         if resource in WATCHED or event_type == "DELETED":
             with self._wake:
@@ -127,7 +129,7 @@ class Cluster:
     def run_pass(self) -> float:
         """One scheduling pass and one kubelet step; returns the simulated time of the next kubelet transition."""
         self.passes += 1
-        self.controllers.step()
         pods = self.store.list("pods")
+        self.controllers.step(pods)  # its own creations and deletions are seen on the next pass
         self.scheduler.step(pods, self.store.list("nodes"))  # updates the bound pods in `pods`
         return self.kubelet.step(self.clock.now(), pods)
