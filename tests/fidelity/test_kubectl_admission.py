@@ -39,6 +39,11 @@ def test_unknown_fields_are_refused_under_strict_field_validation(kube: KubeEmul
     assert ('Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field '
             '"spec.containers[0].resoures"') in refused.stderr
     assert kube.store.get("pods", "p1") is None
+    # --validate=warn is fieldValidation=Warn: stored without the field, and kubectl shows the Warning header.
+    warned = kubectl("apply", "--validate=warn", "-f", "-", stdin=manifest(body))
+    assert warned.returncode == 0, warned.stderr
+    assert 'Warning: unknown field "spec.containers[0].resoures"' in warned.stderr
+    kube.store.delete("pods", "p1")
     # --validate=false is fieldValidation=Ignore: the apiserver drops the field, as Go's decoder does.
     lax = kubectl("apply", "--validate=false", "-f", "-", stdin=manifest(body))
     assert lax.returncode == 0, lax.stderr

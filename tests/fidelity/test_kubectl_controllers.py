@@ -120,6 +120,13 @@ def test_owner_references_are_garbage_collected(sandbox: Any, kubectl: Kubectl) 
     ok(kubectl("delete", "deployment", "web"))
     assert until(lambda: not sandbox.kube.store.list("replicasets", "default") and not web_pods(sandbox)
                  and sandbox.kube.store.get("configmaps", "web-config", "default") is None)
+    # --cascade=orphan: the ReplicaSet and its pod stay, without their owner reference.
+    ok(kubectl("apply", "-f", "-", stdin=deployment()))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    ok(kubectl("delete", "deployment", "web", "--cascade=orphan"))
+    (replicaset,) = sandbox.kube.store.list("replicasets", "default")
+    assert "ownerReferences" not in replicaset["metadata"]
+    assert until(lambda: len(web_pods(sandbox)) == 1)
 
 
 def test_shm_fix_live_apply_really_replaces_the_agent_pod(sandbox: Any) -> None:
