@@ -35,6 +35,10 @@ def test_create_namespace_secret_configmap_and_deployment(kube: KubeEmulator, ku
     container = spec["template"]["spec"]["containers"][0]
     assert (container["image"], container["ports"]) == ("nginx:1", [{"containerPort": 80, "protocol": "TCP"}])
     ok(kubectl("create", "serviceaccount", "glue", "-n", "clearml"))
+    ok(kubectl("create", "service", "clusterip", "metrics", "--tcp=9090:8080", "-n", "clearml"))
+    service = kube.store.get("services", "metrics", "clearml")["spec"]
+    assert service["ports"] == [{"name": "9090-8080", "port": 9090, "protocol": "TCP", "targetPort": 8080}]
+    assert service["type"] == "ClusterIP" and service["clusterIP"].startswith("10.")
     ok(kubectl("create", "priorityclass", "high", "--value=1000", "--description=training"))
     assert kube.store.get("priorityclasses", "high")["value"] == 1000
     assert kube.store.get("serviceaccounts", "glue", "clearml") is not None

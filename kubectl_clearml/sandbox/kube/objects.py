@@ -7,6 +7,7 @@ update may change, status reset on create, Secret ``stringData``, and the ``auto
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 from kubectl_clearml.core.selectors import SelectorError, format_label_selector, labels_match, match_labels_selector
@@ -54,7 +55,17 @@ def prepare_create(resource: Resource, obj: Obj) -> None:
         fold_string_data(obj)
         obj.setdefault("type", "Opaque")
     elif resource.plural == "services":
-        obj.setdefault("spec", {}).setdefault("type", "ClusterIP")
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
+            # The service IP allocator (the default 10.96.0.0/12 range), stable per name.
+            digest = hashlib.sha256(f"{meta.get('namespace')}/{meta['name']}".encode()).digest()
+            spec["clusterIP"] = f"10.{96 + digest[0] % 16}.{digest[1]}.{digest[2] % 254 + 1}"
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        for port in spec.get("ports") or ():
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
 
 
 def prepare_update(resource: Resource, subresource: str | None, current: Obj, new: Obj) -> Obj:

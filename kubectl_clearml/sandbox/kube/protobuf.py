@@ -46,6 +46,12 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "LocalObjectReference": {1: ("name", "string")},
     "PriorityClass": {1: ("metadata", "ObjectMeta"), 2: ("value", "int"), 3: ("globalDefault", "bool"),
                       4: ("description", "string"), 5: ("preemptionPolicy", "string")},
+    "Service": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ServiceSpec"), 3: ("status", "Empty")},
+    "ServiceSpec": {1: ("ports", "[]ServicePort"), 2: ("selector", "map:string"), 3: ("clusterIP", "string"),
+                    4: ("type", "string"), 5: ("externalIPs", "[]string"), 7: ("sessionAffinity", "string"),
+                    11: ("externalName", "string"), 18: ("clusterIPs", "[]string")},
+    "ServicePort": {1: ("name", "string"), 2: ("protocol", "string"), 3: ("port", "int"),
+                    4: ("targetPort", "intorstr"), 5: ("nodePort", "int")},
     "Eviction": {1: ("metadata", "ObjectMeta"), 2: ("deleteOptions", "DeleteOptions")},
     "DeleteOptions": {1: ("gracePeriodSeconds", "int"), 2: ("preconditions", "Preconditions"),
                       3: ("orphanDependents", "bool"), 4: ("propagationPolicy", "string"), 5: ("dryRun", "[]string")},
@@ -78,12 +84,14 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "MapEntry": {},  # key = 1, value = 2: read by _map_entry
     "Empty": {},
 }
-KINDS = {"Namespace", "ConfigMap", "Secret", "Deployment", "ServiceAccount", "PriorityClass", "Eviction"}
+KINDS = {"Namespace", "ConfigMap", "Secret", "Deployment", "ServiceAccount", "PriorityClass", "Eviction",
+         "Service"}
 
 
 # Non-pointer numbers and booleans with `omitempty`: a zero is "unset". (Pointers, e.g. replicas, are only
 # written when set, so a zero there is meant.)
-_OMIT_ZERO = frozenset({"generation", "minReadySeconds", "paused", "hostPort", "immutable", "globalDefault"})
+_OMIT_ZERO = frozenset({"generation", "minReadySeconds", "paused", "hostPort", "immutable", "globalDefault",
+                        "nodePort"})
 
 
 def _is_zero(value: Any) -> bool:
