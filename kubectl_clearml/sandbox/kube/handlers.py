@@ -1,4 +1,4 @@
-"""The verbs of the Kubernetes emulator: list, watch, get, create, update, patch, delete, log, binding.
+"""The verbs of the Kubernetes emulator: list, watch, get, create, update, patch, delete, log, binding, eviction.
 
 Transport-free: a :class:`Request` comes in, a :class:`Response` (a body, or a stream of chunks) goes out.
 Deny rules are checked before anything is read or changed.
