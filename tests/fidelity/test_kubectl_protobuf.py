@@ -42,3 +42,22 @@ def test_create_namespace_secret_configmap_and_deployment(kube: KubeEmulator, ku
     ok(kubectl("create", "priorityclass", "high", "--value=1000", "--description=training"))
     assert kube.store.get("priorityclasses", "high")["value"] == 1000
     assert kube.store.get("serviceaccounts", "glue", "clearml") is not None
+
+
+def test_kubectl_debug_a_node_and_a_pod(kube: KubeEmulator, kubectl: Kubectl) -> None:
+    """`debug node/...` creates a Pod from protobuf (host namespaces, a hostPath volume, a toleration);
+    `debug <pod>` adds an ephemeral container through pods/ephemeralcontainers."""
+    kube.store.add({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cpu-1"}})
+    created = ok(kubectl("debug", "node/cpu-1", "--image=busybox:1", "--profile=general"))
+    assert "Creating debugging pod node-debugger-cpu-1-" in created
+    (debugger,) = kube.store.list("pods")
+    spec = debugger["spec"]
+    assert (spec["nodeName"], spec["hostPID"], spec["hostNetwork"]) == ("cpu-1", True, True)
+    assert spec["volumes"] == [{"name": "host-root", "hostPath": {"path": "/"}}]
+    assert spec["containers"][0]["volumeMounts"] == [{"name": "host-root", "mountPath": "/host"}]
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+    kube.store.add({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1", "namespace": "default"},
+                    "spec": {"containers": [{"name": "main", "image": "busybox:1"}]}})
+    ok(kubectl("debug", "p1", "--image=busybox:1", "--container=dbg", "--profile=general"))
+    (ephemeral,) = kube.store.get("pods", "p1")["spec"]["ephemeralContainers"]
+    assert (ephemeral["name"], ephemeral["image"], ephemeral["imagePullPolicy"]) == ("dbg", "busybox:1", "IfNotPresent")

@@ -21,7 +21,8 @@ KUBE_VERSION = {
 }
 
 SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-                      "log": ["get"], "binding": ["create"], "eviction": ["create"]}
+                      "log": ["get"], "binding": ["create"], "eviction": ["create"],
+                     "ephemeralcontainers": ["get", "patch", "update"]}
 _SUBRESOURCE_KIND = {"scale": ("autoscaling", "v1", "Scale"), "binding": ("", "v1", "Binding"),
                      "eviction": ("policy", "v1", "Eviction")}
 

@@ -77,6 +77,8 @@ def prepare_update(resource: Resource, subresource: str | None, current: Obj, ne
         else:
             meta.pop(key, None)
     new["apiVersion"], new["kind"] = resource.group_version, resource.kind
+    if subresource == "ephemeralcontainers":
+        return _with_ephemeral_containers(resource, current, new)
     if subresource == "status":
         result = dict(current)
         result["status"] = new.get("status", {})
@@ -94,6 +96,20 @@ def prepare_update(resource: Resource, subresource: str | None, current: Obj, ne
     if resource.plural == "secrets":
         fold_string_data(new)
     return new
+
+
+def _with_ephemeral_containers(resource: Resource, current: Obj, new: Obj) -> Obj:
+    """``pods/ephemeralcontainers`` (kubectl debug): only ``spec.ephemeralContainers`` changes, by additions."""
+    before = (current.get("spec") or {}).get("ephemeralContainers") or []
+    after = (new.get("spec") or {}).get("ephemeralContainers") or []
+    if after[:len(before)] != before:
+        raise st.invalid(resource, current["metadata"]["name"], [(
+            "spec.ephemeralContainers", "Forbidden: existing ephemeral containers may not be changed")])
+    for container in after[len(before):]:
+        _default_container(container)
+    result = dict(current)
+    result["spec"] = {**(current.get("spec") or {}), "ephemeralContainers": after}
+    return result
 
 
 def fold_string_data(secret: Obj) -> None:
@@ -165,14 +181,18 @@ def _default_pod_spec(spec: Obj) -> None:
     spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
     for field in ("containers", "initContainers"):
         for container in spec.get(field) or []:
-            image = str(container.get("image", ""))
-            tag = image.rsplit("/", 1)[-1]
-            latest = "@" not in tag and (":" not in tag or tag.endswith(":latest"))
-            container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
-            container.setdefault("terminationMessagePath", "/dev/termination-log")
-            container.setdefault("terminationMessagePolicy", "File")
-            for port in container.get("ports") or ():
-                port.setdefault("protocol", "TCP")
+            _default_container(container)
+
+
+def _default_container(container: Obj) -> None:
+    image = str(container.get("image", ""))
+    tag = image.rsplit("/", 1)[-1]
+    latest = "@" not in tag and (":" not in tag or tag.endswith(":latest"))
+    container.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+    container.setdefault("terminationMessagePath", "/dev/termination-log")
+    container.setdefault("terminationMessagePolicy", "File")
+    for port in container.get("ports") or ():
+        port.setdefault("protocol", "TCP")
 
 
 def _default_deployment(resource: Resource, name: str, obj: Obj) -> None:

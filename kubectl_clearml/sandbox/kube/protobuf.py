@@ -65,15 +65,33 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "LabelSelector": {1: ("matchLabels", "map:string"), 2: ("matchExpressions", "[]LabelSelectorRequirement")},
     "LabelSelectorRequirement": {1: ("key", "string"), 2: ("operator", "string"), 3: ("values", "[]string")},
     "PodTemplateSpec": {1: ("metadata", "ObjectMeta"), 2: ("spec", "PodSpec")},
-    "PodSpec": {2: ("containers", "[]Container"), 3: ("restartPolicy", "string"),
+    "Pod": {1: ("metadata", "ObjectMeta"), 2: ("spec", "PodSpec"), 3: ("status", "Empty")},
+    "PodSpec": {1: ("volumes", "[]Volume"), 11: ("hostNetwork", "bool"), 12: ("hostPID", "bool"),
+                13: ("hostIPC", "bool"), 21: ("automountServiceAccountToken", "bool"),
+                22: ("tolerations", "[]Toleration"), 30: ("enableServiceLinks", "bool"),
+                2: ("containers", "[]Container"), 3: ("restartPolicy", "string"),
                 4: ("terminationGracePeriodSeconds", "int"), 6: ("dnsPolicy", "string"),
                 7: ("nodeSelector", "map:string"), 8: ("serviceAccountName", "string"),
                 9: ("serviceAccount", "string"), 10: ("nodeName", "string"), 19: ("schedulerName", "string"),
                 20: ("initContainers", "[]Container"), 24: ("priorityClassName", "string")},
     "Container": {1: ("name", "string"), 2: ("image", "string"), 3: ("command", "[]string"), 4: ("args", "[]string"),
                   5: ("workingDir", "string"), 6: ("ports", "[]ContainerPort"), 7: ("env", "[]EnvVar"),
-                  8: ("resources", "ResourceRequirements"), 13: ("terminationMessagePath", "string"),
+                  8: ("resources", "ResourceRequirements"), 9: ("volumeMounts", "[]VolumeMount"),
+                  13: ("terminationMessagePath", "string"), 16: ("stdin", "bool"), 17: ("stdinOnce", "bool"),
+                  18: ("tty", "bool"),
                   14: ("imagePullPolicy", "string"), 20: ("terminationMessagePolicy", "string")},
+    "VolumeMount": {1: ("name", "string"), 2: ("readOnly", "bool"), 3: ("mountPath", "string"),
+                    4: ("subPath", "string")},
+    "Volume": {1: ("name", "string"), 2: ("", "inline:VolumeSource")},  # VolumeSource is inlined in JSON
+    "VolumeSource": {1: ("hostPath", "HostPathVolumeSource"), 2: ("emptyDir", "EmptyDirVolumeSource"),
+                     6: ("secret", "SecretVolumeSource"), 19: ("configMap", "ConfigMapVolumeSource")},
+    "HostPathVolumeSource": {1: ("path", "string"), 2: ("type", "string")},
+    "EmptyDirVolumeSource": {1: ("medium", "string"), 2: ("sizeLimit", "quantity")},
+    "SecretVolumeSource": {1: ("secretName", "string"), 3: ("defaultMode", "int"), 4: ("optional", "bool")},
+    "ConfigMapVolumeSource": {1: ("", "inline:LocalObjectReference"), 3: ("defaultMode", "int"),
+                              4: ("optional", "bool")},
+    "Toleration": {1: ("key", "string"), 2: ("operator", "string"), 3: ("value", "string"), 4: ("effect", "string"),
+                   5: ("tolerationSeconds", "int")},
     "ContainerPort": {1: ("name", "string"), 2: ("hostPort", "int"), 3: ("containerPort", "int"),
                       4: ("protocol", "string"), 5: ("hostIP", "string")},
     "EnvVar": {1: ("name", "string"), 2: ("value", "string")},
@@ -85,13 +103,13 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "Empty": {},
 }
 KINDS = {"Namespace", "ConfigMap", "Secret", "Deployment", "ServiceAccount", "PriorityClass", "Eviction",
-         "Service"}
+         "Service", "Pod"}
 
 
 # Non-pointer numbers and booleans with `omitempty`: a zero is "unset". (Pointers, e.g. replicas, are only
 # written when set, so a zero there is meant.)
 _OMIT_ZERO = frozenset({"generation", "minReadySeconds", "paused", "hostPort", "immutable", "globalDefault",
-                        "nodePort"})
+                        "nodePort", "hostNetwork", "hostPID", "hostIPC", "stdin", "stdinOnce", "tty", "readOnly"})
 
 
 def _is_zero(value: Any) -> bool:
@@ -174,6 +192,8 @@ def _message(data: memoryview, name: str) -> dict[str, Any]:
         elif ftype.startswith("map:"):
             key, item = _map_entry(value, ftype[4:])
             obj.setdefault(field, {})[key] = item
+        elif ftype.startswith("inline:"):
+            obj.update(_message(value, ftype[7:]))
         else:
             decoded = _value(value, ftype)
             if decoded is not None and decoded != "" and not (field in _OMIT_ZERO and not decoded):

@@ -66,7 +66,7 @@ RESOURCES: tuple[Resource, ...] = (
         "", "v1", "pods", "Pod", True, ("po",),
         frozenset({"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
                    "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"}),
-        ("status", "log", "binding", "eviction"),
+        ("status", "log", "binding", "eviction", "ephemeralcontainers"),
     ),
     Resource("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     Resource("", "v1", "secrets", "Secret", True, (), frozenset({"type"})),
