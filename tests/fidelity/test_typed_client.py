@@ -33,9 +33,9 @@ LISTS = {
 }
 
 
-@pytest.fixture
-def api(tmp_path: Path, make_world: Any) -> Any:
-    handle = make_world(flavour="enterprise")
+@pytest.fixture(params=["enterprise", "oss"])
+def api(request: pytest.FixtureRequest, make_world: Any) -> Any:
+    handle = make_world(flavour=request.param)
     api_client = config.new_client_from_config(config_file=str(handle.kubeconfig))
     yield handle, api_client
     api_client.close()
