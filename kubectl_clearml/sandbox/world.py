@@ -20,6 +20,7 @@ from kubectl_clearml.sandbox import seeds
 from kubectl_clearml.sandbox.clearml.model import iso
 from kubectl_clearml.sandbox.cluster.controllers import template_hash
 from kubectl_clearml.sandbox.cluster.workload import RUN_SECONDS_ANNOTATION
+from kubectl_clearml.sandbox.kube.admission import default_requests_from_limits
 
 Obj = dict[str, Any]
 
@@ -250,6 +251,7 @@ def _run_pod(kube: KubeSeedTarget, world: World, pod: Obj, node: str, age_minute
     meta.setdefault("namespace", "default")
     meta["annotations"] = {**(meta.get("annotations") or {}), RUN_SECONDS_ANNOTATION: "inf"}
     pod["spec"]["nodeName"] = node
+    default_requests_from_limits(pod["spec"])  # what the apiserver did when the pod was created
     kube.add("pods", pod)
     now = pod["metadata"]["creationTimestamp"]
     containers = pod["spec"].get("containers") or []

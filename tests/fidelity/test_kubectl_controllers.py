@@ -163,3 +163,11 @@ def test_drain_evicts_through_the_eviction_subresource(sandbox: Any, kubectl: Ku
     assert f"node/{node} drained" in drained.stdout
     assert sandbox.kube.store.get("nodes", node)["spec"]["unschedulable"] is True
     assert until(lambda: [p["spec"].get("nodeName") for p in web_pods(sandbox)] not in ([node], []))
+
+
+def test_describe_node_counts_the_requests_gpu_report_counts(sandbox: Any, kubectl: Kubectl) -> None:
+    """Item 1's symptom: requests default from limits for the seeded pods too, so `describe node` agrees."""
+    described = ok(kubectl("describe", "node", "gpu-a100-1"))
+    allocated = described[described.index("Allocated resources"):]
+    gpu = next(line.split() for line in allocated.splitlines() if line.strip().startswith("nvidia.com/gpu"))
+    assert gpu[1] == gpu[2] != "0"
