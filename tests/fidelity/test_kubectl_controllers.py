@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -171,3 +172,19 @@ def test_describe_node_counts_the_requests_gpu_report_counts(sandbox: Any, kubec
     allocated = described[described.index("Allocated resources"):]
     gpu = next(line.split() for line in allocated.splitlines() if line.strip().startswith("nvidia.com/gpu"))
     assert gpu[1] == gpu[2] != "0"
+
+
+def test_scale_and_pause_resume(sandbox: Any, kubectl: Kubectl) -> None:
+    ok(kubectl("apply", "-f", "-", stdin=deployment()))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    ok(kubectl("scale", "deployment/web", "--replicas=3"))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    assert until(lambda: len(web_pods(sandbox)) == 3)
+    ok(kubectl("rollout", "pause", "deployment/web"))
+    ok(kubectl("set", "image", "deployment/web", "main=busybox:2"))
+    time.sleep(0.3)  # a paused Deployment does not roll: still one ReplicaSet, the old image
+    assert len(sandbox.kube.store.list("replicasets", "default")) == 1
+    ok(kubectl("rollout", "resume", "deployment/web"))
+    ok(kubectl("rollout", "status", "deployment/web", "--timeout=30s"))
+    assert until(lambda: {p["spec"]["containers"][0]["image"] for p in web_pods(sandbox)} == {"busybox:2"}
+                 and len(web_pods(sandbox)) == 3)
