@@ -7,6 +7,7 @@ so two candidates racing for an expired lease cannot both win (the loser gets 40
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import uuid
 from typing import Any
@@ -20,7 +21,9 @@ LOG = logging.getLogger("kubectl_clearml.glue.leader")
 
 def default_identity() -> str:
     # Per process on purpose: two replicas on one host must differ. The worker id, not this, is stable.
-    return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+    # In a pod both HOSTNAME and the host name are the pod's name (glue status finds the leading pod by it).
+    host = os.environ.get("HOSTNAME") or socket.gethostname()
+    return f"{host}-{uuid.uuid4().hex[:6]}"
 
 
 class LeaderElector:

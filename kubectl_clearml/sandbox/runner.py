@@ -20,6 +20,7 @@ from kubectl_clearml.sandbox.clearml import ClearmlEmulator
 from kubectl_clearml.sandbox.cluster.emulator_store import EmulatorStore
 from kubectl_clearml.sandbox.cluster.in_pod_agent import InPodAgent
 from kubectl_clearml.sandbox.cluster.loop import Cluster
+from kubectl_clearml.sandbox.cluster.processes import ProcessPods
 from kubectl_clearml.sandbox.cluster.workload import DEFAULT_FAILING_IMAGES, KubeletSettings
 from kubectl_clearml.sandbox.kube import KubeEmulator
 from kubectl_clearml.sandbox.world import World, seed_world
@@ -104,9 +105,17 @@ class Sandbox:
                 self.values_file.write_text(yaml.safe_dump(self.world.install.values, sort_keys=False))
             hooks = InPodAgent(self.clearml.state) if self.options.in_pod_agent else None
             self.kube.api.graceful_pods = True  # this cluster's kubelet finishes graceful pod deletions
+            # Pods of kubectl-clearml's own image (glue install) run for real, as their service account.
+            processes = ProcessPods(store, self.workdir, api_url=self.kube.url, add_token=self.kube.identities.add)
             self.cluster = Cluster(
-                store, time_scale=self.options.time_scale, settings=self.options.kubelet_settings(), hooks=hooks
-            ).start()
+                store,
+                time_scale=self.options.time_scale,
+                settings=self.options.kubelet_settings(),
+                hooks=hooks,
+                processes=processes,
+            )
+            processes.poke = self.cluster.poke
+            self.cluster.start()
         except BaseException:
             self.stop()
             raise

@@ -9,6 +9,7 @@ read on a cluster (phase, conditions, containerStatuses[].state, exit codes, rea
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class _PodLife:
     started_at: str | None = None
     backoff: float = 0.0
     log: list[str] = field(default_factory=list)
+    process: bool = False  # runs for real (processes.py)
 
 
 def _key(pod: Obj) -> str:
@@ -57,11 +59,16 @@ def _images(pod: Obj) -> list[str]:
 
 class Kubelet:
     def __init__(
-        self, store: ClusterStore, settings: KubeletSettings | None = None, hooks: PodHooks | None = None
+        self,
+        store: ClusterStore,
+        settings: KubeletSettings | None = None,
+        hooks: PodHooks | None = None,
+        processes: Any = None,
     ) -> None:
         self.store = store
         self.settings = settings or KubeletSettings()
         self.hooks = hooks  # what the processes in the pods report elsewhere (in_pod_agent.py)
+        self.processes = processes  # ProcessPods: pods of kubectl-clearml's own image run for real
         self._lives: dict[str, _PodLife] = {}
 
     # ---- the loop's entry point ----------------------------------------------------------------------
@@ -83,10 +90,13 @@ class Kubelet:
                 self._lives[key] = life
             if pod["metadata"].get("deletionTimestamp") and life.stage != "terminating":
                 self._terminate(pod, life, now)
+            if life.process:
+                self._follow(pod, life, now)
             while life.due <= now and life.stage != "done":
                 self._advance(pod, life, now)
         for gone in set(self._lives) - seen:  # deleted pods
-            del self._lives[gone]
+            if self._lives.pop(gone).process:
+                self.processes.forget(gone)
         return min((life.due for life in self._lives.values()), default=math.inf)
 
     # ---- transitions ---------------------------------------------------------------------------------
@@ -130,8 +140,32 @@ class Kubelet:
             self.store.delete("pods", life.name, life.namespace)
             life.stage, life.due = "done", math.inf
 
+    def _follow(self, pod: Obj, life: _PodLife, now: float) -> None:
+        """A real process: its output is the log, its exit ends the container (or the termination)."""
+        key = _key(pod)
+        self.processes.sync(key, pod)
+        lines = self.processes.log(key)
+        if lines != life.log:
+            life.log = lines
+            self.store.set_pod_log(life.namespace, life.name, "\n".join(lines) + "\n")
+        code = self.processes.exit_code(key)
+        if code is None or life.plan is None:
+            return
+        if life.stage == "running":
+            life.plan = dataclasses.replace(life.plan, exit_code=code if code >= 0 else 128 - code)
+            life.due = now
+        elif life.stage == "terminating":
+            life.due = now
+
     def _terminate(self, pod: Obj, life: _PodLife, now: float) -> None:
         """A graceful delete: SIGTERM now, the pod goes once the process exits or the grace period ends."""
+        if life.process:
+            # A real process gets its grace period in real seconds (processes.py): the pod goes when it exits.
+            self.processes.terminate(_key(pod), float((pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 30))
+            for container in (pod.get("spec") or {}).get("containers") or []:
+                self._event(pod, "Killing", f"Stopping container {container.get('name', '')}", life.node)
+            life.stage, life.due = "terminating", math.inf
+            return
         grace = stop_seconds(pod, self.settings)
         for container in (pod.get("spec") or {}).get("containers") or []:
             self._event(pod, "Killing", f"Stopping container {container.get('name', '')}", life.node)
@@ -157,6 +191,10 @@ class Kubelet:
             self._event(pod, "Created", f"Created container {container.get('name', '')}", life.node)
             self._event(pod, "Started", f"Started container {container.get('name', '')}", life.node)
         life.plan = plan_run(pod, life.node, self.settings)
+        if self.processes is not None and self.processes.claims(pod):
+            self.processes.start(_key(pod), pod)
+            life.process = True
+            life.plan = dataclasses.replace(life.plan, run_seconds=math.inf, start_lines=(), end_lines=())
         life.started_at = utc_timestamp()
         life.stage, life.due = "running", now + life.plan.run_seconds
         life.log.extend(life.plan.start_lines)

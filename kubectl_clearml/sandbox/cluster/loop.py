@@ -12,6 +12,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from kubectl_clearml.sandbox.cluster.clock import SimClock
 from kubectl_clearml.sandbox.cluster.controllers import Controllers
@@ -40,12 +41,14 @@ class Cluster:
         time_scale: float = 1.0,
         settings: KubeletSettings | None = None,
         hooks: PodHooks | None = None,
+        processes: Any = None,
     ) -> None:
         self.store = store
         self.clock = SimClock(time_scale)
         self.controllers = Controllers(store)
         self.scheduler = Scheduler(store)
-        self.kubelet = Kubelet(store, settings, hooks)
+        self.kubelet = Kubelet(store, settings, hooks, processes)
+        self.processes = processes
         self.passes = 0
         self._wake = threading.Condition()
         self._dirty = True
@@ -65,6 +68,8 @@ class Cluster:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        if self.processes is not None:
+            self.processes.stop_all()  # before the API goes: a glue ends its run cleanly
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
