@@ -68,7 +68,7 @@ def main() -> int:
                 else:
                     subprocess.run(["kubectl", "delete", "pod", pod, "-n", NS, "--wait=false"], env=env,
                                    check=True, capture_output=True)
-                wait(lambda: (h := holder()) is not None and h != first)
+                wait(lambda old=first: (h := holder()) is not None and h != old)
                 times.append(time.monotonic() - start)
                 if mode == "SIGKILL":
                     subprocess.run(["kubectl", "delete", "pod", pod, "-n", NS, "--wait=false"], env=env,
