@@ -164,3 +164,13 @@ def test_no_agent_install_is_not_found(make_world: Any, tmp_path: Path, verb: st
     result = run_cli(["glue", verb, "-n", NS], bare.env, home=str(tmp_path))
     assert result.exit_code == 3, result.stderr
     assert "agent" in result.stderr
+
+
+def test_server_dry_run_lets_the_api_server_check_everything_and_changes_nothing(world: Any, tmp_path: Path) -> None:
+    before = agent(world)
+    result = cli(world, tmp_path, "install", "--dry-run=server", "--replicas", "2")
+    assert result.exit_code == 0, result.stderr
+    assert f"deployment/{OURS} created (server dry run)" in result.stdout
+    assert "deployment/clearml-agent scaled (server dry run)" in result.stdout
+    assert ours(world) is None and ours(world, "serviceaccounts") is None and ours(world, "poddisruptionbudgets") is None
+    assert agent(world)["spec"] == before["spec"]
