@@ -62,7 +62,9 @@ def _handed_over(s: Snapshot, agent: dict[str, Any], ours: dict[str, Any]) -> Re
                          int((ours.get("spec") or {}).get("replicas", 0) or 0))
     objects = (f"deployment/{agent_name}", f"deployment/{name}")
     if serving == "both":
-        return Result(FAIL, f"both the agent's glue ({agent_name}) and kubectl-clearml's ({name}) run: two glues "
+        # Safe (run-glue claims a task before creating its pod, so neither glue runs a task twice or fails
+        # the other's; README "When two glues meet") but not a state to stay in: two glues serve one queue.
+        return Result(WARN, f"both the agent's glue ({agent_name}) and kubectl-clearml's ({name}) run: two glues "
                       "pull from the same queues", f"kubectl clearml glue status -n {s.namespace}; then glue "
                       "install (again) or glue uninstall", objects)
     status = ours.get("status") or {}
