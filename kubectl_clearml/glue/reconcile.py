@@ -3,25 +3,30 @@ make it so.
 
 The glue keeps no state of its own. The truth is in two places: the queues (ClearML) and the pods
 carrying our agent label (Kubernetes). A task is *owned* by exactly one of them at a time, with a
-short overlap that both sides recognise:
+short gap that the orphan sweep closes:
 
-    queued in our queue ──(1) create pod──▶ in the queue AND has a pod ──(2) pop──▶ has a pod only
+    queued in our queue ──(1) claim (pop)──▶ queued, in no queue, no pod ──(2) create pod──▶ has a pod
+
+Claiming first is what makes a second consumer of the same queue (the reference glue, another
+run-glue) harmless: the server gives an entry to one remover only (glue/dispatcher.py says why).
 
 Dispatch order (glue/dispatcher.py), and what a crash (SIGKILL, node loss) at each point leaves:
 
-  a. before create: the entry is still at the head of its queue and there is no pod. The next run
+  a. before the claim: the entry is still at the head of its queue and there is no pod. The next run
      reads the same head and launches it. Nothing to repair.
-  b. create sent, answer lost (crash, timeout, 5xx after the write): the pod may or may not exist; the
-     entry is still queued. The next round tries to create it again: either it succeeds (it did not
-     exist) or answers 409 AlreadyExists, which the dispatcher treats as "launched" (pod names are
-     clearml-id-<task id>, so a second pod for the task cannot exist in the namespace). No duplicate.
-  c. after create, before the pop: the entry is still queued and our pod exists. At start the tracker
-     lists our pods once; the dispatcher sees the head's task has a live pod and only pops it.
-  d. pop sent, answer lost: the entry is gone or not; the next round pops again or does not see it.
-     queues.remove_task on a missing entry (400/703) counts as done.
-  e. after the pop, before the status message: cosmetic; the tracker writes the pod's state later.
-  f. a permanent failure: tasks.failed is written before the pop. A crash in between leaves a failed
-     task's entry in the queue; the dispatcher removes entries whose task is no longer queued.
+  b. claim sent, answer lost: the entry is gone or not. If it is still there, the next round claims it
+     again; if it is gone, the task is queued in no queue without a pod: case c.
+  c. after the claim, before the create: the task is queued, in no queue, without a pod. The orphan
+     sweep below sees that twice in a row and puts it back at the head of its queue (a create that
+     failed for a passing reason puts it back at once).
+  d. create sent, answer lost (crash, timeout, 5xx after the write): the pod may or may not exist.
+     The create is retried once at once; a 409 AlreadyExists means launched (pod names are
+     clearml-id-<task id>, so a second pod for the task cannot exist in the namespace). After a crash,
+     the pod exists (the tracker lists it, so the sweep leaves the task alone) or it does not (case c).
+  e. after the create, before the status message: cosmetic; the tracker writes the pod's state later.
+  f. a permanent failure: tasks.failed is written (after the claim, so no entry is left behind; a
+     task that cannot even be built is failed before its entry is removed, which the dispatcher then
+     removes as the entry of a task that is no longer queued).
   g. tracker actions (fail + delete on image errors, delete + stopped on aborts, completed/failed when
      a pod ends): each is re-derived from the pod and the task on the next start, because the start
      list marks every pod as changed and the decision functions are pure. An action half done (task

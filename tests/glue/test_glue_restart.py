@@ -41,8 +41,8 @@ def test_lost_create_answer_is_treated_as_launched(h):
     engine = h.engine(["cpu"])
     engine.kube.request_timeout = (2.0, 0.3)
     h.start(engine)
-    wait_for(lambda: h.entries("cpu") == [], what="the entry popped")
-    assert h.pod_of(tid) is not None
+    # Claimed first, then created: wait for both.
+    wait_for(lambda: h.entries("cpu") == [] and h.pod_of(tid) is not None, what="the entry popped, the pod there")
     assert fault.fired == 1
     assert engine.metrics.get("clearml_glue_errors_total", step="create-retried") == 1
     time.sleep(1.2)  # until the slow create has surely been served too
