@@ -46,12 +46,16 @@ Two sweeps cover what the order above cannot, both every ``sweep_interval``:
   A task must be seen orphaned in two sweeps in a row: another agent that just popped it would have
   started it by then.
 * **The reference glue's hidden queue** ``k8s_scheduler``: the reference parks tasks there before
-  applying their pod and never pulls from it, so a crash strands them. Entries older than
-  ``adopt_grace`` (a live reference glue finishes its apply within seconds) are adopted: if a pod
-  clearml-id-<task> exists the entry is just removed; otherwise the task goes to the head of its
-  original queue when that is one of ours (``execution.queue``, kept on advanced servers), else of our
-  first queue, and only then leaves ``k8s_scheduler`` (add before remove: a crash between leaves it
-  in both, which the next sweep and the dispatcher both handle).
+  applying their pod and never pulls from it, so a crash strands them. An entry older than
+  ``adopt_grace`` (a live reference glue finishes its apply within seconds) is adopted only when all of
+  these hold (core/glue_policy.py ``adoptable``): the task is still queued and not in our queues; it
+  came from a queue we serve (``execution.queue`` on advanced servers, else the reference's own "pulled
+  from <queue>" log line), so it runs with that queue's template; no pod clearml-id-<task> exists
+  (whatever its label: the reference's pods carry its own agent label); and no live reference glue
+  serves that queue (its registered worker lists it: the entry is its own). Adopted: the task goes
+  to the head of its origin queue, and only then leaves ``k8s_scheduler`` (add before remove: a crash
+  between leaves it in both, which the next sweep and the dispatcher both handle). Every other entry
+  is left alone: removing a live reference glue's entry makes it skip that task.
 """
 
 from __future__ import annotations
@@ -87,8 +91,11 @@ class Reconciler:
     def sweep(self) -> None:
         """Both sweeps; transient errors propagate (the loop logs them and tries next interval)."""
         entries = self.queued_ids()
-        self._orphans(entries)
-        self._adopt_scheduler_queue(entries)
+        scheduler = self.scheduler_queue()
+        # A task parked in k8s_scheduler (advanced servers keep its origin in execution.queue) is the
+        # reference glue's, not an orphan of ours.
+        self._orphans(entries | {str(e.get("task")) for e in scheduler[1]})
+        self._adopt_scheduler_queue(entries, scheduler)
 
     # ---- orphans ---------------------------------------------------------------------------------
     def queued_ids(self) -> set[str]:
@@ -139,25 +146,23 @@ class Reconciler:
             page += 1
 
     # ---- the reference glue's k8s_scheduler --------------------------------------------------------
-    def _adopt_scheduler_queue(self, our_entries: set[str]) -> None:
-        for scheduler_id, task_id, target in self.adoption_plan(our_entries):
-            if target:
-                spec = self.settings.queue_by_id(target)
-                LOG.warning(
-                    "task %s stranded in the reference glue's queue %s: back at the head of queue %s",
-                    task_id,
-                    self.settings.scheduler_queue,
-                    spec.name if spec is not None else target,
-                )
-                self.ops.to_queue_head(target, task_id)
-                self.adopted += 1
+    def _adopt_scheduler_queue(self, our_entries: set[str], scheduler: tuple[str, list[dict[str, Any]]]) -> None:
+        for scheduler_id, task_id, target in self.adoption_plan(our_entries, scheduler):
+            spec = self.settings.queue_by_id(target)
+            LOG.warning(
+                "task %s stranded in the reference glue's queue %s: back at the head of queue %s",
+                task_id,
+                self.settings.scheduler_queue,
+                spec.name if spec is not None else target,
+            )
+            self.ops.to_queue_head(target, task_id)
+            self.adopted += 1
             self.ops.pop(scheduler_id, task_id)
 
-    def adoption_plan(self, our_entries: set[str]) -> list[tuple[str, str, str]]:
-        """Reads only: (k8s_scheduler id, task id, queue id to put it back at the head of, or "" when
-        the entry is only to be removed: its pod exists, the task is no longer queued, or it is ours)."""
+    def scheduler_queue(self) -> tuple[str, list[dict[str, Any]]]:
+        """(id, entries) of the reference glue's k8s_scheduler; ("", []) when there is none or adoption is off."""
         if not self.settings.scheduler_queue:
-            return []  # adoption turned off (--k8s-pending-queue "")
+            return "", []  # adoption turned off (--k8s-pending-queue "")
         data = self.clearml.call(
             "queues.get_all",
             {
@@ -168,25 +173,58 @@ class Reconciler:
         )
         matches = [q for q in data.get("queues") or [] if q.get("name") == self.settings.scheduler_queue]
         if not matches or matches[0].get("id") in self.settings.queue_ids():
-            return []
-        scheduler_id = str(matches[0]["id"])
-        now = self.clock.wall()
-        entries = [
-            str(e["task"])
-            for e in matches[0].get("entries") or []
-            if (parse_time(e.get("added")) or 0.0) + self.settings.adopt_grace <= now
-        ]
-        if not entries:
-            return []
-        tasks = self.ops.read(entries, ("id", "status", "execution.queue"))
-        return [(scheduler_id, tid, self._adoption_target(tid, tasks.get(tid), our_entries)) for tid in entries]
+            return "", []
+        return str(matches[0]["id"]), list(matches[0].get("entries") or [])
 
-    def _adoption_target(self, task_id: str, task: dict[str, Any] | None, ours: set[str]) -> str:
-        stranded = task is not None and task.get("status") == "queued" and task_id not in ours
-        if not stranded or task is None or self._pod_exists(task_id):
-            return ""
-        origin = str((task.get("execution") or {}).get("queue") or "")
-        return origin if origin in self.settings.queue_ids() else self.settings.queues[0].id
+    def adoption_plan(
+        self, our_entries: set[str], scheduler: tuple[str, list[dict[str, Any]]] | None = None
+    ) -> list[tuple[str, str, str]]:
+        """Reads only: (k8s_scheduler id, task id, queue id to put it back at the head of) per entry to adopt."""
+        scheduler_id, entries = scheduler if scheduler is not None else self.scheduler_queue()
+        now = self.clock.wall()
+        due = [
+            str(e["task"])
+            for e in entries
+            if (parse_time(e.get("added")) or 0.0) + self.settings.adopt_grace <= now and e.get("task")
+        ]
+        if not due:
+            return []
+        tasks = self.ops.read(due, ("id", "status", "execution.queue"))
+        owned: set[str] | None = None
+        plan: list[tuple[str, str, str]] = []
+        for task_id in due:
+            task = tasks.get(task_id)
+            if task is None or task.get("status") != "queued" or task_id in our_entries:
+                continue
+            origin = policy.origin_queue(task, scheduler_id, self._log_lines(task, scheduler_id))
+            if origin not in self.settings.queue_ids():
+                continue  # another glue's queue, or no record of where it came from: not ours to run
+            owned = owned if owned is not None else self._foreign_glue_queues()
+            ours = task_id in our_entries
+            has_pod = self._pod_exists(task_id)
+            if policy.adoptable(
+                task, origin, self.settings.queue_ids(), in_our_queues=ours, has_pod=has_pod, owned_queues=owned
+            ):
+                plan.append((scheduler_id, task_id, origin))
+        return plan
+
+    def _log_lines(self, task: dict[str, Any], scheduler_id: str) -> list[str]:
+        """The task's newest console lines, read only when ``execution.queue`` lost the origin (basic servers)."""
+        queue = str((task.get("execution") or {}).get("queue") or "")
+        if queue and queue != scheduler_id:
+            return []
+        try:
+            data = self.clearml.call(
+                "events.get_task_log", {"task": task["id"], "batch_size": 100, "navigate_earlier": True}
+            )
+        except KubectlClearmlError as exc:
+            LOG.info("task %s: its log is unreadable (%s); not adopted", task["id"], exc.one_line())
+            return []
+        return [str(e.get("msg") or "") for e in data.get("events") or []]
+
+    def _foreign_glue_queues(self) -> set[str]:
+        data = self.clearml.call("workers.get_all", {"last_seen": 600})
+        return policy.foreign_glue_queues(data.get("workers") or [], self.settings.worker_id)
 
     def _pod_exists(self, task_id: str) -> bool:
         if task_id in self.tracker.pods:

@@ -16,9 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from kubectl_clearml.core import glue_policy as policy
 from kubectl_clearml.glue.dispatcher import TransientDispatchError
 from tests.glue.glue_harness import wait_for
+from tests.glue.test_glue_restart import park_like_the_reference
 
 
 def _started(h, queues, **options):
@@ -111,3 +115,116 @@ def test_beside_the_real_reference_glue_no_task_is_failed_or_run_twice():
     result = run_bench("--with-reference", "--tasks", "60", "--trickle", "3", "--burst", "15", "--seed", "3")
     assert result["failed_by_a_glue"] == 0 and result["run_twice"] == 0, result
     assert result["stranded"] == 0 and result["left_queued"] == 0 and result["without_pod"] == 0, result
+
+
+# ---- adoption from the reference glue's k8s_scheduler ------------------------------------------------
+def _scheduler(h) -> str:
+    return str(h.emu.state.create_queue("k8s_scheduler", system_tags=["k8s-glue"]))
+
+
+def test_a_task_parked_from_a_queue_we_do_not_serve_is_left_in_k8s_scheduler(h):
+    h.queue("blue")
+    h.queue("red")
+    scheduler = _scheduler(h)
+    theirs = h.task("pulled from red by the reference", "red")
+    park_like_the_reference(h, theirs, "red", scheduler)
+    engine = _started(h, ["blue"], adopt_grace=0.0)
+    engine.reconciler.sweep()
+    # Before: put at the head of blue and run with blue's template.
+    assert h.entries("blue") == [] and h.entries("k8s_scheduler") == [theirs]
+    assert engine.reconciler.adopted == 0 and h.pod_of(theirs) is None
+
+
+def test_a_parked_task_whose_origin_nothing_records_is_left_alone(h):
+    h.queue("blue")
+    scheduler = _scheduler(h)
+    unknown = h.task("parked on a basic server, no log line", "blue")
+    h.clearml().call("tasks.enqueue", {"task": unknown, "queue": scheduler, "status_reason": "k8s pending scheduler"})
+    engine = _started(h, ["blue"], adopt_grace=0.0)
+    engine.reconciler.sweep()
+    assert h.entries("blue") == [] and h.entries("k8s_scheduler") == [unknown]
+
+
+def test_entries_a_live_reference_glue_owns_are_left_alone(h):
+    h.queue("blue")
+    scheduler = _scheduler(h)
+    with_pod, while_live = h.task("its pod exists", "blue"), h.task("stranded", "blue")
+    for tid in (with_pod, while_live):
+        park_like_the_reference(h, tid, "blue", scheduler)
+    # The reference applied the first one: a pod under the task's name, with the reference's own label.
+    h.kube_emu.store.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"clearml-id-{with_pod}",
+                "namespace": h.namespace,
+                "labels": {"CLEARML": "agent-74b23a8f"},
+            },
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        }
+    )
+    engine = _started(h, ["blue"], adopt_grace=0.0)
+    engine.reconciler.sweep()
+    # Before: both taken out of k8s_scheduler, the first from under the reference's pod.
+    assert h.entries("k8s_scheduler") == [with_pod]
+    assert h.entries("blue") == [while_live]  # no reference worker registered yet: a crashed one's leftover
+    # A registered reference worker serving blue owns what it parked: nothing is adopted while it lives.
+    park_like_the_reference(h, h.task("parked while the reference runs", "blue"), "blue", scheduler)
+    h.clearml().call("workers.register", {"worker": "k8s-glue-reference", "queues": [h.emu.state.queue("blue")["id"]]})
+    adopted = engine.reconciler.adopted
+    engine.reconciler.sweep()
+    assert engine.reconciler.adopted == adopted and len(h.entries("k8s_scheduler")) == 2
+
+
+def test_a_task_parked_on_an_advanced_server_is_not_taken_for_an_orphan(h):
+    """update_execution_queue false: the parked task still names our queue; it is in k8s_scheduler, not lost."""
+    h.queue("blue")
+    scheduler = _scheduler(h)
+    parked = h.task("parked, origin kept", "blue")
+    client = h.clearml()
+    client.call("queues.get_next_task", {"queue": h.emu.state.queue("blue")["id"]})
+    client.call("tasks.enqueue", {"task": parked, "queue": scheduler, "update_execution_queue": False})
+    h.clearml().call("workers.register", {"worker": "k8s-glue-reference", "queues": [h.emu.state.queue("blue")["id"]]})
+    engine = _started(h, ["blue"], adopt_grace=0.0)
+    for _ in range(3):  # an orphan is confirmed on its second sighting
+        engine.reconciler.sweep()
+    assert h.entries("blue") == [] and engine.reconciler.requeued == 0
+
+
+# ---- the pure rules ------------------------------------------------------------------------------------
+QIDS = st.sampled_from(["q1", "q2", "q3", "sched", ""])
+
+
+@given(
+    status=st.sampled_from(["queued", "in_progress", "completed", "stopped"]),
+    origin=QIDS,
+    in_ours=st.booleans(),
+    has_pod=st.booleans(),
+    owned=st.sets(QIDS),
+)
+def test_adoptable_only_a_queued_task_of_a_served_unowned_queue_without_a_pod(status, origin, in_ours, has_pod, owned):
+    verdict = policy.adoptable(
+        {"status": status}, origin, ["q1", "q2"], in_our_queues=in_ours, has_pod=has_pod, owned_queues=owned
+    )
+    expected = status == "queued" and origin in ("q1", "q2") and not in_ours and not has_pod and origin not in owned
+    assert verdict == expected
+
+
+def test_origin_from_execution_queue_else_from_the_reference_log_line():
+    tid = "a" * 32
+    assert policy.origin_queue({"id": tid, "execution": {"queue": "b" * 32}}, "sched") == "b" * 32
+    lines = [f"task {tid} pulled from {'c' * 32} by worker k8s-glue-test:0", f"task {tid} pulled from {'d' * 32} by w"]
+    assert policy.origin_queue({"id": tid, "execution": {"queue": "sched"}}, "sched", lines) == "c" * 32  # newest
+    assert policy.origin_queue({"id": tid, "execution": {"queue": "sched"}}, "sched", ["other text"]) == ""
+    other = f"task {'e' * 32} pulled from {'c' * 32} by worker x"
+    assert policy.origin_queue({"id": tid}, "sched", [other]) == ""
+
+
+def test_foreign_glue_queues_are_those_of_live_workers_that_are_not_run_glue():
+    workers = [
+        {"id": "k8s-glue-agent", "tags": None, "queues": [{"id": "q1"}, {"id": "q2"}]},
+        {"id": "glue-b", "tags": ["k8s-glue", "running-tasks:3"], "queues": [{"id": "q3"}]},
+        {"id": "me", "tags": [], "queues": [{"id": "q4"}]},
+    ]
+    assert policy.foreign_glue_queues(workers, "me") == {"q1", "q2"}
