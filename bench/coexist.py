@@ -3,7 +3,7 @@
     python bench/coexist.py --with-reference [--tasks 200]        # run-glue + the real clearml-agent glue
     python bench/coexist.py --glues 2 [--queues 4]                   # two run-glues, different worker ids
     python bench/coexist.py --glues 2 --leader-elect [--pause-leader 25]   # replicas; SIGSTOP the leader
-    python bench/coexist.py ... [--json] [--seed N] [--preload | --trickle S --burst N]
+    python bench/coexist.py ... [--json] [--seed N] [--preload | --trickle S --burst N] [--glue-python PY]
 
 Both emulators run in this process; every glue is a subprocess. ``--with-reference`` runs the real reference
 glue (``clearml_agent.glue.k8s.K8sIntegration`` from the ``clearml-agent`` package, which must be installed
@@ -49,7 +49,7 @@ TEMPLATE = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: main\n   
 
 
 def start_glue(env: dict[str, str], queues: list[str], log: Path, args: argparse.Namespace, n: int) -> Any:
-    cmd = [sys.executable, "-m", "kubectl_clearml", "run-glue", "--poll-interval", str(args.poll_interval)]
+    cmd = [args.glue_python, "-m", "kubectl_clearml", "run-glue", "--poll-interval", str(args.poll_interval)]
     cmd += ["--credentials-secret", SECRET_NAME, "--batch-size", str(args.batch_size), "-n", NAMESPACE, "-v"]
     if args.leader_elect:
         cmd += ["--leader-elect"]  # replicas: one worker id, so one lease
@@ -133,6 +133,9 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--glue-python", default=sys.executable, help="interpreter of the run-glue processes (another install: before)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)

@@ -64,6 +64,7 @@ import logging
 from typing import Any
 
 from kubectl_clearml.core import glue_policy as policy
+from kubectl_clearml.core import podbuilder
 from kubectl_clearml.core.podbuilder import pod_name
 from kubectl_clearml.errors import KubectlClearmlError, NotFoundError, UsageError
 from kubectl_clearml.glue.clock import Clock, parse_time
@@ -110,6 +111,11 @@ class Reconciler:
             set(self.tracker.pods),
             self.settings.worker_id,
         )
+        if current:
+            # Another glue on the same queues (a second run-glue, the reference) claimed these and has
+            # their pods, under its own agent label: not orphans. Putting them back made both glues take
+            # them again (409, pop, requeue: the churn of two glues). One list of every agent pod.
+            current = {t: s for t, s in current.items() if t not in self._agent_pod_tasks()}
         confirmed = policy.confirmed_orphans(self._candidates, current)
         self._candidates = {t: s for t, s in current.items() if t not in confirmed}
         by_id = {str(t.get("id")): t for t in tasks}
@@ -124,6 +130,11 @@ class Reconciler:
                 self.ops.stopped(task_id, "task aborted; its pod is gone")
             else:
                 self.ops.fail(task_id, "the task's pod is gone (deleted while the glue was not watching)")
+
+    def _agent_pod_tasks(self) -> set[str]:
+        """Task ids of every glue's pods in the namespace (any ``CLEARML`` agent label), from one list."""
+        pods = self.kube.list("pods", self.settings.namespace, label_selector=podbuilder.AGENT_LABEL)
+        return {v.task_id for v in (policy.pod_view(p) for p in pods) if v.task_id}
 
     def _tasks_of_our_queues(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

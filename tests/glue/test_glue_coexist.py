@@ -228,3 +228,41 @@ def test_foreign_glue_queues_are_those_of_live_workers_that_are_not_run_glue():
         {"id": "me", "tags": [], "queues": [{"id": "q4"}]},
     ]
     assert policy.foreign_glue_queues(workers, "me") == {"q1", "q2"}
+
+
+# ---- two run-glues, different worker ids ----------------------------------------------------------------
+def test_a_second_run_glue_does_not_take_the_first_ones_launched_tasks_for_orphans(h):
+    h.queue("shared")
+    tids = [h.task(f"job {n}", "shared") for n in range(3)]
+    first = _started(h, ["shared"], worker_id="glue-a")
+    second = _started(h, ["shared"], worker_id="glue-b")
+    assert first.dispatcher.round().launched == 3  # claimed and created by glue-a; still queued (pods Pending)
+    for _ in range(3):  # an orphan is confirmed on its second sighting
+        second.reconciler.sweep()
+    # Before: glue-b saw queued tasks in no queue without a pod *of its label*, and put all 3 back (churn).
+    assert second.reconciler.requeued == 0 and h.entries("shared") == []
+    assert second.dispatcher.round().launched == 0
+    assert all(h.pod_of(t) is not None for t in tids) and len(h.pods()) == 3
+
+
+def test_two_run_glues_on_four_queues_neither_double_pop_nor_requeue():
+    """bench/coexist.py --glues 2: two run-glue processes, tasks arriving in bursts, sweeps every second."""
+    result = run_bench(
+        "--glues",
+        "2",
+        "--queues",
+        "4",
+        "--tasks",
+        "80",
+        "--trickle",
+        "3",
+        "--burst",
+        "10",
+        "--sweep-interval",
+        "1",
+        "--seed",
+        "5",
+    )
+    assert result["run_twice"] == 0 and result["failed_by_a_glue"] == 0, result
+    assert result["stranded"] == 0 and result["left_queued"] == 0 and result["without_pod"] == 0, result
+    assert result["requeues"] == 0 and result["pod_creates_refused"] == 0, result
