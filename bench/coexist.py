@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -70,6 +71,49 @@ def start_reference(env: dict[str, str], queues: list[str], workdir: Path, log: 
     ref_env = dict(env, CLEARML_WORKER_ID=REFERENCE_WORKER, CLEARML_AGENT_QUEUE_POLL_FREQ_SEC="0.2")
     cmd = [sys.executable, "-c", REFERENCE_LAUNCHER, NAMESPACE, str(template), ",".join(queues)]
     return subprocess.Popen(cmd, env=ref_env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+
+
+class PodRunner:
+    """``--run-for S``: each pod runs S seconds, then ends with exit code 0, as its in-pod agent would:
+    ``clearml_agent execute --require-queue`` starts the task only when it is still queued (then completes
+    it); otherwise it refuses and the pod ends without running anything. ``runs`` counts real starts."""
+
+    def __init__(self, clearml: ClearmlEmulator, kube: KubeEmulator, seconds: float) -> None:
+        self.clearml, self.kube, self.seconds = clearml, kube, seconds
+        self.born: dict[str, float] = {}  # pod uid -> when it was created
+        self.runs: Counter[str] = Counter()
+        self._stop = threading.Event()
+        kube.store.subscribe(self._on_change)
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _on_change(self, kind: str, plural: str, obj: dict[str, Any]) -> None:
+        if (kind, plural) == ("ADDED", "pods"):
+            self.born[obj["metadata"]["uid"]] = time.monotonic()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            for pod in self.kube.store.list("pods", NAMESPACE):
+                meta = pod["metadata"]
+                born = self.born.get(meta.get("uid", ""))
+                if born is None or time.monotonic() - born < self.seconds or pod["status"].get("phase") != "Pending":
+                    continue
+                task_id = (meta.get("labels") or {}).get("clearml-task-id", meta["name"].rsplit("-", 1)[-1])
+                state = self.clearml.state
+                with state.lock:
+                    task = state.tasks.get(task_id)
+                    if task is not None and task["status"] == "queued":
+                        self.runs[task_id] += 1
+                        queue = state.queues.get((task.get("execution") or {}).get("queue") or "")
+                        if queue is not None:  # tasks.dequeue takes it out of its queue
+                            queue["entries"] = [e for e in queue["entries"] if e["task"] != task_id]
+                        state.change_status(task, "completed", force=True)
+                finished = {"phase": "Succeeded", "containerStatuses": [
+                    {"name": "main", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+                ]}
+                self.kube.store.update_pod_status(NAMESPACE, meta["name"], finished)
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def leader_of(kube: KubeEmulator, logs: list[Path]) -> int | None:
@@ -125,6 +169,7 @@ def main() -> int:
     parser.add_argument("--poll-interval", type=float, default=0.2)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--sweep-interval", type=float, default=None)
+    parser.add_argument("--run-for", type=float, default=0.0, help="pods run this long, then end (0: stay Pending)")
     parser.add_argument("--preload", action="store_true", help="queue every task before the glues start")
     parser.add_argument("--trickle", type=float, default=0.0, help="enqueue the tasks over this many seconds")
     parser.add_argument("--burst", type=int, default=1, help="with --trickle: enqueue this many at a time")
@@ -153,6 +198,7 @@ def main() -> int:
     )
     if args.create_latency:
         kube.inject("POST", r"/pods$", status=None, latency=args.create_latency)
+    runner = PodRunner(clearml, kube, args.run_for) if args.run_for else None
     queues = [f"shared-{i}" for i in range(args.queues)]
     for name in queues:
         clearml.state.create_queue(name)
@@ -214,6 +260,9 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     result = outcome(clearml, kube, queues, task_ids, creations)
+    if runner is not None:
+        runner.stop()
+        result["started_twice"] = sum(1 for n in runner.runs.values() if n > 1)
     result.update(
         scenario=("reference+" if args.with_reference else "")
         + f"{args.glues} run-glue"

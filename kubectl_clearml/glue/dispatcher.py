@@ -60,6 +60,9 @@ TASK_FIELDS = (
     "execution.docker_cmd",
 )
 
+ADOPTED = "adopted"  # the pod that exists is this run's (or replaced an earlier run's): launched
+OVER = "over"  # the pod that exists ended and its task is no longer queued: nothing to launch
+
 Builder = Callable[[dict[str, Any], QueueSpec], podbuilder.BuiltPod]
 
 
@@ -190,7 +193,7 @@ class Dispatcher:
                     if self.free_slots(queue) <= 0:
                         break
                     assert task is not None
-                    started = self._launch(queue, task, result)
+                    started = self._launch(queue, task, result, should_stop)
                     if self.fit is None:
                         continue
                     if not started and waiting_head is None:
@@ -211,7 +214,13 @@ class Dispatcher:
         return result
 
     # ---- one task --------------------------------------------------------------------------------
-    def _launch(self, queue: QueueSpec, task: dict[str, Any], result: RoundResult) -> bool:
+    def _launch(
+        self,
+        queue: QueueSpec,
+        task: dict[str, Any],
+        result: RoundResult,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> bool:
         """Launch (or fail) the task; False when the fit check keeps it queued because its pod cannot run now."""
         task_id = str(task["id"])
         try:
@@ -235,6 +244,11 @@ class Dispatcher:
             result.popped += 1
             self.metrics.inc("clearml_glue_claims_lost_total", queue=queue.name)
             return True
+        if should_stop():
+            # Frozen between the claim and the create for longer than the lease allows (fencing): the new
+            # leader may be serving this queue already. The task gets its place back; whoever leads launches it.
+            self._unclaim(queue, task_id)
+            return True
         try:
             self._create(built, namespace)
         except KubectlClearmlError as exc:
@@ -242,7 +256,11 @@ class Dispatcher:
             if verdict == policy.PERMANENT:
                 self._fail(queue, task_id, f"Kubernetes refused pod {built.name}: {_message(exc)}", result, pop=False)
                 return True
-            if verdict != policy.ALREADY or not self._adopt_existing(built, namespace):
+            outcome = self._adopt_existing(built, namespace) if verdict == policy.ALREADY else ""
+            if outcome == OVER:
+                result.popped += 1
+                return True
+            if not outcome:
                 self._unclaim(queue, task_id)
                 self._raise_create_error(verdict, exc, built.name, namespace)
         self.tracker.note_created(built.manifest)
@@ -300,28 +318,39 @@ class Dispatcher:
             self.metrics.inc("clearml_glue_errors_total", step="create-retried")
             self.kube.create("pods", built.manifest, namespace)
 
-    def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> bool:
-        """409: the pod exists. Live, it runs this task already; finished, it is an earlier run of a
-        task that was queued again, so it makes room for the new one. False: retry later."""
+    def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> str:
+        """409: the pod exists. Live, it runs this task already (ADOPTED); finished, it is an earlier run of
+        a task that was queued again, so it makes room for the new one (ADOPTED), unless the task is no
+        longer queued (OVER: that run ended, nothing to launch). "": retry later."""
         try:
             existing = self.kube.get("pods", built.name, namespace)
         except NotFoundError:
-            return False
+            return ""
         view = policy.pod_view(existing)
         if view.deleting:
             # An earlier run's pod in its grace period (we deleted it on an abort): it runs nothing of
             # this run, and once it is gone the task would have no pod. Wait at the head of the queue.
             LOG.info("pod %s of an earlier run is still terminating; the task waits", built.name)
-            return False
+            return ""
         if view.finished:
+            # A pod that ended is never created again for the same run: only a task queued again (a new run)
+            # replaces it. Read now, not at the start of the round: a glue that was paused holds a stale view.
+            fresh = self.ops.read([view.task_id], ("id", "status")).get(view.task_id)
+            if fresh is None or fresh.get("status") != "queued":
+                LOG.warning(
+                    "pod %s ended and its task is %s: that run is over, the pod is not created again",
+                    built.name,
+                    (fresh or {}).get("status", "deleted"),
+                )
+                return OVER
             self.tracker.forget(view.task_id, view.name)
             try:
                 self.kube.delete("pods", built.name, namespace, ignore_missing=True)
                 self.kube.create("pods", built.manifest, namespace)
             except KubectlClearmlError as exc:
                 LOG.info("pod %s: replacing the finished pod failed (%s)", built.name, exc.one_line())
-                return False
-        return True
+                return ""
+        return ADOPTED
 
     def _pop(self, queue: QueueSpec, task_id: str, step: str) -> None:
         try:

@@ -195,14 +195,20 @@ class GlueEngine:
         )
         return True
 
+    def _may_lead(self) -> bool:
+        """Fencing: with --leader-elect, act only while the lease is surely ours (see glue/leader.py)."""
+        return self.leader is None or self.leader.valid()
+
     def _iterate(self, idle_sleep: bool = True) -> RoundResult | None:
+        if not self._may_lead():
+            return None  # woke up after a pause: the next ensure() renews or stands down first
         now = self.clock.monotonic()
         errors = 0
         check = now >= self._next_check
         if check:
             self._next_check = now + max(self.settings.poll_interval, self.settings.abort_check_interval)
         errors += self._guard("track", lambda: self.tracker.step(check_tasks=check))
-        if now >= self._next_sweep:
+        if now >= self._next_sweep and self._may_lead():
             self._next_sweep = now + self.settings.sweep_interval
             errors += self._guard("sweep", self.reconciler.sweep)
             if self.reload_templates is not None:
@@ -211,7 +217,7 @@ class GlueEngine:
         self.worker.report_if_due()
         result: RoundResult | None = None
         try:
-            result = self.dispatcher.round(lambda: self.stopping)
+            result = self.dispatcher.round(lambda: self.stopping or not self._may_lead())
         except TransientDispatchError as exc:
             self._count_error(exc.step.split(" ")[0], exc.cause)
             errors += 1

@@ -2,6 +2,14 @@
 
 A ``coordination.k8s.io/v1`` Lease named after the agent label; updates carry the resourceVersion,
 so two candidates racing for an expired lease cannot both win (the loser gets 409 Conflict).
+
+Timing, as client-go's leaderelection (LeaseDuration 15 s, RenewDeadline 10 s, RetryPeriod 2 s):
+the holder renews every ``duration / 7.5`` and may act only while its last successful renewal was
+*sent* less than ``renew_deadline`` (2/3 of the duration) ago, by its own monotonic clock. A standby
+takes over only after a whole ``duration`` without seeing the record change. So a holder that cannot
+renew, or that was frozen (SIGSTOP, a long pause of its VM), stops acting at least a third of the
+duration before anyone else may start; ``valid()`` is asked before every claim (fencing), so a
+holder that wakes up mid-round stops before its next one.
 """
 
 from __future__ import annotations
@@ -40,16 +48,22 @@ class LeaderElector:
         self.clock = clock
         self.identity = identity or default_identity()
         self.duration = duration
+        self.renew_deadline = duration * 2 / 3
+        self.retry_period = duration / 7.5
         self.leading = False
-        self._last_renew = -1e18  # monotonic time of our last successful renew
+        self._last_renew = -1e18  # monotonic time our last successful renew was sent
         self._next_try = 0.0
 
+    def valid(self) -> bool:
+        """May we act as the leader now? Only within ``renew_deadline`` of our last successful renewal."""
+        return self.leading and self.clock.monotonic() - self._last_renew < self.renew_deadline
+
     def ensure(self) -> bool:
-        """Acquire or renew when due (every duration/3); True while we hold the lease."""
+        """Acquire or renew when due (every retry period); True while we hold the lease and it is valid."""
         now = self.clock.monotonic()
         if now < self._next_try:
-            return self.leading
-        self._next_try = now + self.duration / 3
+            return self.valid()
+        self._next_try = now + self.retry_period
         try:
             self.leading = self._try()
             if self.leading:
@@ -60,10 +74,9 @@ class LeaderElector:
             raise
         except KubectlClearmlError as exc:
             # Cannot reach the API: keep leading only while our last renewal is surely still valid.
-            still_valid = now - self._last_renew < self.duration * 2 / 3
-            LOG.warning("lease %s: %s%s", self.name, exc.one_line(), "" if still_valid else "; standing down")
-            self.leading = self.leading and still_valid
-        return self.leading
+            LOG.warning("lease %s: %s%s", self.name, exc.one_line(), "" if self.valid() else "; standing down")
+            self.leading = self.valid()
+        return self.valid()
 
     def _try(self) -> bool:
         wall = self.clock.wall()

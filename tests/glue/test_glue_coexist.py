@@ -20,8 +20,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubectl_clearml.core import glue_policy as policy
-from kubectl_clearml.glue.dispatcher import TransientDispatchError
-from tests.glue.glue_harness import wait_for
+from kubectl_clearml.glue.clock import FakeClock
+from kubectl_clearml.glue.dispatcher import RoundResult, TransientDispatchError
+from tests.glue.glue_harness import InPodAgent, container_status, wait_for
 from tests.glue.test_glue_restart import park_like_the_reference
 
 
@@ -78,7 +79,7 @@ def test_a_claim_lost_to_another_consumer_creates_no_pod(h):
     assert heads[engine.settings.queues[0].id] == [tid]
     h.clearml().call("queues.get_next_task", {"queue": h.emu.state.queue("shared")["id"]})
     task = engine.dispatcher.ops.read([tid])[tid]
-    result = type(engine.dispatcher.round())()  # an empty RoundResult
+    result = RoundResult()
     engine.dispatcher._launch(engine.settings.queues[0], task, result)
     assert h.pod_of(tid) is None and result.launched == 0
     assert engine.metrics.total("clearml_glue_claims_lost_total") == 1
@@ -266,3 +267,56 @@ def test_two_run_glues_on_four_queues_neither_double_pop_nor_requeue():
     assert result["run_twice"] == 0 and result["failed_by_a_glue"] == 0, result
     assert result["stranded"] == 0 and result["left_queued"] == 0 and result["without_pod"] == 0, result
     assert result["requeues"] == 0 and result["pod_creates_refused"] == 0, result
+
+
+# ---- leader election: fencing, and no second pod for a run that ended ---------------------------------
+def test_a_leader_frozen_mid_round_longer_than_its_renew_deadline_stops_before_its_next_claim(h):
+    """SIGSTOP in the middle of a batch, as in bench/coexist.py --pause-leader: on waking up the glue must not
+    go on claiming and creating from the heads it read before the freeze (a standby may lead by now)."""
+    h.queue("cpu")
+    tids = [h.task(f"job {n}", "cpu") for n in range(4)]
+    clock = FakeClock()
+    engine = h.engine(["cpu"], leader_elect=True, lease_duration=15.0, identity="replica-a", clock=clock)
+    assert engine.leader.ensure() and engine._start(watch=False)
+    build = engine.dispatcher.build
+    frozen = []
+
+    def freezes_on_the_second(task, queue):
+        if task["id"] == tids[1] and not frozen:
+            frozen.append(clock.advance(11.0))  # frozen 11 s: past the 10 s renew deadline of a 15 s lease
+        return build(task, queue)
+
+    engine.dispatcher.build = freezes_on_the_second
+    engine._iterate(idle_sleep=False)
+    # Before: all 4 launched after the freeze. Now: the first only; the second was claimed before the
+    # check and is given its place back; nothing else is touched until the lease is renewed.
+    assert [t for t in tids if h.pod_of(t)] == [tids[0]]
+    assert h.entries("cpu") == tids[1:]
+    assert engine._iterate(idle_sleep=False) is None and len(h.pods()) == 1
+    assert engine.leader.ensure()  # nobody took the lease meanwhile: renewed, it acts again
+    engine._iterate(idle_sleep=False)
+    assert all(h.pod_of(t) for t in tids)
+
+
+def test_a_pod_that_ended_is_not_created_again_for_the_same_run(h):
+    """A glue that read a task as queued before a pause, and claims it after another leader ran it to the end
+    (its entry put back meanwhile): the finished pod is that run's, not a previous one's."""
+    h.queue("cpu")
+    tid = h.task("ran while the old leader was frozen", "cpu")
+    engine = _started(h, ["cpu"])
+    stale = engine.dispatcher.ops.read([tid])[tid]  # read before the freeze: queued
+    assert engine.dispatcher.round().launched == 1
+    agent = InPodAgent(h.clearml(), engine.settings.worker_id)
+    agent.start(tid)
+    agent.complete(tid)
+    h.kube_emu.store.update_pod_status(h.namespace, f"clearml-id-{tid}", container_status("Succeeded", exit_code=0))
+    h.emu.state.add_entry(h.emu.state.resolve_queue("cpu"), tid, False)  # a leftover entry for that same run
+    creations = []
+    unsubscribe = h.kube_emu.store.subscribe(lambda kind, plural, obj: creations.append(kind == "ADDED"))
+    try:
+        result = RoundResult()
+        engine.dispatcher._launch(engine.settings.queues[0], stale, result)
+    finally:
+        unsubscribe()
+    assert not any(creations), "the finished pod was deleted and created again"  # before: re-created
+    assert result.launched == 0 and h.status(tid)[0] == "completed" and h.entries("cpu") == []
