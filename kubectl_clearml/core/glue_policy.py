@@ -423,8 +423,21 @@ class LeaseDecision:
     transitions: int
 
 
-def decide_lease(spec: Mapping[str, Any] | None, me: str, now: float, renew_time: float | None) -> LeaseDecision:
-    """Take or renew the lease when it is free, ours, or expired (renewTime + duration < now)."""
+def lease_record(spec: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """What identifies one version of the lease record: any change of it is the holder being alive."""
+    spec = spec or {}
+    keys = ("holderIdentity", "renewTime", "acquireTime", "leaseTransitions", "leaseDurationSeconds")
+    return tuple(str(spec.get(key) or "") for key in keys)
+
+
+def decide_lease(spec: Mapping[str, Any] | None, me: str, now: float, observed_at: float) -> LeaseDecision:
+    """Take or renew the lease when it is free, ours, or expired.
+
+    Expired, as client-go's leaderelection judges it: the record has not changed for leaseDurationSeconds
+    of *our* monotonic clock since we last saw it change (``observed_at``, on the same clock as ``now``).
+    The record's renewTime comes from the holder's clock and is never compared with ours: a replica whose
+    clock ran 20 s ahead took a healthy leader's lease that way, and one 20 s behind waited 35 s.
+    """
     if not spec:
         return LeaseDecision(True, 0)
     holder = spec.get("holderIdentity") or ""
@@ -432,6 +445,6 @@ def decide_lease(spec: Mapping[str, Any] | None, me: str, now: float, renew_time
     if holder == me:
         return LeaseDecision(True, transitions)
     duration = float(spec.get("leaseDurationSeconds") or 15)
-    if not holder or renew_time is None or renew_time + duration < now:
+    if not holder or observed_at + duration <= now:
         return LeaseDecision(True, transitions + 1)
     return LeaseDecision(False, transitions)

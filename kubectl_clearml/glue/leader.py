@@ -21,7 +21,7 @@ from typing import Any
 
 from kubectl_clearml.core import glue_policy as policy
 from kubectl_clearml.errors import AuthError, ConflictError, KubectlClearmlError, NotFoundError
-from kubectl_clearml.glue.clock import Clock, micro_time, parse_time
+from kubectl_clearml.glue.clock import Clock, micro_time
 
 LOG = logging.getLogger("kubectl_clearml.glue.leader")
 
@@ -53,6 +53,8 @@ class LeaderElector:
         self.leading = False
         self._last_renew = -1e18  # monotonic time our last successful renew was sent
         self._next_try = 0.0
+        self._observed: tuple[str, ...] | None = None  # the lease record as we last saw it change ...
+        self._observed_at = 0.0  # ... and when, by our monotonic clock (client-go's observedTime)
 
     def valid(self) -> bool:
         """May we act as the leader now? Only within ``renew_deadline`` of our last successful renewal."""
@@ -79,13 +81,17 @@ class LeaderElector:
         return self.valid()
 
     def _try(self) -> bool:
-        wall = self.clock.wall()
+        wall = self.clock.wall()  # written into the record for people to read; never compared
+        now = self.clock.monotonic()
         try:
             lease = self.kube.get("leases", self.name, self.namespace)
         except NotFoundError:
             lease = None
         spec = (lease or {}).get("spec") or {}
-        decision = policy.decide_lease(spec, self.identity, wall, parse_time(spec.get("renewTime")))
+        record = policy.lease_record(spec)
+        if record != self._observed:
+            self._observed, self._observed_at = record, now
+        decision = policy.decide_lease(spec, self.identity, now, self._observed_at)
         if not decision.acquire:
             return False
         new_spec = {
@@ -110,6 +116,7 @@ class LeaderElector:
                 self.kube.replace("leases", self.name, body, self.namespace)
         except ConflictError:
             return False
+        self._observed, self._observed_at = policy.lease_record(new_spec), now
         if not self.leading:
             LOG.warning("lease %s acquired by %s", self.name, self.identity)
         return True

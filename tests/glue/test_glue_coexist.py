@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from kubectl_clearml.core import glue_policy as policy
 from kubectl_clearml.glue.clock import FakeClock
 from kubectl_clearml.glue.dispatcher import RoundResult, TransientDispatchError
+from kubectl_clearml.glue.leader import LeaderElector
 from tests.glue.glue_harness import InPodAgent, container_status, wait_for
 from tests.glue.test_glue_restart import park_like_the_reference
 
@@ -320,3 +321,48 @@ def test_a_pod_that_ended_is_not_created_again_for_the_same_run(h):
         unsubscribe()
     assert not any(creations), "the finished pod was deleted and created again"  # before: re-created
     assert result.launched == 0 and h.status(tid)[0] == "completed" and h.entries("cpu") == []
+
+
+# ---- clock skew ----------------------------------------------------------------------------------------
+class SkewedClock(FakeClock):
+    """One replica's view of a shared fake time: its own monotonic origin, a wall clock ``skew`` off."""
+
+    def __init__(self, base: FakeClock, skew: float, boot: float) -> None:
+        super().__init__()
+        self.base, self.skew, self.boot = base, skew, boot
+
+    def monotonic(self) -> float:
+        return self.base.monotonic() - self.boot
+
+    def wall(self) -> float:
+        return self.base.monotonic() + self.skew
+
+
+def _electors(h, skew: float):
+    base = FakeClock()
+    kube = h.kube()
+    a = LeaderElector(kube, h.namespace, "clearml-glue-skew", SkewedClock(base, 0.0, 100.0), identity="a", duration=15)
+    b = LeaderElector(
+        kube, h.namespace, "clearml-glue-skew", SkewedClock(base, skew, 5000.0), identity="b", duration=15
+    )
+    return base, a, b
+
+
+@pytest.mark.parametrize("skew", [20.0, -20.0])
+def test_clock_skew_neither_steals_a_renewed_lease_nor_delays_the_takeover(h, skew):
+    base, a, b = _electors(h, skew)
+    assert a.ensure()
+    for _ in range(40):  # 40 s of a healthy leader renewing every 2 s
+        base.advance(1.0)
+        a.ensure()
+        # Before: with its clock 20 s ahead, b saw renewTime + 15 s in the past and took the lease.
+        assert not b.ensure() and a.valid()
+    # a dies (SIGKILL, no release). b takes over a lease duration after it last saw the record change,
+    # plus at most one retry period; before, with its clock 20 s behind, it waited 15 + 20 s.
+    waited = 0.0
+    while not b.ensure():
+        base.advance(0.5)
+        waited += 0.5
+        assert waited <= 15 + b.retry_period + 1.0, f"no takeover after {waited} s"
+    assert waited >= 15 - 2.0 - 1.0  # never before the whole lease since a's last renewal
+    assert not a.valid() or not a.ensure()
