@@ -226,9 +226,9 @@ def main() -> int:
         logs.append(workdir / f"glue-{n}.log")
         procs.append(start_glue(env, queues, logs[-1], args, n))
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not all(
-        b"run-glue started" in p.read_bytes() or b"standing by" in p.read_bytes() for p in logs
-    ):
+    # Every glue started; with --leader-elect, the leader started (a standby logs nothing until it leads).
+    wanted = 1 if args.leader_elect else len(logs)
+    while time.monotonic() < deadline and sum(b"run-glue started" in p.read_bytes() for p in logs) < wanted:
         time.sleep(0.05)
     if args.with_reference:
         while time.monotonic() < deadline and b"No tasks in Queues" not in (workdir / "reference.log").read_bytes():

@@ -249,22 +249,8 @@ def test_a_second_run_glue_does_not_take_the_first_ones_launched_tasks_for_orpha
 
 def test_two_run_glues_on_four_queues_neither_double_pop_nor_requeue():
     """bench/coexist.py --glues 2: two run-glue processes, tasks arriving in bursts, sweeps every second."""
-    result = run_bench(
-        "--glues",
-        "2",
-        "--queues",
-        "4",
-        "--tasks",
-        "80",
-        "--trickle",
-        "3",
-        "--burst",
-        "10",
-        "--sweep-interval",
-        "1",
-        "--seed",
-        "5",
-    )
+    scenario = "--glues 2 --queues 4 --tasks 60 --trickle 2 --burst 10 --sweep-interval 1 --seed 5"
+    result = run_bench(*scenario.split())
     assert result["run_twice"] == 0 and result["failed_by_a_glue"] == 0, result
     assert result["stranded"] == 0 and result["left_queued"] == 0 and result["without_pod"] == 0, result
     assert result["requeues"] == 0 and result["pod_creates_refused"] == 0, result
@@ -366,3 +352,13 @@ def test_clock_skew_neither_steals_a_renewed_lease_nor_delays_the_takeover(h, sk
         assert waited <= 15 + b.retry_period + 1.0, f"no takeover after {waited} s"
     assert waited >= 15 - 2.0 - 1.0  # never before the whole lease since a's last renewal
     assert not a.valid() or not a.ensure()
+
+
+def test_replicas_with_leader_election_and_a_frozen_leader_run_no_task_twice():
+    """bench/coexist.py --glues 2 --leader-elect --pause-leader: SIGSTOP the leader longer than its lease while
+    pods run and end; the standby takes over, the old leader wakes up and must stand down."""
+    scenario = "--glues 2 --leader-elect --lease 2 --pause-leader 3 --run-for 0.5 --queues 2 --tasks 40"
+    result = run_bench(*scenario.split(), "--trickle", "4", "--burst", "5", "--seed", "7")
+    assert result["run_twice"] == 0 and result["started_twice"] == 0 and result["failed_by_a_glue"] == 0, result
+    assert result["stranded"] == 0 and result["left_queued"] == 0, result
+    assert "(glue " in result["scenario"] and "(glue None)" not in result["scenario"], result  # a leader was paused
