@@ -107,9 +107,12 @@ class PodRunner:
                         if queue is not None:  # tasks.dequeue takes it out of its queue
                             queue["entries"] = [e for e in queue["entries"] if e["task"] != task_id]
                         state.change_status(task, "completed", force=True)
-                finished = {"phase": "Succeeded", "containerStatuses": [
-                    {"name": "main", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
-                ]}
+                finished = {
+                    "phase": "Succeeded",
+                    "containerStatuses": [
+                        {"name": "main", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+                    ],
+                }
                 self.kube.store.update_pod_status(NAMESPACE, meta["name"], finished)
 
     def stop(self) -> None:
