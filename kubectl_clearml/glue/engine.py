@@ -128,6 +128,7 @@ class GlueEngine:
         self._failures = 0
         self._next_check = 0.0
         self._next_sweep = 0.0
+        self._next_templates = 0.0
 
     # ---- control ---------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -185,6 +186,7 @@ class GlueEngine:
                 self.dispatcher.fit.view.start_watch()
         self.started = True
         self._next_sweep = self.clock.monotonic() + self.settings.sweep_interval
+        self._next_templates = self.clock.monotonic() + self.settings.template_interval
         LOG.warning(
             "run-glue started: worker %s, label %s=%s, queues %s, %d pods of ours",
             self.settings.worker_id,
@@ -211,8 +213,10 @@ class GlueEngine:
         if now >= self._next_sweep and self._may_lead():
             self._next_sweep = now + self.settings.sweep_interval
             errors += self._guard("sweep", self.reconciler.sweep)
-            if self.reload_templates is not None:
-                errors += self._guard("templates", self._reload_templates)
+        if self.reload_templates is not None and now >= self._next_templates:
+            # On its own clock: a short --sweep-interval must not re-read the agent's release every second.
+            self._next_templates = now + self.settings.template_interval
+            errors += self._guard("templates", self._reload_templates)
         errors += self._guard("cleanup", self.cleaner.run_if_due, fatal=False)
         self.worker.report_if_due()
         result: RoundResult | None = None
