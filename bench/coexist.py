@@ -239,17 +239,28 @@ def main() -> int:
 
     started = time.monotonic()
     paused: int | None = None
+
+    def pause() -> int | None:
+        """SIGSTOP the leader (the first glue without --leader-elect) for --pause-leader seconds."""
+        index = leader_of(kube, logs) if args.leader_elect else 0
+        if index is not None:
+            procs[-args.glues + index].send_signal(signal.SIGSTOP)
+            time.sleep(args.pause_leader)
+            procs[-args.glues + index].send_signal(signal.SIGCONT)
+        return index
+
     pause_at = rng.randrange(max(1, args.tasks // 4), max(2, args.tasks // 2)) if args.pause_leader else -1
     for n in range(0 if args.preload else args.tasks):
         task_ids.append(enqueue(n))
         if args.trickle and (n + 1) % args.burst == 0:
             time.sleep(args.trickle * args.burst / args.tasks)
         if n == pause_at:
-            paused = leader_of(kube, logs) if args.leader_elect else 0
-            if paused is not None:
-                procs[-args.glues + paused].send_signal(signal.SIGSTOP)
-                time.sleep(args.pause_leader)
-                procs[-args.glues + paused].send_signal(signal.SIGCONT)
+            paused = pause()
+    if args.preload and args.pause_leader:
+        # A backlog keeps the leader busy: the pause lands in the middle of a round, with heads read before it.
+        while len(kube.store.list("pods", NAMESPACE)) < pause_at and time.monotonic() < started + args.timeout:
+            time.sleep(0.02)
+        paused = pause()
     deadline = time.monotonic() + args.timeout
     while not settled(clearml, kube, queues, task_ids) and time.monotonic() < deadline:
         time.sleep(0.2)
