@@ -113,7 +113,8 @@ def run_bench(*args: str, timeout: float = 120) -> dict:
 @pytest.mark.skipif(importlib.util.find_spec("clearml_agent") is None, reason="needs the clearml-agent package")
 def test_beside_the_real_reference_glue_no_task_is_failed_or_run_twice():
     """The real clearml-agent 3.0.3 glue and run-glue on one queue, tasks arriving in bursts while both poll.
-    Before the claim-first order, 23 of 200 tasks were failed by the reference (bench/coexist.py)."""
+    Before the claim-first order the reference failed 23 of 200 tasks in one bench/coexist.py run and 8 of 60
+    in one run of this one (the race depends on timing; the stand-in test above hits the window every time)."""
     result = run_bench("--with-reference", "--tasks", "60", "--trickle", "3", "--burst", "15", "--seed", "3")
     assert result["failed_by_a_glue"] == 0 and result["run_twice"] == 0, result
     assert result["stranded"] == 0 and result["left_queued"] == 0 and result["without_pod"] == 0, result
@@ -249,7 +250,7 @@ def test_a_second_run_glue_does_not_take_the_first_ones_launched_tasks_for_orpha
 
 def test_two_run_glues_on_four_queues_neither_double_pop_nor_requeue():
     """bench/coexist.py --glues 2: two run-glue processes, tasks arriving in bursts, sweeps every second."""
-    scenario = "--glues 2 --queues 4 --tasks 60 --trickle 2 --burst 10 --sweep-interval 1 --seed 5"
+    scenario = "--glues 2 --queues 4 --tasks 40 --trickle 1.5 --burst 10 --sweep-interval 1 --seed 5"
     result = run_bench(*scenario.split())
     assert result["run_twice"] == 0 and result["failed_by_a_glue"] == 0, result
     assert result["stranded"] == 0 and result["left_queued"] == 0 and result["without_pod"] == 0, result
@@ -357,8 +358,8 @@ def test_clock_skew_neither_steals_a_renewed_lease_nor_delays_the_takeover(h, sk
 def test_replicas_with_leader_election_and_a_frozen_leader_run_no_task_twice():
     """bench/coexist.py --glues 2 --leader-elect --pause-leader: SIGSTOP the leader longer than its lease while
     pods run and end; the standby takes over, the old leader wakes up and must stand down."""
-    scenario = "--glues 2 --leader-elect --lease 2 --pause-leader 3 --run-for 0.5 --queues 2 --tasks 40"
-    result = run_bench(*scenario.split(), "--trickle", "4", "--burst", "5", "--seed", "7")
+    scenario = "--glues 2 --leader-elect --lease 2 --pause-leader 3 --run-for 0.5 --queues 2 --tasks 30"
+    result = run_bench(*scenario.split(), "--trickle", "3", "--burst", "5", "--seed", "7")
     assert result["run_twice"] == 0 and result["started_twice"] == 0 and result["failed_by_a_glue"] == 0, result
     assert result["stranded"] == 0 and result["left_queued"] == 0, result
     assert "(glue " in result["scenario"] and "(glue None)" not in result["scenario"], result  # a leader was paused
