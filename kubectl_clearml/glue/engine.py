@@ -185,7 +185,7 @@ class GlueEngine:
             if self.dispatcher.fit is not None:
                 self.dispatcher.fit.view.start_watch()
         self.started = True
-        self._next_sweep = self.clock.monotonic() + self.settings.sweep_interval
+        self._next_sweep = self.clock.monotonic() + self._sweep_pause()
         self._next_templates = self.clock.monotonic() + self.settings.template_interval
         LOG.warning(
             "run-glue started: worker %s, label %s=%s, queues %s, %d pods of ours",
@@ -196,6 +196,14 @@ class GlueEngine:
             len(self.tracker.pods),
         )
         return True
+
+    def _sweep_pause(self) -> float:
+        """Until the next sweep: sooner while orphans wait for their confirming second sighting (a claim
+        whose pod was never created, e.g. the glue was killed in between, is back in its queue seconds later,
+        not a whole sweep interval later)."""
+        if self.reconciler.pending_orphans():
+            return min(self.settings.sweep_interval, self.settings.orphan_confirm_after)
+        return self.settings.sweep_interval
 
     def _may_lead(self) -> bool:
         """Fencing: with --leader-elect, act only while the lease is surely ours (see glue/leader.py)."""
@@ -213,6 +221,7 @@ class GlueEngine:
         if now >= self._next_sweep and self._may_lead():
             self._next_sweep = now + self.settings.sweep_interval
             errors += self._guard("sweep", self.reconciler.sweep)
+            self._next_sweep = now + self._sweep_pause()
         if self.reload_templates is not None and now >= self._next_templates:
             # On its own clock: a short --sweep-interval must not re-read the agent's release every second.
             self._next_templates = now + self.settings.template_interval

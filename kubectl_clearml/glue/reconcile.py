@@ -43,8 +43,10 @@ Two sweeps cover what the order above cannot, both every ``sweep_interval``:
   someone who vanished (the reference glue between pop and park, a pod deleted while we were down).
   It goes back to the HEAD of its queue. An ``in_progress`` task whose last worker is one of our pods
   (``<worker id>:<task>``) but has no pod is failed (or marked stopped when it was being aborted).
-  A task must be seen orphaned in two sweeps in a row: another agent that just popped it would have
-  started it by then.
+  A task must be seen orphaned in two sweeps in a row; while one waits for its second sighting, the
+  next sweep comes ``orphan_confirm_after`` (10 s) later instead of a whole interval. Another consumer
+  that just popped it would have parked, created or started it by then (the reference glue parks
+  within a second, a run-glue creates its pod within milliseconds).
 * **The reference glue's hidden queue** ``k8s_scheduler``: the reference parks tasks there before
   applying their pod and never pulls from it, so a crash strands them. An entry older than
   ``adopt_grace`` (a live reference glue finishes its apply within seconds) is adopted only when all of
@@ -99,6 +101,10 @@ class Reconciler:
         self._adopt_scheduler_queue(entries, scheduler)
 
     # ---- orphans ---------------------------------------------------------------------------------
+    def pending_orphans(self) -> bool:
+        """Candidates seen once, waiting for the sighting that confirms them."""
+        return bool(self._candidates)
+
     def queued_ids(self) -> set[str]:
         return self.ops.queued_in(self.settings.queue_ids())
 

@@ -363,3 +363,19 @@ def test_replicas_with_leader_election_and_a_frozen_leader_run_no_task_twice():
     assert result["run_twice"] == 0 and result["started_twice"] == 0 and result["failed_by_a_glue"] == 0, result
     assert result["stranded"] == 0 and result["left_queued"] == 0, result
     assert "(glue " in result["scenario"] and "(glue None)" not in result["scenario"], result  # a leader was paused
+
+
+def test_a_claim_left_without_a_pod_is_back_in_its_queue_after_the_confirm_delay_not_a_sweep_interval(h):
+    """Claim first makes 'killed between claim and create' the orphan sweep's case: its second look comes
+    orphan_confirm_after (10 s) after the first, not a whole --sweep-interval (30 s) later."""
+    h.queue("cpu")
+    orphan = h.task("claimed by a glue killed before its create", "cpu")
+    h.clearml().call("queues.remove_task", {"queue": h.emu.state.queue("cpu")["id"], "task": orphan})
+    clock = FakeClock()
+    engine = h.engine(["cpu"], sweep_interval=30.0, poll_interval=1.0, clock=clock)
+    assert engine._start(watch=False)  # the first sweep sees it once
+    started = clock.monotonic()
+    while h.pod_of(orphan) is None and clock.monotonic() - started < 30.0:
+        engine._iterate()  # an idle iteration sleeps one poll (1 s) on the fake clock
+    assert h.pod_of(orphan) is not None
+    assert clock.monotonic() - started <= 12.0, clock.monotonic() - started  # before: 30 s
