@@ -56,6 +56,20 @@ COLUMNS = [
 @click.option("--dry-run", is_flag=True, help="Pull nothing: print what would be launched for the current queue heads.")
 @click.option("--once", is_flag=True, help="Drain the queues once (up to the pod limits), then exit without waiting.")
 @click.option("--leader-elect", is_flag=True, help="Only the holder of a Lease in the namespace dispatches (replicas).")
+@click.option(
+    "--lease-duration",
+    type=click.FloatRange(min=1.0),
+    default=15.0,
+    show_default=True,
+    help="With --leader-elect: seconds a standby waits after the lease record last changed before taking over.",
+)
+@click.option(
+    "--sweep-interval",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds between sweeps for orphaned tasks and for tasks stranded in --k8s-pending-queue.",
+)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
     "--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port (/metrics)."
@@ -129,6 +143,8 @@ def command(
     dry_run: bool,
     once: bool,
     leader_elect: bool,
+    lease_duration: float,
+    sweep_interval: float,
     log_format: str,
     metrics_port: int | None,
     credentials_secret: str | None,
@@ -181,6 +197,8 @@ def command(
         poll_interval=poll_interval,
         batch_size=batch_size,
         leader_elect=leader_elect,
+        lease_duration=lease_duration,
+        sweep_interval=sweep_interval,
         scheduler_queue=k8s_pending_queue,
         delete_finished_after=delete_finished_after,
         fit_check=fit_check,

@@ -365,6 +365,57 @@ def confirmed_orphans(previous: Mapping[str, str], current: Mapping[str, str]) -
     return {tid: status for tid, status in current.items() if previous.get(tid) == status}
 
 
+# ---- adoption from the reference glue's k8s_scheduler ----------------------------------------------
+# The reference glue logs this to the task before parking it (clearml-agent 3.0.3 k8s.py run_tasks_loop,
+# events.add_batch "task <id> pulled from <queue id> by worker <worker id>").
+_PULLED = re.compile(r"task ([0-9a-f]+) pulled from ([0-9a-f]+) by worker")
+RUN_GLUE_TAG = "k8s-glue"  # run-glue registers its worker with this tag; the reference glue does not
+
+
+def origin_queue(task: Mapping[str, Any], scheduler_id: str, log_lines: Sequence[str] = ()) -> str:
+    """The queue a task parked in k8s_scheduler was pulled from, or "" when nothing says.
+
+    ``execution.queue`` names it where the server kept it (advanced servers: the reference enqueues into
+    k8s_scheduler with ``update_execution_queue: false``); on a basic server it names k8s_scheduler, and
+    the reference's own log line (newest first in ``log_lines``) is the only record left.
+    """
+    queue = str((task.get("execution") or {}).get("queue") or "")
+    if queue and queue != scheduler_id:
+        return queue
+    task_id = str(task.get("id") or "")
+    for line in log_lines:
+        found = _PULLED.search(line)
+        if found and found.group(1) == task_id:
+            return found.group(2)
+    return ""
+
+
+def foreign_glue_queues(workers: Sequence[Mapping[str, Any]], me: str) -> set[str]:
+    """Queue ids that a live glue other than run-glue serves (the reference glue registers its worker with
+    its queues): its k8s_scheduler entries are its own, which it may still be applying."""
+    out: set[str] = set()
+    for worker in workers:
+        if str(worker.get("id") or "") == me or RUN_GLUE_TAG in (worker.get("tags") or []):
+            continue
+        for queue in worker.get("queues") or []:
+            queue_id = queue.get("id") if isinstance(queue, Mapping) else queue
+            if queue_id:
+                out.add(str(queue_id))
+    return out
+
+
+def adoptable(
+    task: Mapping[str, Any] | None, origin: str, served: Sequence[str], *, in_our_queues: bool, has_pod: bool,
+    owned_queues: set[str],
+) -> bool:
+    """Put this k8s_scheduler entry's task back at the head of ``origin``? Only a task still queued, from a
+    queue we serve (so it gets that queue's template), that has no pod under its name (any glue's), is not
+    waiting in our queues already, and whose origin queue no live reference glue serves."""
+    if task is None or task.get("status") != "queued" or in_our_queues or has_pod:
+        return False
+    return bool(origin) and origin in served and origin not in owned_queues
+
+
 # ---- leader election -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LeaseDecision:
@@ -372,8 +423,21 @@ class LeaseDecision:
     transitions: int
 
 
-def decide_lease(spec: Mapping[str, Any] | None, me: str, now: float, renew_time: float | None) -> LeaseDecision:
-    """Take or renew the lease when it is free, ours, or expired (renewTime + duration < now)."""
+def lease_record(spec: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """What identifies one version of the lease record: any change of it is the holder being alive."""
+    spec = spec or {}
+    keys = ("holderIdentity", "renewTime", "acquireTime", "leaseTransitions", "leaseDurationSeconds")
+    return tuple(str(spec.get(key) or "") for key in keys)
+
+
+def decide_lease(spec: Mapping[str, Any] | None, me: str, now: float, observed_at: float) -> LeaseDecision:
+    """Take or renew the lease when it is free, ours, or expired.
+
+    Expired, as client-go's leaderelection judges it: the record has not changed for leaseDurationSeconds
+    of *our* monotonic clock since we last saw it change (``observed_at``, on the same clock as ``now``).
+    The record's renewTime comes from the holder's clock and is never compared with ours: a replica whose
+    clock ran 20 s ahead took a healthy leader's lease that way, and one 20 s behind waited 35 s.
+    """
     if not spec:
         return LeaseDecision(True, 0)
     holder = spec.get("holderIdentity") or ""
@@ -381,6 +445,6 @@ def decide_lease(spec: Mapping[str, Any] | None, me: str, now: float, renew_time
     if holder == me:
         return LeaseDecision(True, transitions)
     duration = float(spec.get("leaseDurationSeconds") or 15)
-    if not holder or renew_time is None or renew_time + duration < now:
+    if not holder or observed_at + duration <= now:
         return LeaseDecision(True, transitions + 1)
     return LeaseDecision(False, transitions)

@@ -1,18 +1,26 @@
-"""One dispatch round: read the queue heads, create a pod per task, take the entries out of the queues.
-
-The order is create-then-pop, the reverse of the reference glue (pop, park in a hidden queue, apply):
+"""One dispatch round: read the queue heads, claim each task by taking it out of its queue, create its pod.
 
     1. read the heads of every queue with free slots   queues.get_all(id=[...], max_task_entries=N)
     2. read those tasks                                 tasks.get_all(id=[...])
     3. per task, in queue order:
-       a. create the pod clearml-id-<task>              409 AlreadyExists = launched before
-       b. take the entry out of the queue               queues.remove_task
+       a. claim it: take the entry out of the queue    queues.remove_task (400/703 = another consumer won)
+       b. create the pod clearml-id-<task>              409 AlreadyExists = launched before
        c. say so in the task's status message          tasks.update
 
 Steps 1-2 are shared by a whole batch, so the steady-state cost is 3 requests per task plus 2 per batch.
-Until (b) succeeds the task stays at the head of its queue, so a crash or an error before it strands
-nothing: the next round sees the entry again, finds the pod (tracker, or 409), and only pops. Why each
-crash point is safe is written out in glue/reconcile.py.
+
+Why claim first. Every other consumer of a queue (the reference glue, a second run-glue, an agent) takes
+a task with an atomic pop (``queues.get_next_task``); the server hands each entry to exactly one remover.
+Creating the pod first left a window in which the reference glue popped a task whose pod we had just
+created: its ``kubectl apply`` then hit our pod (immutable fields, and the missing last-applied
+annotation, both on stderr), and it failed the task while our pod ran it (reference k8s.py 3.0.3,
+``apply_template_and_handle_result``: any stderr text -> ``_set_task_failed_while_applying``). After a
+successful claim nobody else can pop the task, so nobody else launches it.
+
+The claim is recoverable: a claimed task is still ``queued`` with ``execution.queue`` naming our queue.
+If the create fails for a reason that may pass, the entry is put back at the head at once; if the glue
+dies between claim and create, the orphan sweep (glue/reconcile.py) finds a queued task in no queue and
+without a pod and puts it back at the head. Why each crash point is safe is written out there.
 """
 
 from __future__ import annotations
@@ -51,6 +59,9 @@ TASK_FIELDS = (
     "execution.queue",
     "execution.docker_cmd",
 )
+
+ADOPTED = "adopted"  # the pod that exists is this run's (or replaced an earlier run's): launched
+OVER = "over"  # the pod that exists ended and its task is no longer queued: nothing to launch
 
 Builder = Callable[[dict[str, Any], QueueSpec], podbuilder.BuiltPod]
 
@@ -182,7 +193,7 @@ class Dispatcher:
                     if self.free_slots(queue) <= 0:
                         break
                     assert task is not None
-                    started = self._launch(queue, task, result)
+                    started = self._launch(queue, task, result, should_stop)
                     if self.fit is None:
                         continue
                     if not started and waiting_head is None:
@@ -203,7 +214,13 @@ class Dispatcher:
         return result
 
     # ---- one task --------------------------------------------------------------------------------
-    def _launch(self, queue: QueueSpec, task: dict[str, Any], result: RoundResult) -> bool:
+    def _launch(
+        self,
+        queue: QueueSpec,
+        task: dict[str, Any],
+        result: RoundResult,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> bool:
         """Launch (or fail) the task; False when the fit check keeps it queued because its pod cannot run now."""
         task_id = str(task["id"])
         try:
@@ -222,31 +239,33 @@ class Dispatcher:
                 return False
             fit_note = decision.note
         namespace = built.namespace or self.settings.namespace
+        if not self._claim(queue, task_id):
+            LOG.info("task %s: taken from queue %s by another consumer first; not launched", task_id, queue.name)
+            result.popped += 1
+            self.metrics.inc("clearml_glue_claims_lost_total", queue=queue.name)
+            return True
+        if should_stop():
+            # Frozen between the claim and the create for longer than the lease allows (fencing): the new
+            # leader may be serving this queue already. The task gets its place back; whoever leads launches it.
+            self._unclaim(queue, task_id)
+            return True
         try:
             self._create(built, namespace)
         except KubectlClearmlError as exc:
             verdict = policy.classify_create_error(_kind(exc), _message(exc))
-            if verdict == policy.FATAL and isinstance(exc, NotFoundError):
-                raise NamespaceNotFound(
-                    f"namespace {namespace!r} not found",
-                    "Kubernetes",
-                    f"create it (kubectl create namespace {namespace}) or run the glue with -n NAMESPACE of the "
-                    "agent; the task stays queued",
-                ) from None
-            if verdict == policy.FATAL:
-                raise
-            if verdict == policy.TRANSIENT:
-                self.metrics.inc("clearml_glue_errors_total", step="create")
-                raise TransientDispatchError(f"create pod {built.name}", exc) from None
             if verdict == policy.PERMANENT:
-                self._fail(queue, task_id, f"Kubernetes refused pod {built.name}: {_message(exc)}", result)
+                self._fail(queue, task_id, f"Kubernetes refused pod {built.name}: {_message(exc)}", result, pop=False)
                 return True
-            if not self._adopt_existing(built, namespace):
-                raise TransientDispatchError(f"replace the earlier pod {built.name}", exc) from None
+            outcome = self._adopt_existing(built, namespace) if verdict == policy.ALREADY else ""
+            if outcome == OVER:
+                result.popped += 1
+                return True
+            if not outcome:
+                self._unclaim(queue, task_id)
+                self._raise_create_error(verdict, exc, built.name, namespace)
         self.tracker.note_created(built.manifest)
         if self.fit is not None:
             self.fit.launched(task_id, built.manifest, namespace)
-        self._pop(queue, task_id, "pop")
         result.launched += 1
         self.metrics.inc("clearml_glue_tasks_launched_total", queue=queue.name)
         note = "; ".join(n for n in (built.status_message(), fit_note) if n)
@@ -257,6 +276,36 @@ class Dispatcher:
             LOG.info("task %s: status message not written (%s)", task_id, exc.one_line())
         LOG.info("task %s from queue %s: %s", task_id, queue.name, text)
         return True
+
+    def _raise_create_error(self, verdict: str, exc: KubectlClearmlError, name: str, namespace: str) -> None:
+        if verdict == policy.FATAL and isinstance(exc, NotFoundError):
+            raise NamespaceNotFound(
+                f"namespace {namespace!r} not found",
+                "Kubernetes",
+                f"create it (kubectl create namespace {namespace}) or run the glue with -n NAMESPACE of the "
+                "agent; the task stays queued",
+            ) from None
+        if verdict == policy.FATAL:
+            raise exc
+        if verdict == policy.TRANSIENT:
+            self.metrics.inc("clearml_glue_errors_total", step="create")
+            raise TransientDispatchError(f"create pod {name}", exc) from None
+        raise TransientDispatchError(f"replace the earlier pod {name}", exc) from None
+
+    def _claim(self, queue: QueueSpec, task_id: str) -> bool:
+        """Take the entry out of its queue; False when another consumer took it first."""
+        try:
+            return self.ops.pop(queue.id, task_id)
+        except KubectlClearmlError as exc:
+            raise _transient_or_raise(f"claim task {task_id}", exc) from None
+
+    def _unclaim(self, queue: QueueSpec, task_id: str) -> None:
+        """The pod was not created: the task gets its place back at the head of its queue."""
+        try:
+            self.ops.to_queue_head(queue.id, task_id)
+        except KubectlClearmlError as exc:
+            # The orphan sweep puts it back (queued, in no queue, no pod), one sweep interval later.
+            LOG.warning("task %s: not put back in queue %s yet (%s)", task_id, queue.name, exc.one_line())
 
     def _create(self, built: podbuilder.BuiltPod, namespace: str) -> None:
         """Create the pod; one immediate second try after a transient failure. Repeating is safe: if the
@@ -269,28 +318,39 @@ class Dispatcher:
             self.metrics.inc("clearml_glue_errors_total", step="create-retried")
             self.kube.create("pods", built.manifest, namespace)
 
-    def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> bool:
-        """409: the pod exists. Live, it runs this task already; finished, it is an earlier run of a
-        task that was queued again, so it makes room for the new one. False: retry later."""
+    def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> str:
+        """409: the pod exists. Live, it runs this task already (ADOPTED); finished, it is an earlier run of
+        a task that was queued again, so it makes room for the new one (ADOPTED), unless the task is no
+        longer queued (OVER: that run ended, nothing to launch). "": retry later."""
         try:
             existing = self.kube.get("pods", built.name, namespace)
         except NotFoundError:
-            return False
+            return ""
         view = policy.pod_view(existing)
         if view.deleting:
             # An earlier run's pod in its grace period (we deleted it on an abort): it runs nothing of
             # this run, and once it is gone the task would have no pod. Wait at the head of the queue.
             LOG.info("pod %s of an earlier run is still terminating; the task waits", built.name)
-            return False
+            return ""
         if view.finished:
+            # A pod that ended is never created again for the same run: only a task queued again (a new run)
+            # replaces it. Read now, not at the start of the round: a glue that was paused holds a stale view.
+            fresh = self.ops.read([view.task_id], ("id", "status")).get(view.task_id)
+            if fresh is None or fresh.get("status") != "queued":
+                LOG.warning(
+                    "pod %s ended and its task is %s: that run is over, the pod is not created again",
+                    built.name,
+                    (fresh or {}).get("status", "deleted"),
+                )
+                return OVER
             self.tracker.forget(view.task_id, view.name)
             try:
                 self.kube.delete("pods", built.name, namespace, ignore_missing=True)
                 self.kube.create("pods", built.manifest, namespace)
             except KubectlClearmlError as exc:
                 LOG.info("pod %s: replacing the finished pod failed (%s)", built.name, exc.one_line())
-                return False
-        return True
+                return ""
+        return ADOPTED
 
     def _pop(self, queue: QueueSpec, task_id: str, step: str) -> None:
         try:
@@ -299,14 +359,22 @@ class Dispatcher:
             raise _transient_or_raise(f"{step} task {task_id}", exc) from None
 
     def _fail(
-        self, queue: QueueSpec, task_id: str, reason: str, result: RoundResult, *, reason_label: str = "pod-refused"
+        self,
+        queue: QueueSpec,
+        task_id: str,
+        reason: str,
+        result: RoundResult,
+        *,
+        reason_label: str = "pod-refused",
+        pop: bool = True,
     ) -> None:
         LOG.warning("task %s failed: %s", task_id, reason)
         try:
             self.ops.fail(task_id, reason)
         except KubectlClearmlError as exc:
             raise _transient_or_raise(f"fail task {task_id}", exc) from None
-        self._pop(queue, task_id, "remove failed")
+        if pop:
+            self._pop(queue, task_id, "remove failed")
         result.failed += 1
         self.metrics.inc("clearml_glue_tasks_failed_total", reason=reason_label)
 

@@ -128,6 +128,7 @@ class GlueEngine:
         self._failures = 0
         self._next_check = 0.0
         self._next_sweep = 0.0
+        self._next_templates = 0.0
 
     # ---- control ---------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -184,7 +185,8 @@ class GlueEngine:
             if self.dispatcher.fit is not None:
                 self.dispatcher.fit.view.start_watch()
         self.started = True
-        self._next_sweep = self.clock.monotonic() + self.settings.sweep_interval
+        self._next_sweep = self.clock.monotonic() + self._sweep_pause()
+        self._next_templates = self.clock.monotonic() + self.settings.template_interval
         LOG.warning(
             "run-glue started: worker %s, label %s=%s, queues %s, %d pods of ours",
             self.settings.worker_id,
@@ -195,23 +197,40 @@ class GlueEngine:
         )
         return True
 
+    def _sweep_pause(self) -> float:
+        """Until the next sweep: sooner while orphans wait for their confirming second sighting (a claim
+        whose pod was never created, e.g. the glue was killed in between, is back in its queue seconds later,
+        not a whole sweep interval later)."""
+        if self.reconciler.pending_orphans():
+            return min(self.settings.sweep_interval, self.settings.orphan_confirm_after)
+        return self.settings.sweep_interval
+
+    def _may_lead(self) -> bool:
+        """Fencing: with --leader-elect, act only while the lease is surely ours (see glue/leader.py)."""
+        return self.leader is None or self.leader.valid()
+
     def _iterate(self, idle_sleep: bool = True) -> RoundResult | None:
+        if not self._may_lead():
+            return None  # woke up after a pause: the next ensure() renews or stands down first
         now = self.clock.monotonic()
         errors = 0
         check = now >= self._next_check
         if check:
             self._next_check = now + max(self.settings.poll_interval, self.settings.abort_check_interval)
         errors += self._guard("track", lambda: self.tracker.step(check_tasks=check))
-        if now >= self._next_sweep:
+        if now >= self._next_sweep and self._may_lead():
             self._next_sweep = now + self.settings.sweep_interval
             errors += self._guard("sweep", self.reconciler.sweep)
-            if self.reload_templates is not None:
-                errors += self._guard("templates", self._reload_templates)
+            self._next_sweep = now + self._sweep_pause()
+        if self.reload_templates is not None and now >= self._next_templates:
+            # On its own clock: a short --sweep-interval must not re-read the agent's release every second.
+            self._next_templates = now + self.settings.template_interval
+            errors += self._guard("templates", self._reload_templates)
         errors += self._guard("cleanup", self.cleaner.run_if_due, fatal=False)
         self.worker.report_if_due()
         result: RoundResult | None = None
         try:
-            result = self.dispatcher.round(lambda: self.stopping)
+            result = self.dispatcher.round(lambda: self.stopping or not self._may_lead())
         except TransientDispatchError as exc:
             self._count_error(exc.step.split(" ")[0], exc.cause)
             errors += 1

@@ -3,25 +3,30 @@ make it so.
 
 The glue keeps no state of its own. The truth is in two places: the queues (ClearML) and the pods
 carrying our agent label (Kubernetes). A task is *owned* by exactly one of them at a time, with a
-short overlap that both sides recognise:
+short gap that the orphan sweep closes:
 
-    queued in our queue ──(1) create pod──▶ in the queue AND has a pod ──(2) pop──▶ has a pod only
+    queued in our queue ──(1) claim (pop)──▶ queued, in no queue, no pod ──(2) create pod──▶ has a pod
+
+Claiming first is what makes a second consumer of the same queue (the reference glue, another
+run-glue) harmless: the server gives an entry to one remover only (glue/dispatcher.py says why).
 
 Dispatch order (glue/dispatcher.py), and what a crash (SIGKILL, node loss) at each point leaves:
 
-  a. before create: the entry is still at the head of its queue and there is no pod. The next run
+  a. before the claim: the entry is still at the head of its queue and there is no pod. The next run
      reads the same head and launches it. Nothing to repair.
-  b. create sent, answer lost (crash, timeout, 5xx after the write): the pod may or may not exist; the
-     entry is still queued. The next round tries to create it again: either it succeeds (it did not
-     exist) or answers 409 AlreadyExists, which the dispatcher treats as "launched" (pod names are
-     clearml-id-<task id>, so a second pod for the task cannot exist in the namespace). No duplicate.
-  c. after create, before the pop: the entry is still queued and our pod exists. At start the tracker
-     lists our pods once; the dispatcher sees the head's task has a live pod and only pops it.
-  d. pop sent, answer lost: the entry is gone or not; the next round pops again or does not see it.
-     queues.remove_task on a missing entry (400/703) counts as done.
-  e. after the pop, before the status message: cosmetic; the tracker writes the pod's state later.
-  f. a permanent failure: tasks.failed is written before the pop. A crash in between leaves a failed
-     task's entry in the queue; the dispatcher removes entries whose task is no longer queued.
+  b. claim sent, answer lost: the entry is gone or not. If it is still there, the next round claims it
+     again; if it is gone, the task is queued in no queue without a pod: case c.
+  c. after the claim, before the create: the task is queued, in no queue, without a pod. The orphan
+     sweep below sees that twice in a row and puts it back at the head of its queue (a create that
+     failed for a passing reason puts it back at once).
+  d. create sent, answer lost (crash, timeout, 5xx after the write): the pod may or may not exist.
+     The create is retried once at once; a 409 AlreadyExists means launched (pod names are
+     clearml-id-<task id>, so a second pod for the task cannot exist in the namespace). After a crash,
+     the pod exists (the tracker lists it, so the sweep leaves the task alone) or it does not (case c).
+  e. after the create, before the status message: cosmetic; the tracker writes the pod's state later.
+  f. a permanent failure: tasks.failed is written (after the claim, so no entry is left behind; a
+     task that cannot even be built is failed before its entry is removed, which the dispatcher then
+     removes as the entry of a task that is no longer queued).
   g. tracker actions (fail + delete on image errors, delete + stopped on aborts, completed/failed when
      a pod ends): each is re-derived from the pod and the task on the next start, because the start
      list marks every pod as changed and the decision functions are pure. An action half done (task
@@ -38,15 +43,21 @@ Two sweeps cover what the order above cannot, both every ``sweep_interval``:
   someone who vanished (the reference glue between pop and park, a pod deleted while we were down).
   It goes back to the HEAD of its queue. An ``in_progress`` task whose last worker is one of our pods
   (``<worker id>:<task>``) but has no pod is failed (or marked stopped when it was being aborted).
-  A task must be seen orphaned in two sweeps in a row: another agent that just popped it would have
-  started it by then.
+  A task must be seen orphaned in two sweeps in a row; while one waits for its second sighting, the
+  next sweep comes ``orphan_confirm_after`` (10 s) later instead of a whole interval. Another consumer
+  that just popped it would have parked, created or started it by then (the reference glue parks
+  within a second, a run-glue creates its pod within milliseconds).
 * **The reference glue's hidden queue** ``k8s_scheduler``: the reference parks tasks there before
-  applying their pod and never pulls from it, so a crash strands them. Entries older than
-  ``adopt_grace`` (a live reference glue finishes its apply within seconds) are adopted: if a pod
-  clearml-id-<task> exists the entry is just removed; otherwise the task goes to the head of its
-  original queue when that is one of ours (``execution.queue``, kept on advanced servers), else of our
-  first queue, and only then leaves ``k8s_scheduler`` (add before remove: a crash between leaves it
-  in both, which the next sweep and the dispatcher both handle).
+  applying their pod and never pulls from it, so a crash strands them. An entry older than
+  ``adopt_grace`` (a live reference glue finishes its apply within seconds) is adopted only when all of
+  these hold (core/glue_policy.py ``adoptable``): the task is still queued and not in our queues; it
+  came from a queue we serve (``execution.queue`` on advanced servers, else the reference's own "pulled
+  from <queue>" log line), so it runs with that queue's template; no pod clearml-id-<task> exists
+  (whatever its label: the reference's pods carry its own agent label); and no live reference glue
+  serves that queue (its registered worker lists it: the entry is its own). Adopted: the task goes
+  to the head of its origin queue, and only then leaves ``k8s_scheduler`` (add before remove: a crash
+  between leaves it in both, which the next sweep and the dispatcher both handle). Every other entry
+  is left alone: removing a live reference glue's entry makes it skip that task.
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ import logging
 from typing import Any
 
 from kubectl_clearml.core import glue_policy as policy
+from kubectl_clearml.core import podbuilder
 from kubectl_clearml.core.podbuilder import pod_name
 from kubectl_clearml.errors import KubectlClearmlError, NotFoundError, UsageError
 from kubectl_clearml.glue.clock import Clock, parse_time
@@ -82,10 +94,17 @@ class Reconciler:
     def sweep(self) -> None:
         """Both sweeps; transient errors propagate (the loop logs them and tries next interval)."""
         entries = self.queued_ids()
-        self._orphans(entries)
-        self._adopt_scheduler_queue(entries)
+        scheduler = self.scheduler_queue()
+        # A task parked in k8s_scheduler (advanced servers keep its origin in execution.queue) is the
+        # reference glue's, not an orphan of ours.
+        self._orphans(entries | {str(e.get("task")) for e in scheduler[1]})
+        self._adopt_scheduler_queue(entries, scheduler)
 
     # ---- orphans ---------------------------------------------------------------------------------
+    def pending_orphans(self) -> bool:
+        """Candidates seen once, waiting for the sighting that confirms them."""
+        return bool(self._candidates)
+
     def queued_ids(self) -> set[str]:
         return self.ops.queued_in(self.settings.queue_ids())
 
@@ -98,6 +117,11 @@ class Reconciler:
             set(self.tracker.pods),
             self.settings.worker_id,
         )
+        if current:
+            # Another glue on the same queues (a second run-glue, the reference) claimed these and has
+            # their pods, under its own agent label: not orphans. Putting them back made both glues take
+            # them again (409, pop, requeue: the churn of two glues). One list of every agent pod.
+            current = {t: s for t, s in current.items() if t not in self._agent_pod_tasks()}
         confirmed = policy.confirmed_orphans(self._candidates, current)
         self._candidates = {t: s for t, s in current.items() if t not in confirmed}
         by_id = {str(t.get("id")): t for t in tasks}
@@ -112,6 +136,11 @@ class Reconciler:
                 self.ops.stopped(task_id, "task aborted; its pod is gone")
             else:
                 self.ops.fail(task_id, "the task's pod is gone (deleted while the glue was not watching)")
+
+    def _agent_pod_tasks(self) -> set[str]:
+        """Task ids of every glue's pods in the namespace (any ``CLEARML`` agent label), from one list."""
+        pods = self.kube.list("pods", self.settings.namespace, label_selector=podbuilder.AGENT_LABEL)
+        return {v.task_id for v in (policy.pod_view(p) for p in pods) if v.task_id}
 
     def _tasks_of_our_queues(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -134,25 +163,23 @@ class Reconciler:
             page += 1
 
     # ---- the reference glue's k8s_scheduler --------------------------------------------------------
-    def _adopt_scheduler_queue(self, our_entries: set[str]) -> None:
-        for scheduler_id, task_id, target in self.adoption_plan(our_entries):
-            if target:
-                spec = self.settings.queue_by_id(target)
-                LOG.warning(
-                    "task %s stranded in the reference glue's queue %s: back at the head of queue %s",
-                    task_id,
-                    self.settings.scheduler_queue,
-                    spec.name if spec is not None else target,
-                )
-                self.ops.to_queue_head(target, task_id)
-                self.adopted += 1
+    def _adopt_scheduler_queue(self, our_entries: set[str], scheduler: tuple[str, list[dict[str, Any]]]) -> None:
+        for scheduler_id, task_id, target in self.adoption_plan(our_entries, scheduler):
+            spec = self.settings.queue_by_id(target)
+            LOG.warning(
+                "task %s stranded in the reference glue's queue %s: back at the head of queue %s",
+                task_id,
+                self.settings.scheduler_queue,
+                spec.name if spec is not None else target,
+            )
+            self.ops.to_queue_head(target, task_id)
+            self.adopted += 1
             self.ops.pop(scheduler_id, task_id)
 
-    def adoption_plan(self, our_entries: set[str]) -> list[tuple[str, str, str]]:
-        """Reads only: (k8s_scheduler id, task id, queue id to put it back at the head of, or "" when
-        the entry is only to be removed: its pod exists, the task is no longer queued, or it is ours)."""
+    def scheduler_queue(self) -> tuple[str, list[dict[str, Any]]]:
+        """(id, entries) of the reference glue's k8s_scheduler; ("", []) when there is none or adoption is off."""
         if not self.settings.scheduler_queue:
-            return []  # adoption turned off (--k8s-pending-queue "")
+            return "", []  # adoption turned off (--k8s-pending-queue "")
         data = self.clearml.call(
             "queues.get_all",
             {
@@ -163,25 +190,58 @@ class Reconciler:
         )
         matches = [q for q in data.get("queues") or [] if q.get("name") == self.settings.scheduler_queue]
         if not matches or matches[0].get("id") in self.settings.queue_ids():
-            return []
-        scheduler_id = str(matches[0]["id"])
-        now = self.clock.wall()
-        entries = [
-            str(e["task"])
-            for e in matches[0].get("entries") or []
-            if (parse_time(e.get("added")) or 0.0) + self.settings.adopt_grace <= now
-        ]
-        if not entries:
-            return []
-        tasks = self.ops.read(entries, ("id", "status", "execution.queue"))
-        return [(scheduler_id, tid, self._adoption_target(tid, tasks.get(tid), our_entries)) for tid in entries]
+            return "", []
+        return str(matches[0]["id"]), list(matches[0].get("entries") or [])
 
-    def _adoption_target(self, task_id: str, task: dict[str, Any] | None, ours: set[str]) -> str:
-        stranded = task is not None and task.get("status") == "queued" and task_id not in ours
-        if not stranded or task is None or self._pod_exists(task_id):
-            return ""
-        origin = str((task.get("execution") or {}).get("queue") or "")
-        return origin if origin in self.settings.queue_ids() else self.settings.queues[0].id
+    def adoption_plan(
+        self, our_entries: set[str], scheduler: tuple[str, list[dict[str, Any]]] | None = None
+    ) -> list[tuple[str, str, str]]:
+        """Reads only: (k8s_scheduler id, task id, queue id to put it back at the head of) per entry to adopt."""
+        scheduler_id, entries = scheduler if scheduler is not None else self.scheduler_queue()
+        now = self.clock.wall()
+        due = [
+            str(e["task"])
+            for e in entries
+            if (parse_time(e.get("added")) or 0.0) + self.settings.adopt_grace <= now and e.get("task")
+        ]
+        if not due:
+            return []
+        tasks = self.ops.read(due, ("id", "status", "execution.queue"))
+        owned: set[str] | None = None
+        plan: list[tuple[str, str, str]] = []
+        for task_id in due:
+            task = tasks.get(task_id)
+            if task is None or task.get("status") != "queued" or task_id in our_entries:
+                continue
+            origin = policy.origin_queue(task, scheduler_id, self._log_lines(task, scheduler_id))
+            if origin not in self.settings.queue_ids():
+                continue  # another glue's queue, or no record of where it came from: not ours to run
+            owned = owned if owned is not None else self._foreign_glue_queues()
+            ours = task_id in our_entries
+            has_pod = self._pod_exists(task_id)
+            if policy.adoptable(
+                task, origin, self.settings.queue_ids(), in_our_queues=ours, has_pod=has_pod, owned_queues=owned
+            ):
+                plan.append((scheduler_id, task_id, origin))
+        return plan
+
+    def _log_lines(self, task: dict[str, Any], scheduler_id: str) -> list[str]:
+        """The task's newest console lines, read only when ``execution.queue`` lost the origin (basic servers)."""
+        queue = str((task.get("execution") or {}).get("queue") or "")
+        if queue and queue != scheduler_id:
+            return []
+        try:
+            data = self.clearml.call(
+                "events.get_task_log", {"task": task["id"], "batch_size": 100, "navigate_earlier": True}
+            )
+        except KubectlClearmlError as exc:
+            LOG.info("task %s: its log is unreadable (%s); not adopted", task["id"], exc.one_line())
+            return []
+        return [str(e.get("msg") or "") for e in data.get("events") or []]
+
+    def _foreign_glue_queues(self) -> set[str]:
+        data = self.clearml.call("workers.get_all", {"last_seen": 600})
+        return policy.foreign_glue_queues(data.get("workers") or [], self.settings.worker_id)
 
     def _pod_exists(self, task_id: str) -> bool:
         if task_id in self.tracker.pods:

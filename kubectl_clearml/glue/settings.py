@@ -25,6 +25,8 @@ class RunSettings:
     poll_interval: float = 5.0
     report_interval: float = 30.0
     sweep_interval: float = 30.0  # orphan sweep and k8s_scheduler adoption
+    orphan_confirm_after: float = 10.0  # second look at orphan candidates (another consumer starts within it)
+    template_interval: float = 30.0  # re-read the pod templates (a ConfigMap users edit)
     abort_check_interval: float = 5.0  # re-read the tasks of live pods (aborts); never more often than polls
     batch_size: int = 100  # queue entries read per round
     backoff_base: float = 0.5

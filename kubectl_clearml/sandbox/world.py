@@ -62,6 +62,7 @@ class ClearmlSeedTarget(Protocol):
 
     lock: Any
     queues: dict[str, dict[str, Any]]
+    events: list[dict[str, Any]]
 
     def create_queue(self, name: str, *, system_tags: Any = ...) -> str: ...
 
@@ -165,6 +166,13 @@ def _seed_clearml(world: World, clearml: ClearmlSeedTarget) -> None:
                     if entry["task"] == task_id:
                         entry["added"] = when
             clearml.set_task(task_id, created=created, status_changed=when, last_update=when, last_change=when)
+            if task.get("pulled_from"):
+                # What the reference glue logs to a task before parking it in k8s_scheduler (basic servers keep
+                # no other record of the queue it came from).
+                queue_id = world.queue_ids[task["pulled_from"]]
+                line = f"task {task_id} pulled from {queue_id} by worker {world.install.worker_id}"
+                with clearml.lock:
+                    clearml.events.append({"type": "log", "task": task_id, "msg": line, "level": "INFO"})
         elif task["queue"] in served:
             task_id = clearml.create_task(task["name"], status=task["status"], **fields)
             clearml.set_task(

@@ -76,6 +76,7 @@ class Harness:
     def settings(self, queues: Sequence[str], **options: Any) -> RunSettings:
         options.setdefault("poll_interval", 0.05)
         options.setdefault("sweep_interval", 0.5)
+        options.setdefault("template_interval", 0.2)
         options.setdefault("abort_check_interval", 0.05)
         options.setdefault("backoff_base", 0.02)
         options.setdefault("backoff_cap", 0.2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubectl_clearml.errors import AuthError
+from kubectl_clearml.glue.clock import FakeClock
 from tests.glue.glue_harness import container_status, wait_for
 
 
@@ -142,3 +143,24 @@ def test_an_unlaunchable_head_does_not_starve_lower_queues(h):
     h.start(h.engine(["high", "low"]))
     wait_for(lambda: h.pod_of(low), what="the lower queue served")
     assert h.entries("high") == [ghost]
+
+
+def test_a_short_sweep_interval_does_not_re_read_the_templates_every_sweep(h):
+    """--sweep-interval 1 (bench/coexist.py uses it) must not re-read the agent's Helm release every second."""
+    h.queue("cpu")
+    reads: list[int] = []
+    clock = FakeClock()
+    engine = h.engine(
+        ["cpu"],
+        reload_templates=lambda: reads.append(1) or {},
+        sweep_interval=0.05,
+        template_interval=30.0,
+        clock=clock,
+    )
+    assert engine._start(watch=False)
+    for _ in range(40):
+        engine._iterate()  # each idle iteration sleeps one 0.05 s poll on the fake clock: 40 sweeps in 2 s
+    assert reads == []
+    clock.advance(30.0)
+    engine._iterate()
+    assert reads == [1]

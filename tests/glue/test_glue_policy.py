@@ -196,19 +196,21 @@ def test_orphans_are_only_ours_and_unaccounted(tasks, data):
 
 @given(
     holder=st.sampled_from(["", "me", "other"]),
-    renew=st.none() | st.floats(0, 200),
+    observed=st.floats(0, 200),
     now=st.floats(0, 200),
+    renew=st.none() | st.floats(-1e9, 1e9),
 )
-def test_lease_is_taken_only_when_free_ours_or_expired(holder, renew, now):
-    spec = {"holderIdentity": holder, "leaseDurationSeconds": 15, "leaseTransitions": 3}
-    decision = policy.decide_lease(spec, "me", now, renew)
-    if holder == "other" and renew is not None and renew + 15 >= now:
+def test_lease_is_taken_only_when_free_ours_or_unchanged_for_a_whole_duration(holder, observed, now, renew):
+    spec = {"holderIdentity": holder, "leaseDurationSeconds": 15, "leaseTransitions": 3, "renewTime": renew}
+    decision = policy.decide_lease(spec, "me", now, observed)
+    # Whatever renewTime says (another machine's clock): only our own time since the change counts.
+    if holder == "other" and observed + 15 > now:
         assert not decision.acquire
     else:
         assert decision.acquire
     if holder == "me":
         assert decision.transitions == 3
-    assert policy.decide_lease(None, "me", now, None).acquire
+    assert policy.decide_lease(None, "me", now, observed).acquire
 
 
 @given(

@@ -41,8 +41,8 @@ def test_lost_create_answer_is_treated_as_launched(h):
     engine = h.engine(["cpu"])
     engine.kube.request_timeout = (2.0, 0.3)
     h.start(engine)
-    wait_for(lambda: h.entries("cpu") == [], what="the entry popped")
-    assert h.pod_of(tid) is not None
+    # Claimed first, then created: wait for both.
+    wait_for(lambda: h.entries("cpu") == [] and h.pod_of(tid) is not None, what="the entry popped, the pod there")
     assert fault.fired == 1
     assert engine.metrics.get("clearml_glue_errors_total", step="create-retried") == 1
     time.sleep(1.2)  # until the slow create has surely been served too
@@ -64,12 +64,24 @@ def test_orphaned_pop_goes_back_to_the_head_of_its_queue(h):
     assert len(h.pods()) == 2
 
 
+def park_like_the_reference(h, task_id: str, origin: str, scheduler: str) -> None:
+    """What the reference glue does before its apply (clearml-agent 3.0.3 k8s.py run_tasks_loop and
+    run_one_task): pop, log "task <id> pulled from <queue id> by worker <id>", park in k8s_scheduler (basic
+    server: execution.queue follows the task there, so that log line is the only record of the origin)."""
+    client = h.clearml()
+    origin_id = h.emu.state.queue(origin)["id"]
+    client.call("queues.move_task_to_front", {"queue": origin_id, "task": task_id})
+    assert client.call("queues.get_next_task", {"queue": origin_id})["entry"]["task"] == task_id
+    line = f"task {task_id} pulled from {origin_id} by worker k8s-glue-reference"
+    client.call("events.add_batch", {"type": "log", "task": task_id, "worker": "k8s-glue-reference", "msg": line})
+    client.call("tasks.enqueue", {"task": task_id, "queue": scheduler, "status_reason": "k8s pending scheduler"})
+
+
 def test_tasks_stranded_in_the_reference_k8s_scheduler_queue_are_adopted(h):
     h.queue("gpu")
     scheduler = h.emu.state.create_queue("k8s_scheduler", system_tags=["k8s-glue"])
     stranded = h.task("parked by the reference glue", "gpu")
-    # The reference glue moved it to its hidden queue (basic server: execution.queue follows), then crashed.
-    h.clearml().call("tasks.enqueue", {"task": stranded, "queue": scheduler, "status_reason": "k8s pending scheduler"})
+    park_like_the_reference(h, stranded, "gpu", scheduler)  # ... and then the reference crashed
     assert h.entries("gpu") == [] and h.entries("k8s_scheduler") == [stranded]
     engine = h.start(h.engine(["gpu"], adopt_grace=0.0, sweep_interval=0.2))
     wait_for(lambda: h.pod_of(stranded) is not None, what="the stranded task launched")
@@ -82,8 +94,9 @@ def test_dry_run_lists_the_stranded_tasks_the_start_would_adopt_first_and_moves_
     scheduler = h.emu.state.create_queue("k8s_scheduler", system_tags=["k8s-glue"])
     waiting = h.task("queued the normal way", "gpu")
     stranded = [h.task(f"parked {i}", "gpu") for i in range(2)]
+    h.clearml().call("queues.move_task_to_back", {"queue": h.emu.state.queue("gpu")["id"], "task": waiting})
     for tid in stranded:
-        h.clearml().call("tasks.enqueue", {"task": tid, "queue": scheduler, "status_reason": "k8s pending scheduler"})
+        park_like_the_reference(h, tid, "gpu", scheduler)
     engine = h.engine(["gpu"], adopt_grace=0.0)
     rows = engine.preview()
     adopted = "launch (adopted from k8s_scheduler)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kubectl_clearml.sandbox.clearml.model import TRANSITIONS, transition_allowed
@@ -304,6 +306,22 @@ def test_events_add_batch_accepts_json_lines(wire, clearml):
     response = wire.raw("events.add_batch", None, data=lines, headers={"Content-Type": "application/json-lines"})
     assert response.status_code == 200 and response.json()["data"]["added"] == 2
     assert [e["msg"] for e in clearml.state.events] == ["task t1 pulled", "two"]
+
+
+def test_events_get_task_log_returns_a_tasks_lines_newest_first(wire, clearml):
+    """The reference glue's "task <id> pulled from <queue>" line is read back this way (run-glue's adoption)."""
+    batch = [
+        {"type": "log", "task": "t1", "msg": "older", "timestamp": 1},
+        {"type": "log", "task": "t2", "msg": "another task", "timestamp": 2},
+        {"type": "log", "task": "t1", "msg": "newer", "timestamp": 3},
+    ]
+    lines = "\n".join(json.dumps(e) for e in batch) + "\n"
+    wire.raw("events.add_batch", None, data=lines, headers={"Content-Type": "application/json-lines"})
+    data = wire.call("events.get_task_log", {"task": "t1", "batch_size": 10})
+    assert [e["msg"] for e in data["events"]] == ["newer", "older"] and data["total"] == 2
+    assert [e["msg"] for e in wire.call("events.get_task_log", {"task": "t1", "batch_size": 1})["events"]] == ["newer"]
+    oldest_first = wire.call("events.get_task_log", {"task": "t1", "navigate_earlier": False})["events"]
+    assert [e["msg"] for e in oldest_first] == ["older", "newer"]
 
 
 def test_watchdog_force_stops_running_tasks_silent_for_two_hours(wire, clearml):

@@ -31,6 +31,17 @@ def add_batch(call: Call) -> dict[str, Any]:
     return {"added": len(batch), "errors": 0, "errors_info": {}}
 
 
+@endpoint("events.get_task_log", "2.9")
+def get_task_log(call: Call) -> dict[str, Any]:
+    """A task's console log, newest first (``navigate_earlier``, the server's default), ``batch_size`` lines:
+    where the reference glue's "task <id> pulled from <queue id> by worker <id>" line is read back."""
+    task_id = str(call.require("task"))
+    lines = [e for e in call.state.events if e.get("task") == task_id and e.get("type", "log") == "log"]
+    lines.sort(key=lambda e: e.get("timestamp") or 0, reverse=call.flag("navigate_earlier", True))
+    batch = lines[: int(call.get("batch_size", 500))]
+    return {"events": batch, "returned": len(batch), "total": len(lines), "scroll_id": None}
+
+
 @endpoint("users.get_vaults", "2.15")
 def get_vaults(call: Call) -> dict[str, Any]:
     return {"vaults": []}
