@@ -35,7 +35,13 @@ import yaml
 from kubectl_clearml.adapters.agent_credentials import glue_container
 from kubectl_clearml.adapters.kube import Kube
 from kubectl_clearml.adapters.values_file import load_values, parse_values, register_value_secrets
-from kubectl_clearml.core.agent_config import AgentConfig, load_agent_config, split_queue_list
+from kubectl_clearml.core.agent_config import (
+    AgentConfig,
+    env_plain_value,
+    last_env_entry,
+    load_agent_config,
+    split_queue_list,
+)
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_CHART_NAME, OSS_CHART_NAME, Flavour
 from kubectl_clearml.core.templates import RenderedTemplate, parse_rendered_template
 from kubectl_clearml.core.values import coalesce
@@ -255,10 +261,10 @@ def template_configmap_name(deployment: dict[str, Any]) -> str | None:
 
 
 def _served_queues(deployment: dict[str, Any]) -> list[str] | None:
-    for entry in (glue_container(deployment) or {}).get("env") or []:
-        if entry.get("name") == "K8S_GLUE_QUEUE" and "value" in entry:
-            return split_queue_list(entry["value"])
-    return None
+    """The glue's queues from its env: the last K8S_GLUE_QUEUE wins, as for ``-f`` values (core.agent_config)."""
+    entry = last_env_entry((glue_container(deployment) or {}).get("env"), "K8S_GLUE_QUEUE")
+    value = env_plain_value(entry)
+    return split_queue_list(value) if value is not None else None
 
 
 def _find_glue_deployment(kube: Kube, namespace: str, name: str | None) -> dict[str, Any] | None:

@@ -60,8 +60,14 @@ def resolve_source(
             )
         notes.append(f"queue {queue_name} is not served by the agent {cfg.fullname}: using its base template")
     template = cfg.effective_template(queue_name)
+    if not (worker_id or live_worker_id or cfg.worker_id):
+        notes.append(
+            "the glue's CLEARML_WORKER_ID is not a plain value: the CLEARML=agent-… label assumes the chart's "
+            f"default {cfg.fullname!r} (pass --worker-id)"
+        )
     settings = GlueSettings(
-        worker_id=worker_id or live_worker_id or cfg.fullname,  # the chart's CLEARML_WORKER_ID default
+        # The last CLEARML_WORKER_ID of the glue container (chart 5.3.2 agentk8sglue-deployment.yaml:134-146).
+        worker_id=worker_id or live_worker_id or cfg.worker_id or cfg.fullname,
         credentials_secret=credentials_secret_name(cfg.values, cfg.fullname),
         default_image=str(get_path(cfg.values, "agentk8sglue.defaultContainerImage") or GlueSettings.default_image),
         namespace=cfg.namespace,
@@ -91,13 +97,12 @@ def _config(
 
 
 def _deployment_worker_id(deployment: dict[str, Any] | None) -> str | None:
+    """The live glue's worker id: its last CLEARML_WORKER_ID (the same rule as ``-f``, core.agent_config)."""
     from kubectl_clearml.adapters.agent_credentials import glue_container
+    from kubectl_clearml.core.agent_config import env_plain_value, last_env_entry
 
     container = glue_container(deployment) if deployment else None
-    for env in (container or {}).get("env") or []:
-        if env.get("name") == "CLEARML_WORKER_ID" and env.get("value"):
-            return str(env["value"])
-    return None
+    return env_plain_value(last_env_entry((container or {}).get("env"), "CLEARML_WORKER_ID"))
 
 
 def _load_template(path: str) -> dict[str, Any]:

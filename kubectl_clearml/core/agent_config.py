@@ -130,9 +130,53 @@ class AgentConfig:
                 return live
         return render_pod_template(self.effective_pod_values(queue, merge), self.values, self.render_context)
 
+    @property
+    def worker_id(self) -> str | None:
+        """The glue's worker id (its ``CLEARML=agent-<md5>`` label is made from it): the last
+        ``CLEARML_WORKER_ID`` of the glue container, the chart's fullname unless extraEnvs sets another; None
+        when it comes from ``valueFrom`` (known only inside the glue's pod)."""
+        if not self.values_known:
+            return None
+        return env_plain_value(last_env_entry(glue_env(self.values, self.fullname), "CLEARML_WORKER_ID"))
+
     def all_queues(self) -> list[str]:
         """Served queues first, then queues that only have configuration."""
         return self.queues + [q for q in self.queue_configs if q not in self.queues]
+
+
+def last_env_entry(env: Any, name: str) -> Mapping[str, Any] | None:
+    """The entry of a container env list that takes effect for ``name``: the *last* one. The kubelet resolves
+    duplicate names in order, so a later entry overrides an earlier one; the chart relies on it, appending
+    ``agentk8sglue.extraEnvs`` after its own ``CLEARML_WORKER_ID`` and ``K8S_GLUE_QUEUE`` (clearml-agent chart
+    5.3.2, templates/agentk8sglue-deployment.yaml:134-146). One rule for ``-f`` values and live Deployments."""
+    found = None
+    for entry in env if isinstance(env, (list, tuple)) else ():
+        if isinstance(entry, Mapping) and entry.get("name") == name:
+            found = entry
+    return found
+
+
+def glue_env(values: Mapping[str, Any], fullname: str) -> list[dict[str, Any]]:
+    """The env entries of the chart's glue container that the plugin reads, in the chart's order
+    (5.3.2 agentk8sglue-deployment.yaml:134-146): ``CLEARML_WORKER_ID`` = fullname, ``K8S_GLUE_QUEUE`` =
+    ``agentk8sglue.queue``, then ``extraEnvs`` as given."""
+    agent = values.get("agentk8sglue") if isinstance(values.get("agentk8sglue"), Mapping) else {}
+    assert isinstance(agent, Mapping)
+    env: list[dict[str, Any]] = [
+        {"name": "CLEARML_WORKER_ID", "value": fullname},
+        {"name": "K8S_GLUE_QUEUE", "value": agent.get("queue")},
+    ]
+    extra = agent.get("extraEnvs")
+    if isinstance(extra, list):
+        env.extend(dict(e) for e in extra if isinstance(e, Mapping))
+    return env
+
+
+def env_plain_value(entry: Mapping[str, Any] | None) -> str | None:
+    """A literal env value, or None when the entry is missing or comes from ``valueFrom`` (known only in the pod)."""
+    if entry is None or "valueFrom" in entry or entry.get("value") is None:
+        return None
+    return str(entry["value"])
 
 
 def split_queue_list(text: Any) -> list[str]:
@@ -218,7 +262,7 @@ def load_agent_config(
 
     base_values = _base_values(agent, notes)
     queue_configs, create_queues = _queue_configs(values, agent, flavour, notes)
-    declared = _declared_queues(agent, flavour, queue_configs)
+    declared = _declared_queues(values, fullname, flavour, queue_configs)
     served = list(served_queues) if served_queues is not None else list(declared)
     max_gpu, max_gpu_key = _report_max_gpu(values, notes)
     return AgentConfig(
@@ -313,18 +357,12 @@ def _queue_configs(
     return configs, bool(create)
 
 
-def _declared_queues(agent: Mapping[str, Any], flavour: Flavour, configs: Mapping[str, QueueConfig]) -> list[str]:
+def _declared_queues(
+    values: Mapping[str, Any], fullname: str, flavour: Flavour, configs: Mapping[str, QueueConfig]
+) -> list[str]:
     if flavour == "enterprise" and configs:
         return list(configs)
-    env_queue = next(
-        (
-            e.get("value")
-            for e in agent.get("extraEnvs") or []
-            if isinstance(e, Mapping) and e.get("name") == "K8S_GLUE_QUEUE"
-        ),
-        None,
-    )
-    return split_queue_list(env_queue if env_queue else agent.get("queue"))
+    return split_queue_list(env_plain_value(last_env_entry(glue_env(values, fullname), "K8S_GLUE_QUEUE")))
 
 
 def _report_max_gpu(values: Mapping[str, Any], notes: list[str]) -> tuple[int | None, str | None]:

@@ -24,7 +24,8 @@ API (everything is plain data; nothing here does I/O):
 
     build_adhoc_pod(image, command, queue, template, settings, run_id="ab12cd")  # no task: `submit-pod --image`
 
-    agent_label(worker_id) -> "agent-<8 hex>"; safe_label_value(text) -> a valid label value
+    agent_label(worker_id) -> "agent-<8 hex>"; safe_label_value(text) -> the reference's label value, made valid
+    queue_label_values(name) -> label values to look the glue's pods up by; reference_label_problem(name)
     pod_name(task_id) / task_id_from_pod_name(name); validate_image(image)
 
 Invalid input (a template that is not a pod, a bad image name, unparsable docker arguments) raises
@@ -58,6 +59,7 @@ MAX_ANNOTATION_VALUE = 1024  # task names can be long; annotations are for peopl
 
 _POD_TOP_LEVEL_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
 _LABEL_VALUE_TRIM = re.compile(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$")
+_LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # distribution/reference grammar: [host[:port]/]path[:tag][@digest]; path components are lowercase.
 _IMAGE_RE = re.compile(
@@ -120,14 +122,50 @@ def agent_label(worker_id: str) -> str:
     return "agent-" + hashlib.md5(str(worker_id).encode("utf-8")).hexdigest()[:8]
 
 
-def safe_label_value(value: object) -> str:
-    """The reference's sanitising (lowercase; non-word characters and ``_`` → ``-``; ≤ 63), made always valid.
+def reference_label_value(value: object) -> str:
+    """The label value the reference glue writes for a queue name (clearml-agent ac65a93,
+    clearml_agent/glue/k8s.py:1573-1581, ``_safe_k8s_label_value``), as a fact: lowercase and strip; drop leading
+    and trailing characters other than ASCII letters and digits; every run of non-word characters, then every run
+    of ``_``, becomes ``-``; runs of ``-`` collapse to one; cut to 63 characters. Its ``\\W`` is Unicode-aware,
+    so ``é`` survives, and the cut can leave a trailing ``-``: both give a value Kubernetes rejects, and then
+    the reference's ``kubectl apply`` fails (see ``reference_label_problem``)."""
+    text = str(value).lower().strip()
+    text = re.sub(r"^[^A-Za-z0-9]+", "", text)
+    text = re.sub(r"[^A-Za-z0-9]+$", "", text)
+    text = re.sub(r"-+", "-", re.sub(r"_+", "-", re.sub(r"\W+", "-", text)))
+    return text[:63]
 
-    The reference stops there, so ``gpu_`` gave the invalid ``gpu-``; leading/trailing non-alphanumerics are
-    also trimmed here, which changes nothing for names the reference handled correctly.
+
+def safe_label_value(value: object) -> str:
+    """The reference glue's queue-name label (``reference_label_value``) whenever that is a valid label value;
+    otherwise a valid one made the same way over ASCII (non-ASCII letters become ``-``, no trailing ``-``).
+
+    Lookups of the glue's pods by queue name use ``queue_label_values``.
     """
-    text = re.sub(r"[\W_]", "-", str(value).lower(), flags=re.ASCII)[:63]
-    return _LABEL_VALUE_TRIM.sub("", text)
+    reference = reference_label_value(value)
+    if _LABEL_VALUE.match(reference):
+        return reference
+    text = re.sub(r"[^a-z0-9]+", "-", str(value).lower().strip()).strip("-")
+    return text[:63].rstrip("-")
+
+
+def reference_label_problem(value: object) -> str | None:
+    """Why the reference glue's label for ``value`` is rejected by Kubernetes, or None when it is valid."""
+    reference = reference_label_value(value)
+    if _LABEL_VALUE.match(reference):
+        return None
+    return (
+        f"the reference glue labels its pods clearml-agent-queue-name={reference!r}, which is not a valid label "
+        "value (ASCII letters, digits, '-', '_', '.'; alphanumeric at both ends), so its kubectl apply fails"
+    )
+
+
+def queue_label_values(name: object) -> tuple[str, ...]:
+    """Every ``clearml-agent-queue-name`` value a glue may have given pods of queue ``name``: the reference's
+    rule first, then the rule kubectl-clearml 0.1.0 used (``team__a`` -> ``team--a``) for pods its older glue left."""
+    legacy = _LABEL_VALUE_TRIM.sub("", re.sub(r"[\W_]", "-", str(name).lower(), flags=re.ASCII)[:63])
+    current = safe_label_value(name)
+    return (current,) if legacy == current else (current, legacy)
 
 
 def pod_name(task_id: str, prefix: str = POD_NAME_PREFIX) -> str:

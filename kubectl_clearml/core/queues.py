@@ -16,7 +16,7 @@ from kubectl_clearml.core.podbuilder import (
     QUEUE_ID_LABEL,
     QUEUE_NAME_LABEL,
     TASK_ID_LABEL,
-    safe_label_value,
+    queue_label_values,
     task_id_from_pod_name,
 )
 
@@ -245,7 +245,8 @@ def _row(
     pods = None
     if pod_counts is not None:
         pods = pod_counts.get(str(queue_id)) if queue_id else None
-        pods = pods or pod_counts.get("name:" + safe_label_value(name)) or PodCounts()
+        by_name = (pod_counts.get("name:" + label) for label in queue_label_values(name))
+        pods = pods or next((p for p in by_name if p), None) or PodCounts()
     template = None
     base = None
     served = None

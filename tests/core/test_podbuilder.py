@@ -277,8 +277,8 @@ def test_docker_sizes(docker: str, quantity: str) -> None:
 
 def test_safe_label_value() -> None:
     assert safe_label_value("k8s_glue") == "k8s-glue"
-    assert safe_label_value("GPU Queue #1") == "gpu-queue--1"
-    assert safe_label_value("gpu_") == "gpu"  # the reference would give the invalid "gpu-"
+    assert safe_label_value("GPU Queue #1") == "gpu-queue-1"  # runs of "-" collapse (k8s.py:1580)
+    assert safe_label_value("gpu_") == "gpu"
     assert len(safe_label_value("q" * 100)) == 63
 
 
