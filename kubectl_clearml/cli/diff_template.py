@@ -83,7 +83,7 @@ Exit status: 0 no differences, 1 differences (or --lint findings), 2 bad input, 
 @click.option(
     "--flavour",
     type=click.Choice(("oss", "enterprise")),
-    help="Chart flavour of -f values (default: detected; enterprise when `queues` are set).",
+    help="Chart flavour of -f values (default: the live chart, else guessed from the keys; a mix of `queue` and `queues` reads as open-source, with a warning).",
 )
 @click.option(
     "-C",

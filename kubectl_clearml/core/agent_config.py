@@ -188,23 +188,74 @@ def split_queue_list(text: Any) -> list[str]:
     return [q for q in re.split(r"[,\s]+", str(text)) if q]
 
 
-def detect_flavour(values: Mapping[str, Any], chart_name: str | None = None) -> Flavour:
-    """Enterprise when the chart says so; without a chart name, when enterprise-only keys are used."""
+@dataclass(frozen=True)
+class FlavourGuess:
+    """The chart flavour and why: from the chart's name when known, else from the keys the values use."""
+
+    flavour: Flavour
+    from_chart: bool
+    enterprise_keys: tuple[str, ...] = ()  # values keys only the enterprise chart reads
+    oss_keys: tuple[str, ...] = ()  # values keys only the open-source chart reads
+
+    @property
+    def mixed(self) -> bool:
+        return bool(self.enterprise_keys and self.oss_keys)
+
+    def notes(self) -> list[str]:
+        """What to tell the user: which keys forced a guess from values alone, and a warning on a mix."""
+        if self.from_chart:
+            return []
+        if self.mixed:
+            return [
+                "values mix open-source keys ("
+                + ", ".join(self.oss_keys)
+                + ") and enterprise keys ("
+                + ", ".join(self.enterprise_keys)
+                + "): read as the open-source chart, which renders only basePodTemplate (5.3.2 "
+                "templates/agentk8sglue-configmap.yaml:11-83), so queues.*.templateOverrides is ignored; "
+                "pass --flavour enterprise if these values are for clearml-enterprise-agent"
+            ]
+        if self.enterprise_keys:
+            return [
+                "flavour guessed from the values: enterprise, because of " + ", ".join(self.enterprise_keys)
+                + " (pass --flavour oss for the open-source chart)"
+            ]
+        return []
+
+
+_OSS_ONLY_KEYS = ("agentk8sglue.queue",)  # 5.3.2 values.yaml; K8S_GLUE_QUEUE (agentk8sglue-deployment.yaml:142)
+
+
+def guess_flavour(values: Mapping[str, Any], chart_name: str | None = None) -> FlavourGuess:
+    """The chart decides when its name is known (a release, a live Deployment's helm.sh/chart label, or
+    ``--flavour``); from values alone the keys decide, and a mix reads as open-source: ``agentk8sglue.queue``
+    exists only there, and that chart ignores every enterprise key (clearml-helm-charts issue #237)."""
+    legacy_on = get_path(values, "enterpriseFeatures.enabled") is True
     if chart_name:
-        if chart_name.startswith(ENTERPRISE_CHART_NAME):
-            return "enterprise"
-        if get_path(values, "enterpriseFeatures.enabled") is True:
-            return "enterprise"  # 3.x/4.x open-source chart with the enterprise code switched on
-        return "oss"
+        if chart_name.startswith(ENTERPRISE_CHART_NAME) or legacy_on:
+            # legacy_on: a 3.x/4.x open-source chart with the enterprise code switched on
+            return FlavourGuess("enterprise", True)
+        return FlavourGuess("oss", True)
     agent = values.get("agentk8sglue") if isinstance(values.get("agentk8sglue"), Mapping) else {}
     assert isinstance(agent, Mapping)
-    if agent.get("queues") or agent.get("createQueues") is not None:
-        return "enterprise"
-    if any(get_path(values, k) is not None for k in REPORT_MAX_GPU_KEYS):
-        return "enterprise"
-    if get_path(values, "enterpriseFeatures.enabled") is True or get_path(values, "enterpriseFeatures.queues"):
-        return "enterprise"
-    return "oss"
+    enterprise: list[str] = []
+    if agent.get("queues"):
+        enterprise.append("agentk8sglue.queues")
+    if agent.get("createQueues") is not None:
+        enterprise.append("agentk8sglue.createQueues")
+    enterprise += [k for k in REPORT_MAX_GPU_KEYS if get_path(values, k) is not None]
+    if legacy_on:
+        return FlavourGuess("enterprise", False, ("enterpriseFeatures.enabled",))
+    if get_path(values, "enterpriseFeatures.queues"):
+        enterprise.append("enterpriseFeatures.queues")
+    oss = tuple(k for k in _OSS_ONLY_KEYS if get_path(values, k) not in (None, ""))
+    flavour: Flavour = "enterprise" if enterprise and not oss else "oss"
+    return FlavourGuess(flavour, False, tuple(enterprise), oss)
+
+
+def detect_flavour(values: Mapping[str, Any], chart_name: str | None = None) -> Flavour:
+    """``guess_flavour(...).flavour``."""
+    return guess_flavour(values, chart_name).flavour
 
 
 def config_from_user_values(
@@ -218,7 +269,8 @@ def config_from_user_values(
 ) -> AgentConfig:
     """Values files only (``-f a.yaml -f b.yaml``) over the embedded (or given) chart defaults."""
     user = merge_user_values(*layers)
-    flavour = flavour or detect_flavour(user, chart_name)
+    guess = None if flavour else guess_flavour(user, chart_name)
+    flavour = flavour or (guess.flavour if guess else "oss")
     defaults = chart_defaults if chart_defaults is not None else defaults_for(flavour)
     values = effective_values(defaults, user)
     cfg = load_agent_config(
@@ -229,6 +281,8 @@ def config_from_user_values(
         flavour=flavour,
         user_values=user,
     )
+    if guess is not None:
+        cfg.notes[:0] = guess.notes()
     if chart_defaults is None:
         cfg.notes.insert(0, f"values files over the embedded {cfg.chart_name} chart defaults")
     return cfg
