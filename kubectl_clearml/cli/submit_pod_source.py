@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.cli.options import Globals
-from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
+from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values, task_pod_config
 from kubectl_clearml.core.podbuilder import GlueSettings
 from kubectl_clearml.core.templates import credentials_secret_name
 from kubectl_clearml.core.values import get_path
@@ -51,7 +51,8 @@ def resolve_source(
         if not _template_env(template, "CLEARML_API_SECRET_KEY"):
             notes.append("the template passes no ClearML credentials: the task's agent will not authenticate")
         return PodSource(queue_id, queue_name, template, settings, notes)
-    cfg, live_worker_id = _config(g, kube, values_files, release, namespace)
+    cfg, deployment = _config(g, kube, values_files, release, namespace)
+    live_worker_id = _deployment_worker_id(deployment)
     notes.extend(cfg.notes)
     if not cfg.has_queue(queue_name):
         if client is None:
@@ -71,6 +72,7 @@ def resolve_source(
         credentials_secret=credentials_secret_name(cfg.values, cfg.fullname),
         default_image=str(get_path(cfg.values, "agentk8sglue.defaultContainerImage") or GlueSettings.default_image),
         namespace=cfg.namespace,
+        pod_config=task_pod_config(cfg, deployment),
     )
     return PodSource(queue_id, queue_name, template, settings, notes)
 
@@ -85,15 +87,15 @@ def _resolve_queue(client: Any, queue: str) -> tuple[str, str]:
 
 def _config(
     g: Globals, kube: Any, values_files: tuple[str, ...], release: str | None, namespace: str
-) -> tuple[AgentConfig, str | None]:
-    """The agent's configuration and, from a live install, the worker id its glue runs with."""
+) -> tuple[AgentConfig, dict[str, Any] | None]:
+    """The agent's configuration and, from a live install, its glue Deployment."""
     from kubectl_clearml.adapters import agent_install
 
     if values_files:
         layers = agent_install.load_values_files(values_files)
         return config_from_user_values(layers, release=release, namespace=namespace), None
     install = agent_install.find_install(kube, namespace, release)
-    return install.config, _deployment_worker_id(install.deployment)
+    return install.config, install.deployment
 
 
 def _deployment_worker_id(deployment: dict[str, Any] | None) -> str | None:

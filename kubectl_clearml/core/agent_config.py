@@ -40,6 +40,7 @@ from kubectl_clearml.core.chart_defaults import (
     chart_name_for,
     defaults_for,
 )
+from kubectl_clearml.core.pod_config import PodConfig, config_from_glue_pod, config_from_values
 from kubectl_clearml.core.templates import (
     MergeMode,
     RenderContext,
@@ -442,3 +443,13 @@ def uses_default_credentials(values: Mapping[str, Any]) -> bool:
         get_path(values, "clearml.agentk8sglueKey") == DEFAULT_ACCESS_KEY
         or get_path(values, "clearml.agentk8sglueSecret") == DEFAULT_SECRET_KEY
     )
+
+
+def task_pod_config(cfg: AgentConfig, deployment: Mapping[str, Any] | None = None) -> PodConfig:
+    """The clearml.conf task pods get (core/pod_config.py): from the live glue Deployment when there is one
+    (its ``/root/clearml.conf`` Secret volume and env), else from the chart values."""
+    if deployment:
+        spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+        glue: Mapping[str, Any] = next((c for c in spec.get("containers") or [] if c.get("name") == "k8s-glue"), {})
+        return config_from_glue_pod(spec, glue.get("env") or [])
+    return config_from_values(cfg.values, cfg.fullname, glue_env(cfg.values, cfg.fullname))

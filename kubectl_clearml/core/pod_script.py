@@ -1,8 +1,10 @@
 """The bash script a task pod runs: find a Python, install clearml-agent, run the task, exit with its code.
 
 Differences from the reference glue's start script, on purpose:
-- no file is written (no ``>> ~/clearml.conf`` or ``~/__start_agent__.sh``), so a persistent HOME never
-  accumulates duplicates; the server and credentials arrive as env (credentials by secretKeyRef);
+- nothing is written to HOME (no ``>> ~/clearml.conf`` or ``~/__start_agent__.sh``), so a persistent HOME never
+  accumulates duplicates; the server and credentials arrive as env (credentials by secretKeyRef); the agent's
+  clearml.conf comes from its Secret, mounted (core/pod_config.py), and is combined with the image's
+  ``~/clearml.conf`` and the glue's extra lines into a file under ``$TMPDIR``;
 - the agent is ``exec``-ed as the last step, so the pod's exit code is the task's (no trailing ``exit 0``);
 - a failed ``pip install`` stops the pod with a clear message and a non-zero code instead of running on.
 """
@@ -25,11 +27,15 @@ if [ -z "$LOCAL_PYTHON" ]; then
     fi
   done
 fi
-if [ -z "$LOCAL_PYTHON" ] && [ -z "$CLEARML_AGENT_SKIP_CONTAINER_APT" ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip git
-  elif command -v dnf >/dev/null 2>&1; then
-    dnf install -y -q python3-pip git
+if [ -z "$CLEARML_AGENT_SKIP_CONTAINER_APT" ]; then
+  # The reference installs git in every pod (k8s.py:79-85): a task from a repository needs it, python:*-slim lacks it.
+  CLEARML_APT=""
+  [ -n "$LOCAL_PYTHON" ] || CLEARML_APT="python3-pip"
+  command -v git >/dev/null 2>&1 || CLEARML_APT="$CLEARML_APT git"
+  if [ -n "$CLEARML_APT" ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $CLEARML_APT
+  elif [ -n "$CLEARML_APT" ] && command -v dnf >/dev/null 2>&1; then
+    dnf install -y -q $CLEARML_APT
   fi
 fi
 LOCAL_PYTHON="${{LOCAL_PYTHON:-python3}}"
@@ -46,6 +52,28 @@ fi"""
 
 AGENT_INSTALL_FAILED_EXIT_CODE = 97
 
+# The reference appends the glue's configuration and its extra lines to ~/clearml.conf (k8s.py:555-569): the
+# same content, in the same order, in a file of its own.
+_TASK_CONF = """\
+CLEARML_TASK_CONF="${{TMPDIR:-/tmp}}/clearml-task.conf"
+{{
+  for conf in "${{CLEARML_CONFIG_FILE:-$HOME/clearml.conf}}" {mounted}; do [ -f "$conf" ] && cat "$conf" && echo; done
+  printf '%s\\n' "${extra_env}"
+}} > "$CLEARML_TASK_CONF"
+export CLEARML_CONFIG_FILE="$CLEARML_TASK_CONF"
+"""
+
+# agent.extra_docker_shell_script of that configuration, after the agent is installed and before the task's own
+# setup script, where the reference runs it (k8s.py:76-104, :883); clearml-agent ships a HOCON parser.
+_EXTRA_SHELL = """\
+CLEARML_EXTRA_SHELL="${TMPDIR:-/tmp}/clearml-extra-docker-shell.sh"
+"$LOCAL_PYTHON" -c 'import sys
+from clearml_agent.external.pyhocon import ConfigFactory
+lines = ConfigFactory.parse_file(sys.argv[1]).get("agent.extra_docker_shell_script", None) or []
+print("\\n".join([lines] if isinstance(lines, str) else [str(x) for x in lines]))' "$CLEARML_CONFIG_FILE" \\
+  > "$CLEARML_EXTRA_SHELL" && . "$CLEARML_EXTRA_SHELL"
+"""
+
 
 def agent_script(
     task_id: str,
@@ -54,16 +82,28 @@ def agent_script(
     install_agent: bool = True,
     agent_install_args: str = "",
     execute_args: Sequence[str] = DEFAULT_EXECUTE_ARGS,
+    task_config: str | None = None,
+    extra_config_env: str = "KUBECTL_CLEARML_EXTRA_CONF",
 ) -> str:
-    """The script for ``/bin/bash -c``. Deterministic: the same inputs give the same text."""
+    """The script for ``/bin/bash -c``. Deterministic: the same inputs give the same text.
+
+    ``task_config``: the path of the agent's mounted clearml.conf ("" when it has none) to build the task's
+    configuration from (with the lines in env ``extra_config_env``); None leaves the configuration alone.
+    """
     requirement = "clearml-agent" + agent_install_args.strip()
-    parts = ["set -o pipefail", _FIND_PYTHON]
+    parts = ["set -o pipefail"]
+    if task_config is not None:
+        mounted = shlex.quote(task_config) if task_config else ""
+        parts.append(_TASK_CONF.format(mounted=mounted, extra_env=extra_config_env).rstrip())
+    parts.append(_FIND_PYTHON)
     if install_agent:
         parts.append(
             _INSTALL_AGENT.format(
                 requirement=shlex.quote(requirement), requirement_text=requirement.replace('"', "").replace("$", "")
             )
         )
+    if task_config is not None:
+        parts.append(_EXTRA_SHELL.rstrip())
     setup = "\n".join(setup_shell_script) if isinstance(setup_shell_script, (list, tuple)) else setup_shell_script
     if setup and str(setup).strip():
         parts.append("# the task's setup_shell_script\n" + str(setup).rstrip())

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.core import docker_args, shm
+from kubectl_clearml.core.pod_config import CONF_PATH, EXTRA_CONF_ENV, PodConfig, apply_pod_config
 from kubectl_clearml.core.pod_container import ACCESS_KEY_ENV, CREDENTIAL_ENVS, SECRET_KEY_ENV, merge_task_container
 from kubectl_clearml.core.pod_script import DEFAULT_EXECUTE_ARGS, agent_script
 from kubectl_clearml.errors import UsageError
@@ -97,6 +98,7 @@ class GlueSettings:
     force_pull: bool = False  # agent.docker_force_pull: imagePullPolicy Always
     pod_name_prefix: str = POD_NAME_PREFIX
     ipc_host_shm_size: str | None = None  # /dev/shm size for --ipc=host; None: half the memory limit (core/shm.py)
+    pod_config: PodConfig | None = None  # the agent's clearml.conf for the task (core/pod_config.py); None: none
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,11 @@ def build_task_pod(
     # Order sets precedence: the server's address < the task's -e (it may point at another files host)
     # < the worker id; credentials from the task are ignored, only the Secret reference counts.
     env = [entry for entry in _connection_env(settings) if entry[0] not in CREDENTIAL_ENVS]
+    config_env: list[tuple[str, Any]] = []
+    if settings.pod_config is not None:
+        pod["spec"]["containers"] = pod["spec"]["containers"] or [{}]
+        config_env = apply_pod_config(pod, settings.pod_config, notes)
+    env.extend(entry for entry in config_env if entry[0] != EXTRA_CONF_ENV)  # git credentials: the task may override
     notes.extend(translation.notes)
     for env_name, value in translation.env:
         if env_name in CREDENTIAL_ENVS:
@@ -244,12 +251,18 @@ def build_task_pod(
             env.append((env_name, {"value": value}))
     env.extend(entry for entry in _connection_env(settings) if entry[0] in CREDENTIAL_ENVS)
     env.append(("CLEARML_WORKER_ID", {"value": f"{settings.worker_id}:{task_id}"}))
+    env.extend(entry for entry in config_env if entry[0] == EXTRA_CONF_ENV)
+    conf_path = None
+    if settings.pod_config is not None:
+        conf_path = CONF_PATH if settings.pod_config.secret else ""
     script = agent_script(
         task_id,
         setup_shell_script=setup_script,
         install_agent=settings.install_agent,
         agent_install_args=settings.agent_install_args,
         execute_args=settings.execute_args,
+        task_config=conf_path,
+        extra_config_env=EXTRA_CONF_ENV,
     )
     container: dict[str, Any] = {"name": name, "image": image, "command": ["/bin/bash", "-c", script], "args": None}
     if settings.force_pull:
