@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.cli.options import Globals
-from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values, task_pod_config
+from kubectl_clearml.core.agent_config import (
+    AgentConfig,
+    config_from_user_values,
+    reference_failure_lines,
+    task_pod_config,
+)
 from kubectl_clearml.core.podbuilder import GlueSettings
 from kubectl_clearml.core.templates import credentials_secret_name
 from kubectl_clearml.core.values import get_path
@@ -26,6 +31,7 @@ class PodSource:
     template: dict[str, Any]
     settings: GlueSettings
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the reference agent would fail on this input
 
 
 def resolve_source(
@@ -74,7 +80,15 @@ def resolve_source(
         namespace=cfg.namespace,
         pod_config=task_pod_config(cfg, deployment),
     )
-    return PodSource(queue_id, queue_name, template, settings, notes)
+    warnings = [f"{where}: {why}" for where, why in reference_failure_lines(cfg) if _concerns(where, queue_name)]
+    return PodSource(queue_id, queue_name, template, settings, notes, warnings)
+
+
+def _concerns(where: str, queue: str) -> bool:
+    """A finding about the base, the served queue list, or this queue (not another queue's overrides)."""
+    if where.startswith("agentk8sglue.queues.") or where.startswith("queue "):
+        return where.startswith(f"agentk8sglue.queues.{queue}.") or where == f"queue {queue}"
+    return True
 
 
 def _resolve_queue(client: Any, queue: str) -> tuple[str, str]:

@@ -453,3 +453,16 @@ def task_pod_config(cfg: AgentConfig, deployment: Mapping[str, Any] | None = Non
         glue: Mapping[str, Any] = next((c for c in spec.get("containers") or [] if c.get("name") == "k8s-glue"), {})
         return config_from_glue_pod(spec, glue.get("env") or [])
     return config_from_values(cfg.values, cfg.fullname, glue_env(cfg.values, cfg.fullname))
+
+
+def reference_failure_lines(cfg: AgentConfig) -> list[tuple[str, str]]:
+    """(where, why) for the inputs of ``cfg`` the reference agent fails on (core/reference_failures.py)."""
+    from kubectl_clearml.core.reference_failures import reference_failures
+
+    if not cfg.values_known:
+        return []
+    pod_values: dict[str, Mapping[str, Any]] = {"agentk8sglue.basePodTemplate": cfg.base_values}
+    if cfg.flavour == "enterprise":
+        for name, qc in cfg.queue_configs.items():
+            pod_values[f"agentk8sglue.queues.{name}.templateOverrides"] = qc.overrides
+    return reference_failures(cfg.values, cfg.user_values, cfg.flavour, cfg.queues, pod_values)

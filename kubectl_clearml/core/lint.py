@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kubectl_clearml.core.agent_config import AgentConfig
+from kubectl_clearml.core.agent_config import AgentConfig, reference_failure_lines
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_EXTRA_KEYS, ENTERPRISE_ONLY_AGENT_KEYS, OSS_IGNORED_KEYS
 from kubectl_clearml.core.k8s_keys import MODELS
 from kubectl_clearml.core.quantity import QuantityError, parse_quantity
@@ -163,6 +163,7 @@ def lint_config(cfg: AgentConfig, merge: MergeMode = "strategic") -> list[Findin
         out += _enterprise_keys_on_oss(cfg)
     out += _credentials(cfg)
     out += _unserved(cfg)
+    out += [Finding("warning", where, why) for where, why in reference_failure_lines(cfg)]
     seen_base = lint_pod_template(cfg.base_template, "base template", schema=False)
     out += seen_base
     base_lines = {f.message for f in seen_base}

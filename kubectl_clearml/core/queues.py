@@ -31,6 +31,7 @@ class AgentTemplates:
     served: tuple[str, ...]
     base: Mapping[str, Any]
     effective: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    reference_failures: tuple[str, ...] = ()  # "<where>: the reference agent would fail here: <why>"
 
 
 def parse_time(value: Any) -> float | None:
