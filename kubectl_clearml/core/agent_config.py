@@ -7,7 +7,8 @@ API (pure)::
     cfg.flavour                 # "oss" | "enterprise"
     cfg.queues                  # queues the agent serves, in order
     cfg.base_template           # the rendered basePodTemplate (a Pod-shaped dict)
-    cfg.effective_template("green", merge="strategic")   # the rendered template of one queue
+    cfg.effective_template("green")                      # the rendered template of one queue (cfg.merge_rule)
+    cfg.merge_rule              # ("deep" | "replace", why): templateOverrides over basePodTemplate, per chart
     cfg.effective_pod_values("green")                    # the same before rendering (values shape)
     cfg.overrides("green"), cfg.queue_settings("green"), cfg.has_overrides("green")
     cfg.create_queues, cfg.report_max_gpu, cfg.uses_default_credentials, cfg.notes
@@ -120,10 +121,22 @@ class AgentConfig:
         qc = self.queue_configs.get(queue)
         return dict(qc.settings) if qc else {}
 
-    def effective_pod_values(self, queue: str, merge: MergeMode = "strategic") -> dict[str, Any]:
-        return merge_pod_values(self.base_values, self.overrides(queue), merge)
+    @property
+    def merge_rule(self) -> tuple[MergeMode, str]:
+        """How this chart combines templateOverrides with basePodTemplate, and the evidence (see ``merge_rule``)."""
+        return merge_rule(self.flavour, self.chart_version, self.legacy_layout)
 
-    def effective_template(self, queue: str, merge: MergeMode = "strategic") -> dict[str, Any]:
+    @property
+    def legacy_layout(self) -> bool:
+        """3.x/4.x values: the open-source chart with ``enterpriseFeatures``."""
+        return get_path(self.values, "enterpriseFeatures.enabled") is True or (
+            bool(get_path(self.values, "enterpriseFeatures.queues")) and not get_path(self.values, "agentk8sglue.queues")
+        )
+
+    def effective_pod_values(self, queue: str, merge: MergeMode | None = None) -> dict[str, Any]:
+        return merge_pod_values(self.base_values, self.overrides(queue), merge or self.merge_rule[0])
+
+    def effective_template(self, queue: str, merge: MergeMode | None = None) -> dict[str, Any]:
         """The rendered template of ``queue``: computed from the values (or the live one when values are unknown)."""
         if not self.values_known:
             live = self.live_template(queue)
@@ -178,6 +191,36 @@ def env_plain_value(entry: Mapping[str, Any] | None) -> str | None:
     if entry is None or "valueFrom" in entry or entry.get("value") is None:
         return None
     return str(entry["value"])
+
+
+def merge_rule(flavour: Flavour, chart_version: str | None, legacy: bool) -> tuple[MergeMode, str]:
+    """The default rule for templateOverrides over basePodTemplate, per chart version, with its evidence.
+
+    - 3.x/4.x (``enterpriseFeatures``): each key set in templateOverrides replaces the base's value
+      (clearml-helm-charts 25af4a4^, charts/clearml-agent 4.0.10 templates/_helpers.tpl:149-236,
+      ``templateOverrides.X | default basePodTemplate.X``): ``replace``;
+    - enterprise 6.x (chart not public): lists replace, since 6.11 added ``extraVolumes``/``extraVolumeMounts``
+      to append to them (clearml-docs release_notes/helm/clearml-enterprise-agent/6.11.md:18); maps are taken
+      as merged, an assumption: the docs' examples (clearml_agent_custom_workload.md:51-90) read the same under
+      either rule: ``deep``;
+    - the open-source chart has no templateOverrides; the rule never applies.
+    """
+    major = _major(chart_version)
+    if legacy or (flavour == "enterprise" and major is not None and major < 5):
+        return "replace", (
+            "replace: the 4.x chart replaced each key set in templateOverrides (chart 4.0.10 _helpers.tpl:149-236)"
+        )
+    if flavour == "enterprise":
+        return "deep", (
+            "deep (maps merge, lists replace): enterprise 6.11 added extraVolumes/extraVolumeMounts to append to "
+            "lists (release notes 6.11), so lists replace; maps merging is assumed, the chart is not public"
+        )
+    return "deep", "the open-source chart has no templateOverrides"
+
+
+def _major(version: str | None) -> int | None:
+    match = re.match(r"^\D*(\d+)", str(version or ""))
+    return int(match.group(1)) if match else None
 
 
 def split_queue_list(text: Any) -> list[str]:

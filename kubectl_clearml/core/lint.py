@@ -2,7 +2,7 @@
 
 API (pure)::
 
-    findings = lint_config(cfg, merge="strategic")            # values + every queue's effective template
+    findings = lint_config(cfg)                               # values + every queue's effective template
     findings = lint_pod_template(template, where="live red")  # one rendered (or live) pod template
     finding.level in ("error", "warning"); finding.where; finding.message; finding.one_line()
 
@@ -151,7 +151,7 @@ def _chart(cfg: AgentConfig) -> str:
 # --- configuration-level checks ------------------------------------------------------------------------------
 
 
-def lint_config(cfg: AgentConfig, merge: MergeMode = "strategic") -> list[Finding]:
+def lint_config(cfg: AgentConfig, merge: MergeMode | None = None) -> list[Finding]:
     out: list[Finding] = []
     user = cfg.user_values if cfg.user_values is not None else cfg.values
     out += _top_level(user)

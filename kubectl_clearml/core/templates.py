@@ -8,7 +8,9 @@ API (pure):
   deeply; ``env``/``volumes``/``initContainers``/``imagePullSecrets`` merge by ``name``, ``volumeMounts`` by
   ``mountPath``; other lists (``tolerations``) replace; ``null`` deletes. ``replace`` is the 3.x/4.x chart's
   ``templateOverrides.X | default basePodTemplate.X``: each top-level key set (non-empty) in the override
-  replaces the base's whole value. In both modes ``extraVolumes``/``extraVolumeMounts`` (enterprise ≥ 6.11)
+  replaces the base's whole value. ``deep``: maps merge deeply, lists replace, ``null`` deletes (lists in an
+  enterprise 6.x templateOverrides replace: 6.11 added extraVolumes to append). Which one a chart uses:
+  ``agent_config.merge_rule``. In both modes ``extraVolumes``/``extraVolumeMounts`` (enterprise ≥ 6.11)
   are appended to ``volumes``/``volumeMounts`` (an entry with the same name/mountPath is replaced).
 - :func:`render_pod_template` ``(pod_values, chart_values, ctx) -> dict``: the Pod template the chart's
   ConfigMap holds (agent-chart.md §2): metadata labels/annotations, the ``CLEARML_*`` env with secretKeyRefs,
@@ -32,8 +34,8 @@ from kubectl_clearml.core.merge import StrategicMergeError, strategic_merge
 from kubectl_clearml.core.values import get_path, is_empty
 from kubectl_clearml.errors import UsageError
 
-MergeMode = Literal["strategic", "replace"]
-MERGE_MODES: tuple[MergeMode, ...] = ("strategic", "replace")
+MergeMode = Literal["strategic", "replace", "deep"]
+MERGE_MODES: tuple[MergeMode, ...] = ("deep", "replace", "strategic")
 
 TASK_PORT = 10022
 _EXTRA_LISTS = (("extraVolumes", "volumes", "name"), ("extraVolumeMounts", "volumeMounts", "mountPath"))
@@ -50,6 +52,8 @@ def merge_pod_values(
             merged = strategic_merge(dict(base), overrides)
         except StrategicMergeError as exc:
             raise UsageError(f"cannot merge templateOverrides: {exc}") from None
+    elif mode == "deep":
+        merged = _deep(copy.deepcopy(dict(base)), overrides)
     elif mode == "replace":
         merged = copy.deepcopy(dict(base))
         for key, value in overrides.items():
@@ -58,12 +62,24 @@ def merge_pod_values(
             elif not is_empty(value):  # Helm's `default`: an empty override keeps the base value
                 merged[key] = copy.deepcopy(value)
     else:
-        raise UsageError(f"unknown merge mode {mode!r}", hint="use strategic or replace")
+        raise UsageError(f"unknown merge mode {mode!r}", hint="use " + ", ".join(MERGE_MODES))
     for extra_key, target, key in _EXTRA_LISTS:
         for source in (merged.pop(extra_key, None), extras.get(extra_key)):
             if isinstance(source, list):
                 merged[target] = _append_by_key(merged.get(target) or [], source, key)
     return merged
+
+
+def _deep(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Maps merge recursively, lists and scalars replace, ``null`` deletes (Helm's own rule for values)."""
+    for key, value in overrides.items():
+        if value is None:
+            base.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            base[key] = _deep(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
 
 
 def _append_by_key(items: list[Any], extra: list[Any], key: str) -> list[Any]:
