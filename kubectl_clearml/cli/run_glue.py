@@ -164,7 +164,7 @@ def command(
     # A glue must not hang on one slow answer: both clients give up after --request-timeout.
     clearml.timeout = (min(5.0, request_timeout), request_timeout)
     kube.request_timeout = request_timeout
-    names, templates, limits, gpu_count, secret, pod_config = _agent_view(kube, values, template, queues, release)
+    names, templates, limits, gpu_count, secret, pod_config, image = _agent_view(kube, values, template, queues, release)
     settings = build_run_settings(
         clearml,
         namespace=kube.namespace,
@@ -188,6 +188,7 @@ def command(
         # A daemon waits out a server that is still coming up; someone at a terminal wants the error.
         start_attempts=1 if dry_run or once else 10,
         pod_config=pod_config,
+        default_image=image,
     )
 
     def reload_templates() -> dict[str, Any]:
@@ -230,19 +231,20 @@ def _duration(value: str) -> float | None:
 
 def _agent_view(
     kube: Any, values: tuple[str, ...], template: str | None, queues: tuple[str, ...], release: str | None
-) -> tuple[list[str], dict[str, Any], dict[str, int], int, str | None, Any]:
-    """(queues, templates by queue, maxPods by queue, dashboard GPU count, credentials Secret, task clearml.conf).
+) -> tuple[list[str], dict[str, Any], dict[str, int], int, str | None, Any, str | None]:
+    """(queues, templates by queue, maxPods by queue, dashboard GPU count, credentials Secret, task clearml.conf,
+    default image).
 
     From -f values files, else a --template file for every queue, else the agent installed in the namespace.
     """
     from kubectl_clearml.adapters import agent_install
-    from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values, task_pod_config
+    from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values, glue_modes, task_pod_config
     from kubectl_clearml.core.templates import credentials_secret_name
 
     if values and template:
         raise UsageError("-f/--values and --template are exclusive", hint="put the template in the values instead")
     if template:
-        return list(queues), _templates_from_file(template), {}, 0, None, None
+        return list(queues), _templates_from_file(template), {}, 0, None, None, None
     cfg: AgentConfig
     deployment = None
     if values:
@@ -254,7 +256,7 @@ def _agent_view(
             if not queues:
                 raise
             LOG.warning("no agent install in namespace %s: pods get a minimal template", kube.namespace)
-            return list(queues), {"*": None}, {}, 0, None, None
+            return list(queues), {"*": None}, {}, 0, None, None, None
         cfg, deployment = install.config, install.deployment
     names = list(queues) or list(cfg.queues)
     templates: dict[str, Any] = {q: cfg.effective_template(q) for q in names}
@@ -264,7 +266,12 @@ def _agent_view(
         if max_pods is not None:
             limits[q] = int(max_pods)
     secret = credentials_secret_name(cfg.values, cfg.fullname)
-    return names, templates, limits, int(cfg.report_max_gpu or 0), secret, task_pod_config(cfg, deployment)
+    modes = glue_modes(cfg, names[0], deployment) if names else None
+    if modes is not None and modes.ports_max_services:
+        LOG.warning("ports mode (sessions.portModeEnabled) is not supported by run-glue: pods get no pod-N label")
+    image = modes.default_image if modes is not None else None  # the glue's CLEARML_DOCKER_IMAGE
+    gpus = int(cfg.report_max_gpu or 0)
+    return names, templates, limits, gpus, secret, task_pod_config(cfg, deployment), image
 
 
 def _templates_from_file(path: str) -> dict[str, Any]:

@@ -13,12 +13,12 @@ from kubectl_clearml.cli.options import Globals
 from kubectl_clearml.core.agent_config import (
     AgentConfig,
     config_from_user_values,
+    glue_modes,
     reference_failure_lines,
     task_pod_config,
 )
 from kubectl_clearml.core.podbuilder import GlueSettings
 from kubectl_clearml.core.templates import credentials_secret_name
-from kubectl_clearml.core.values import get_path
 from kubectl_clearml.errors import NotFoundError, UsageError
 
 FALLBACK_WORKER_ID = "kubectl-clearml-submit-pod"
@@ -72,16 +72,40 @@ def resolve_source(
             "the glue's CLEARML_WORKER_ID is not a plain value: the CLEARML=agent-… label assumes the chart's "
             f"default {cfg.fullname!r} (pass --worker-id)"
         )
+    modes = glue_modes(cfg, queue_name, deployment)
+    notes.extend(modes.notes)
     settings = GlueSettings(
         # The last CLEARML_WORKER_ID of the glue container (chart 5.3.2 agentk8sglue-deployment.yaml:134-146).
         worker_id=worker_id or live_worker_id or cfg.worker_id or cfg.fullname,
         credentials_secret=credentials_secret_name(cfg.values, cfg.fullname),
-        default_image=str(get_path(cfg.values, "agentk8sglue.defaultContainerImage") or GlueSettings.default_image),
+        default_image=modes.default_image,
         namespace=cfg.namespace,
         pod_config=task_pod_config(cfg, deployment),
+        use_image_entrypoint=modes.use_image_entrypoint,
+        port_slot=_port_slot(kube, cfg.namespace, modes.ports_max_services, notes),
     )
     warnings = [f"{where}: {why}" for where, why in reference_failure_lines(cfg) if _concerns(where, queue_name)]
     return PodSource(queue_id, queue_name, template, settings, notes, warnings)
+
+
+def _port_slot(kube: Any, namespace: str, max_services: int | None, notes: list[str]) -> int | None:
+    """Ports mode: the first Session Service no pod uses, as the reference glue picks it (k8s.py:625-690)."""
+    from kubectl_clearml.core.podbuilder import SERIAL_LABELS, first_free_slot
+
+    if not max_services:
+        return None
+    if kube is None:
+        notes.append("ports mode: which Session Service is free is unknown without the cluster: showing pod-1")
+        return 1
+    pods = [p for key in SERIAL_LABELS for p in kube.list("pods", namespace, label_selector=key)]
+    slot = first_free_slot(pods, max_services)
+    if slot is None:
+        raise UsageError(
+            f"ports mode: all {max_services} Session Services are in use",
+            f"namespace {namespace}",
+            "the reference glue re-enqueues the task until one is free (k8s.py:670-685); wait, or delete a pod",
+        )
+    return slot
 
 
 def _concerns(where: str, queue: str) -> bool:

@@ -172,12 +172,13 @@ def last_env_entry(env: Any, name: str) -> Mapping[str, Any] | None:
 
 def glue_env(values: Mapping[str, Any], fullname: str) -> list[dict[str, Any]]:
     """The env entries of the chart's glue container that the plugin reads, in the chart's order
-    (5.3.2 agentk8sglue-deployment.yaml:134-146): ``CLEARML_WORKER_ID`` = fullname, ``K8S_GLUE_QUEUE`` =
-    ``agentk8sglue.queue``, then ``extraEnvs`` as given."""
+    (5.3.2 agentk8sglue-deployment.yaml:134-146): ``CLEARML_WORKER_ID`` = fullname, ``CLEARML_DOCKER_IMAGE`` =
+    ``defaultContainerImage``, ``K8S_GLUE_QUEUE`` = ``agentk8sglue.queue``, then ``extraEnvs`` as given."""
     agent = values.get("agentk8sglue") if isinstance(values.get("agentk8sglue"), Mapping) else {}
     assert isinstance(agent, Mapping)
     env: list[dict[str, Any]] = [
         {"name": "CLEARML_WORKER_ID", "value": fullname},
+        {"name": "CLEARML_DOCKER_IMAGE", "value": agent.get("defaultContainerImage")},
         {"name": "K8S_GLUE_QUEUE", "value": agent.get("queue")},
     ]
     extra = agent.get("extraEnvs")
@@ -509,3 +510,52 @@ def reference_failure_lines(cfg: AgentConfig) -> list[tuple[str, str]]:
         for name, qc in cfg.queue_configs.items():
             pod_values[f"agentk8sglue.queues.{name}.templateOverrides"] = qc.overrides
     return reference_failures(cfg.values, cfg.user_values, cfg.flavour, cfg.queues, pod_values)
+
+
+@dataclass(frozen=True)
+class GlueModes:
+    """How the reference glue of this install builds a queue's pods, beyond the template."""
+
+    default_image: str  # CLEARML_DOCKER_IMAGE (chart: defaultContainerImage); enterprise queueSettings.defaultImage
+    use_image_entrypoint: bool = False
+    ports_max_services: int | None = None  # ports mode: how many Session Services (pod-1..pod-N)
+    kind: str = "pod"  # CLEARML_K8S_GLUE_KIND
+    notes: tuple[str, ...] = ()
+
+
+_TRUE = ("1", "true", "yes", "on", "y")
+
+
+def glue_modes(cfg: AgentConfig, queue: str, deployment: Mapping[str, Any] | None = None) -> GlueModes:
+    """Read from the glue's env (the live Deployment's, else the chart's: agentk8sglue-deployment.yaml:85-146)
+    and, for the enterprise chart, the queue's ``queueSettings`` (docs clearml_agent_custom_workload.md:136-156)."""
+    if deployment:
+        spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+        glue: Mapping[str, Any] = next((c for c in spec.get("containers") or [] if c.get("name") == "k8s-glue"), {})
+        env: list[Any] = list(glue.get("env") or [])
+    else:
+        env = glue_env(cfg.values, cfg.fullname)
+
+    def value(name: str) -> str | None:
+        return env_plain_value(last_env_entry(env, name))
+
+    notes: list[str] = []
+    settings = cfg.queue_settings(queue) if cfg.flavour == "enterprise" else {}
+    image = str(settings.get("defaultImage") or value("CLEARML_DOCKER_IMAGE") or "nvidia/cuda")  # k8s.py:477-478
+    entrypoint = str(value("K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT") or "").strip().lower() in _TRUE
+    if "useImageEntrypoint" in settings:
+        entrypoint = bool(settings["useImageEntrypoint"])
+    kind = (value("CLEARML_K8S_GLUE_KIND") or "pod").strip().lower()
+    if kind == "job":
+        notes.append(
+            "the reference glue runs this queue's tasks as Jobs (CLEARML_K8S_GLUE_KIND=job) but keeps the template's "
+            "apiVersion v1 (k8s.py:955-956), which kubectl rejects for a Job: kubectl-clearml builds a Pod"
+        )
+    ports: int | None = None
+    extra_args = value("K8S_GLUE_EXTRA_ARGS") or ""
+    if deployment and "--ports-mode" in extra_args:
+        match = re.search(r"--num-of-services\s+(\d+)", extra_args)
+        ports = int(match.group(1)) if match else 20
+    elif not deployment and get_path(cfg.values, "sessions.portModeEnabled") is True:
+        ports = int(get_path(cfg.values, "sessions.maxServices") or 20)
+    return GlueModes(image, entrypoint, ports, kind, tuple(notes))

@@ -56,6 +56,10 @@ TASK_ID_LABEL = "clearml-task-id"
 PARENT_TASK_LABEL = "clearml-parent-task-id"
 ADHOC_LABEL = "clearml-adhoc"
 ANNOTATION_PREFIX = "clear.ml/"
+# Ports mode: the chart's Session Services select ai.allegro.agent.serial=pod-N (chart 5.3.2
+# templates/service-sessions.yaml:28); the glue at ac65a93 writes ai.clearml.agent.serial (k8s.py:106, the
+# chart passes no --limit-pod-label), so the reference's pods are never selected. Ours carry both.
+SERIAL_LABELS = ("ai.allegro.agent.serial", "ai.clearml.agent.serial")
 MAX_ANNOTATION_VALUE = 1024  # task names can be long; annotations are for people, not a data store
 
 _POD_TOP_LEVEL_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
@@ -99,6 +103,8 @@ class GlueSettings:
     pod_name_prefix: str = POD_NAME_PREFIX
     ipc_host_shm_size: str | None = None  # /dev/shm size for --ipc=host; None: half the memory limit (core/shm.py)
     pod_config: PodConfig | None = None  # the agent's clearml.conf for the task (core/pod_config.py); None: none
+    port_slot: int | None = None  # ports mode (sessions.portModeEnabled): the pod's number N of pod-N
+    use_image_entrypoint: bool = False  # K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT / queueSettings.useImageEntrypoint
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,16 @@ def queue_label_values(name: object) -> tuple[str, ...]:
     return (current,) if legacy == current else (current, legacy)
 
 
+def first_free_slot(pods: Sequence[Mapping[str, Any]], max_services: int, base: int = 1) -> int | None:
+    """Ports mode: the first pod number in base..base+max_services-1 no pod carries (k8s.py:625-690), or None
+    when every Session Service is in use (the reference then re-enqueues the task)."""
+    used: set[str] = set()
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        used.update(str(labels[key]) for key in SERIAL_LABELS if key in labels)
+    return next((n for n in range(base, base + max_services) if f"pod-{n}" not in used), None)
+
+
 def pod_name(task_id: str, prefix: str = POD_NAME_PREFIX) -> str:
     name = f"{prefix}{task_id}"
     if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
@@ -224,6 +240,12 @@ def build_task_pod(
     parent = _parent_id(task)
     if parent:
         labels[PARENT_TASK_LABEL] = safe_label_value(parent)
+    if settings.port_slot is not None:
+        labels.update({key: f"pod-{settings.port_slot}" for key in SERIAL_LABELS})
+        notes.append(
+            f"ports mode: labelled {SERIAL_LABELS[0]}=pod-{settings.port_slot} (selected by the chart's Session "
+            f"Service clearml-session-{settings.port_slot}) and {SERIAL_LABELS[1]} (the reference glue's label)"
+        )
     project = project_name or _project_name(task)
     annotations = {
         "task-id": task_id,
@@ -265,6 +287,13 @@ def build_task_pod(
         extra_config_env=EXTRA_CONF_ENV,
     )
     container: dict[str, Any] = {"name": name, "image": image, "command": ["/bin/bash", "-c", script], "args": None}
+    if settings.use_image_entrypoint:
+        # k8s.py:935-946: no command or args, the task id in env; the image's entrypoint runs the agent.
+        container = {"name": name, "image": image}  # a template's own command/args stay, as in the reference
+        env.append(("CLEARML_TASK_ID", {"value": task_id}))
+        if conf_path:
+            env.append(("CLEARML_CONFIG_FILE", {"value": conf_path}))
+        notes.append("the image's entrypoint runs the task (use-image-entrypoint): no start script, CLEARML_TASK_ID set")
     if settings.force_pull:
         container["imagePullPolicy"] = "Always"
     merge_task_container(pod, container, env, notes)

@@ -113,6 +113,7 @@ def build_run_settings(
     env: Mapping[str, str] | None = None,
     start_attempts: int = 10,
     pod_config: PodConfig | None = None,
+    default_image: str | None = None,
     **options: Any,
 ) -> RunSettings:
     """Resolve queues (in the given priority order), check templates, and fix the worker identity."""
@@ -140,6 +141,7 @@ def build_run_settings(
         namespace=namespace,
         verify_certificate=verify_certificate,
         pod_config=pod_config,  # the agent's clearml.conf, mounted from its Secret (core/pod_config.py)
+        default_image=default_image or podbuilder.GlueSettings.default_image,
     )
     limits = dict(queue_max_pods or {})
     specs: list[QueueSpec] = []
