@@ -164,7 +164,7 @@ def command(
     # A glue must not hang on one slow answer: both clients give up after --request-timeout.
     clearml.timeout = (min(5.0, request_timeout), request_timeout)
     kube.request_timeout = request_timeout
-    names, templates, limits, gpu_count, secret, pod_config, image = _agent_view(kube, values, template, queues, release)
+    names, templates, limits, gpu_count, secret, pod_options = _agent_view(kube, values, template, queues, release)
     settings = build_run_settings(
         clearml,
         namespace=kube.namespace,
@@ -187,8 +187,7 @@ def command(
         fit_options=FitOptions(backfill, backfill_limit, unschedulable_after, allow_autoscale),
         # A daemon waits out a server that is still coming up; someone at a terminal wants the error.
         start_attempts=1 if dry_run or once else 10,
-        pod_config=pod_config,
-        default_image=image,
+        pod_options=pod_options,
     )
 
     def reload_templates() -> dict[str, Any]:
@@ -231,9 +230,9 @@ def _duration(value: str) -> float | None:
 
 def _agent_view(
     kube: Any, values: tuple[str, ...], template: str | None, queues: tuple[str, ...], release: str | None
-) -> tuple[list[str], dict[str, Any], dict[str, int], int, str | None, Any, str | None]:
-    """(queues, templates by queue, maxPods by queue, dashboard GPU count, credentials Secret, task clearml.conf,
-    default image).
+) -> tuple[list[str], dict[str, Any], dict[str, int], int, str | None, dict[str, Any]]:
+    """(queues, templates by queue, maxPods by queue, dashboard GPU count, credentials Secret, GlueSettings
+    options from the install: clearml.conf Secret, default image, string templates).
 
     From -f values files, else a --template file for every queue, else the agent installed in the namespace.
     """
@@ -244,7 +243,7 @@ def _agent_view(
     if values and template:
         raise UsageError("-f/--values and --template are exclusive", hint="put the template in the values instead")
     if template:
-        return list(queues), _templates_from_file(template), {}, 0, None, None, None
+        return list(queues), _templates_from_file(template), {}, 0, None, {}
     cfg: AgentConfig
     deployment = None
     if values:
@@ -256,7 +255,7 @@ def _agent_view(
             if not queues:
                 raise
             LOG.warning("no agent install in namespace %s: pods get a minimal template", kube.namespace)
-            return list(queues), {"*": None}, {}, 0, None, None, None
+            return list(queues), {"*": None}, {}, 0, None, {}
         cfg, deployment = install.config, install.deployment
     names = list(queues) or list(cfg.queues)
     templates: dict[str, Any] = {q: cfg.effective_template(q) for q in names}
@@ -269,9 +268,11 @@ def _agent_view(
     modes = glue_modes(cfg, names[0], deployment) if names else None
     if modes is not None and modes.ports_max_services:
         LOG.warning("ports mode (sessions.portModeEnabled) is not supported by run-glue: pods get no pod-N label")
-    image = modes.default_image if modes is not None else None  # the glue's CLEARML_DOCKER_IMAGE
-    gpus = int(cfg.report_max_gpu or 0)
-    return names, templates, limits, gpus, secret, task_pod_config(cfg, deployment), image
+    pod_options: dict[str, Any] = {"pod_config": task_pod_config(cfg, deployment)}
+    if modes is not None:
+        pod_options["default_image"] = modes.default_image  # the glue's CLEARML_DOCKER_IMAGE
+        pod_options["string_templates"] = modes.string_templates
+    return names, templates, limits, int(cfg.report_max_gpu or 0), secret, pod_options
 
 
 def _templates_from_file(path: str) -> dict[str, Any]:

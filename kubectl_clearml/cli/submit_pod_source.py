@@ -82,6 +82,7 @@ def resolve_source(
         namespace=cfg.namespace,
         pod_config=task_pod_config(cfg, deployment),
         use_image_entrypoint=modes.use_image_entrypoint,
+        string_templates=modes.string_templates,
         port_slot=_port_slot(kube, cfg.namespace, modes.ports_max_services, notes),
     )
     warnings = [f"{where}: {why}" for where, why in reference_failure_lines(cfg) if _concerns(where, queue_name)]

@@ -94,7 +94,14 @@ class AgentConfig:
 
     @property
     def render_context(self) -> RenderContext:
-        return RenderContext(fullname=self.fullname, namespace=self.namespace, flavour=self.flavour)
+        return RenderContext(
+            fullname=self.fullname, namespace=self.namespace, flavour=self.flavour, file_mounts_secret=f"{self.fullname}-fm"
+        )
+
+    def _queue_context(self, queue: str) -> RenderContext:
+        own = "fileMounts" in self.overrides(queue)  # 4.0.10 _helpers.tpl:163-171: the queue's own Secret
+        secret = f"{self.fullname}-{queue}-fm" if own else f"{self.fullname}-fm"
+        return RenderContext(self.fullname, self.namespace, self.flavour, secret)
 
     @property
     def base_template(self) -> dict[str, Any]:
@@ -142,7 +149,7 @@ class AgentConfig:
             live = self.live_template(queue)
             if live is not None:
                 return live
-        return render_pod_template(self.effective_pod_values(queue, merge), self.values, self.render_context)
+        return render_pod_template(self.effective_pod_values(queue, merge), self.values, self._queue_context(queue))
 
     @property
     def worker_id(self) -> str | None:
@@ -471,6 +478,10 @@ def _report_max_gpu(values: Mapping[str, Any], notes: list[str]) -> tuple[int | 
             continue
         if key != REPORT_MAX_GPU_KEYS[0]:
             notes.append(f"dashboard GPU count read from the older key {key}")
+        elif value == 0 and get_path(values, "agentk8sglue.orchestrationDashboard.gpu.discovery.enabled") is True:
+            # reportMax overrides discovery; 0 leaves it on (clearml-docs clearml_agent_orch_dash_k8s.md:126-139)
+            notes.append(f"{key}: 0 with GPU discovery enabled: the dashboard counts the GPUs it discovers")
+            return None, key
         try:
             return int(value), key
         except (TypeError, ValueError):
@@ -521,6 +532,7 @@ class GlueModes:
     ports_max_services: int | None = None  # ports mode: how many Session Services (pod-1..pod-N)
     kind: str = "pod"  # CLEARML_K8S_GLUE_KIND
     notes: tuple[str, ...] = ()
+    string_templates: bool = False  # ${CLEARML_...} substituted per task: an enterprise feature (docs)
 
 
 _TRUE = ("1", "true", "yes", "on", "y")
@@ -558,4 +570,4 @@ def glue_modes(cfg: AgentConfig, queue: str, deployment: Mapping[str, Any] | Non
         ports = int(match.group(1)) if match else 20
     elif not deployment and get_path(cfg.values, "sessions.portModeEnabled") is True:
         ports = int(get_path(cfg.values, "sessions.maxServices") or 20)
-    return GlueModes(image, entrypoint, ports, kind, tuple(notes))
+    return GlueModes(image, entrypoint, ports, kind, tuple(notes), cfg.flavour == "enterprise")

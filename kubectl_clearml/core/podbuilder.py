@@ -45,6 +45,7 @@ from kubectl_clearml.core import docker_args, shm
 from kubectl_clearml.core.pod_config import CONF_PATH, EXTRA_CONF_ENV, PodConfig, apply_pod_config
 from kubectl_clearml.core.pod_container import ACCESS_KEY_ENV, CREDENTIAL_ENVS, SECRET_KEY_ENV, merge_task_container
 from kubectl_clearml.core.pod_script import DEFAULT_EXECUTE_ARGS, agent_script
+from kubectl_clearml.core.string_templates import TemplateContext, has_template, substitute
 from kubectl_clearml.errors import UsageError
 
 POD_NAME_PREFIX = "clearml-id-"
@@ -105,6 +106,7 @@ class GlueSettings:
     pod_config: PodConfig | None = None  # the agent's clearml.conf for the task (core/pod_config.py); None: none
     port_slot: int | None = None  # ports mode (sessions.portModeEnabled): the pod's number N of pod-N
     use_image_entrypoint: bool = False  # K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT / queueSettings.useImageEntrypoint
+    string_templates: bool = False  # substitute ${CLEARML_...} per task (the enterprise agent does; core/string_templates.py)
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,9 @@ def build_task_pod(
     if settings.force_pull:
         container["imagePullPolicy"] = "Always"
     merge_task_container(pod, container, env, notes)
+    if settings.string_templates:
+        context = TemplateContext(task, queue.name, queue.id, settings.worker_id, project)
+        _apply_string_templates(pod, context, notes)
     _apply_shm(pod, translation, settings, notes)
     return BuiltPod(_ordered(pod), name, _namespace(pod), translation.dropped, tuple(notes))
 
@@ -433,6 +438,32 @@ def _finish_metadata(
     metadata["labels"] = {**{str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}, **labels}
     ours = {ANNOTATION_PREFIX + k: v[:MAX_ANNOTATION_VALUE] for k, v in annotations.items() if v}
     metadata["annotations"] = {**{str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}, **ours}
+
+
+def _apply_string_templates(pod: dict[str, Any], context: TemplateContext, notes: list[str]) -> None:
+    """``${CLEARML_...}`` in labels, annotations and env values, resolved for this task; a label that is not a
+    valid label value afterwards is made one, with a note (Kubernetes would refuse the pod)."""
+    unresolved: list[str] = []
+    metadata = pod["metadata"]
+    for key in ("labels", "annotations"):
+        entries = metadata.get(key) or {}
+        for name, value in list(entries.items()):
+            if not has_template(value):
+                continue
+            text, missing = substitute(value, context)
+            unresolved += missing
+            if key == "labels" and not _LABEL_VALUE.match(text):
+                fixed = safe_label_value(text)
+                notes.append(f"label {name}={text!r} (from {value!r}) is not a valid label value: {fixed!r} used")
+                text = fixed
+            entries[name] = text
+    for container in pod["spec"].get("containers") or []:
+        for entry in container.get("env") or []:
+            if isinstance(entry, dict) and has_template(entry.get("value")):
+                entry["value"], missing = substitute(entry["value"], context)
+                unresolved += missing
+    for template in dict.fromkeys(unresolved):
+        notes.append(f"{template}: no value known to kubectl-clearml and no :default, left as written")
 
 
 def _connection_env(settings: GlueSettings) -> list[tuple[str, Any]]:

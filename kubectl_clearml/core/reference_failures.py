@@ -16,7 +16,9 @@ ac65a93):
   ``agentk8sglue.queue`` ("red, blue", "A100 (80GB)") ends the glue with "unrecognized arguments";
 - ``K8S_GLUE_QUEUE`` is rendered unquoted (templates/agentk8sglue-deployment.yaml:142-143): a queue YAML reads
   as a number or a boolean (``2024``, ``on``, ``1e3``) makes the Deployment invalid (env values are strings);
-- a queue name whose label value (glue/k8s.py:1573-1581) is not a valid label value: ``kubectl apply`` fails.
+- a queue name whose label value (glue/k8s.py:1573-1581) is not a valid label value: ``kubectl apply`` fails;
+- a ``${CLEARML_...}`` string template in a label on the open-source chart: only the enterprise agent
+  substitutes them (clearml-docs clearml_agent_string_template.md:5-7).
 """
 
 from __future__ import annotations
@@ -63,6 +65,15 @@ def reference_failures(
                             PREFIX + f"the value {value!r} is a {type(value).__name__}, rendered unquoted; the glue "
                             f"writes it back as one (k8s.py:1044) and kubectl apply rejects a non-string {key[:-1]} "
                             "value, so the task fails (quote it; our glue applies it as a string)",
+                        )
+                    )
+                elif key == "labels" and flavour == "oss" and isinstance(value, str) and "${CLEARML_" in value:
+                    out.append(
+                        (
+                            f"{where}.{key}.{name}",
+                            PREFIX + f"{value!r} is a string template, which only the enterprise agent substitutes "
+                            "(clearml-docs clearml_agent_string_template.md:5-7); the open-source glue sends it as "
+                            "written, not a valid label value, and kubectl apply fails",
                         )
                     )
     base_labels = get_path(user or {}, "agentk8sglue.basePodTemplate")

@@ -102,6 +102,7 @@ class RenderContext:
     fullname: str
     namespace: str
     flavour: Flavour = "oss"
+    file_mounts_secret: str | None = None  # enterprise fileMounts: the Secret holding the files
 
 
 def chart_fullname(release: str, values: Mapping[str, Any], chart_name: str) -> str:
@@ -158,8 +159,14 @@ def render_pod_template(
     }
     spec: dict[str, Any] = {}
     pull_secrets = _image_pull_secrets(chart_values, ctx.fullname)
-    if ctx.flavour == "enterprise" and pv.get("imagePullSecrets"):
-        pull_secrets = _append_by_key(pull_secrets, pv["imagePullSecrets"], "name")
+    if ctx.flavour == "enterprise":
+        # imageCredentials.extraImagePullSecrets reach task pods (clearml-docs air_gapped_env.md:151-158)
+        extra = get_path(chart_values, "imageCredentials.extraImagePullSecrets")
+        if isinstance(extra, list):
+            pull_secrets = _append_by_key(pull_secrets, [e for e in extra if isinstance(e, Mapping)], "name")
+        if pv.get("imagePullSecrets"):
+            pull_secrets = _append_by_key(pull_secrets, pv["imagePullSecrets"], "name")
+        _file_mounts(pv, ctx)
     if pull_secrets:
         spec["imagePullSecrets"] = pull_secrets
     spec["serviceAccountName"] = service_account_name(chart_values, ctx.fullname)
@@ -181,6 +188,29 @@ def render_pod_template(
     spec["containers"] = [container]
     template["spec"] = spec
     return template
+
+
+def _file_mounts(pv: dict[str, Any], ctx: RenderContext) -> None:
+    """Enterprise ``fileMounts`` (base or per queue; clearml-docs air_gapped_env.md:75-86): each file of a Secret
+    mounted read-only at ``folderPath/name``. The 6.x chart is private; the layout is the 4.x chart's
+    (chart 4.0.10 templates/_helpers.tpl:163-171,188-201): volume ``filemounts`` from ``<fullname>[-<queue>]-fm``."""
+    mounts = pv.pop("fileMounts", None)
+    if not isinstance(mounts, list) or not mounts or not ctx.file_mounts_secret:
+        return
+    pv["volumes"] = _append_by_key(
+        pv.get("volumes") or [], [{"name": "filemounts", "secret": {"secretName": ctx.file_mounts_secret}}], "name"
+    )
+    entries = [
+        {
+            "name": "filemounts",
+            "mountPath": f"{m.get('folderPath')}/{m.get('name')}",
+            "subPath": str(m.get("name")),
+            "readOnly": True,
+        }
+        for m in mounts
+        if isinstance(m, Mapping) and m.get("name")
+    ]
+    pv["volumeMounts"] = _append_by_key(pv.get("volumeMounts") or [], entries, "mountPath")
 
 
 def _image_pull_secrets(values: Mapping[str, Any], fullname: str) -> list[dict[str, Any]]:

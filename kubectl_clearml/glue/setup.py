@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from kubectl_clearml.core import glue_policy as policy
 from kubectl_clearml.core import podbuilder
-from kubectl_clearml.core.pod_config import PodConfig
 from kubectl_clearml.errors import NotFoundError, ServerError, UnreachableError, UsageError
 from kubectl_clearml.glue.settings import QueueSpec, RunSettings
 
@@ -112,8 +111,7 @@ def build_run_settings(
     gpu_count: int = 0,
     env: Mapping[str, str] | None = None,
     start_attempts: int = 10,
-    pod_config: PodConfig | None = None,
-    default_image: str | None = None,
+    pod_options: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> RunSettings:
     """Resolve queues (in the given priority order), check templates, and fix the worker identity."""
@@ -140,8 +138,8 @@ def build_run_settings(
         credentials_secret=credentials_secret,
         namespace=namespace,
         verify_certificate=verify_certificate,
-        pod_config=pod_config,  # the agent's clearml.conf, mounted from its Secret (core/pod_config.py)
-        default_image=default_image or podbuilder.GlueSettings.default_image,
+        # what the agent install says about its pods: clearml.conf Secret, default image, string templates
+        **dict(pod_options or {}),
     )
     limits = dict(queue_max_pods or {})
     specs: list[QueueSpec] = []
