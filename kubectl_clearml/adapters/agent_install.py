@@ -35,14 +35,9 @@ import yaml
 from kubectl_clearml.adapters.agent_credentials import glue_container
 from kubectl_clearml.adapters.kube import Kube
 from kubectl_clearml.adapters.values_file import load_values, parse_values, register_value_secrets
-from kubectl_clearml.core.agent_config import (
-    AgentConfig,
-    env_plain_value,
-    last_env_entry,
-    load_agent_config,
-    split_queue_list,
-)
+from kubectl_clearml.core.agent_config import AgentConfig, load_agent_config
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_CHART_NAME, OSS_CHART_NAME, Flavour
+from kubectl_clearml.core.chart_rules import env_plain_value, last_env_entry, split_queue_list
 from kubectl_clearml.core.templates import RenderedTemplate, parse_rendered_template
 from kubectl_clearml.core.values import coalesce
 from kubectl_clearml.errors import AuthError, NotFoundError, UsageError

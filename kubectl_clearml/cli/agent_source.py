@@ -44,7 +44,7 @@ def agent_templates(g: Globals, kube: Any, values: tuple[str, ...] = (), release
 
 
 def templates_of(cfg: AgentConfig) -> AgentTemplates:
-    from kubectl_clearml.core.agent_config import reference_failure_lines
+    from kubectl_clearml.core.agent_glue import reference_failure_lines
     from kubectl_clearml.core.queues import AgentTemplates
 
     names = list(dict.fromkeys([*cfg.queues, *cfg.all_queues()]))

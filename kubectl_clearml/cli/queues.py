@@ -19,7 +19,8 @@ from kubectl_clearml.cli.queues_data import (
     source_options,
     values_option,
 )
-from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL, queue_label_values
+from kubectl_clearml.core.pod_labels import queue_label_values
+from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL
 from kubectl_clearml.core.queues import (
     build_rows,
     human_age,

@@ -237,7 +237,8 @@ def _agent_view(
     From -f values files, else a --template file for every queue, else the agent installed in the namespace.
     """
     from kubectl_clearml.adapters import agent_install
-    from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values, glue_modes, task_pod_config
+    from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
+    from kubectl_clearml.core.agent_glue import glue_modes, task_pod_config
     from kubectl_clearml.core.templates import credentials_secret_name
 
     if values and template:

@@ -108,7 +108,7 @@ def check_live(g: Globals, queues: tuple[str, ...], *, release: str | None, merg
 
 def scan_pods(kube: Any, namespace: str, queue: str, *, max_pods: int, tail_lines: int) -> list[dict[str, Any]]:
     """Shared-memory failures in the termination messages and logs of the queue's most recent task pods."""
-    from kubectl_clearml.core.podbuilder import queue_label_values
+    from kubectl_clearml.core.pod_labels import queue_label_values
     from kubectl_clearml.core.shm import find_shm_failures, termination_messages
     from kubectl_clearml.errors import KubectlClearmlError
 

@@ -10,13 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.cli.options import Globals
-from kubectl_clearml.core.agent_config import (
-    AgentConfig,
-    config_from_user_values,
-    glue_modes,
-    reference_failure_lines,
-    task_pod_config,
-)
+from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
+from kubectl_clearml.core.agent_glue import glue_modes, reference_failure_lines, task_pod_config
 from kubectl_clearml.core.podbuilder import GlueSettings
 from kubectl_clearml.core.templates import credentials_secret_name
 from kubectl_clearml.errors import NotFoundError, UsageError
@@ -91,7 +86,7 @@ def resolve_source(
 
 def _port_slot(kube: Any, namespace: str, max_services: int | None, notes: list[str]) -> int | None:
     """Ports mode: the first Session Service no pod uses, as the reference glue picks it (k8s.py:625-690)."""
-    from kubectl_clearml.core.podbuilder import SERIAL_LABELS, first_free_slot
+    from kubectl_clearml.core.pod_labels import SERIAL_LABELS, first_free_slot
 
     if not max_services:
         return None
@@ -140,7 +135,7 @@ def _config(
 def _deployment_worker_id(deployment: dict[str, Any] | None) -> str | None:
     """The live glue's worker id: its last CLEARML_WORKER_ID (the same rule as ``-f``, core.agent_config)."""
     from kubectl_clearml.adapters.agent_credentials import glue_container
-    from kubectl_clearml.core.agent_config import env_plain_value, last_env_entry
+    from kubectl_clearml.core.chart_rules import env_plain_value, last_env_entry
 
     container = glue_container(deployment) if deployment else None
     return env_plain_value(last_env_entry((container or {}).get("env"), "CLEARML_WORKER_ID"))

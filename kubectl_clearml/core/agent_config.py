@@ -9,6 +9,10 @@ API (pure)::
     cfg.base_template           # the rendered basePodTemplate (a Pod-shaped dict)
     cfg.effective_template("green")                      # the rendered template of one queue (cfg.merge_rule)
     cfg.merge_rule              # ("deep" | "replace", why): templateOverrides over basePodTemplate, per chart
+    cfg.worker_id               # the glue's CLEARML_WORKER_ID (last entry wins)
+
+The rules that need only values live in core/chart_rules.py; what the glue does with a config (its task
+clearml.conf, modes, the inputs it fails on) in core/agent_glue.py.
     cfg.effective_pod_values("green")                    # the same before rendering (values shape)
     cfg.overrides("green"), cfg.queue_settings("green"), cfg.has_overrides("green")
     cfg.create_queues, cfg.report_max_gpu, cfg.uses_default_credentials, cfg.notes
@@ -27,7 +31,6 @@ note, and lint reports them); every served queue then gets the base template.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +44,16 @@ from kubectl_clearml.core.chart_defaults import (
     chart_name_for,
     defaults_for,
 )
-from kubectl_clearml.core.pod_config import PodConfig, config_from_glue_pod, config_from_values
+from kubectl_clearml.core.chart_rules import (
+    REPORT_MAX_GPU_KEYS,
+    detect_flavour,
+    env_plain_value,
+    glue_env,
+    guess_flavour,
+    last_env_entry,
+    merge_rule,
+    split_queue_list,
+)
 from kubectl_clearml.core.templates import (
     MergeMode,
     RenderContext,
@@ -55,12 +67,6 @@ from kubectl_clearml.errors import UsageError
 
 DEFAULT_RELEASE = "clearml-agent"
 
-# Newest first: the first one present wins (agent-chart.md §6).
-REPORT_MAX_GPU_KEYS = (
-    "agentk8sglue.orchestrationDashboard.gpu.reportMax",
-    "agentk8sglue.orchestrationDashboard.reportMaxGpu",
-    "agentk8sglue.dashboardReportMaxGpu",
-)
 
 
 @dataclass(frozen=True)
@@ -163,151 +169,6 @@ class AgentConfig:
     def all_queues(self) -> list[str]:
         """Served queues first, then queues that only have configuration."""
         return self.queues + [q for q in self.queue_configs if q not in self.queues]
-
-
-def last_env_entry(env: Any, name: str) -> Mapping[str, Any] | None:
-    """The entry of a container env list that takes effect for ``name``: the *last* one. The kubelet resolves
-    duplicate names in order, so a later entry overrides an earlier one; the chart relies on it, appending
-    ``agentk8sglue.extraEnvs`` after its own ``CLEARML_WORKER_ID`` and ``K8S_GLUE_QUEUE`` (clearml-agent chart
-    5.3.2, templates/agentk8sglue-deployment.yaml:134-146). One rule for ``-f`` values and live Deployments."""
-    found = None
-    for entry in env if isinstance(env, (list, tuple)) else ():
-        if isinstance(entry, Mapping) and entry.get("name") == name:
-            found = entry
-    return found
-
-
-def glue_env(values: Mapping[str, Any], fullname: str) -> list[dict[str, Any]]:
-    """The env entries of the chart's glue container that the plugin reads, in the chart's order
-    (5.3.2 agentk8sglue-deployment.yaml:134-146): ``CLEARML_WORKER_ID`` = fullname, ``CLEARML_DOCKER_IMAGE`` =
-    ``defaultContainerImage``, ``K8S_GLUE_QUEUE`` = ``agentk8sglue.queue``, then ``extraEnvs`` as given."""
-    agent = values.get("agentk8sglue") if isinstance(values.get("agentk8sglue"), Mapping) else {}
-    assert isinstance(agent, Mapping)
-    env: list[dict[str, Any]] = [
-        {"name": "CLEARML_WORKER_ID", "value": fullname},
-        {"name": "CLEARML_DOCKER_IMAGE", "value": agent.get("defaultContainerImage")},
-        {"name": "K8S_GLUE_QUEUE", "value": agent.get("queue")},
-    ]
-    extra = agent.get("extraEnvs")
-    if isinstance(extra, list):
-        env.extend(dict(e) for e in extra if isinstance(e, Mapping))
-    return env
-
-
-def env_plain_value(entry: Mapping[str, Any] | None) -> str | None:
-    """A literal env value, or None when the entry is missing or comes from ``valueFrom`` (known only in the pod)."""
-    if entry is None or "valueFrom" in entry or entry.get("value") is None:
-        return None
-    return str(entry["value"])
-
-
-def merge_rule(flavour: Flavour, chart_version: str | None, legacy: bool) -> tuple[MergeMode, str]:
-    """The default rule for templateOverrides over basePodTemplate, per chart version, with its evidence.
-
-    - 3.x/4.x (``enterpriseFeatures``): each key set in templateOverrides replaces the base's value
-      (clearml-helm-charts 25af4a4^, charts/clearml-agent 4.0.10 templates/_helpers.tpl:149-236,
-      ``templateOverrides.X | default basePodTemplate.X``): ``replace``;
-    - enterprise 6.x (chart not public): lists replace, since 6.11 added ``extraVolumes``/``extraVolumeMounts``
-      to append to them (clearml-docs release_notes/helm/clearml-enterprise-agent/6.11.md:18); maps are taken
-      as merged, an assumption: the docs' examples (clearml_agent_custom_workload.md:51-90) read the same under
-      either rule: ``deep``;
-    - the open-source chart has no templateOverrides; the rule never applies.
-    """
-    major = _major(chart_version)
-    if legacy or (flavour == "enterprise" and major is not None and major < 5):
-        return "replace", (
-            "replace: the 4.x chart replaced each key set in templateOverrides (chart 4.0.10 _helpers.tpl:149-236)"
-        )
-    if flavour == "enterprise":
-        return "deep", (
-            "deep (maps merge, lists replace): enterprise 6.11 added extraVolumes/extraVolumeMounts to append to "
-            "lists (release notes 6.11), so lists replace; maps merging is assumed, the chart is not public"
-        )
-    return "deep", "the open-source chart has no templateOverrides"
-
-
-def _major(version: str | None) -> int | None:
-    match = re.match(r"^\D*(\d+)", str(version or ""))
-    return int(match.group(1)) if match else None
-
-
-def split_queue_list(text: Any) -> list[str]:
-    """``K8S_GLUE_QUEUE`` / ``agentk8sglue.queue``: comma list (5.2+) or space list (4.x enterprise)."""
-    if text is None:
-        return []
-    if isinstance(text, (list, tuple)):
-        return [str(q).strip() for q in text if str(q).strip()]
-    return [q for q in re.split(r"[,\s]+", str(text)) if q]
-
-
-@dataclass(frozen=True)
-class FlavourGuess:
-    """The chart flavour and why: from the chart's name when known, else from the keys the values use."""
-
-    flavour: Flavour
-    from_chart: bool
-    enterprise_keys: tuple[str, ...] = ()  # values keys only the enterprise chart reads
-    oss_keys: tuple[str, ...] = ()  # values keys only the open-source chart reads
-
-    @property
-    def mixed(self) -> bool:
-        return bool(self.enterprise_keys and self.oss_keys)
-
-    def notes(self) -> list[str]:
-        """What to tell the user: which keys forced a guess from values alone, and a warning on a mix."""
-        if self.from_chart:
-            return []
-        if self.mixed:
-            return [
-                "values mix open-source keys ("
-                + ", ".join(self.oss_keys)
-                + ") and enterprise keys ("
-                + ", ".join(self.enterprise_keys)
-                + "): read as the open-source chart, which renders only basePodTemplate (5.3.2 "
-                "templates/agentk8sglue-configmap.yaml:11-83), so queues.*.templateOverrides is ignored; "
-                "pass --flavour enterprise if these values are for clearml-enterprise-agent"
-            ]
-        if self.enterprise_keys:
-            return [
-                "flavour guessed from the values: enterprise, because of " + ", ".join(self.enterprise_keys)
-                + " (pass --flavour oss for the open-source chart)"
-            ]
-        return []
-
-
-_OSS_ONLY_KEYS = ("agentk8sglue.queue",)  # 5.3.2 values.yaml; K8S_GLUE_QUEUE (agentk8sglue-deployment.yaml:142)
-
-
-def guess_flavour(values: Mapping[str, Any], chart_name: str | None = None) -> FlavourGuess:
-    """The chart decides when its name is known (a release, a live Deployment's helm.sh/chart label, or
-    ``--flavour``); from values alone the keys decide, and a mix reads as open-source: ``agentk8sglue.queue``
-    exists only there, and that chart ignores every enterprise key (clearml-helm-charts issue #237)."""
-    legacy_on = get_path(values, "enterpriseFeatures.enabled") is True
-    if chart_name:
-        if chart_name.startswith(ENTERPRISE_CHART_NAME) or legacy_on:
-            # legacy_on: a 3.x/4.x open-source chart with the enterprise code switched on
-            return FlavourGuess("enterprise", True)
-        return FlavourGuess("oss", True)
-    agent = values.get("agentk8sglue") if isinstance(values.get("agentk8sglue"), Mapping) else {}
-    assert isinstance(agent, Mapping)
-    enterprise: list[str] = []
-    if agent.get("queues"):
-        enterprise.append("agentk8sglue.queues")
-    if agent.get("createQueues") is not None:
-        enterprise.append("agentk8sglue.createQueues")
-    enterprise += [k for k in REPORT_MAX_GPU_KEYS if get_path(values, k) is not None]
-    if legacy_on:
-        return FlavourGuess("enterprise", False, ("enterpriseFeatures.enabled",))
-    if get_path(values, "enterpriseFeatures.queues"):
-        enterprise.append("enterpriseFeatures.queues")
-    oss = tuple(k for k in _OSS_ONLY_KEYS if get_path(values, k) not in (None, ""))
-    flavour: Flavour = "enterprise" if enterprise and not oss else "oss"
-    return FlavourGuess(flavour, False, tuple(enterprise), oss)
-
-
-def detect_flavour(values: Mapping[str, Any], chart_name: str | None = None) -> Flavour:
-    """``guess_flavour(...).flavour``."""
-    return guess_flavour(values, chart_name).flavour
 
 
 def config_from_user_values(
@@ -498,76 +359,3 @@ def uses_default_credentials(values: Mapping[str, Any]) -> bool:
         get_path(values, "clearml.agentk8sglueKey") == DEFAULT_ACCESS_KEY
         or get_path(values, "clearml.agentk8sglueSecret") == DEFAULT_SECRET_KEY
     )
-
-
-def task_pod_config(cfg: AgentConfig, deployment: Mapping[str, Any] | None = None) -> PodConfig:
-    """The clearml.conf task pods get (core/pod_config.py): from the live glue Deployment when there is one
-    (its ``/root/clearml.conf`` Secret volume and env), else from the chart values."""
-    if deployment:
-        spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
-        glue: Mapping[str, Any] = next((c for c in spec.get("containers") or [] if c.get("name") == "k8s-glue"), {})
-        return config_from_glue_pod(spec, glue.get("env") or [])
-    return config_from_values(cfg.values, cfg.fullname, glue_env(cfg.values, cfg.fullname))
-
-
-def reference_failure_lines(cfg: AgentConfig) -> list[tuple[str, str]]:
-    """(where, why) for the inputs of ``cfg`` the reference agent fails on (core/reference_failures.py)."""
-    from kubectl_clearml.core.reference_failures import reference_failures
-
-    if not cfg.values_known:
-        return []
-    pod_values: dict[str, Mapping[str, Any]] = {"agentk8sglue.basePodTemplate": cfg.base_values}
-    if cfg.flavour == "enterprise":
-        for name, qc in cfg.queue_configs.items():
-            pod_values[f"agentk8sglue.queues.{name}.templateOverrides"] = qc.overrides
-    return reference_failures(cfg.values, cfg.user_values, cfg.flavour, cfg.queues, pod_values)
-
-
-@dataclass(frozen=True)
-class GlueModes:
-    """How the reference glue of this install builds a queue's pods, beyond the template."""
-
-    default_image: str  # CLEARML_DOCKER_IMAGE (chart: defaultContainerImage); enterprise queueSettings.defaultImage
-    use_image_entrypoint: bool = False
-    ports_max_services: int | None = None  # ports mode: how many Session Services (pod-1..pod-N)
-    kind: str = "pod"  # CLEARML_K8S_GLUE_KIND
-    notes: tuple[str, ...] = ()
-    string_templates: bool = False  # ${CLEARML_...} substituted per task: an enterprise feature (docs)
-
-
-_TRUE = ("1", "true", "yes", "on", "y")
-
-
-def glue_modes(cfg: AgentConfig, queue: str, deployment: Mapping[str, Any] | None = None) -> GlueModes:
-    """Read from the glue's env (the live Deployment's, else the chart's: agentk8sglue-deployment.yaml:85-146)
-    and, for the enterprise chart, the queue's ``queueSettings`` (docs clearml_agent_custom_workload.md:136-156)."""
-    if deployment:
-        spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
-        glue: Mapping[str, Any] = next((c for c in spec.get("containers") or [] if c.get("name") == "k8s-glue"), {})
-        env: list[Any] = list(glue.get("env") or [])
-    else:
-        env = glue_env(cfg.values, cfg.fullname)
-
-    def value(name: str) -> str | None:
-        return env_plain_value(last_env_entry(env, name))
-
-    notes: list[str] = []
-    settings = cfg.queue_settings(queue) if cfg.flavour == "enterprise" else {}
-    image = str(settings.get("defaultImage") or value("CLEARML_DOCKER_IMAGE") or "nvidia/cuda")  # k8s.py:477-478
-    entrypoint = str(value("K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT") or "").strip().lower() in _TRUE
-    if "useImageEntrypoint" in settings:
-        entrypoint = bool(settings["useImageEntrypoint"])
-    kind = (value("CLEARML_K8S_GLUE_KIND") or "pod").strip().lower()
-    if kind == "job":
-        notes.append(
-            "the reference glue runs this queue's tasks as Jobs (CLEARML_K8S_GLUE_KIND=job) but keeps the template's "
-            "apiVersion v1 (k8s.py:955-956), which kubectl rejects for a Job: kubectl-clearml builds a Pod"
-        )
-    ports: int | None = None
-    extra_args = value("K8S_GLUE_EXTRA_ARGS") or ""
-    if deployment and "--ports-mode" in extra_args:
-        match = re.search(r"--num-of-services\s+(\d+)", extra_args)
-        ports = int(match.group(1)) if match else 20
-    elif not deployment and get_path(cfg.values, "sessions.portModeEnabled") is True:
-        ports = int(get_path(cfg.values, "sessions.maxServices") or 20)
-    return GlueModes(image, entrypoint, ports, kind, tuple(notes), cfg.flavour == "enterprise")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus, PendingTaskPod, gpu_requests, is_gpu_resource
-from kubectl_clearml.core.podbuilder import queue_label_values
+from kubectl_clearml.core.pod_labels import queue_label_values
 from kubectl_clearml.core.quantity import QuantityError, format_resource, parse_quantity, resource_amount
 from kubectl_clearml.core.scheduling import (
     PODS,

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kubectl_clearml.core.agent_config import AgentConfig, reference_failure_lines
+from kubectl_clearml.core.agent_config import AgentConfig
+from kubectl_clearml.core.agent_glue import reference_failure_lines
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_EXTRA_KEYS, ENTERPRISE_ONLY_AGENT_KEYS, OSS_IGNORED_KEYS
 from kubectl_clearml.core.k8s_keys import MODELS
 from kubectl_clearml.core.quantity import QuantityError, parse_quantity

@@ -25,7 +25,7 @@ API (everything is plain data; nothing here does I/O):
     build_adhoc_pod(image, command, queue, template, settings, run_id="ab12cd")  # no task: `submit-pod --image`
 
     agent_label(worker_id) -> "agent-<8 hex>"; safe_label_value(text) -> the reference's label value, made valid
-    queue_label_values(name) -> label values to look the glue's pods up by; reference_label_problem(name)
+    (both from core/pod_labels.py, with the lookups by queue name and ports mode's first_free_slot)
     pod_name(task_id) / task_id_from_pod_name(name); validate_image(image)
 
 Invalid input (a template that is not a pod, a bad image name, unparsable docker arguments) raises
@@ -35,7 +35,6 @@ Invalid input (a template that is not a pod, a bad image name, unparsable docker
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,8 +43,13 @@ from typing import Any
 from kubectl_clearml.core import docker_args, shm
 from kubectl_clearml.core.pod_config import CONF_PATH, EXTRA_CONF_ENV, PodConfig, apply_pod_config
 from kubectl_clearml.core.pod_container import ACCESS_KEY_ENV, CREDENTIAL_ENVS, SECRET_KEY_ENV, merge_task_container
+
+# agent_label and safe_label_value are part of this module's API (the glue and the queue views use them)
+from kubectl_clearml.core.pod_labels import SERIAL_LABELS
+from kubectl_clearml.core.pod_labels import agent_label as agent_label
+from kubectl_clearml.core.pod_labels import safe_label_value as safe_label_value
 from kubectl_clearml.core.pod_script import DEFAULT_EXECUTE_ARGS, agent_script
-from kubectl_clearml.core.string_templates import TemplateContext, has_template, substitute
+from kubectl_clearml.core.string_templates import TemplateContext, apply_string_templates
 from kubectl_clearml.errors import UsageError
 
 POD_NAME_PREFIX = "clearml-id-"
@@ -57,15 +61,9 @@ TASK_ID_LABEL = "clearml-task-id"
 PARENT_TASK_LABEL = "clearml-parent-task-id"
 ADHOC_LABEL = "clearml-adhoc"
 ANNOTATION_PREFIX = "clear.ml/"
-# Ports mode: the chart's Session Services select ai.allegro.agent.serial=pod-N (chart 5.3.2
-# templates/service-sessions.yaml:28); the glue at ac65a93 writes ai.clearml.agent.serial (k8s.py:106, the
-# chart passes no --limit-pod-label), so the reference's pods are never selected. Ours carry both.
-SERIAL_LABELS = ("ai.allegro.agent.serial", "ai.clearml.agent.serial")
 MAX_ANNOTATION_VALUE = 1024  # task names can be long; annotations are for people, not a data store
 
 _POD_TOP_LEVEL_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
-_LABEL_VALUE_TRIM = re.compile(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$")
-_LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # distribution/reference grammar: [host[:port]/]path[:tag][@digest]; path components are lowercase.
 _IMAGE_RE = re.compile(
@@ -125,67 +123,6 @@ class BuiltPod:
 
 
 # ---- helpers the glue and the queues commands reuse -----------------------------------------------------
-
-
-def agent_label(worker_id: str) -> str:
-    """The reference glue's agent label value: ``agent-`` + the first 8 hex of md5(worker id)."""
-    return "agent-" + hashlib.md5(str(worker_id).encode("utf-8")).hexdigest()[:8]
-
-
-def reference_label_value(value: object) -> str:
-    """The label value the reference glue writes for a queue name (clearml-agent ac65a93,
-    clearml_agent/glue/k8s.py:1573-1581, ``_safe_k8s_label_value``), as a fact: lowercase and strip; drop leading
-    and trailing characters other than ASCII letters and digits; every run of non-word characters, then every run
-    of ``_``, becomes ``-``; runs of ``-`` collapse to one; cut to 63 characters. Its ``\\W`` is Unicode-aware,
-    so ``é`` survives, and the cut can leave a trailing ``-``: both give a value Kubernetes rejects, and then
-    the reference's ``kubectl apply`` fails (see ``reference_label_problem``)."""
-    text = str(value).lower().strip()
-    text = re.sub(r"^[^A-Za-z0-9]+", "", text)
-    text = re.sub(r"[^A-Za-z0-9]+$", "", text)
-    text = re.sub(r"-+", "-", re.sub(r"_+", "-", re.sub(r"\W+", "-", text)))
-    return text[:63]
-
-
-def safe_label_value(value: object) -> str:
-    """The reference glue's queue-name label (``reference_label_value``) whenever that is a valid label value;
-    otherwise a valid one made the same way over ASCII (non-ASCII letters become ``-``, no trailing ``-``).
-
-    Lookups of the glue's pods by queue name use ``queue_label_values``.
-    """
-    reference = reference_label_value(value)
-    if _LABEL_VALUE.match(reference):
-        return reference
-    text = re.sub(r"[^a-z0-9]+", "-", str(value).lower().strip()).strip("-")
-    return text[:63].rstrip("-")
-
-
-def reference_label_problem(value: object) -> str | None:
-    """Why the reference glue's label for ``value`` is rejected by Kubernetes, or None when it is valid."""
-    reference = reference_label_value(value)
-    if _LABEL_VALUE.match(reference):
-        return None
-    return (
-        f"the reference glue labels its pods clearml-agent-queue-name={reference!r}, which is not a valid label "
-        "value (ASCII letters, digits, '-', '_', '.'; alphanumeric at both ends), so its kubectl apply fails"
-    )
-
-
-def queue_label_values(name: object) -> tuple[str, ...]:
-    """Every ``clearml-agent-queue-name`` value a glue may have given pods of queue ``name``: the reference's
-    rule first, then the rule kubectl-clearml 0.1.0 used (``team__a`` -> ``team--a``) for pods its older glue left."""
-    legacy = _LABEL_VALUE_TRIM.sub("", re.sub(r"[\W_]", "-", str(name).lower(), flags=re.ASCII)[:63])
-    current = safe_label_value(name)
-    return (current,) if legacy == current else (current, legacy)
-
-
-def first_free_slot(pods: Sequence[Mapping[str, Any]], max_services: int, base: int = 1) -> int | None:
-    """Ports mode: the first pod number in base..base+max_services-1 no pod carries (k8s.py:625-690), or None
-    when every Session Service is in use (the reference then re-enqueues the task)."""
-    used: set[str] = set()
-    for pod in pods:
-        labels = (pod.get("metadata") or {}).get("labels") or {}
-        used.update(str(labels[key]) for key in SERIAL_LABELS if key in labels)
-    return next((n for n in range(base, base + max_services) if f"pod-{n}" not in used), None)
 
 
 def pod_name(task_id: str, prefix: str = POD_NAME_PREFIX) -> str:
@@ -301,7 +238,7 @@ def build_task_pod(
     merge_task_container(pod, container, env, notes)
     if settings.string_templates:
         context = TemplateContext(task, queue.name, queue.id, settings.worker_id, project)
-        _apply_string_templates(pod, context, notes)
+        apply_string_templates(pod, context, notes)
     _apply_shm(pod, translation, settings, notes)
     return BuiltPod(_ordered(pod), name, _namespace(pod), translation.dropped, tuple(notes))
 
@@ -438,32 +375,6 @@ def _finish_metadata(
     metadata["labels"] = {**{str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}, **labels}
     ours = {ANNOTATION_PREFIX + k: v[:MAX_ANNOTATION_VALUE] for k, v in annotations.items() if v}
     metadata["annotations"] = {**{str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}, **ours}
-
-
-def _apply_string_templates(pod: dict[str, Any], context: TemplateContext, notes: list[str]) -> None:
-    """``${CLEARML_...}`` in labels, annotations and env values, resolved for this task; a label that is not a
-    valid label value afterwards is made one, with a note (Kubernetes would refuse the pod)."""
-    unresolved: list[str] = []
-    metadata = pod["metadata"]
-    for key in ("labels", "annotations"):
-        entries = metadata.get(key) or {}
-        for name, value in list(entries.items()):
-            if not has_template(value):
-                continue
-            text, missing = substitute(value, context)
-            unresolved += missing
-            if key == "labels" and not _LABEL_VALUE.match(text):
-                fixed = safe_label_value(text)
-                notes.append(f"label {name}={text!r} (from {value!r}) is not a valid label value: {fixed!r} used")
-                text = fixed
-            entries[name] = text
-    for container in pod["spec"].get("containers") or []:
-        for entry in container.get("env") or []:
-            if isinstance(entry, dict) and has_template(entry.get("value")):
-                entry["value"], missing = substitute(entry["value"], context)
-                unresolved += missing
-    for template in dict.fromkeys(unresolved):
-        notes.append(f"{template}: no value known to kubectl-clearml and no :default, left as written")
 
 
 def _connection_env(settings: GlueSettings) -> list[tuple[str, Any]]:

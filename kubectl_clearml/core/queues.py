@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubectl_clearml.core.pod_labels import queue_label_values
 from kubectl_clearml.core.podbuilder import (
     QUEUE_ID_LABEL,
     QUEUE_NAME_LABEL,
     TASK_ID_LABEL,
-    queue_label_values,
     task_id_from_pod_name,
 )
 

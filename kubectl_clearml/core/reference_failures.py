@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kubectl_clearml.core.podbuilder import reference_label_problem
+from kubectl_clearml.core.pod_labels import reference_label_problem
 from kubectl_clearml.core.values import get_path
 
 PREFIX = "the reference agent would fail here: "

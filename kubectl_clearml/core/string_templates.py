@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubectl_clearml.core.pod_labels import LABEL_VALUE_RE, safe_label_value
+
 _PATTERN = re.compile(r"\$\{CLEARML_(?P<spec>[A-Za-z_][A-Za-z0-9_.\-]*)(?::(?P<default>[^|}]*))?(?P<ops>(?:\|[^|}]+)*)\}")
 UNAVAILABLE = ("USER", "CONFIG", "USER_VAULTS", "PROVIDERS_INFO")
 
@@ -103,3 +105,29 @@ def _apply_ops(value: str, ops: str) -> str:
         elif op == "remove_newlines":
             value = value.replace("\r", "").replace("\n", "")
     return value
+
+
+def apply_string_templates(pod: dict[str, Any], context: TemplateContext, notes: list[str]) -> None:
+    """``${CLEARML_...}`` in labels, annotations and env values, resolved for this task; a label that is not a
+    valid label value afterwards is made one, with a note (Kubernetes would refuse the pod)."""
+    unresolved: list[str] = []
+    metadata = pod["metadata"]
+    for key in ("labels", "annotations"):
+        entries = metadata.get(key) or {}
+        for name, value in list(entries.items()):
+            if not has_template(value):
+                continue
+            text, missing = substitute(value, context)
+            unresolved += missing
+            if key == "labels" and not LABEL_VALUE_RE.match(text):
+                fixed = safe_label_value(text)
+                notes.append(f"label {name}={text!r} (from {value!r}) is not a valid label value: {fixed!r} used")
+                text = fixed
+            entries[name] = text
+    for container in pod["spec"].get("containers") or []:
+        for entry in container.get("env") or []:
+            if isinstance(entry, dict) and has_template(entry.get("value")):
+                entry["value"], missing = substitute(entry["value"], context)
+                unresolved += missing
+    for template in dict.fromkeys(unresolved):
+        notes.append(f"{template}: no value known to kubectl-clearml and no :default, left as written")

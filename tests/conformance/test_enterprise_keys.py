@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubectl_clearml.core.agent_config import config_from_user_values, reference_failure_lines
+from kubectl_clearml.core.agent_config import config_from_user_values
+from kubectl_clearml.core.agent_glue import reference_failure_lines
 from kubectl_clearml.core.podbuilder import GlueSettings, QueueRef, build_task_pod
 from kubectl_clearml.core.string_templates import TemplateContext, substitute
 

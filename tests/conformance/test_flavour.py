@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubectl_clearml.core.agent_config import config_from_user_values, guess_flavour
+from kubectl_clearml.core.agent_config import config_from_user_values
+from kubectl_clearml.core.chart_rules import guess_flavour
 from kubectl_clearml.core.lint import lint_config
 
 MIXED: dict[str, Any] = {

@@ -17,8 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from kubectl_clearml.core import docker_args
-from kubectl_clearml.core.agent_config import config_from_user_values, glue_modes
-from kubectl_clearml.core.podbuilder import GlueSettings, QueueRef, build_task_pod, first_free_slot
+from kubectl_clearml.core.agent_config import config_from_user_values
+from kubectl_clearml.core.agent_glue import glue_modes
+from kubectl_clearml.core.pod_labels import first_free_slot
+from kubectl_clearml.core.podbuilder import GlueSettings, QueueRef, build_task_pod
 
 TASK = {"id": "b" * 32, "name": "t", "container": {"image": "python:3.11-slim"}}
 

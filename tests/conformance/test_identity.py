@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 from kubectl_clearml.adapters.agent_install import _served_queues
 from kubectl_clearml.cli.submit_pod_source import _deployment_worker_id
-from kubectl_clearml.core.agent_config import config_from_user_values, glue_env
+from kubectl_clearml.core.agent_config import config_from_user_values
+from kubectl_clearml.core.chart_rules import glue_env
 from kubectl_clearml.core.gpu_queues import ClusterGpus, QueueInput, queue_report
-from kubectl_clearml.core.podbuilder import (
+from kubectl_clearml.core.pod_labels import (
     agent_label,
     queue_label_values,
     reference_label_problem,

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kubectl_clearml.core.agent_config import config_from_user_values, reference_failure_lines
+from kubectl_clearml.core.agent_config import config_from_user_values
+from kubectl_clearml.core.agent_glue import reference_failure_lines
 from kubectl_clearml.core.lint import lint_config
 from kubectl_clearml.core.podbuilder import GlueSettings, QueueRef, build_task_pod
 from kubectl_clearml.core.reference_failures import PREFIX, yaml_retypes

@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from kubectl_clearml.core.agent_config import config_from_user_values, task_pod_config
+from kubectl_clearml.core.agent_config import config_from_user_values
+from kubectl_clearml.core.agent_glue import task_pod_config
 from kubectl_clearml.core.pod_config import CONF_DIR, EXTRA_CONF_ENV, config_from_glue_pod
 from kubectl_clearml.core.pod_script import agent_script
 from kubectl_clearml.core.podbuilder import GlueSettings, QueueRef, build_task_pod
