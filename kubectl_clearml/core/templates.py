@@ -152,11 +152,14 @@ def render_pod_template(
     template: dict[str, Any] = {"apiVersion": "v1"}
     if ctx.flavour == "enterprise":
         template["kind"] = "Pod"
-    template["metadata"] = {
-        "namespace": ctx.namespace,
-        "labels": pv.get("labels") or {},
-        "annotations": pv.get("annotations") or {},
-    }
+    template["metadata"] = {"namespace": ctx.namespace, "labels": pv.get("labels") or {}, "annotations": {}}
+    template["metadata"]["annotations"] = pv.get("annotations") or {}
+    if ctx.flavour == "oss":
+        # `labels: null` in the values deletes the chart's default and toYaml renders null (5.3.2
+        # agentk8sglue-configmap.yaml:10-13): shown as the chart renders it; the glue fails on it (k8s.py:993-995)
+        for key in ("labels", "annotations"):
+            if key not in pv:
+                template["metadata"][key] = None
     spec: dict[str, Any] = {}
     pull_secrets = _image_pull_secrets(chart_values, ctx.fullname)
     if ctx.flavour == "enterprise":
@@ -177,6 +180,9 @@ def render_pod_template(
         if not is_empty(pv.get(key)):
             spec[key] = pv[key]
     container: dict[str, Any] = {}
+    if ctx.flavour == "oss":  # rendered even when empty (5.3.2 agentk8sglue-configmap.yaml:34-37)
+        container["resources"] = pv.get("resources") or {}
+        container["securityContext"] = pv.get("containerSecurityContext") or {}
     if not is_empty(pv.get("resources")):
         container["resources"] = pv["resources"]
     if not is_empty(pv.get("containerSecurityContext")):
