@@ -273,6 +273,7 @@ def _agent_view(
     if modes is not None:
         pod_options["default_image"] = modes.default_image  # the glue's CLEARML_DOCKER_IMAGE
         pod_options["string_templates"] = modes.string_templates
+        pod_options["custom_script"] = modes.custom_script
     return names, templates, limits, int(cfg.report_max_gpu or 0), secret, pod_options
 
 

@@ -78,6 +78,7 @@ def resolve_source(
         pod_config=task_pod_config(cfg, deployment),
         use_image_entrypoint=modes.use_image_entrypoint,
         string_templates=modes.string_templates,
+        custom_script=modes.custom_script,
         port_slot=_port_slot(kube, cfg.namespace, modes.ports_max_services, notes),
     )
     warnings = [f"{where}: {why}" for where, why in reference_failure_lines(cfg) if _concerns(where, queue_name)]

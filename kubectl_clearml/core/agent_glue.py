@@ -53,6 +53,7 @@ class GlueModes:
     kind: str = "pod"  # CLEARML_K8S_GLUE_KIND
     notes: tuple[str, ...] = ()
     string_templates: bool = False  # ${CLEARML_...} substituted per task: an enterprise feature (docs)
+    custom_script: str | None = None  # agentk8sglue.containerCustomBashScript (enterprise; docs air_gapped_env.md)
 
 
 _TRUE = ("1", "true", "yes", "on", "y")
@@ -90,4 +91,6 @@ def glue_modes(cfg: AgentConfig, queue: str, deployment: Mapping[str, Any] | Non
         ports = int(match.group(1)) if match else 20
     elif not deployment and get_path(cfg.values, "sessions.portModeEnabled") is True:
         ports = int(get_path(cfg.values, "sessions.maxServices") or 20)
-    return GlueModes(image, entrypoint, ports, kind, tuple(notes), cfg.flavour == "enterprise")
+    custom = get_path(cfg.values, "agentk8sglue.containerCustomBashScript") if cfg.flavour == "enterprise" else None
+    custom_script = str(custom) if isinstance(custom, str) and custom.strip() else None
+    return GlueModes(image, entrypoint, ports, kind, tuple(notes), cfg.flavour == "enterprise", custom_script)

@@ -210,7 +210,6 @@ def _enterprise_keys_on_oss(cfg: AgentConfig) -> list[Finding]:
 # df22ffc4: clearml_agent_custom_workload.md:136-165, air_gapped_env.md:228-250, openshift.md:323,
 # release_notes/helm/clearml-enterprise-agent/6.9.md:28-43, clearml_agent_orch_dash_k8s.md:120-150).
 NOT_MODELLED_AGENT_KEYS = (
-    "containerCustomBashScript",
     "taskWorkerIdOverride",
     "workerIdOverride",
     "monitoredResources",

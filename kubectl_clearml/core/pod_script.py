@@ -11,6 +11,7 @@ Differences from the reference glue's start script, on purpose:
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 
@@ -84,12 +85,20 @@ def agent_script(
     execute_args: Sequence[str] = DEFAULT_EXECUTE_ARGS,
     task_config: str | None = None,
     extra_config_env: str = "KUBECTL_CLEARML_EXTRA_CONF",
+    custom_script: str | None = None,
 ) -> str:
     """The script for ``/bin/bash -c``. Deterministic: the same inputs give the same text.
 
     ``task_config``: the path of the agent's mounted clearml.conf ("" when it has none) to build the task's
     configuration from (with the lines in env ``extra_config_env``); None leaves the configuration alone.
+    ``custom_script``: the enterprise ``agentk8sglue.containerCustomBashScript`` (clearml-docs
+    air_gapped_env.md:226-250), a template with ``{extra_bash_init_cmd}``, ``{agent_install_args}``,
+    ``{extra_docker_bash_script}``, ``{default_execution_agent_args}`` and ``{task_id}`` (the reference's own
+    script's placeholders, k8s.py:876-882), run instead of ours after the configuration is built.
     """
+    if custom_script is not None:
+        return _custom(task_id, custom_script, setup_shell_script, agent_install_args, execute_args, task_config,
+                       extra_config_env)  # fmt: skip
     requirement = "clearml-agent" + agent_install_args.strip()
     parts = ["set -o pipefail"]
     if task_config is not None:
@@ -109,4 +118,33 @@ def agent_script(
         parts.append("# the task's setup_shell_script\n" + str(setup).rstrip())
     command = ["-m", "clearml_agent", "execute", *execute_args, "--id", task_id]
     parts.append('exec "$LOCAL_PYTHON" ' + " ".join(shlex.quote(token) for token in command))
+    return "\n".join(parts) + "\n"
+
+
+def _custom(
+    task_id: str,
+    template: str,
+    setup_shell_script: str | Sequence[str] | None,
+    agent_install_args: str,
+    execute_args: Sequence[str],
+    task_config: str | None,
+    extra_config_env: str,
+) -> str:
+    setup = "\n".join(setup_shell_script) if isinstance(setup_shell_script, (list, tuple)) else setup_shell_script
+    extra = [_EXTRA_SHELL.rstrip()] if task_config is not None else []
+    if setup and str(setup).strip():
+        extra.append(str(setup).rstrip())
+    values = {
+        "extra_bash_init_cmd": "",
+        "agent_install_args": agent_install_args,
+        "extra_docker_bash_script": "\n".join(extra),
+        "default_execution_agent_args": " ".join(shlex.quote(a) for a in execute_args),
+        "task_id": task_id,
+    }
+    body = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
+    parts = ["set -o pipefail"]
+    if task_config is not None:
+        mounted = shlex.quote(task_config) if task_config else ""
+        parts.append(_TASK_CONF.format(mounted=mounted, extra_env=extra_config_env).rstrip())
+    parts.append(body.rstrip())
     return "\n".join(parts) + "\n"

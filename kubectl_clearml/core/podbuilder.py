@@ -104,6 +104,7 @@ class GlueSettings:
     pod_config: PodConfig | None = None  # the agent's clearml.conf for the task (core/pod_config.py); None: none
     port_slot: int | None = None  # ports mode (sessions.portModeEnabled): the pod's number N of pod-N
     use_image_entrypoint: bool = False  # K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT / queueSettings.useImageEntrypoint
+    custom_script: str | None = None  # enterprise agentk8sglue.containerCustomBashScript (core/pod_script.py)
     string_templates: bool = False  # substitute ${CLEARML_...} per task (the enterprise agent does; core/string_templates.py)
 
 
@@ -224,6 +225,7 @@ def build_task_pod(
         execute_args=settings.execute_args,
         task_config=conf_path,
         extra_config_env=EXTRA_CONF_ENV,
+        custom_script=settings.custom_script,
     )
     container: dict[str, Any] = {"name": name, "image": image, "command": ["/bin/bash", "-c", script], "args": None}
     if settings.use_image_entrypoint:

@@ -106,8 +106,30 @@ def test_keys_not_modelled_are_listed_by_lint() -> None:
     }
     found = {f.where for f in lint_config(_cfg(values)) if f.message == "not modelled"}
     assert found == {
-        "agentk8sglue.containerCustomBashScript",
         "agentk8sglue.taskWorkerIdOverride",
         "agentk8sglue.queues.a.queueSettings.multiNode",
         "agentk8sglue.queues.a.queueSettings.customWorkerIdTemplate",
     }
+
+
+def test_container_custom_bash_script_replaces_ours() -> None:
+    """DOCS deploying_clearml/enterprise_deploy/air_gapped_env.md:226-250; placeholders as GLUE:876-882."""
+    import subprocess
+
+    from kubectl_clearml.core.agent_glue import glue_modes
+
+    script = (
+        "export HOME=/tmp\nexport LOCAL_PYTHON=python3\n{extra_bash_init_cmd}\n"
+        "[ ! -z $CLEARML_AGENT_NO_UPDATE ] || $LOCAL_PYTHON -m pip install clearml-agent{agent_install_args}\n"
+        "{extra_docker_bash_script}\n$LOCAL_PYTHON -m clearml_agent execute {default_execution_agent_args} --id {task_id}\n"
+    )
+    cfg = _cfg({"agentk8sglue": {"containerCustomBashScript": script, "queues": {"a": {}}}})
+    modes = glue_modes(cfg, "a")
+    settings = GlueSettings("w", custom_script=modes.custom_script)
+    task = {**TASK, "container": {"image": "python:3.11", "setup_shell_script": "echo setup"}}
+    built = build_task_pod(task, QueueRef("q1", "a"), cfg.effective_template("a"), settings)
+    text = built.manifest["spec"]["containers"][0]["command"][2]
+    assert "export HOME=/tmp" in text and "echo setup" in text
+    assert text.rstrip().endswith(f"execute --full-monitoring --require-queue --id {TASK['id']}")
+    assert "{" + "task_id}" not in text
+    assert subprocess.run(["bash", "-n", "-c", text], check=False).returncode == 0
