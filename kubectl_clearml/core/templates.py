@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_RENDERED_KEYS, OSS_RENDERED_KEYS, Flavour
 from kubectl_clearml.core.merge import StrategicMergeError, strategic_merge
+from kubectl_clearml.core.pod_container import deep_merge
 from kubectl_clearml.core.values import get_path, is_empty
 from kubectl_clearml.errors import UsageError
 
@@ -53,7 +54,7 @@ def merge_pod_values(
         except StrategicMergeError as exc:
             raise UsageError(f"cannot merge templateOverrides: {exc}") from None
     elif mode == "deep":
-        merged = _deep(copy.deepcopy(dict(base)), overrides)
+        merged = deep_merge(copy.deepcopy(dict(base)), overrides)  # maps merge, lists replace, null deletes
     elif mode == "replace":
         merged = copy.deepcopy(dict(base))
         for key, value in overrides.items():
@@ -68,18 +69,6 @@ def merge_pod_values(
             if isinstance(source, list):
                 merged[target] = _append_by_key(merged.get(target) or [], source, key)
     return merged
-
-
-def _deep(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Maps merge recursively, lists and scalars replace, ``null`` deletes (Helm's own rule for values)."""
-    for key, value in overrides.items():
-        if value is None:
-            base.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            base[key] = _deep(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
 
 
 def _append_by_key(items: list[Any], extra: list[Any], key: str) -> list[Any]:
