@@ -269,6 +269,8 @@ def _agent_view(
     modes = glue_modes(cfg, names[0], deployment) if names else None
     if modes is not None and modes.ports_max_services:
         LOG.warning("ports mode (sessions.portModeEnabled) is not supported by run-glue: pods get no pod-N label")
+    for note in modes.notes if modes is not None else ():
+        LOG.warning("%s", note)
     pod_options: dict[str, Any] = {"pod_config": task_pod_config(cfg, deployment)}
     if modes is not None:
         pod_options["default_image"] = modes.default_image  # the glue's CLEARML_DOCKER_IMAGE

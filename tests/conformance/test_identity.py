@@ -139,3 +139,19 @@ def test_values_and_live_deployment_agree(extra_envs: list[dict[str, Any]]) -> N
     }
     assert _deployment_worker_id(deployment) == cfg.worker_id
     assert _served_queues(deployment) == cfg.queues
+
+
+def test_shm_pod_scan_selects_the_reference_glues_pods(kube: Any, tmp_path: Any) -> None:
+    """shm-fix --live scans a queue's task pods by the queue-name label (cli/shm_live.py): the reference glue's
+    ``team-a`` pods and the ones kubectl-clearml 0.1.0 labelled ``team--a`` are both found."""
+    from kubectl_clearml.adapters.kube_connect import connect
+    from kubectl_clearml.cli.shm_live import scan_pods
+
+    failed = {"terminated": {"exitCode": 1, "message": "NCCL WARN Error while creating shared memory segment"}}
+    for name, label in (("ref", "team-a"), ("old", "team--a"), ("other", "team-b")):
+        kube.store.add({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default",
+                        "labels": {"clearml-agent-queue-name": label}}, "spec": {"containers": [{"name": "c"}]},
+                        "status": {"phase": "Pending", "containerStatuses": [{"name": "c", "state": failed}]}})  # fmt: skip
+    client = connect(kube.write_kubeconfig(tmp_path / "kc", namespace="default", context="s"), env={})
+    findings = scan_pods(client, "default", "team__a", max_pods=10, tail_lines=10)
+    assert sorted({f["pod"] for f in findings}) == ["old", "ref"]
