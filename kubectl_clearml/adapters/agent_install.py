@@ -25,6 +25,8 @@ import base64
 import binascii
 import gzip
 import json
+import posixpath
+import re
 import sys
 import zlib
 from dataclasses import dataclass, field
@@ -245,10 +247,19 @@ class LiveInstall:
 
 
 def template_configmap_name(deployment: dict[str, Any]) -> str | None:
-    """The ConfigMap behind the glue's ``/root/template`` mount."""
+    """The ConfigMap behind the glue's template mount: the directory of ``--template-yaml`` in its
+    K8S_GLUE_EXTRA_ARGS (chart 5.3.2 agentk8sglue-deployment.yaml:105-108), else ``/root/template``, else a
+    mount ending in ``/template`` (enterprise ≥ 6.12.3 runs as non-root with HOME /home/nonroot, clearml-docs
+    enterprise_agent_upgrade_6_12_3.md)."""
     spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
     container = glue_container(deployment) or {}
-    mounts = [m.get("name") for m in container.get("volumeMounts") or [] if m.get("mountPath") == TEMPLATE_MOUNT]
+    args = env_plain_value(last_env_entry(container.get("env"), "K8S_GLUE_EXTRA_ARGS")) or ""
+    match = re.search(r"--template-yaml\s+(\S+)", args)
+    wanted = [posixpath.dirname(match.group(1)), match.group(1)] if match else []
+    paths = [str(m.get("mountPath") or "").rstrip("/") for m in container.get("volumeMounts") or []]
+    chosen = next((p for p in wanted if p in paths), None) or (TEMPLATE_MOUNT if TEMPLATE_MOUNT in paths else None)
+    chosen = chosen or next((p for p in paths if p.endswith("/template")), None)
+    mounts = [m.get("name") for m in container.get("volumeMounts") or [] if str(m.get("mountPath")).rstrip("/") == chosen]
     for volume in spec.get("volumes") or []:
         if volume.get("name") in mounts and isinstance(volume.get("configMap"), dict):
             return str(volume["configMap"].get("name"))

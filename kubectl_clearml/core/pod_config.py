@@ -68,13 +68,18 @@ def config_from_values(values: Mapping[str, Any], fullname: str, glue_env: Seque
 
 
 def config_from_glue_pod(pod_spec: Mapping[str, Any], glue_env: Sequence[Mapping[str, Any]]) -> PodConfig:
-    """From a live glue Deployment's pod spec: the Secret volume behind its ``/root/clearml.conf`` mount."""
+    """From a live glue Deployment's pod spec: the Secret volume behind its clearml.conf mount, the one at its
+    ``CLEARML_CONFIG_FILE`` (chart 5.3.2 agentk8sglue-deployment.yaml:110-113), else ``/root/clearml.conf``, else
+    one ending in ``/clearml.conf`` (enterprise ≥ 6.12.3 mounts under /home/nonroot)."""
     containers = [c for c in pod_spec.get("containers") or [] if isinstance(c, Mapping)]
     glue = next((c for c in containers if c.get("name") == "k8s-glue"), containers[0] if containers else {})
-    mount = next(
-        (m for m in glue.get("volumeMounts") or [] if isinstance(m, Mapping) and m.get("mountPath") == GLUE_CONF_MOUNT),
+    mounts = [m for m in glue.get("volumeMounts") or [] if isinstance(m, Mapping)]
+    config_file = next(
+        (str(e.get("value")) for e in reversed(glue_env) if isinstance(e, Mapping) and e.get("name") == "CLEARML_CONFIG_FILE"),
         None,
     )
+    mount = next((m for m in mounts if m.get("mountPath") in (config_file, GLUE_CONF_MOUNT)), None)
+    mount = mount or next((m for m in mounts if str(m.get("mountPath")).endswith("/clearml.conf")), None)
     secret, key = None, CONF_KEY
     if mount is not None:
         volume: Mapping[str, Any] = next(

@@ -172,3 +172,16 @@ def test_the_in_pod_agent_of_the_sandbox_reads_the_mounted_configuration(world_o
     assert result.exit_code == 0, result.stderr
     assert "clearml_agent: configuration from Secret clearml-agent-ac key clearml.conf + glue extra lines" in result.stdout
     assert "clearml_agent: agent.package_manager.system_site_packages = True" in result.stdout
+
+
+def test_a_non_root_enterprise_glue_is_followed(world: Any, tmp_path: Path) -> None:
+    """Enterprise ≥ 6.12.3 mounts under /home/nonroot (DOCS enterprise_agent_upgrade_6_12_3.md): the template
+    ConfigMap and the clearml.conf Secret are still found from the live Deployment."""
+    task_id = str(world.clearml.state.create_task("t", queue="green", container={"image": "python:3.11-slim"}))
+    result = run_cli(
+        ["submit-pod", "-n", "clearml", task_id, "-q", "green", "--dry-run=client"], env=world.env, home=str(tmp_path)
+    )
+    assert result.exit_code == 0, result.stderr
+    pod = yaml.safe_load(result.stdout)
+    assert pod["metadata"]["labels"]["team"] == "green"  # the per-queue template, read from the live ConfigMap
+    assert any(v.get("secret", {}).get("secretName") == "clearml-agent-ac" for v in pod["spec"]["volumes"])
