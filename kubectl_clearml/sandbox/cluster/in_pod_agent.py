@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import re
 from typing import Any, Protocol
@@ -95,9 +96,6 @@ def configuration_lines(pod: Obj, secrets: list[Obj]) -> list[str]:
     """What ``clearml_agent execute`` in the pod reads as its configuration, for the pod's log: the Secret
     mounted at /etc/clearml-agent (key clearml.conf) followed by the extra lines in env, as the start script
     combines them; an agent without that mount uses its defaults (``system_site_packages: false``)."""
-    from pyhocon import ConfigFactory
-    from pyhocon.exceptions import ConfigException
-
     spec = pod.get("spec") or {}
     containers = spec.get("containers") or [{}]
     first = containers[0]
@@ -124,15 +122,25 @@ def configuration_lines(pod: Obj, secrets: list[Obj]) -> list[str]:
             text = ""
         source = f"Secret {ref.get('secretName')} key {key}"
     extra = next((e.get("value") for e in first.get("env") or [] if e.get("name") == EXTRA_CONF_ENV), "") or ""
+    head = f"clearml_agent: configuration from {source}" + (" + glue extra lines" if extra else "")
+    return [head, *_shown(text + "\n" + extra)]
+
+
+@functools.lru_cache(maxsize=64)
+def _shown(text: str) -> tuple[str, ...]:
+    """The keys the log shows, parsed once per distinct configuration (pyhocon is slow; pods share one)."""
+    from pyhocon import ConfigFactory
+    from pyhocon.exceptions import ConfigException
+
     try:
-        conf = ConfigFactory.parse_string(text + "\n" + extra)
+        conf = ConfigFactory.parse_string(text)
     except ConfigException as exc:
-        return [f"clearml_agent: cannot parse the configuration ({source}): {exc}"]
-    lines = [f"clearml_agent: configuration from {source}" + (" + glue extra lines" if extra else "")]
+        return (f"clearml_agent: cannot parse the configuration: {exc}",)
+    lines = []
     for key in SHOWN_KEYS:
         value = conf.get(key, None)
         if key.endswith("system_site_packages") and value is None:
             value = False  # the agent's default (clearml-agent agent.conf)
         if value is not None:
             lines.append(f"clearml_agent: {key} = {value!r}")
-    return lines
+    return tuple(lines)
