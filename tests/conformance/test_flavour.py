@@ -63,3 +63,34 @@ def test_legacy_4x_enterprise_features_is_enterprise() -> None:
     values = {"agentk8sglue": {"queue": "x"}, "enterpriseFeatures": {"enabled": True, "queues": {"a": {}}}}
     assert guess_flavour(values).flavour == "enterprise"
     assert guess_flavour(values, "clearml-agent").flavour == "enterprise"
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from kubectl_clearml.core.chart_rules import guess_flavour as _guess  # noqa: E402
+
+agent_keys = st.fixed_dictionaries(
+    {},
+    optional={
+        "queue": st.sampled_from(["red", "a,b"]),
+        "queues": st.just({"q": {}}),
+        "createQueues": st.booleans(),
+        "orchestrationDashboard": st.just({"gpu": {"reportMax": 2}}),
+    },
+)
+
+
+@given(agent_keys, st.sampled_from(["clearml-agent", "clearml-enterprise-agent"]))
+def test_a_known_chart_decides_whatever_the_keys(agent: dict[str, Any], chart: str) -> None:
+    guess = _guess({"agentk8sglue": agent}, chart)
+    assert guess.flavour == ("enterprise" if chart == "clearml-enterprise-agent" else "oss") and guess.from_chart
+
+
+@given(agent_keys)
+def test_from_values_the_guess_names_its_keys_and_a_mix_is_open_source(agent: dict[str, Any]) -> None:
+    guess = _guess({"agentk8sglue": agent})
+    assert guess.flavour == ("enterprise" if guess.enterprise_keys and not guess.oss_keys else "oss")
+    assert bool(guess.oss_keys) == ("queue" in agent)
+    if guess.mixed:
+        assert "templateOverrides is ignored" in guess.notes()[0]

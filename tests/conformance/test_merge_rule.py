@@ -81,3 +81,41 @@ def test_diff_template_states_the_rule_and_why(tmp_path: Path) -> None:
     assert "note: merge rule: deep (maps merge, lists replace): enterprise 6.11 added extraVolumes" in default.stderr
     other = run_cli(["diff-template", "q", "-f", str(values), "--merge", "strategic"], home=str(tmp_path))
     assert "note: merge rule: strategic (--merge); the chart's own rule is deep" in other.stderr
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from kubectl_clearml.core.templates import merge_pod_values  # noqa: E402
+
+leaf = st.one_of(st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=3))
+tree = st.recursive(leaf, lambda kids: st.dictionaries(st.sampled_from("abc"), kids, max_size=3), max_leaves=8)
+pod_values = st.dictionaries(st.sampled_from(["resources", "labels", "env", "tolerations"]), tree, max_size=4)
+
+
+@given(pod_values, pod_values)
+def test_deep_rule_lists_replace_maps_merge(base: dict[str, Any], override: dict[str, Any]) -> None:
+    merged = merge_pod_values(base, override, "deep")
+
+    def check(b: Any, o: Any, m: Any) -> None:
+        if isinstance(o, dict) and isinstance(b, dict):
+            assert set(m) == set(b) | set(o)
+            for key in m:
+                if key in o:
+                    check(b.get(key), o[key], m[key])
+                else:
+                    assert m[key] == b[key]
+        else:
+            assert m == o  # a list or a scalar in the override replaces whatever the base had
+
+    check(base, override, merged)
+
+
+@given(pod_values, pod_values)
+def test_replace_rule_keeps_no_part_of_a_replaced_key(base: dict[str, Any], override: dict[str, Any]) -> None:
+    merged = merge_pod_values(base, override, "replace")
+    for key, value in override.items():
+        if value or value is True:  # Helm's `default` takes 0, "", [], {} as unset (4.0.10 _helpers.tpl:149-236)
+            assert merged[key] == value
+        else:
+            assert merged.get(key) == base.get(key)
