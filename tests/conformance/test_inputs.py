@@ -114,3 +114,49 @@ def test_the_seed_values_render_as_the_seeded_configmap() -> None:
     seeded = yaml.safe_load(configmap["data"]["template.yaml"])
     seeded = {**seeded, "metadata": {**seeded["metadata"], "namespace": "default"}}
     assert seeded == render_template(values, "clearml-agent", "default")
+
+
+DOCS_EXAMPLE: dict[str, Any] = {  # DOCS clearml_agent_custom_workload.md:51-90 and :29-46, :92-130
+    "agentk8sglue": {
+        "basePodTemplate": {"labels": {"team": "red"}, "resources": {"limits": {"memory": "1Gi"}}},
+        "createQueues": True,
+        "queues": {
+            "red": {"templateOverrides": {}},
+            "blue": {"templateOverrides": {"labels": {"team": "blue"}}},
+            "green": {"templateOverrides": {"labels": {"team": "green"}, "annotations": {"example": "example value"},
+                      "resources": {"limits": {"memory": "2Gi"}}, "env": [{"name": "MY_ENV", "value": "my_value"}]}},
+            "1xGPU": {"templateOverrides": {"resources": {"limits": {"nvidia.com/gpu": 1}}}},
+            "GPUshm": {"templateOverrides": {"resources": {"limits": {"nvidia.com/gpu": "2"}},
+                       "extraVolumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "32Gi"}}],
+                       "extraVolumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}]}},
+        },
+    }
+}  # fmt: skip
+
+
+def test_the_enterprise_docs_example_as_the_docs_describe_it() -> None:
+    """The docs say: red inherits team=red and 1Gi; blue overrides the label and inherits 1Gi; green overrides
+    label and memory and adds an annotation and an env (clearml_agent_custom_workload.md:53-58)."""
+    cfg = config_from_user_values([DOCS_EXAMPLE], release="clearml-enterprise-agent")
+    assert cfg.flavour == "enterprise" and cfg.merge_rule[0] == "deep"
+
+    def view(queue: str) -> tuple[Any, Any, Any, list[str]]:
+        pod = cfg.effective_template(queue)
+        container = pod["spec"]["containers"][0]
+        env = [e["name"] for e in container["env"] if not e["name"].startswith("CLEARML_")]
+        return pod["metadata"]["labels"], pod["metadata"]["annotations"], container["resources"]["limits"], env
+
+    assert view("red") == ({"team": "red"}, {}, {"memory": "1Gi"}, [])
+    assert view("blue") == ({"team": "blue"}, {}, {"memory": "1Gi"}, [])
+    assert view("green") == ({"team": "green"}, {"example": "example value"}, {"memory": "2Gi"}, ["MY_ENV"])
+    # maps merge under the 6.x rule: the GPU queue keeps the base's memory limit (an assumption, said so)
+    assert view("1xGPU")[2] == {"memory": "1Gi", "nvidia.com/gpu": 1}
+    shm = cfg.effective_template("GPUshm")["spec"]
+    assert shm["volumes"] == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "32Gi"}}]
+    assert shm["containers"][0]["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
+
+
+def test_the_same_values_on_the_open_source_chart_give_one_template() -> None:
+    """CHART_5_3_2 agentk8sglue-configmap.yaml:11-83: every queue gets basePodTemplate."""
+    cfg = config_from_user_values([DOCS_EXAMPLE], release="clearml-agent", flavour="oss")
+    assert cfg.effective_template("green") == cfg.base_template
