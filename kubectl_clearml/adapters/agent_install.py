@@ -25,8 +25,6 @@ import base64
 import binascii
 import gzip
 import json
-import posixpath
-import re
 import sys
 import zlib
 from dataclasses import dataclass, field
@@ -39,13 +37,12 @@ from kubectl_clearml.adapters.kube import Kube
 from kubectl_clearml.adapters.values_file import load_values, parse_values, register_value_secrets
 from kubectl_clearml.core.agent_config import AgentConfig, load_agent_config
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_CHART_NAME, OSS_CHART_NAME, Flavour
-from kubectl_clearml.core.chart_rules import env_plain_value, last_env_entry, split_queue_list
+from kubectl_clearml.core.chart_rules import env_plain_value, last_env_entry, split_queue_list, template_mount_path
 from kubectl_clearml.core.templates import RenderedTemplate, parse_rendered_template
 from kubectl_clearml.core.values import coalesce
 from kubectl_clearml.errors import AuthError, NotFoundError, UsageError
 
 AGENT_CHARTS = (OSS_CHART_NAME, ENTERPRISE_CHART_NAME)
-TEMPLATE_MOUNT = "/root/template"
 TEMPLATE_KEY = "template.yaml"
 GZIP_MAGIC = b"\x1f\x8b\x08"
 
@@ -247,18 +244,10 @@ class LiveInstall:
 
 
 def template_configmap_name(deployment: dict[str, Any]) -> str | None:
-    """The ConfigMap behind the glue's template mount: the directory of ``--template-yaml`` in its
-    K8S_GLUE_EXTRA_ARGS (chart 5.3.2 agentk8sglue-deployment.yaml:105-108), else ``/root/template``, else a
-    mount ending in ``/template`` (enterprise ≥ 6.12.3 runs as non-root with HOME /home/nonroot, clearml-docs
-    enterprise_agent_upgrade_6_12_3.md)."""
+    """The ConfigMap behind the glue's template mount (core.chart_rules.template_mount_path)."""
     spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
     container = glue_container(deployment) or {}
-    args = env_plain_value(last_env_entry(container.get("env"), "K8S_GLUE_EXTRA_ARGS")) or ""
-    match = re.search(r"--template-yaml\s+(\S+)", args)
-    wanted = [posixpath.dirname(match.group(1)), match.group(1)] if match else []
-    paths = [str(m.get("mountPath") or "").rstrip("/") for m in container.get("volumeMounts") or []]
-    chosen = next((p for p in wanted if p in paths), None) or (TEMPLATE_MOUNT if TEMPLATE_MOUNT in paths else None)
-    chosen = chosen or next((p for p in paths if p.endswith("/template")), None)
+    chosen = template_mount_path(container)
     mounts = [m.get("name") for m in container.get("volumeMounts") or [] if str(m.get("mountPath")).rstrip("/") == chosen]
     for volume in spec.get("volumes") or []:
         if volume.get("name") in mounts and isinstance(volume.get("configMap"), dict):

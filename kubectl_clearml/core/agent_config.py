@@ -44,16 +44,18 @@ from kubectl_clearml.core.chart_defaults import (
     chart_name_for,
     defaults_for,
 )
+
+# split_queue_list, detect_flavour, REPORT_MAX_GPU_KEYS moved to chart_rules; re-exported for callers of this module
+from kubectl_clearml.core.chart_rules import REPORT_MAX_GPU_KEYS as REPORT_MAX_GPU_KEYS
+from kubectl_clearml.core.chart_rules import detect_flavour as detect_flavour
 from kubectl_clearml.core.chart_rules import (
-    REPORT_MAX_GPU_KEYS,
-    detect_flavour,
     env_plain_value,
     glue_env,
     guess_flavour,
     last_env_entry,
     merge_rule,
-    split_queue_list,
 )
+from kubectl_clearml.core.chart_rules import split_queue_list as split_queue_list
 from kubectl_clearml.core.templates import (
     MergeMode,
     RenderContext,

@@ -173,3 +173,19 @@ def guess_flavour(values: Mapping[str, Any], chart_name: str | None = None) -> F
 def detect_flavour(values: Mapping[str, Any], chart_name: str | None = None) -> Flavour:
     """``guess_flavour(...).flavour``."""
     return guess_flavour(values, chart_name).flavour
+
+
+TEMPLATE_MOUNT = "/root/template"  # chart 5.3.2 agentk8sglue-deployment.yaml:68-69
+
+
+def template_mount_path(container: Mapping[str, Any]) -> str | None:
+    """Where the glue container mounts its template ConfigMap: the directory of ``--template-yaml`` in its
+    K8S_GLUE_EXTRA_ARGS (chart 5.3.2 agentk8sglue-deployment.yaml:105-108), else ``/root/template``, else a
+    mount ending in ``/template`` (enterprise ≥ 6.12.3 runs as non-root with HOME /home/nonroot, clearml-docs
+    enterprise_agent_upgrade_6_12_3.md)."""
+    args = env_plain_value(last_env_entry(container.get("env"), "K8S_GLUE_EXTRA_ARGS")) or ""
+    match = re.search(r"--template-yaml\s+(\S+)", args)
+    wanted = [match.group(1).rsplit("/", 1)[0], match.group(1)] if match else []
+    paths = [str(m.get("mountPath") or "").rstrip("/") for m in container.get("volumeMounts") or []]
+    chosen = next((p for p in wanted if p in paths), None) or (TEMPLATE_MOUNT if TEMPLATE_MOUNT in paths else None)
+    return chosen or next((p for p in paths if p.endswith("/template")), None)
