@@ -35,14 +35,14 @@ import yaml
 from kubectl_clearml.adapters.agent_credentials import glue_container
 from kubectl_clearml.adapters.kube import Kube
 from kubectl_clearml.adapters.values_file import load_values, parse_values, register_value_secrets
-from kubectl_clearml.core.agent_config import AgentConfig, load_agent_config, split_queue_list
+from kubectl_clearml.core.agent_config import AgentConfig, load_agent_config
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_CHART_NAME, OSS_CHART_NAME, Flavour
+from kubectl_clearml.core.chart_rules import env_plain_value, last_env_entry, split_queue_list, template_mount_path
 from kubectl_clearml.core.templates import RenderedTemplate, parse_rendered_template
 from kubectl_clearml.core.values import coalesce
 from kubectl_clearml.errors import AuthError, NotFoundError, UsageError
 
 AGENT_CHARTS = (OSS_CHART_NAME, ENTERPRISE_CHART_NAME)
-TEMPLATE_MOUNT = "/root/template"
 TEMPLATE_KEY = "template.yaml"
 GZIP_MAGIC = b"\x1f\x8b\x08"
 
@@ -244,10 +244,11 @@ class LiveInstall:
 
 
 def template_configmap_name(deployment: dict[str, Any]) -> str | None:
-    """The ConfigMap behind the glue's ``/root/template`` mount."""
+    """The ConfigMap behind the glue's template mount (core.chart_rules.template_mount_path)."""
     spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
     container = glue_container(deployment) or {}
-    mounts = [m.get("name") for m in container.get("volumeMounts") or [] if m.get("mountPath") == TEMPLATE_MOUNT]
+    chosen = template_mount_path(container)
+    mounts = [m.get("name") for m in container.get("volumeMounts") or [] if str(m.get("mountPath")).rstrip("/") == chosen]
     for volume in spec.get("volumes") or []:
         if volume.get("name") in mounts and isinstance(volume.get("configMap"), dict):
             return str(volume["configMap"].get("name"))
@@ -255,10 +256,10 @@ def template_configmap_name(deployment: dict[str, Any]) -> str | None:
 
 
 def _served_queues(deployment: dict[str, Any]) -> list[str] | None:
-    for entry in (glue_container(deployment) or {}).get("env") or []:
-        if entry.get("name") == "K8S_GLUE_QUEUE" and "value" in entry:
-            return split_queue_list(entry["value"])
-    return None
+    """The glue's queues from its env: the last K8S_GLUE_QUEUE wins, as for ``-f`` values (core.agent_config)."""
+    entry = last_env_entry((glue_container(deployment) or {}).get("env"), "K8S_GLUE_QUEUE")
+    value = env_plain_value(entry)
+    return split_queue_list(value) if value is not None else None
 
 
 def _find_glue_deployment(kube: Kube, namespace: str, name: str | None) -> dict[str, Any] | None:

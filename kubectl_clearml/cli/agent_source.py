@@ -44,6 +44,7 @@ def agent_templates(g: Globals, kube: Any, values: tuple[str, ...] = (), release
 
 
 def templates_of(cfg: AgentConfig) -> AgentTemplates:
+    from kubectl_clearml.core.agent_glue import reference_failure_lines
     from kubectl_clearml.core.queues import AgentTemplates
 
     names = list(dict.fromkeys([*cfg.queues, *cfg.all_queues()]))
@@ -51,6 +52,7 @@ def templates_of(cfg: AgentConfig) -> AgentTemplates:
         served=tuple(cfg.queues),
         base=cfg.base_template,
         effective={name: cfg.effective_template(name) for name in names},
+        reference_failures=tuple(f"{where}: {why}" for where, why in reference_failure_lines(cfg)),
     )
 
 

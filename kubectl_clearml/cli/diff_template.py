@@ -76,14 +76,14 @@ Exit status: 0 no differences, 1 differences (or --lint findings), 2 bad input, 
 @click.option(
     "--merge",
     type=click.Choice(MERGE_MODES),
-    default="strategic",
-    show_default=True,
-    help="How templateOverrides combine with basePodTemplate: Kubernetes strategic merge, or top-level replace.",
+    default=None,
+    help="How templateOverrides combine with basePodTemplate (default: the chart's rule: replace for 4.x, deep for "
+    "enterprise 6.x): deep (maps merge, lists replace), replace (each key replaced) or strategic (Kubernetes).",
 )
 @click.option(
     "--flavour",
     type=click.Choice(("oss", "enterprise")),
-    help="Chart flavour of -f values (default: detected; enterprise when `queues` are set).",
+    help="Chart flavour of -f values (default: the live chart, else guessed from the keys; a mix of `queue` and `queues` reads as open-source, with a warning).",
 )
 @click.option(
     "-C",
@@ -105,7 +105,7 @@ def command(
     live: bool,
     reuse_values: bool,
     rendered: bool,
-    merge: str,
+    merge: str | None,
     flavour: str | None,
     context_lines: int,
     lint_only: bool,
@@ -126,6 +126,8 @@ def command(
     cfg, install = _load(g, layers, release, flavour, needs_cluster=live or rendered or not layers)
     for note in cfg.notes:
         _note(note)
+    if cfg.flavour == "enterprise" and any(cfg.has_overrides(q) for q in cfg.all_queues()):
+        _note(merge_note(cfg, merge))
     findings = _lint(cfg, install, merge)
     target = None
     if (live or rendered) and layers:
@@ -278,10 +280,16 @@ def _queues(cfg: AgentConfig, queues: tuple[str, ...], every: bool, merge: Any) 
     _require(cfg, names)
     if cfg.flavour == "oss":
         _note("open-source chart: one pod template for every queue of the release")
-    elif any(cfg.has_overrides(q) for q in names) and merge == "strategic":
-        _note("merge rule: strategic (assumed; the enterprise docs do not say; try --merge replace)")
     base = _clean(cfg.base_template)
     return [Comparison(q, BASE, q, base, _clean(cfg.effective_template(q, merge))) for q in names]
+
+
+def merge_note(cfg: AgentConfig, merge: str | None) -> str:
+    """Which rule combined templateOverrides with basePodTemplate, and why."""
+    rule, why = cfg.merge_rule
+    if merge and merge != rule:
+        return f"merge rule: {merge} (--merge); the chart's own rule is {why}"
+    return f"merge rule: {why} (--merge {' or '.join(m for m in MERGE_MODES if m != rule)} for another)"
 
 
 def _require(cfg: AgentConfig, names: Any) -> None:

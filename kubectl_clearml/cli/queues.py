@@ -19,7 +19,8 @@ from kubectl_clearml.cli.queues_data import (
     source_options,
     values_option,
 )
-from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL, safe_label_value
+from kubectl_clearml.core.pod_labels import queue_label_values
+from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL
 from kubectl_clearml.core.queues import (
     build_rows,
     human_age,
@@ -205,7 +206,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         p
         for p in data.pods or []
         if (p["metadata"].get("labels") or {}).get(QUEUE_ID_LABEL) == queue.get("id")
-        or (p["metadata"].get("labels") or {}).get("clearml-agent-queue-name") == safe_label_value(queue["name"])
+        or (p["metadata"].get("labels") or {}).get("clearml-agent-queue-name") in queue_label_values(queue["name"])
     ]
     known = data.queues is not None  # else the pending tasks are unknown, not none
     pod_rows = [

@@ -92,6 +92,7 @@ def collect(
     if values or data.kube is not None:
         try:
             data.agent = agent_templates(g, data.kube, values, release)
+            data.notes.extend(data.agent.reference_failures)
         except NotFoundError as exc:
             if release:
                 raise  # the release the user named is not there: an error, as in every other command

@@ -180,7 +180,7 @@ def command(
     # A glue must not hang on one slow answer: both clients give up after --request-timeout.
     clearml.timeout = (min(5.0, request_timeout), request_timeout)
     kube.request_timeout = request_timeout
-    names, templates, limits, gpu_count, secret = _agent_view(kube, values, template, queues, release)
+    names, templates, limits, gpu_count, secret, pod_options = _agent_view(kube, values, template, queues, release)
     settings = build_run_settings(
         clearml,
         namespace=kube.namespace,
@@ -205,10 +205,11 @@ def command(
         fit_options=FitOptions(backfill, backfill_limit, unschedulable_after, allow_autoscale),
         # A daemon waits out a server that is still coming up; someone at a terminal wants the error.
         start_attempts=1 if dry_run or once else 10,
+        pod_options=pod_options,
     )
 
     def reload_templates() -> dict[str, Any]:
-        return _agent_view(kube, values, template, tuple(names), release)[1]
+        return _agent_view(kube, values, template, tuple(names), release)[1]  # templates
 
     engine = GlueEngine(clearml, kube, settings, reload_templates=reload_templates)
     if dry_run:
@@ -247,30 +248,34 @@ def _duration(value: str) -> float | None:
 
 def _agent_view(
     kube: Any, values: tuple[str, ...], template: str | None, queues: tuple[str, ...], release: str | None
-) -> tuple[list[str], dict[str, Any], dict[str, int], int, str | None]:
-    """(queues, templates by queue, maxPods by queue, dashboard GPU count, credentials Secret).
+) -> tuple[list[str], dict[str, Any], dict[str, int], int, str | None, dict[str, Any]]:
+    """(queues, templates by queue, maxPods by queue, dashboard GPU count, credentials Secret, GlueSettings
+    options from the install: clearml.conf Secret, default image, string templates).
 
     From -f values files, else a --template file for every queue, else the agent installed in the namespace.
     """
     from kubectl_clearml.adapters import agent_install
     from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
+    from kubectl_clearml.core.agent_glue import glue_modes, task_pod_config
     from kubectl_clearml.core.templates import credentials_secret_name
 
     if values and template:
         raise UsageError("-f/--values and --template are exclusive", hint="put the template in the values instead")
     if template:
-        return list(queues), _templates_from_file(template), {}, 0, None
+        return list(queues), _templates_from_file(template), {}, 0, None, {}
     cfg: AgentConfig
+    deployment = None
     if values:
         cfg = config_from_user_values(agent_install.load_values_files(values), namespace=kube.namespace)
     else:
         try:
-            cfg = agent_install.find_install(kube, kube.namespace, release).config
+            install = agent_install.find_install(kube, kube.namespace, release)
         except NotFoundError:
             if not queues:
                 raise
             LOG.warning("no agent install in namespace %s: pods get a minimal template", kube.namespace)
-            return list(queues), {"*": None}, {}, 0, None
+            return list(queues), {"*": None}, {}, 0, None, {}
+        cfg, deployment = install.config, install.deployment
     names = list(queues) or list(cfg.queues)
     templates: dict[str, Any] = {q: cfg.effective_template(q) for q in names}
     limits: dict[str, int] = {}
@@ -278,7 +283,18 @@ def _agent_view(
         max_pods = cfg.queue_settings(q).get("maxPods")
         if max_pods is not None:
             limits[q] = int(max_pods)
-    return names, templates, limits, int(cfg.report_max_gpu or 0), credentials_secret_name(cfg.values, cfg.fullname)
+    secret = credentials_secret_name(cfg.values, cfg.fullname)
+    modes = glue_modes(cfg, names[0], deployment) if names else None
+    if modes is not None and modes.ports_max_services:
+        LOG.warning("ports mode (sessions.portModeEnabled) is not supported by run-glue: pods get no pod-N label")
+    for note in modes.notes if modes is not None else ():
+        LOG.warning("%s", note)
+    pod_options: dict[str, Any] = {"pod_config": task_pod_config(cfg, deployment)}
+    if modes is not None:
+        pod_options["default_image"] = modes.default_image  # the glue's CLEARML_DOCKER_IMAGE
+        pod_options["string_templates"] = modes.string_templates
+        pod_options["custom_script"] = modes.custom_script
+    return names, templates, limits, int(cfg.report_max_gpu or 0), secret, pod_options
 
 
 def _templates_from_file(path: str) -> dict[str, Any]:

@@ -108,13 +108,13 @@ def check_live(g: Globals, queues: tuple[str, ...], *, release: str | None, merg
 
 def scan_pods(kube: Any, namespace: str, queue: str, *, max_pods: int, tail_lines: int) -> list[dict[str, Any]]:
     """Shared-memory failures in the termination messages and logs of the queue's most recent task pods."""
-    from kubectl_clearml.core.podbuilder import safe_label_value
+    from kubectl_clearml.core.pod_labels import queue_label_values
     from kubectl_clearml.core.shm import find_shm_failures, termination_messages
     from kubectl_clearml.errors import KubectlClearmlError
 
     if max_pods == 0:
         return []
-    selector = f"clearml-agent-queue-name={safe_label_value(queue)}"
+    selector = f"clearml-agent-queue-name in ({','.join(queue_label_values(queue))})"
     pods = list(kube.list("pods", namespace, label_selector=selector))
     pods.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
     findings: list[dict[str, Any]] = []

@@ -106,6 +106,8 @@ def command(
     built = _build(request, source, client)
     for text in [*source.notes, *built.notes]:
         note(text)
+    for text in source.warnings:
+        warn(text)
     if built.dropped:
         warn(built.status_message())
     namespace = _namespace(g, built, kube)

@@ -11,9 +11,9 @@ from typing import Any
 
 from kubectl_clearml.cli.options import Globals
 from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
+from kubectl_clearml.core.agent_glue import glue_modes, reference_failure_lines, task_pod_config
 from kubectl_clearml.core.podbuilder import GlueSettings
 from kubectl_clearml.core.templates import credentials_secret_name
-from kubectl_clearml.core.values import get_path
 from kubectl_clearml.errors import NotFoundError, UsageError
 
 FALLBACK_WORKER_ID = "kubectl-clearml-submit-pod"
@@ -26,6 +26,7 @@ class PodSource:
     template: dict[str, Any]
     settings: GlueSettings
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the reference agent would fail on this input
 
 
 def resolve_source(
@@ -51,7 +52,8 @@ def resolve_source(
         if not _template_env(template, "CLEARML_API_SECRET_KEY"):
             notes.append("the template passes no ClearML credentials: the task's agent will not authenticate")
         return PodSource(queue_id, queue_name, template, settings, notes)
-    cfg, live_worker_id = _config(g, kube, values_files, release, namespace)
+    cfg, deployment = _config(g, kube, values_files, release, namespace)
+    live_worker_id = _deployment_worker_id(deployment)
     notes.extend(cfg.notes)
     if not cfg.has_queue(queue_name):
         if client is None:
@@ -60,13 +62,54 @@ def resolve_source(
             )
         notes.append(f"queue {queue_name} is not served by the agent {cfg.fullname}: using its base template")
     template = cfg.effective_template(queue_name)
+    if not (worker_id or live_worker_id or cfg.worker_id):
+        notes.append(
+            "the glue's CLEARML_WORKER_ID is not a plain value: the CLEARML=agent-… label assumes the chart's "
+            f"default {cfg.fullname!r} (pass --worker-id)"
+        )
+    modes = glue_modes(cfg, queue_name, deployment)
+    notes.extend(modes.notes)
     settings = GlueSettings(
-        worker_id=worker_id or live_worker_id or cfg.fullname,  # the chart's CLEARML_WORKER_ID default
+        # The last CLEARML_WORKER_ID of the glue container (chart 5.3.2 agentk8sglue-deployment.yaml:134-146).
+        worker_id=worker_id or live_worker_id or cfg.worker_id or cfg.fullname,
         credentials_secret=credentials_secret_name(cfg.values, cfg.fullname),
-        default_image=str(get_path(cfg.values, "agentk8sglue.defaultContainerImage") or GlueSettings.default_image),
+        default_image=modes.default_image,
         namespace=cfg.namespace,
+        pod_config=task_pod_config(cfg, deployment),
+        use_image_entrypoint=modes.use_image_entrypoint,
+        string_templates=modes.string_templates,
+        custom_script=modes.custom_script,
+        port_slot=_port_slot(kube, cfg.namespace, modes.ports_max_services, notes),
     )
-    return PodSource(queue_id, queue_name, template, settings, notes)
+    warnings = [f"{where}: {why}" for where, why in reference_failure_lines(cfg) if _concerns(where, queue_name)]
+    return PodSource(queue_id, queue_name, template, settings, notes, warnings)
+
+
+def _port_slot(kube: Any, namespace: str, max_services: int | None, notes: list[str]) -> int | None:
+    """Ports mode: the first Session Service no pod uses, as the reference glue picks it (k8s.py:625-690)."""
+    from kubectl_clearml.core.pod_labels import SERIAL_LABELS, first_free_slot
+
+    if not max_services:
+        return None
+    if kube is None:
+        notes.append("ports mode: which Session Service is free is unknown without the cluster: showing pod-1")
+        return 1
+    pods = [p for key in SERIAL_LABELS for p in kube.list("pods", namespace, label_selector=key)]
+    slot = first_free_slot(pods, max_services)
+    if slot is None:
+        raise UsageError(
+            f"ports mode: all {max_services} Session Services are in use",
+            f"namespace {namespace}",
+            "the reference glue re-enqueues the task until one is free (k8s.py:670-685); wait, or delete a pod",
+        )
+    return slot
+
+
+def _concerns(where: str, queue: str) -> bool:
+    """A finding about the base, the served queue list, or this queue (not another queue's overrides)."""
+    if where.startswith("agentk8sglue.queues.") or where.startswith("queue "):
+        return where.startswith(f"agentk8sglue.queues.{queue}.") or where == f"queue {queue}"
+    return True
 
 
 def _resolve_queue(client: Any, queue: str) -> tuple[str, str]:
@@ -79,25 +122,24 @@ def _resolve_queue(client: Any, queue: str) -> tuple[str, str]:
 
 def _config(
     g: Globals, kube: Any, values_files: tuple[str, ...], release: str | None, namespace: str
-) -> tuple[AgentConfig, str | None]:
-    """The agent's configuration and, from a live install, the worker id its glue runs with."""
+) -> tuple[AgentConfig, dict[str, Any] | None]:
+    """The agent's configuration and, from a live install, its glue Deployment."""
     from kubectl_clearml.adapters import agent_install
 
     if values_files:
         layers = agent_install.load_values_files(values_files)
         return config_from_user_values(layers, release=release, namespace=namespace), None
     install = agent_install.find_install(kube, namespace, release)
-    return install.config, _deployment_worker_id(install.deployment)
+    return install.config, install.deployment
 
 
 def _deployment_worker_id(deployment: dict[str, Any] | None) -> str | None:
+    """The live glue's worker id: its last CLEARML_WORKER_ID (the same rule as ``-f``, core.agent_config)."""
     from kubectl_clearml.adapters.agent_credentials import glue_container
+    from kubectl_clearml.core.chart_rules import env_plain_value, last_env_entry
 
     container = glue_container(deployment) if deployment else None
-    for env in (container or {}).get("env") or []:
-        if env.get("name") == "CLEARML_WORKER_ID" and env.get("value"):
-            return str(env["value"])
-    return None
+    return env_plain_value(last_env_entry((container or {}).get("env"), "CLEARML_WORKER_ID"))
 
 
 def _load_template(path: str) -> dict[str, Any]:

@@ -7,7 +7,12 @@ API (pure)::
     cfg.flavour                 # "oss" | "enterprise"
     cfg.queues                  # queues the agent serves, in order
     cfg.base_template           # the rendered basePodTemplate (a Pod-shaped dict)
-    cfg.effective_template("green", merge="strategic")   # the rendered template of one queue
+    cfg.effective_template("green")                      # the rendered template of one queue (cfg.merge_rule)
+    cfg.merge_rule              # ("deep" | "replace", why): templateOverrides over basePodTemplate, per chart
+    cfg.worker_id               # the glue's CLEARML_WORKER_ID (last entry wins)
+
+The rules that need only values live in core/chart_rules.py; what the glue does with a config (its task
+clearml.conf, modes, the inputs it fails on) in core/agent_glue.py.
     cfg.effective_pod_values("green")                    # the same before rendering (values shape)
     cfg.overrides("green"), cfg.queue_settings("green"), cfg.has_overrides("green")
     cfg.create_queues, cfg.report_max_gpu, cfg.uses_default_credentials, cfg.notes
@@ -26,7 +31,6 @@ note, and lint reports them); every served queue then gets the base template.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +44,18 @@ from kubectl_clearml.core.chart_defaults import (
     chart_name_for,
     defaults_for,
 )
+
+# split_queue_list, detect_flavour, REPORT_MAX_GPU_KEYS moved to chart_rules; re-exported for callers of this module
+from kubectl_clearml.core.chart_rules import REPORT_MAX_GPU_KEYS as REPORT_MAX_GPU_KEYS
+from kubectl_clearml.core.chart_rules import detect_flavour as detect_flavour
+from kubectl_clearml.core.chart_rules import (
+    env_plain_value,
+    glue_env,
+    guess_flavour,
+    last_env_entry,
+    merge_rule,
+)
+from kubectl_clearml.core.chart_rules import split_queue_list as split_queue_list
 from kubectl_clearml.core.templates import (
     MergeMode,
     RenderContext,
@@ -53,12 +69,6 @@ from kubectl_clearml.errors import UsageError
 
 DEFAULT_RELEASE = "clearml-agent"
 
-# Newest first: the first one present wins (agent-chart.md §6).
-REPORT_MAX_GPU_KEYS = (
-    "agentk8sglue.orchestrationDashboard.gpu.reportMax",
-    "agentk8sglue.orchestrationDashboard.reportMaxGpu",
-    "agentk8sglue.dashboardReportMaxGpu",
-)
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,14 @@ class AgentConfig:
 
     @property
     def render_context(self) -> RenderContext:
-        return RenderContext(fullname=self.fullname, namespace=self.namespace, flavour=self.flavour)
+        return RenderContext(
+            fullname=self.fullname, namespace=self.namespace, flavour=self.flavour, file_mounts_secret=f"{self.fullname}-fm"
+        )
+
+    def _queue_context(self, queue: str) -> RenderContext:
+        own = "fileMounts" in self.overrides(queue)  # 4.0.10 _helpers.tpl:163-171: the queue's own Secret
+        secret = f"{self.fullname}-{queue}-fm" if own else f"{self.fullname}-fm"
+        return RenderContext(self.fullname, self.namespace, self.flavour, secret)
 
     @property
     def base_template(self) -> dict[str, Any]:
@@ -119,48 +136,41 @@ class AgentConfig:
         qc = self.queue_configs.get(queue)
         return dict(qc.settings) if qc else {}
 
-    def effective_pod_values(self, queue: str, merge: MergeMode = "strategic") -> dict[str, Any]:
-        return merge_pod_values(self.base_values, self.overrides(queue), merge)
+    @property
+    def merge_rule(self) -> tuple[MergeMode, str]:
+        """How this chart combines templateOverrides with basePodTemplate, and the evidence (see ``merge_rule``)."""
+        return merge_rule(self.flavour, self.chart_version, self.legacy_layout)
 
-    def effective_template(self, queue: str, merge: MergeMode = "strategic") -> dict[str, Any]:
+    @property
+    def legacy_layout(self) -> bool:
+        """3.x/4.x values: the open-source chart with ``enterpriseFeatures``."""
+        return get_path(self.values, "enterpriseFeatures.enabled") is True or (
+            bool(get_path(self.values, "enterpriseFeatures.queues")) and not get_path(self.values, "agentk8sglue.queues")
+        )
+
+    def effective_pod_values(self, queue: str, merge: MergeMode | None = None) -> dict[str, Any]:
+        return merge_pod_values(self.base_values, self.overrides(queue), merge or self.merge_rule[0])
+
+    def effective_template(self, queue: str, merge: MergeMode | None = None) -> dict[str, Any]:
         """The rendered template of ``queue``: computed from the values (or the live one when values are unknown)."""
         if not self.values_known:
             live = self.live_template(queue)
             if live is not None:
                 return live
-        return render_pod_template(self.effective_pod_values(queue, merge), self.values, self.render_context)
+        return render_pod_template(self.effective_pod_values(queue, merge), self.values, self._queue_context(queue))
+
+    @property
+    def worker_id(self) -> str | None:
+        """The glue's worker id (its ``CLEARML=agent-<md5>`` label is made from it): the last
+        ``CLEARML_WORKER_ID`` of the glue container, the chart's fullname unless extraEnvs sets another; None
+        when it comes from ``valueFrom`` (known only inside the glue's pod)."""
+        if not self.values_known:
+            return None
+        return env_plain_value(last_env_entry(glue_env(self.values, self.fullname), "CLEARML_WORKER_ID"))
 
     def all_queues(self) -> list[str]:
         """Served queues first, then queues that only have configuration."""
         return self.queues + [q for q in self.queue_configs if q not in self.queues]
-
-
-def split_queue_list(text: Any) -> list[str]:
-    """``K8S_GLUE_QUEUE`` / ``agentk8sglue.queue``: comma list (5.2+) or space list (4.x enterprise)."""
-    if text is None:
-        return []
-    if isinstance(text, (list, tuple)):
-        return [str(q).strip() for q in text if str(q).strip()]
-    return [q for q in re.split(r"[,\s]+", str(text)) if q]
-
-
-def detect_flavour(values: Mapping[str, Any], chart_name: str | None = None) -> Flavour:
-    """Enterprise when the chart says so; without a chart name, when enterprise-only keys are used."""
-    if chart_name:
-        if chart_name.startswith(ENTERPRISE_CHART_NAME):
-            return "enterprise"
-        if get_path(values, "enterpriseFeatures.enabled") is True:
-            return "enterprise"  # 3.x/4.x open-source chart with the enterprise code switched on
-        return "oss"
-    agent = values.get("agentk8sglue") if isinstance(values.get("agentk8sglue"), Mapping) else {}
-    assert isinstance(agent, Mapping)
-    if agent.get("queues") or agent.get("createQueues") is not None:
-        return "enterprise"
-    if any(get_path(values, k) is not None for k in REPORT_MAX_GPU_KEYS):
-        return "enterprise"
-    if get_path(values, "enterpriseFeatures.enabled") is True or get_path(values, "enterpriseFeatures.queues"):
-        return "enterprise"
-    return "oss"
 
 
 def config_from_user_values(
@@ -174,7 +184,8 @@ def config_from_user_values(
 ) -> AgentConfig:
     """Values files only (``-f a.yaml -f b.yaml``) over the embedded (or given) chart defaults."""
     user = merge_user_values(*layers)
-    flavour = flavour or detect_flavour(user, chart_name)
+    guess = None if flavour else guess_flavour(user, chart_name)
+    flavour = flavour or (guess.flavour if guess else "oss")
     defaults = chart_defaults if chart_defaults is not None else defaults_for(flavour)
     values = effective_values(defaults, user)
     cfg = load_agent_config(
@@ -185,6 +196,8 @@ def config_from_user_values(
         flavour=flavour,
         user_values=user,
     )
+    if guess is not None:
+        cfg.notes[:0] = guess.notes()
     if chart_defaults is None:
         cfg.notes.insert(0, f"values files over the embedded {cfg.chart_name} chart defaults")
     return cfg
@@ -218,7 +231,7 @@ def load_agent_config(
 
     base_values = _base_values(agent, notes)
     queue_configs, create_queues = _queue_configs(values, agent, flavour, notes)
-    declared = _declared_queues(agent, flavour, queue_configs)
+    declared = _declared_queues(values, fullname, flavour, queue_configs)
     served = list(served_queues) if served_queues is not None else list(declared)
     max_gpu, max_gpu_key = _report_max_gpu(values, notes)
     return AgentConfig(
@@ -313,18 +326,12 @@ def _queue_configs(
     return configs, bool(create)
 
 
-def _declared_queues(agent: Mapping[str, Any], flavour: Flavour, configs: Mapping[str, QueueConfig]) -> list[str]:
+def _declared_queues(
+    values: Mapping[str, Any], fullname: str, flavour: Flavour, configs: Mapping[str, QueueConfig]
+) -> list[str]:
     if flavour == "enterprise" and configs:
         return list(configs)
-    env_queue = next(
-        (
-            e.get("value")
-            for e in agent.get("extraEnvs") or []
-            if isinstance(e, Mapping) and e.get("name") == "K8S_GLUE_QUEUE"
-        ),
-        None,
-    )
-    return split_queue_list(env_queue if env_queue else agent.get("queue"))
+    return split_queue_list(env_plain_value(last_env_entry(glue_env(values, fullname), "K8S_GLUE_QUEUE")))
 
 
 def _report_max_gpu(values: Mapping[str, Any], notes: list[str]) -> tuple[int | None, str | None]:
@@ -334,6 +341,10 @@ def _report_max_gpu(values: Mapping[str, Any], notes: list[str]) -> tuple[int | 
             continue
         if key != REPORT_MAX_GPU_KEYS[0]:
             notes.append(f"dashboard GPU count read from the older key {key}")
+        elif value == 0 and get_path(values, "agentk8sglue.orchestrationDashboard.gpu.discovery.enabled") is True:
+            # reportMax overrides discovery; 0 leaves it on (clearml-docs clearml_agent_orch_dash_k8s.md:126-139)
+            notes.append(f"{key}: 0 with GPU discovery enabled: the dashboard counts the GPUs it discovers")
+            return None, key
         try:
             return int(value), key
         except (TypeError, ValueError):

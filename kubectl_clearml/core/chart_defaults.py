@@ -122,7 +122,7 @@ OSS_IGNORED_KEYS = frozenset({"fileMounts", "schedulerName", "hostAliases"})
 # Keys that templateOverrides may carry on enterprise ≥ 6.11 to append volumes instead of replacing them.
 ENTERPRISE_EXTRA_KEYS = frozenset({"extraVolumes", "extraVolumeMounts"})
 # Keys modelled as rendered by the enterprise chart: the open-source set plus the pod-spec keys its docs use.
-ENTERPRISE_RENDERED_KEYS = OSS_RENDERED_KEYS | {"imagePullSecrets"}
+ENTERPRISE_RENDERED_KEYS = OSS_RENDERED_KEYS | {"imagePullSecrets", "fileMounts"}
 
 # Values keys only the enterprise chart reads (under agentk8sglue).
 ENTERPRISE_ONLY_AGENT_KEYS = frozenset(

@@ -111,10 +111,15 @@ def translate(arguments: str | Sequence[str] | None) -> DockerTranslation:
         index += used
         if flag in ("-e", "--env"):
             name, sep, env_value = (value or "").partition("=")
-            if not sep or not name:
-                # `-e NAME` copies the docker host's variable: there is no such host for a pod.
+            if not name:
                 dropped.append(original)
                 continue
+            if not sep:
+                # docker copies the host's variable; the reference glue sets NAME="" (k8s.py:846-870): so do we.
+                notes.append(f"{original}: set to an empty value, as the reference glue does (no docker host)")
+            elif used == 1:
+                # The reference honours only `-e K=V`/`--env K=V` as two tokens (k8s.py:846-870) and skips this.
+                notes.append(f"{original}: applied; the reference glue skips this form of -e/--env")
             env.append((name, env_value))
         elif flag == "--shm-size" and value is not None:
             shm_size = docker_size_to_quantity(value)

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_clearml.core.agent_config import split_queue_list
+from kubectl_clearml.core.chart_rules import split_queue_list, template_mount_path
 
 GLUE_CONTAINER = "k8s-glue"  # the chart's glue container (charts/clearml-agent 5.3.2 templates/deployment.yaml)
 TEMPLATE_MOUNT = "/root/template"  # where the chart mounts the template ConfigMap (deployment.yaml, 5.3.2)
@@ -89,7 +89,8 @@ def agent_facts(deployment: Mapping[str, Any]) -> AgentFacts:
     container = glue_container(deployment) or {}
     env = last_wins(container.get("env") or [])
     queue_entry = env.get("K8S_GLUE_QUEUE", {})
-    mounts = {m.get("name") for m in container.get("volumeMounts") or [] if m.get("mountPath") == TEMPLATE_MOUNT}
+    at = template_mount_path(container)  # /root/template, or /home/nonroot/template on enterprise >= 6.12.3
+    mounts = {m.get("name") for m in container.get("volumeMounts") or [] if str(m.get("mountPath")).rstrip("/") == at}
     configmap = next(
         (
             str(v["configMap"].get("name"))

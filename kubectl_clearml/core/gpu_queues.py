@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus, PendingTaskPod, gpu_requests, is_gpu_resource
-from kubectl_clearml.core.podbuilder import safe_label_value
+from kubectl_clearml.core.pod_labels import queue_label_values
 from kubectl_clearml.core.quantity import QuantityError, format_resource, parse_quantity, resource_amount
 from kubectl_clearml.core.scheduling import (
     PODS,
@@ -160,13 +160,13 @@ def _pending_note(pending: int | None, pods: int) -> str:
 
 
 def queue_report(queue: QueueInput, cluster: ClusterGpus) -> QueueReport:
-    label = safe_label_value(queue.name)  # the glue's clearml-agent-queue-name value
+    labels = queue_label_values(queue.name)  # the glue's clearml-agent-queue-name values (k8s.py:1573-1581)
     report = QueueReport(queue.name, MISCONFIGURED, "", pending_tasks=queue.pending_tasks)
-    report.running_pods = cluster.running_task_pods.get(label, 0)
+    report.running_pods = sum(cluster.running_task_pods.get(label, 0) for label in labels)
     report.pending_pods = [
         p
         for p in cluster.pending_task_pods
-        if p.queue_name == label or (queue.queue_id and p.queue_id == queue.queue_id)
+        if p.queue_name in labels or (queue.queue_id and p.queue_id == queue.queue_id)
     ]
     if queue.template is None:
         report.why = queue.error or "no pod template for this queue"

@@ -2,7 +2,7 @@
 
 API (pure)::
 
-    findings = lint_config(cfg, merge="strategic")            # values + every queue's effective template
+    findings = lint_config(cfg)                               # values + every queue's effective template
     findings = lint_pod_template(template, where="live red")  # one rendered (or live) pod template
     finding.level in ("error", "warning"); finding.where; finding.message; finding.one_line()
 
@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kubectl_clearml.core.agent_config import AgentConfig
+from kubectl_clearml.core.agent_glue import reference_failure_lines
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_EXTRA_KEYS, ENTERPRISE_ONLY_AGENT_KEYS, OSS_IGNORED_KEYS
 from kubectl_clearml.core.k8s_keys import MODELS
 from kubectl_clearml.core.quantity import QuantityError, parse_quantity
 from kubectl_clearml.core.templates import MergeMode, rendered_keys
-from kubectl_clearml.core.values import is_empty
+from kubectl_clearml.core.values import get_path, is_empty
 
 Level = Literal["error", "warning"]
 
@@ -151,7 +152,7 @@ def _chart(cfg: AgentConfig) -> str:
 # --- configuration-level checks ------------------------------------------------------------------------------
 
 
-def lint_config(cfg: AgentConfig, merge: MergeMode = "strategic") -> list[Finding]:
+def lint_config(cfg: AgentConfig, merge: MergeMode | None = None) -> list[Finding]:
     out: list[Finding] = []
     user = cfg.user_values if cfg.user_values is not None else cfg.values
     out += _top_level(user)
@@ -163,6 +164,8 @@ def lint_config(cfg: AgentConfig, merge: MergeMode = "strategic") -> list[Findin
         out += _enterprise_keys_on_oss(cfg)
     out += _credentials(cfg)
     out += _unserved(cfg)
+    out += [Finding("warning", where, why) for where, why in reference_failure_lines(cfg)]
+    out += _not_modelled(cfg)
     seen_base = lint_pod_template(cfg.base_template, "base template", schema=False)
     out += seen_base
     base_lines = {f.message for f in seen_base}
@@ -200,6 +203,40 @@ def _enterprise_keys_on_oss(cfg: AgentConfig) -> list[Finding]:
                     "use the clearml-enterprise-agent chart, or one open-source release per pod template",
                 )
             )
+    return out
+
+
+# Enterprise keys the public docs describe that kubectl-clearml does not compute with (docs at clearml-docs
+# df22ffc4: clearml_agent_custom_workload.md:136-165, air_gapped_env.md:228-250, openshift.md:323,
+# release_notes/helm/clearml-enterprise-agent/6.9.md:28-43, clearml_agent_orch_dash_k8s.md:120-150).
+NOT_MODELLED_AGENT_KEYS = (
+    "taskWorkerIdOverride",
+    "workerIdOverride",
+    "monitoredResources",
+    "serverTasks",
+    "appsQueue",
+    "airGappedSupport",
+    "serviceAccountClusterAccess",
+    "orchestrationDashboard.reportType",
+    "orchestrationDashboard.gpu.discovery",
+    "orchestrationDashboard.cpu",
+)
+MODELLED_QUEUE_SETTINGS = frozenset({"maxPods", "defaultImage", "useImageEntrypoint"})
+
+
+def _not_modelled(cfg: AgentConfig) -> list[Finding]:
+    if cfg.flavour != "enterprise":
+        return []
+    user = cfg.user_values if cfg.user_values is not None else cfg.values
+    hint = "the enterprise agent uses it; kubectl-clearml's templates, pods and reports do not reflect it"
+    out = [
+        Finding("warning", f"agentk8sglue.{key}", "not modelled", hint)
+        for key in NOT_MODELLED_AGENT_KEYS
+        if not is_empty(get_path(user, f"agentk8sglue.{key}"))
+    ]
+    for name, qc in cfg.queue_configs.items():
+        for key in sorted(set(qc.settings) - MODELLED_QUEUE_SETTINGS):
+            out.append(Finding("warning", f"agentk8sglue.queues.{name}.queueSettings.{key}", "not modelled", hint))
     return out
 
 

@@ -24,7 +24,8 @@ API (everything is plain data; nothing here does I/O):
 
     build_adhoc_pod(image, command, queue, template, settings, run_id="ab12cd")  # no task: `submit-pod --image`
 
-    agent_label(worker_id) -> "agent-<8 hex>"; safe_label_value(text) -> a valid label value
+    agent_label(worker_id) -> "agent-<8 hex>"; safe_label_value(text) -> the reference's label value, made valid
+    (both from core/pod_labels.py, with the lookups by queue name and ports mode's first_free_slot)
     pod_name(task_id) / task_id_from_pod_name(name); validate_image(image)
 
 Invalid input (a template that is not a pod, a bad image name, unparsable docker arguments) raises
@@ -34,15 +35,21 @@ Invalid input (a template that is not a pod, a bad image name, unparsable docker
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.core import docker_args, shm
+from kubectl_clearml.core.pod_config import CONF_PATH, EXTRA_CONF_ENV, PodConfig, apply_pod_config
 from kubectl_clearml.core.pod_container import ACCESS_KEY_ENV, CREDENTIAL_ENVS, SECRET_KEY_ENV, merge_task_container
+
+# agent_label and safe_label_value are part of this module's API (the glue and the queue views use them)
+from kubectl_clearml.core.pod_labels import SERIAL_LABELS
+from kubectl_clearml.core.pod_labels import agent_label as agent_label
+from kubectl_clearml.core.pod_labels import safe_label_value as safe_label_value
 from kubectl_clearml.core.pod_script import DEFAULT_EXECUTE_ARGS, agent_script
+from kubectl_clearml.core.string_templates import TemplateContext, apply_string_templates
 from kubectl_clearml.errors import UsageError
 
 POD_NAME_PREFIX = "clearml-id-"
@@ -57,7 +64,6 @@ ANNOTATION_PREFIX = "clear.ml/"
 MAX_ANNOTATION_VALUE = 1024  # task names can be long; annotations are for people, not a data store
 
 _POD_TOP_LEVEL_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
-_LABEL_VALUE_TRIM = re.compile(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # distribution/reference grammar: [host[:port]/]path[:tag][@digest]; path components are lowercase.
 _IMAGE_RE = re.compile(
@@ -95,6 +101,11 @@ class GlueSettings:
     force_pull: bool = False  # agent.docker_force_pull: imagePullPolicy Always
     pod_name_prefix: str = POD_NAME_PREFIX
     ipc_host_shm_size: str | None = None  # /dev/shm size for --ipc=host; None: half the memory limit (core/shm.py)
+    pod_config: PodConfig | None = None  # the agent's clearml.conf for the task (core/pod_config.py); None: none
+    port_slot: int | None = None  # ports mode (sessions.portModeEnabled): the pod's number N of pod-N
+    use_image_entrypoint: bool = False  # K8S_GLUE_POD_USE_IMAGE_ENTRYPOINT / queueSettings.useImageEntrypoint
+    custom_script: str | None = None  # enterprise agentk8sglue.containerCustomBashScript (core/pod_script.py)
+    string_templates: bool = False  # substitute ${CLEARML_...} per task (the enterprise agent does; core/string_templates.py)
 
 
 @dataclass(frozen=True)
@@ -113,21 +124,6 @@ class BuiltPod:
 
 
 # ---- helpers the glue and the queues commands reuse -----------------------------------------------------
-
-
-def agent_label(worker_id: str) -> str:
-    """The reference glue's agent label value: ``agent-`` + the first 8 hex of md5(worker id)."""
-    return "agent-" + hashlib.md5(str(worker_id).encode("utf-8")).hexdigest()[:8]
-
-
-def safe_label_value(value: object) -> str:
-    """The reference's sanitising (lowercase; non-word characters and ``_`` → ``-``; ≤ 63), made always valid.
-
-    The reference stops there, so ``gpu_`` gave the invalid ``gpu-``; leading/trailing non-alphanumerics are
-    also trimmed here, which changes nothing for names the reference handled correctly.
-    """
-    text = re.sub(r"[\W_]", "-", str(value).lower(), flags=re.ASCII)[:63]
-    return _LABEL_VALUE_TRIM.sub("", text)
 
 
 def pod_name(task_id: str, prefix: str = POD_NAME_PREFIX) -> str:
@@ -184,6 +180,12 @@ def build_task_pod(
     parent = _parent_id(task)
     if parent:
         labels[PARENT_TASK_LABEL] = safe_label_value(parent)
+    if settings.port_slot is not None:
+        labels.update({key: f"pod-{settings.port_slot}" for key in SERIAL_LABELS})
+        notes.append(
+            f"ports mode: labelled {SERIAL_LABELS[0]}=pod-{settings.port_slot} (selected by the chart's Session "
+            f"Service clearml-session-{settings.port_slot}) and {SERIAL_LABELS[1]} (the reference glue's label)"
+        )
     project = project_name or _project_name(task)
     annotations = {
         "task-id": task_id,
@@ -198,6 +200,11 @@ def build_task_pod(
     # Order sets precedence: the server's address < the task's -e (it may point at another files host)
     # < the worker id; credentials from the task are ignored, only the Secret reference counts.
     env = [entry for entry in _connection_env(settings) if entry[0] not in CREDENTIAL_ENVS]
+    config_env: list[tuple[str, Any]] = []
+    if settings.pod_config is not None:
+        pod["spec"]["containers"] = pod["spec"]["containers"] or [{}]
+        config_env = apply_pod_config(pod, settings.pod_config, notes)
+    env.extend(entry for entry in config_env if entry[0] != EXTRA_CONF_ENV)  # git credentials: the task may override
     notes.extend(translation.notes)
     for env_name, value in translation.env:
         if env_name in CREDENTIAL_ENVS:
@@ -206,17 +213,34 @@ def build_task_pod(
             env.append((env_name, {"value": value}))
     env.extend(entry for entry in _connection_env(settings) if entry[0] in CREDENTIAL_ENVS)
     env.append(("CLEARML_WORKER_ID", {"value": f"{settings.worker_id}:{task_id}"}))
+    env.extend(entry for entry in config_env if entry[0] == EXTRA_CONF_ENV)
+    conf_path = None
+    if settings.pod_config is not None:
+        conf_path = CONF_PATH if settings.pod_config.secret else ""
     script = agent_script(
         task_id,
         setup_shell_script=setup_script,
         install_agent=settings.install_agent,
         agent_install_args=settings.agent_install_args,
         execute_args=settings.execute_args,
+        task_config=conf_path,
+        extra_config_env=EXTRA_CONF_ENV,
+        custom_script=settings.custom_script,
     )
     container: dict[str, Any] = {"name": name, "image": image, "command": ["/bin/bash", "-c", script], "args": None}
+    if settings.use_image_entrypoint:
+        # k8s.py:935-946: no command or args, the task id in env; the image's entrypoint runs the agent.
+        container = {"name": name, "image": image}  # a template's own command/args stay, as in the reference
+        env.append(("CLEARML_TASK_ID", {"value": task_id}))
+        if conf_path:
+            env.append(("CLEARML_CONFIG_FILE", {"value": conf_path}))
+        notes.append("the image's entrypoint runs the task (use-image-entrypoint): no start script, CLEARML_TASK_ID set")
     if settings.force_pull:
         container["imagePullPolicy"] = "Always"
     merge_task_container(pod, container, env, notes)
+    if settings.string_templates:
+        context = TemplateContext(task, queue.name, queue.id, settings.worker_id, project)
+        apply_string_templates(pod, context, notes)
     _apply_shm(pod, translation, settings, notes)
     return BuiltPod(_ordered(pod), name, _namespace(pod), translation.dropped, tuple(notes))
 

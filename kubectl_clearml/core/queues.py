@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubectl_clearml.core.pod_labels import queue_label_values
 from kubectl_clearml.core.podbuilder import (
     QUEUE_ID_LABEL,
     QUEUE_NAME_LABEL,
     TASK_ID_LABEL,
-    safe_label_value,
     task_id_from_pod_name,
 )
 
@@ -31,6 +31,7 @@ class AgentTemplates:
     served: tuple[str, ...]
     base: Mapping[str, Any]
     effective: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    reference_failures: tuple[str, ...] = ()  # "<where>: the reference agent would fail here: <why>"
 
 
 def parse_time(value: Any) -> float | None:
@@ -245,7 +246,8 @@ def _row(
     pods = None
     if pod_counts is not None:
         pods = pod_counts.get(str(queue_id)) if queue_id else None
-        pods = pods or pod_counts.get("name:" + safe_label_value(name)) or PodCounts()
+        by_name = (pod_counts.get("name:" + label) for label in queue_label_values(name))
+        pods = pods or next((p for p in by_name if p), None) or PodCounts()
     template = None
     base = None
     served = None

@@ -61,6 +61,10 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     return _mask_assignments(text) if "=" in text or "\n" in text else text
 
 
+# Keys that name a Secret object, never hold a secret: a pod's ``volumes[].secret.secretName``.
+REFERENCE_KEYS = frozenset({"secretName"})
+
+
 def is_secret_key(key: str) -> bool:
     return bool(SECRET_KEY_PATTERN.search(key))
 
@@ -76,7 +80,7 @@ def redact_mapping(data: Any, secrets: Iterable[str] = ()) -> Any:
         out: dict[str, Any] = {}
         env_name = data.get("name") if isinstance(data.get("name"), str) else None
         for key, value in data.items():
-            if isinstance(value, str) and (
+            if isinstance(value, str) and key not in REFERENCE_KEYS and (
                 is_secret_key(str(key)) or (key == "value" and env_name is not None and is_secret_key(env_name))
             ):
                 out[key] = MASK if value else value

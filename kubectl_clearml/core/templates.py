@@ -8,7 +8,9 @@ API (pure):
   deeply; ``env``/``volumes``/``initContainers``/``imagePullSecrets`` merge by ``name``, ``volumeMounts`` by
   ``mountPath``; other lists (``tolerations``) replace; ``null`` deletes. ``replace`` is the 3.x/4.x chart's
   ``templateOverrides.X | default basePodTemplate.X``: each top-level key set (non-empty) in the override
-  replaces the base's whole value. In both modes ``extraVolumes``/``extraVolumeMounts`` (enterprise ≥ 6.11)
+  replaces the base's whole value. ``deep``: maps merge deeply, lists replace, ``null`` deletes (lists in an
+  enterprise 6.x templateOverrides replace: 6.11 added extraVolumes to append). Which one a chart uses:
+  ``agent_config.merge_rule``. In both modes ``extraVolumes``/``extraVolumeMounts`` (enterprise ≥ 6.11)
   are appended to ``volumes``/``volumeMounts`` (an entry with the same name/mountPath is replaced).
 - :func:`render_pod_template` ``(pod_values, chart_values, ctx) -> dict``: the Pod template the chart's
   ConfigMap holds (agent-chart.md §2): metadata labels/annotations, the ``CLEARML_*`` env with secretKeyRefs,
@@ -29,11 +31,12 @@ from typing import Any, Literal
 
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_RENDERED_KEYS, OSS_RENDERED_KEYS, Flavour
 from kubectl_clearml.core.merge import StrategicMergeError, strategic_merge
+from kubectl_clearml.core.pod_container import deep_merge
 from kubectl_clearml.core.values import get_path, is_empty
 from kubectl_clearml.errors import UsageError
 
-MergeMode = Literal["strategic", "replace"]
-MERGE_MODES: tuple[MergeMode, ...] = ("strategic", "replace")
+MergeMode = Literal["strategic", "replace", "deep"]
+MERGE_MODES: tuple[MergeMode, ...] = ("deep", "replace", "strategic")
 
 TASK_PORT = 10022
 _EXTRA_LISTS = (("extraVolumes", "volumes", "name"), ("extraVolumeMounts", "volumeMounts", "mountPath"))
@@ -50,6 +53,8 @@ def merge_pod_values(
             merged = strategic_merge(dict(base), overrides)
         except StrategicMergeError as exc:
             raise UsageError(f"cannot merge templateOverrides: {exc}") from None
+    elif mode == "deep":
+        merged = deep_merge(copy.deepcopy(dict(base)), overrides)  # maps merge, lists replace, null deletes
     elif mode == "replace":
         merged = copy.deepcopy(dict(base))
         for key, value in overrides.items():
@@ -58,7 +63,7 @@ def merge_pod_values(
             elif not is_empty(value):  # Helm's `default`: an empty override keeps the base value
                 merged[key] = copy.deepcopy(value)
     else:
-        raise UsageError(f"unknown merge mode {mode!r}", hint="use strategic or replace")
+        raise UsageError(f"unknown merge mode {mode!r}", hint="use " + ", ".join(MERGE_MODES))
     for extra_key, target, key in _EXTRA_LISTS:
         for source in (merged.pop(extra_key, None), extras.get(extra_key)):
             if isinstance(source, list):
@@ -86,6 +91,7 @@ class RenderContext:
     fullname: str
     namespace: str
     flavour: Flavour = "oss"
+    file_mounts_secret: str | None = None  # enterprise fileMounts: the Secret holding the files
 
 
 def chart_fullname(release: str, values: Mapping[str, Any], chart_name: str) -> str:
@@ -135,15 +141,24 @@ def render_pod_template(
     template: dict[str, Any] = {"apiVersion": "v1"}
     if ctx.flavour == "enterprise":
         template["kind"] = "Pod"
-    template["metadata"] = {
-        "namespace": ctx.namespace,
-        "labels": pv.get("labels") or {},
-        "annotations": pv.get("annotations") or {},
-    }
+    template["metadata"] = {"namespace": ctx.namespace, "labels": pv.get("labels") or {}, "annotations": {}}
+    template["metadata"]["annotations"] = pv.get("annotations") or {}
+    if ctx.flavour == "oss":
+        # `labels: null` in the values deletes the chart's default and toYaml renders null (5.3.2
+        # agentk8sglue-configmap.yaml:10-13): shown as the chart renders it; the glue fails on it (k8s.py:993-995)
+        for key in ("labels", "annotations"):
+            if key not in pv:
+                template["metadata"][key] = None
     spec: dict[str, Any] = {}
     pull_secrets = _image_pull_secrets(chart_values, ctx.fullname)
-    if ctx.flavour == "enterprise" and pv.get("imagePullSecrets"):
-        pull_secrets = _append_by_key(pull_secrets, pv["imagePullSecrets"], "name")
+    if ctx.flavour == "enterprise":
+        # imageCredentials.extraImagePullSecrets reach task pods (clearml-docs air_gapped_env.md:151-158)
+        extra = get_path(chart_values, "imageCredentials.extraImagePullSecrets")
+        if isinstance(extra, list):
+            pull_secrets = _append_by_key(pull_secrets, [e for e in extra if isinstance(e, Mapping)], "name")
+        if pv.get("imagePullSecrets"):
+            pull_secrets = _append_by_key(pull_secrets, pv["imagePullSecrets"], "name")
+        _file_mounts(pv, ctx)
     if pull_secrets:
         spec["imagePullSecrets"] = pull_secrets
     spec["serviceAccountName"] = service_account_name(chart_values, ctx.fullname)
@@ -154,6 +169,9 @@ def render_pod_template(
         if not is_empty(pv.get(key)):
             spec[key] = pv[key]
     container: dict[str, Any] = {}
+    if ctx.flavour == "oss":  # rendered even when empty (5.3.2 agentk8sglue-configmap.yaml:34-37)
+        container["resources"] = pv.get("resources") or {}
+        container["securityContext"] = pv.get("containerSecurityContext") or {}
     if not is_empty(pv.get("resources")):
         container["resources"] = pv["resources"]
     if not is_empty(pv.get("containerSecurityContext")):
@@ -165,6 +183,29 @@ def render_pod_template(
     spec["containers"] = [container]
     template["spec"] = spec
     return template
+
+
+def _file_mounts(pv: dict[str, Any], ctx: RenderContext) -> None:
+    """Enterprise ``fileMounts`` (base or per queue; clearml-docs air_gapped_env.md:75-86): each file of a Secret
+    mounted read-only at ``folderPath/name``. The 6.x chart is private; the layout is the 4.x chart's
+    (chart 4.0.10 templates/_helpers.tpl:163-171,188-201): volume ``filemounts`` from ``<fullname>[-<queue>]-fm``."""
+    mounts = pv.pop("fileMounts", None)
+    if not isinstance(mounts, list) or not mounts or not ctx.file_mounts_secret:
+        return
+    pv["volumes"] = _append_by_key(
+        pv.get("volumes") or [], [{"name": "filemounts", "secret": {"secretName": ctx.file_mounts_secret}}], "name"
+    )
+    entries = [
+        {
+            "name": "filemounts",
+            "mountPath": f"{m.get('folderPath')}/{m.get('name')}",
+            "subPath": str(m.get("name")),
+            "readOnly": True,
+        }
+        for m in mounts
+        if isinstance(m, Mapping) and m.get("name")
+    ]
+    pv["volumeMounts"] = _append_by_key(pv.get("volumeMounts") or [], entries, "mountPath")
 
 
 def _image_pull_secrets(values: Mapping[str, Any], fullname: str) -> list[dict[str, Any]]:

@@ -111,6 +111,7 @@ def build_run_settings(
     gpu_count: int = 0,
     env: Mapping[str, str] | None = None,
     start_attempts: int = 10,
+    pod_options: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> RunSettings:
     """Resolve queues (in the given priority order), check templates, and fix the worker identity."""
@@ -137,6 +138,8 @@ def build_run_settings(
         credentials_secret=credentials_secret,
         namespace=namespace,
         verify_certificate=verify_certificate,
+        # what the agent install says about its pods: clearml.conf Secret, default image, string templates
+        **dict(pod_options or {}),
     )
     limits = dict(queue_max_pods or {})
     specs: list[QueueSpec] = []

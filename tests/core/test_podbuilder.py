@@ -174,10 +174,11 @@ def test_existing_template_shm_is_resized_not_duplicated() -> None:
 def test_other_docker_arguments_are_reported() -> None:
     args = "--gpus all -v /data:/data --network=host --privileged -e ONLY_NAME"
     built = build_task_pod(task(image="alpine", arguments=args), QUEUE, None, SETTINGS)
-    assert built.dropped == ("--gpus all", "-v /data:/data", "--network=host", "--privileged", "-e ONLY_NAME")
+    assert built.dropped == ("--gpus all", "-v /data:/data", "--network=host", "--privileged")
     assert built.status_message() == (
-        "docker arguments not applied on Kubernetes: --gpus all, -v /data:/data, --network=host, --privileged, -e ONLY_NAME"
+        "docker arguments not applied on Kubernetes: --gpus all, -v /data:/data, --network=host, --privileged"
     )
+    assert env_of(built)["ONLY_NAME"]["value"] == ""  # `-e C` is C="" as in the reference (k8s.py:846-870)
 
 
 def test_default_image_setup_script_and_exit_code() -> None:
@@ -277,8 +278,8 @@ def test_docker_sizes(docker: str, quantity: str) -> None:
 
 def test_safe_label_value() -> None:
     assert safe_label_value("k8s_glue") == "k8s-glue"
-    assert safe_label_value("GPU Queue #1") == "gpu-queue--1"
-    assert safe_label_value("gpu_") == "gpu"  # the reference would give the invalid "gpu-"
+    assert safe_label_value("GPU Queue #1") == "gpu-queue-1"  # runs of "-" collapse (k8s.py:1580)
+    assert safe_label_value("gpu_") == "gpu"
     assert len(safe_label_value("q" * 100)) == 63
 
 
@@ -385,7 +386,8 @@ def test_docker_translation_accounts_for_every_token(tokens: list[str]) -> None:
     joined = " ".join(t for t in tokens if t)
     for name, value in result.env:
         assert name and "=" not in name
-        assert any(token.endswith(f"{name}={value}") for token in tokens)
+        # `-e NAME` (no "=") gives NAME="", as the reference glue does (k8s.py:846-870)
+        assert any(token.endswith(f"{name}={value}") or (value == "" and token.endswith(name)) for token in tokens)
     for dropped in result.dropped:
         assert dropped and dropped in joined  # reported as the user wrote it
     if tokens and tokens[0] == "--ipc=host":

@@ -220,7 +220,9 @@ def test_legacy_keys_are_read_with_notes():
     assert cfg.flavour == "enterprise"
     assert cfg.queues == ["q1"]
     assert cfg.create_queues is True
-    assert cfg.effective_template("q1")["metadata"]["labels"] == {"old": "yes", "q": "1"}
+    # 4.x replaced the labels set in templateOverrides (chart 4.0.10 _helpers.tpl:249, `| default`)
+    assert cfg.effective_template("q1")["metadata"]["labels"] == {"q": "1"}
+    assert cfg.effective_template("q1", "strategic")["metadata"]["labels"] == {"old": "yes", "q": "1"}
     assert sum("legacy key" in n for n in cfg.notes) == 3
 
 

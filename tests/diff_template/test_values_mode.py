@@ -221,7 +221,7 @@ def test_template_override_without_merge_key(tmp_path):
     values = _write(
         tmp_path, "v.yaml", {"agentk8sglue": {"queues": {"q": {"templateOverrides": {"env": [{"value": "x"}]}}}}}
     )
-    r = cli(tmp_path, "q", "-f", values)
+    r = cli(tmp_path, "q", "-f", values, "--merge", "strategic")  # the chart's own rule (deep) needs no key
     assert r.exit_code == 2 and "cannot merge templateOverrides" in r.stderr
 
 
@@ -249,4 +249,4 @@ def test_help_has_examples(tmp_path):
     r = cli(tmp_path, "--help")
     assert r.exit_code == 0
     assert "kubectl clearml diff-template green -f values.yaml" in r.stdout
-    assert "--merge [strategic|replace]" in r.stdout
+    assert "--merge [deep|replace|strategic]" in r.stdout

@@ -5,12 +5,12 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kubectl_clearml.core.podbuilder import safe_label_value
 from kubectl_clearml.core.queues import (
     AgentTemplates,
     build_rows,
     human_age,
     parse_time,
-    safe_label_value,
     stranded_tasks,
     template_summary,
 )

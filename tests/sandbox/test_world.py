@@ -91,7 +91,8 @@ def test_agent_deployment_template_configmap_and_credentials(world: Any) -> None
     env = {e["name"]: e for e in container["env"]}
     assert env["K8S_GLUE_QUEUE"]["value"].split() == ["red", "blue", "green", "1xGPU", "2xGPU", "GPUshm"]
     assert env["CLEARML_API_HOST"]["value"] == world.clearml.url
-    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/root/template")
+    # enterprise 6.14.1: a non-root glue with its mounts under /home/nonroot (docs enterprise_agent_upgrade_6_12_3.md)
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/home/nonroot/template")
     volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
     config_map = client.get("configmaps", volume["configMap"]["name"], "clearml")
     templates = yaml.safe_load(config_map["data"]["template.yaml"])

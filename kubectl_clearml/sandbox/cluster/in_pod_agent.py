@@ -12,6 +12,9 @@ alone, as the real agent would find it stopped.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import logging
 import re
 from typing import Any, Protocol
@@ -82,3 +85,62 @@ class InPodAgent:
             self.state.change_status(
                 task, status, force=True, reason=reason, message="", set_fields={"completed": self.state.now()}
             )
+
+
+CONF_DIR = "/etc/clearml-agent"  # where kubectl-clearml mounts the agent's clearml.conf (core/pod_config.py)
+EXTRA_CONF_ENV = "KUBECTL_CLEARML_EXTRA_CONF"
+SHOWN_KEYS = ("agent.package_manager.system_site_packages", "agent.extra_docker_shell_script", "agent.git_user")
+
+
+def configuration_lines(pod: Obj, secrets: list[Obj]) -> list[str]:
+    """What ``clearml_agent execute`` in the pod reads as its configuration, for the pod's log: the Secret
+    mounted at /etc/clearml-agent (key clearml.conf) followed by the extra lines in env, as the start script
+    combines them; an agent without that mount uses its defaults (``system_site_packages: false``)."""
+    spec = pod.get("spec") or {}
+    containers = spec.get("containers") or [{}]
+    first = containers[0]
+    mount = next((m for m in first.get("volumeMounts") or [] if m.get("mountPath") == CONF_DIR), None)
+    text = ""
+    source = "defaults (no clearml.conf mounted)"
+    if mount is not None:
+        volume: dict[str, Any] = next((v for v in spec.get("volumes") or [] if v.get("name") == mount.get("name")), {})
+        ref = volume.get("secret") or {}
+        namespace = (pod.get("metadata") or {}).get("namespace") or "default"
+        secret = next(
+            (
+                s
+                for s in secrets
+                if s["metadata"].get("name") == ref.get("secretName") and s["metadata"].get("namespace") == namespace
+            ),
+            None,
+        )
+        key = next((i.get("key") for i in ref.get("items") or [] if i.get("path") == "clearml.conf"), "clearml.conf")
+        data = ((secret or {}).get("data") or {}).get(key)
+        try:
+            text = base64.b64decode(data).decode() if data else ""
+        except (binascii.Error, UnicodeDecodeError):
+            text = ""
+        source = f"Secret {ref.get('secretName')} key {key}"
+    extra = next((e.get("value") for e in first.get("env") or [] if e.get("name") == EXTRA_CONF_ENV), "") or ""
+    head = f"clearml_agent: configuration from {source}" + (" + glue extra lines" if extra else "")
+    return [head, *_shown(text + "\n" + extra)]
+
+
+@functools.lru_cache(maxsize=64)
+def _shown(text: str) -> tuple[str, ...]:
+    """The keys the log shows, parsed once per distinct configuration (pyhocon is slow; pods share one)."""
+    from pyhocon import ConfigFactory
+    from pyhocon.exceptions import ConfigException
+
+    try:
+        conf = ConfigFactory.parse_string(text)
+    except ConfigException as exc:
+        return (f"clearml_agent: cannot parse the configuration: {exc}",)
+    lines = []
+    for key in SHOWN_KEYS:
+        value = conf.get(key, None)
+        if key.endswith("system_site_packages") and value is None:
+            value = False  # the agent's default (clearml-agent agent.conf)
+        if value is not None:
+            lines.append(f"clearml_agent: {key} = {value!r}")
+    return tuple(lines)

@@ -17,7 +17,7 @@ from typing import Any
 
 from kubectl_clearml.sandbox.cluster.clock import utc_timestamp
 from kubectl_clearml.sandbox.cluster.events import pod_event
-from kubectl_clearml.sandbox.cluster.in_pod_agent import PodHooks
+from kubectl_clearml.sandbox.cluster.in_pod_agent import PodHooks, configuration_lines
 from kubectl_clearml.sandbox.cluster.store import ClusterStore, Obj
 from kubectl_clearml.sandbox.cluster.workload import (
     KubeletSettings,
@@ -198,6 +198,8 @@ class Kubelet:
         life.started_at = utc_timestamp()
         life.stage, life.due = "running", now + life.plan.run_seconds
         life.log.extend(life.plan.start_lines)
+        if ((pod.get("metadata") or {}).get("labels") or {}).get("clearml-task-id"):
+            life.log.extend(configuration_lines(pod, self.store.list("secrets")))
         self.store.set_pod_log(life.namespace, life.name, "\n".join(life.log) + "\n")
         running = {"running": {"startedAt": life.started_at}}
         self._write_status(pod, life, "Running", self._states(pod, running, ready=True))
