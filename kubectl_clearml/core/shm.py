@@ -176,7 +176,7 @@ def gpu_count(template: Mapping[str, Any]) -> int:
             if key in GPU_RESOURCE_KEYS or str(key).startswith(MIG_RESOURCE_PREFIX):
                 try:
                     total += int(Decimal(str(value)))
-                except ArithmeticError:
+                except (ArithmeticError, ValueError):  # "two", .nan: lint and gpu-report name them
                     continue
         if total:
             return total

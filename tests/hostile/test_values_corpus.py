@@ -1,0 +1,73 @@
+"""The fixed corpus of issue 16 through every command that reads a values file, in-process against the
+sandbox emulators: alias bombs, cycles, encodings, huge and endless input, deep nesting, typed values."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.hostile.corpus import hostile_cases, valid_cases
+from tests.hostile.harness import commands, run_checked
+
+HOSTILE = hostile_cases()
+VALID = valid_cases()
+
+# What each case must be refused with (exit 2 and this text on the error line), by every command.
+REFUSED = {
+    "laughs-top": "alias",
+    "laughs-queue": "alias",
+    "laughs-template": "alias",
+    "laughs-merge": "alias",
+    "laughs-wide": "alias",
+    "many-nodes": "more than 200,000 nodes",
+    "cycle-seq": "(a cycle)",
+    "cycle-map": "(a cycle)",
+    "cycle-merge": "(a cycle)",
+    "cycle-queue": "(a cycle)",
+    "deep-flow": "nesting too deep",
+    "deep-block": "nesting too deep",
+    "deep-dashes": "nesting too deep",
+    "binary": "at byte",
+    "urandom": "not valid UTF-8 text at byte 0",
+    "latin1": "not valid UTF-8 text at byte 171",
+    "utf16-odd": "not valid UTF-16 LE text at byte",
+    "huge-file": "larger than 10 MiB",
+    "huge-scalar": "larger than 10 MiB",
+    "maxpods-abc": "agentk8sglue.queues.default.queueSettings.maxPods must be a whole number",
+    "maxpods-nan": "queueSettings.maxPods must be a whole number",
+    "maxpods-map": "queueSettings.maxPods must be a whole number",
+    "gpu-nan": "agentk8sglue.queues.default.templateOverrides.resources.limits.nvidia.com/gpu is nan",
+    "gpu-inf": "resources.limits.nvidia.com/gpu is inf",
+    "nul": "malformed YAML",
+    "surrogate-escape": "malformed YAML",
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_values_file(read_only_world, tmp_path, name):
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(HOSTILE[name])
+    for args in commands(str(path)):
+        result = run_checked(args, read_only_world.env, tmp_path)
+        if name in REFUSED:
+            assert result.exit_code == 2 and REFUSED[name] in result.stderr, (args, result.stderr)
+            # names the file, or for a typed value the key (the layers are merged by then)
+            assert f"{name}.yaml" in result.stderr or "agentk8sglue." in result.stderr, result.stderr
+    assert path.read_bytes() == HOSTILE[name]
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_every_encoding_yaml_reads_is_read(read_only_world, tmp_path, name):
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(VALID[name])
+    result = run_checked(["diff-template", "default", "-f", str(path), "-n", "clearml"], read_only_world.env, tmp_path)
+    assert result.exit_code in (0, 1), result.stderr
+    if name not in ("empty", "comment-only"):  # the queue's label is read, whatever the encoding
+        assert "+    team: red" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_endless_devices_as_values_are_read_only_up_to_the_cap(read_only_world, tmp_path, device):
+    for args in commands(device)[:2] + commands(device)[4:5]:
+        result = run_checked(args, read_only_world.env, tmp_path)
+        assert result.exit_code == 2 and "larger than 10 MiB" in result.stderr and device in result.stderr
