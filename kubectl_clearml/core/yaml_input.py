@@ -26,10 +26,10 @@ from typing import Any
 
 from kubectl_clearml.errors import UsageError
 
-# A real values file with 200 queues is ~300 KB and ~10,000 nodes; these leave a wide margin and keep the
+# A real values file with 200 queues is ~300 KB and ~10,000 nodes; these leave a 5x margin and keep the
 # worst accepted document to a few seconds and ~100 MB (PyYAML builds ~300 bytes per node).
 MAX_INPUT_BYTES = 10 * 1024 * 1024
-MAX_NODES = 200_000
+MAX_NODES = 50_000
 MAX_DEPTH = 100
 
 
