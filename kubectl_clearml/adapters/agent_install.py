@@ -78,6 +78,8 @@ def decode_release(data: str, where: str = "release Secret") -> dict[str, Any]:
         payload = base64.b64decode(payload, validate=False)
         if payload[:3] == GZIP_MAGIC:
             payload = _inflate(payload, where)
+        elif len(payload) > MAX_INPUT_BYTES:
+            raise size_error(where)
         release = json.loads(payload)
     except RecursionError:
         raise InputLimitError("the Helm release JSON is nested too deep", where) from None

@@ -32,6 +32,8 @@ def commands(values: str, namespace: str = "clearml") -> list[list[str]]:
         ["gpu-report", "-f", values, *ns],
         ["queues", "-f", values, *ns],
         ["run-glue", "--dry-run", "-f", values, *ns],
+        ["submit-pod", "--queue", "default", "--image", "python:3.11", "--dry-run=client", "-f", values, *ns,
+         "--", "true"],
     ]
 
 

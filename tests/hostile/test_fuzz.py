@@ -69,7 +69,7 @@ def values_bytes(draw: st.DrawFn) -> bytes:
     return data
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(data=values_bytes(), which=st.integers(0, len(commands("-")) - 1))
 def test_any_values_file_any_command(read_only_world, tmp_path_factory, data, which):

@@ -108,3 +108,11 @@ def test_hostile_helm_release_secret(kube, env, tmp_path, name):
         result = run_checked(args, env, tmp_path)
         _refused_or_noted(args, result, expected, "sh.helm.release.v1.agent.v1")
 
+
+def test_an_uncompressed_release_is_capped_too():
+    from kubectl_clearml.adapters.agent_install import decode_release
+    from kubectl_clearml.core.yaml_input import InputLimitError
+
+    data = base64.b64encode(base64.b64encode(b'{"name": "' + b"x" * (10 * MiB) + b'"}')).decode()
+    with pytest.raises(InputLimitError, match="larger than 10 MiB"):
+        decode_release(data, "secret ml/sh.helm.release.v1.agent.v1")
