@@ -59,3 +59,13 @@ def test_endless_stdin_is_read_up_to_the_cap(tmp_path):
     code, err, wall, rss = run_measured(args, {"HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")}, payload)
     check_result(args, code, err, wall)
     assert code == 2 and "larger than 10 MiB" in err and rss < RSS_LIMIT_MB, (rss, err)
+
+
+def test_a_terminal_that_cannot_show_the_values_gets_escapes_not_a_crash(tmp_path):
+    path = tmp_path / "cjk.yaml"
+    path.write_text("agentk8sglue:\n  queues:\n    default:\n      templateOverrides:\n        labels: {team: 中文}\n")
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONIOENCODING": "latin-1", "NO_COLOR": "1"}
+    proc = subprocess.run([sys.executable, "-m", "kubectl_clearml", "diff-template", "default", "-f", str(path)],
+                          capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert b"+    team: \\u4e2d\\u6587" in proc.stdout
