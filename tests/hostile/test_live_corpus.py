@@ -6,13 +6,17 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.diff_template.helm_objects import glue_deployment, manifest, release_secret
 from tests.hostile.corpus import MiB, _laughs, _merge_bomb
 from tests.hostile.harness import run_checked
+from tests.hostile.test_fuzz import values_bytes
 
 NS = "ml"
 CM = "agent-pod-template"
@@ -37,6 +41,7 @@ def _commands() -> list[list[str]]:
         ["diff-template", "--all", *ns],
         ["diff-template", "--lint", *ns],
         ["shm-fix", "--check", "--live", *ns],
+        ["shm-fix", "default", "--live", "--apply", "--dry-run=client", *ns],
         ["gpu-report", "--no-clearml", *ns],
     ]
 
@@ -73,6 +78,7 @@ def test_hostile_live_template_configmap(kube, env, tmp_path, name):
     for args in _commands():
         result = run_checked(args, env, tmp_path)
         _refused_or_noted(args, result, expected, CM)
+    assert kube.store.get("configmaps", CM, NS)["data"]["template.yaml"] == text  # nothing patched
 
 
 def _refused_or_noted(args: list[str], result: Any, expected: str, obj: str) -> None:
@@ -116,3 +122,17 @@ def test_an_uncompressed_release_is_capped_too():
     data = base64.b64encode(base64.b64encode(b'{"name": "' + b"x" * (10 * MiB) + b'"}')).decode()
     with pytest.raises(InputLimitError, match="larger than 10 MiB"):
         decode_release(data, "secret ml/sh.helm.release.v1.agent.v1")
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "25")) // 2 + 5, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=values_bytes(), which=st.integers(0, len(_commands()) - 1))
+def test_any_live_template_text(kube, env, tmp_path, data, which):
+    """Whatever text the ConfigMap's template.yaml holds (a ConfigMap's data is a string: undecodable bytes
+    arrive as replacement characters), each command that reads it ends within the contract."""
+    text = data.decode("utf-8", "replace")
+    if kube.store.get("configmaps", CM, NS) is None:
+        _install(kube, template_text=text)
+    else:
+        kube.store.update("configmaps", CM, NS, lambda cm: cm["data"].update({"template.yaml": text}))
+    run_checked(_commands()[which], env, tmp_path)
