@@ -50,6 +50,7 @@ from kubectl_clearml.core.templates import (
     render_pod_template,
 )
 from kubectl_clearml.core.values import effective_values, get_path, merge_user_values
+from kubectl_clearml.core.yaml_input import check_template_work
 from kubectl_clearml.errors import UsageError
 
 DEFAULT_RELEASE = "clearml-agent"
@@ -221,6 +222,7 @@ def load_agent_config(
     queue_configs, create_queues = _queue_configs(values, agent, flavour, notes)
     declared = _declared_queues(agent, flavour, queue_configs)
     served = list(served_queues) if served_queues is not None else list(declared)
+    check_template_work(base_values, len(set(served) | set(declared) | set(queue_configs)), "agent values")
     max_gpu, max_gpu_key = _report_max_gpu(values, notes)
     return AgentConfig(
         values=values,

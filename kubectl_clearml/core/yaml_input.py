@@ -31,6 +31,8 @@ from kubectl_clearml.errors import UsageError
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 MAX_NODES = 50_000
 MAX_DEPTH = 100
+# 500 queues over a 100-node base (a big install) are 50,000 template nodes.
+MAX_TEMPLATE_NODES = 250_000
 
 
 class InputLimitError(UsageError):
@@ -187,6 +189,11 @@ def _checked(data: bytes | str, source: str) -> str:
 
 def check_tree(data: Any, source: str) -> None:
     """The node and depth bounds for data that did not come through ``load`` (JSON), without recursion."""
+    tree_size(data, source)
+
+
+def tree_size(data: Any, source: str = "document") -> int:
+    """Nodes in plain data (a mapping entry counts once), refusing the bounds above on the way."""
     count = 0
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
@@ -199,3 +206,18 @@ def check_tree(data: Any, source: str) -> None:
                 raise InputLimitError(f"nesting too deep (over {MAX_DEPTH} levels)", source)
             children = node.values() if isinstance(node, Mapping) else node
             stack.extend((child, depth + 1) for child in children)
+    return count
+
+
+def check_template_work(base: Any, queues: int, source: str) -> None:
+    """Every queue's effective template is the base with its overrides merged in, so ``queues`` x the base's
+    size is what each command builds (and diff-template --all prints): 12,000 one-line queues over a
+    25,000-node base are 3 * 10^8 nodes from a file inside every bound above."""
+    work = queues * tree_size(base, source)
+    if work > MAX_TEMPLATE_NODES:
+        raise InputLimitError(
+            f"{queues:,} queues x a {work // max(queues, 1):,}-node agentk8sglue.basePodTemplate make {work:,} template nodes, "
+            f"over {MAX_TEMPLATE_NODES:,}",
+            source,
+            "split the queues over several releases, or move what only some queues need into their overrides",
+        )

@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubectl_clearml.core import yaml_input
-from kubectl_clearml.core.yaml_input import MAX_DEPTH, MAX_NODES, InputLimitError, check_tree, decode, load
+from kubectl_clearml.core.yaml_input import (
+    MAX_DEPTH,
+    MAX_NODES,
+    MAX_TEMPLATE_NODES,
+    InputLimitError,
+    check_tree,
+    decode,
+    load,
+)
 
 
 def _nodes(data: Any) -> int:
@@ -31,7 +39,8 @@ DOCS = st.recursive(
 
 @given(DOCS, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"]))
 def test_any_document_in_any_yaml_encoding_loads_as_pyyaml_reads_it(doc, codec):
-    text = yaml.safe_dump(doc, allow_unicode=True)
+    # Without a BOM, YAML tells UTF-16/32 by the zero bytes around a first character that is ASCII.
+    text = "---\n" + yaml.safe_dump(doc, allow_unicode=True)
     assert load(text.encode(codec), "f") == yaml.safe_load(text)
 
 
@@ -110,3 +119,10 @@ def test_check_tree_bounds_json_without_recursion():
     with pytest.raises(InputLimitError, match="more than 50,000 nodes"):
         check_tree(list(range(MAX_NODES)), "secret")
     check_tree({"a": [1, {"b": None}]}, "secret")
+
+
+def test_template_work_is_queues_times_the_base():
+    base = {"labels": {f"k{i}": "v" for i in range(198)}}  # the base, labels and 198 entries: 200 nodes
+    yaml_input.check_template_work(base, MAX_TEMPLATE_NODES // 200, "values")
+    with pytest.raises(InputLimitError, match=r"1,251 queues x a 200-node agentk8sglue.basePodTemplate make 250,200"):
+        yaml_input.check_template_work(base, MAX_TEMPLATE_NODES // 200 + 1, "values")

@@ -112,6 +112,11 @@ def hostile_cases() -> dict[str, bytes]:
         "undefined-alias": "a: *nope\n",
         "two-docs": BASE + "---\n" + BASE,
         "tabs": "agentk8sglue:\n\tqueues: {}\n",
+        # inside every bound, but each of 2,000 queues gets the ~200-node base: ~400,000 template nodes
+        "amplified": "agentk8sglue:\n  basePodTemplate:\n    annotations:\n"
+        + "".join(f"      k{i}: v{i}\n" for i in range(200))
+        + "  queues:\n"
+        + "".join(f"    q{i}: {{}}\n" for i in range(2000)),
     }
     return {name: data if isinstance(data, bytes) else data.encode() for name, data in cases.items()}
 
