@@ -88,3 +88,18 @@ def test_hostile_values_on_stdin(read_only_world, tmp_path, monkeypatch):
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
         result = run_checked(["diff-template", "--all", "-f", "-", "-n", "clearml"], read_only_world.env, tmp_path)
         assert result.exit_code == 2 and expected in result.stderr and "<stdin>" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("name", ["laughs-top", "cycle-map", "latin1", "huge-file", "deep-flow"])
+def test_hostile_template_files(read_only_world, tmp_path, name):
+    """``--template FILE`` (run-glue, submit-pod) goes through the same loader as a values file."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(HOSTILE[name])
+    for args in (
+        ["run-glue", "--dry-run", "--queue", "default", "--template", str(path), "-n", "clearml"],
+        ["submit-pod", "--queue", "default", "--template", str(path), "--image", "python:3.11",
+         "--dry-run=client", "-n", "clearml", "--", "true"],
+    ):
+        result = run_checked(args, read_only_world.env, tmp_path)
+        assert result.exit_code == 2 and REFUSED[name] in result.stderr and f"{name}.yaml" in result.stderr, (
+            args, result.stderr)
