@@ -29,6 +29,9 @@ def yaml_error(exc: Exception, path: str) -> UsageError:
     mark = getattr(exc, "problem_mark", None)
     where = f"{path}:{mark.line + 1}" if mark is not None else path
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    position = getattr(exc, "position", None)  # a ReaderError (a NUL, a control character) has no mark
+    if mark is None and isinstance(position, int):
+        problem += f" at character {position}"
     return UsageError(f"malformed YAML: {problem}", where)
 
 

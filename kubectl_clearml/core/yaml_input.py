@@ -80,8 +80,9 @@ def decode(data: bytes, source: str) -> str:
         return data[skip:].decode(codec)
     except UnicodeDecodeError as exc:
         name = codec.upper().replace("-BE", " BE").replace("-LE", " LE")
+        told = "" if skip or codec == "utf-8" else " (as its zero bytes at the start suggest)"
         raise InputLimitError(
-            f"not valid {name} text at byte {exc.start + skip}",
+            f"not valid {name} text{told} at byte {exc.start + skip}",
             source,
             "values files are UTF-8 (or UTF-16/32 with a byte order mark): re-save it as UTF-8, or is it binary?",
         ) from None

@@ -95,7 +95,7 @@ def test_nesting_limit(opening):
         (b"a: caf\xe9\n", "not valid UTF-8 text at byte 6"),
         (codecs.BOM_UTF8 + b"a: \xff", "not valid UTF-8 text at byte 6"),
         (codecs.BOM_UTF16_LE + "a: b".encode("utf-16-le") + b"\x00\xdc", "not valid UTF-16 LE text at byte 10"),
-        (b"\x00\x00\x00a\x00\x00\xd8\x00", "not valid UTF-32 BE text at byte 4"),
+        (b"\x00\x00\x00a\x00\x00\xd8\x00", r"not valid UTF-32 BE text \(as its zero bytes at the start suggest\) at byte 4"),
     ],
 )
 def test_undecodable_bytes_name_the_offset(data, message):

@@ -26,7 +26,7 @@ REFUSED = {
     "deep-flow": "nesting too deep",
     "deep-block": "nesting too deep",
     "deep-dashes": "nesting too deep",
-    "binary": "at byte",
+    "binary": "not valid UTF-16 BE text (as its zero bytes at the start suggest) at byte",
     "urandom": "not valid UTF-8 text at byte 0",
     "latin1": "not valid UTF-8 text at byte 171",
     "utf16-odd": "not valid UTF-16 LE text at byte",
@@ -38,7 +38,7 @@ REFUSED = {
     "gpu-nan": "agentk8sglue.queues.default.templateOverrides.resources.limits.nvidia.com/gpu is nan",
     "gpu-inf": "resources.limits.nvidia.com/gpu is inf",
     "amplified": "template nodes, over 250,000",
-    "nul": "malformed YAML",
+    "nul": "malformed YAML: unacceptable character #x0000: control characters are not allowed at character 170",
     "surrogate-escape": "malformed YAML",
 }
 
