@@ -14,7 +14,8 @@ ConfigMap; reading one must not hang the plugin, eat the machine or crash it. So
   follow forever) and nesting deeper than ``MAX_DEPTH``;
 - only then is the text loaded (PyYAML's libyaml loader when present).
 
-``check_tree`` gives JSON the same bounds (the Helm release is JSON: no aliases, but depth and size).
+``check_tree`` gives JSON the same bounds (the Helm release is JSON: no aliases, but depth and size), and
+``check_template_work`` bounds what Helm's semantics multiply: every queue gets the whole base template.
 Syntax errors stay ``yaml.YAMLError`` so each caller keeps its wording; the bounds raise ``InputLimitError``.
 """
 
@@ -27,7 +28,8 @@ from typing import Any
 from kubectl_clearml.errors import UsageError
 
 # A real values file with 200 queues is ~300 KB and ~10,000 nodes; these leave a 5x margin and keep the
-# worst accepted document to a few seconds and ~100 MB (PyYAML builds ~300 bytes per node).
+# worst accepted document under a second and 50 MB (measured: 50,000 nodes, diff-template --all 0.8 s,
+# 47 MB peak; at 200,000 the pure-Python YAML dumper made it 22 s).
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 MAX_NODES = 50_000
 MAX_DEPTH = 100
