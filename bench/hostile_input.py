@@ -3,7 +3,7 @@
     python bench/hostile_input.py [--tree DIR] [--timeout 20] [--memory-mb 1500] [--commands all|quick]
 
 Each case of tests/hostile/corpus.py (alias bombs, cycles, encodings, huge and endless input, deep nesting,
-typed values) plus /dev/zero and /dev/urandom is given as -f to offline commands (diff-template, --all,
+typed values, and the largest inputs the bounds accept) plus /dev/zero and /dev/urandom is given as -f to offline commands (diff-template, --all,
 --lint, shm-fix --check, shm-fix QUEUE), one fresh `python -m kubectl_clearml` process per run, measured
 with wait4. ``--tree`` runs another checkout's code instead (e.g. `git archive main | tar -x -C DIR` for the
 "before" figures); runs are killed at --timeout seconds and capped at --memory-mb of address space so a
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.hostile.corpus import hostile_cases, valid_cases  # noqa: E402
+from tests.hostile.corpus import hostile_cases, near_bound_cases, valid_cases  # noqa: E402
 
 COMMANDS = {
     "diff-template": ["diff-template"],
@@ -80,7 +80,7 @@ def main() -> None:
     runs = 0
     with tempfile.TemporaryDirectory() as home:
         files = []
-        for name, data in {**hostile_cases(), **valid_cases()}.items():
+        for name, data in {**hostile_cases(), **valid_cases(), **near_bound_cases()}.items():
             path = Path(home) / f"{name}.yaml"
             path.write_bytes(data)
             files.append((name, str(path)))

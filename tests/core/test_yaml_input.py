@@ -124,5 +124,5 @@ def test_check_tree_bounds_json_without_recursion():
 def test_template_work_is_queues_times_the_base():
     base = {"labels": {f"k{i}": "v" for i in range(198)}}  # the base, labels and 198 entries: 200 nodes
     yaml_input.check_template_work(base, MAX_TEMPLATE_NODES // 200, "values")
-    with pytest.raises(InputLimitError, match=r"1,251 queues x a 200-node agentk8sglue.basePodTemplate make 250,200"):
+    with pytest.raises(InputLimitError, match=r"751 queues x a 200-node agentk8sglue.basePodTemplate make 150,200"):
         yaml_input.check_template_work(base, MAX_TEMPLATE_NODES // 200 + 1, "values")

@@ -134,3 +134,17 @@ def valid_cases() -> dict[str, bytes]:
         "empty": b"",
         "comment-only": b"# nothing here\n",
     }
+
+
+def near_bound_cases() -> dict[str, bytes]:
+    """The largest inputs the bounds accept, for the bench (too slow for CI): what a legitimate file may cost."""
+    flat = "agentk8sglue:\n  basePodTemplate:\n    annotations:\n" + "".join(
+        f"      k{i}: v{i}\n" for i in range(24_900)
+    )
+    work = (
+        "agentk8sglue:\n  basePodTemplate:\n    annotations:\n"
+        + "".join(f"      k{i}: v{i}\n" for i in range(220))
+        + "  queues:\n"
+        + "".join(f"    q{i}: {{}}\n" for i in range(600))
+    )
+    return {"nodes-at-cap": flat.encode(), "template-work-at-cap": work.encode()}

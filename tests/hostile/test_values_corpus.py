@@ -37,7 +37,7 @@ REFUSED = {
     "maxpods-map": "queueSettings.maxPods must be a whole number",
     "gpu-nan": "agentk8sglue.queues.default.templateOverrides.resources.limits.nvidia.com/gpu is nan",
     "gpu-inf": "resources.limits.nvidia.com/gpu is inf",
-    "amplified": "template nodes, over 250,000",
+    "amplified": "template nodes, over 150,000",
     "nul": "malformed YAML: unacceptable character #x0000: control characters are not allowed at character 170",
     "surrogate-escape": "malformed YAML",
 }
