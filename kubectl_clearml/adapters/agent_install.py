@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
-import sys
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +32,14 @@ import yaml
 
 from kubectl_clearml.adapters.agent_credentials import glue_container
 from kubectl_clearml.adapters.kube import Kube
-from kubectl_clearml.adapters.values_file import load_values, parse_values, register_value_secrets
+from kubectl_clearml.adapters.values_file import load_values, register_value_secrets
 from kubectl_clearml.core.agent_config import AgentConfig, load_agent_config
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_CHART_NAME, OSS_CHART_NAME, Flavour
 from kubectl_clearml.core.chart_rules import env_plain_value, last_env_entry, split_queue_list, template_mount_path
 from kubectl_clearml.core.templates import RenderedTemplate, parse_rendered_template
 from kubectl_clearml.core.values import coalesce
+from kubectl_clearml.core.yaml_input import MAX_INPUT_BYTES, InputLimitError, check_tree, size_error
+from kubectl_clearml.core.yaml_input import load_all as load_yaml_stream
 from kubectl_clearml.errors import AuthError, NotFoundError, UsageError
 
 AGENT_CHARTS = (OSS_CHART_NAME, ENTERPRISE_CHART_NAME)
@@ -54,7 +54,7 @@ class CorruptReleaseError(UsageError):
 def load_values_files(paths: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
     layers = []
     for path in paths:
-        layers.append(parse_values(sys.stdin.read(), "<stdin>") if path == "-" else load_values(path))
+        layers.append(load_values(path))  # ``-`` is stdin, read within the same bounds as a file
     for layer in layers:
         _register_value_secrets(layer)
     return layers
@@ -65,20 +65,43 @@ def _register_value_secrets(values: dict[str, Any]) -> None:
 
 
 def decode_release(data: str, where: str = "release Secret") -> dict[str, Any]:
-    """Secret ``data.release`` as the API returns it -> the release JSON."""
+    """Secret ``data.release`` as the API returns it -> the release JSON.
+
+    Whoever can write Secrets in the namespace can write this, so it is read within the loader's bounds: the
+    gzip payload is inflated only up to ``MAX_INPUT_BYTES`` (a few KB of gzip can stand for GBs), and the
+    JSON is refused when deeper or bigger than a YAML document may be.
+    """
+    if len(data) > 2 * MAX_INPUT_BYTES:  # base64 twice of the largest payload we accept
+        raise size_error(where)
     try:
         payload = base64.b64decode(data, validate=False)
         payload = base64.b64decode(payload, validate=False)
         if payload[:3] == GZIP_MAGIC:
-            payload = gzip.decompress(payload)
+            payload = _inflate(payload, where)
+        elif len(payload) > MAX_INPUT_BYTES:
+            raise size_error(where)
         release = json.loads(payload)
+    except RecursionError:
+        raise InputLimitError("the Helm release JSON is nested too deep", where) from None
     except (binascii.Error, ValueError, OSError, EOFError, zlib.error) as exc:
         raise CorruptReleaseError(
             "cannot decode the Helm release Secret", where, f"{type(exc).__name__}: {exc}"
         ) from None
     if not isinstance(release, dict):
         raise CorruptReleaseError("the Helm release Secret does not hold a release object", where)
+    check_tree(release, where)
     return release
+
+
+def _inflate(payload: bytes, where: str) -> bytes:
+    """gzip -> bytes, stopping one byte past the cap instead of inflating a bomb whole."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflater.decompress(payload, MAX_INPUT_BYTES + 1)
+    if len(out) > MAX_INPUT_BYTES:
+        raise size_error(where)
+    if not inflater.eof:
+        raise CorruptReleaseError("cannot decode the Helm release Secret", where, "truncated gzip data")
+    return out
 
 
 @dataclass
@@ -93,14 +116,21 @@ class HelmRelease:
     config: dict[str, Any]
     manifest: str
     secret_name: str
+    _objects: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def effective_values(self) -> dict[str, Any]:
         return coalesce(self.chart_values, self.config)
 
     def manifest_objects(self) -> list[dict[str, Any]]:
+        if self._objects is None:
+            self._objects = self._parse_manifest()
+        return self._objects
+
+    def _parse_manifest(self) -> list[dict[str, Any]]:
         try:
-            return [doc for doc in yaml.safe_load_all(self.manifest) if isinstance(doc, dict)]
+            docs = load_yaml_stream(self.manifest, f"secret {self.secret_name} manifest")
+            return [doc for doc in docs if isinstance(doc, dict)]
         except yaml.YAMLError:
             raise CorruptReleaseError("the release manifest is not valid YAML", self.secret_name) from None
 
@@ -113,6 +143,13 @@ class HelmRelease:
 
 def _mapping(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def _release_from_secret(secret: dict[str, Any]) -> HelmRelease:
@@ -131,7 +168,7 @@ def _release_from_secret(secret: dict[str, Any]) -> HelmRelease:
     return HelmRelease(
         name=str(raw.get("name") or labels.get("name") or ""),
         namespace=str(raw.get("namespace") or meta.get("namespace") or ""),
-        version=int(raw.get("version") or labels.get("version") or 0),
+        version=_int(raw.get("version") or labels.get("version")),
         status=str(_mapping(raw.get("info")).get("status") or labels.get("status") or ""),
         chart_name=str(metadata.get("name") or ""),
         chart_version=metadata.get("version"),

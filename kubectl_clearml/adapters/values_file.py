@@ -18,6 +18,8 @@ from ruamel.yaml import YAML
 from kubectl_clearml.adapters.yaml_edit import HelmSafeRepresenter, apply_overlay_text, commented, plain, yaml_error
 from kubectl_clearml.core.diff import secret_strings
 from kubectl_clearml.core.secrets import redact_text
+from kubectl_clearml.core.yaml_input import MAX_INPUT_BYTES, decode, size_error
+from kubectl_clearml.core.yaml_input import load as load_yaml
 from kubectl_clearml.errors import UsageError
 from kubectl_clearml.logs import redact, register_secret
 
@@ -28,25 +30,50 @@ __all__ = [
     "edit_in_place",
     "load_values",
     "parse_values",
+    "read_bytes",
+    "read_stdin",
     "register_value_secrets",
     "text_secrets",
     "write_text",
 ]
 
 
-def _read(path: str) -> str:
+def read_bytes(path: str) -> bytes:
+    """A file's bytes, at most ``MAX_INPUT_BYTES``: a bigger file (or /dev/zero, a pipe that never ends) is
+    refused after reading one byte more than the cap, before anything is parsed."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_INPUT_BYTES + 1)
     except FileNotFoundError:
         # Bad input (exit 2) like a missing kubeconfig, clearml.conf or --template, not "not found" (exit 3),
         # which is for queues, tasks and installs: and never something a command may shrug off as a warning.
         raise UsageError("values file not found", path, "check the -f/--values path") from None
     except OSError as exc:
         raise UsageError(f"cannot read values file: {exc.strerror}", path)
+    if len(data) > MAX_INPUT_BYTES:
+        raise size_error(path)
+    return data
 
 
-def parse_values(text: str, path: str = "<values>") -> dict[str, Any]:
+def read_stdin() -> bytes:
+    """Standard input's bytes (``-f -``), read up to the same cap as a file."""
+    import sys
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is not None:
+        data: bytes = stream.read(MAX_INPUT_BYTES + 1)
+    else:  # a text stream without bytes underneath (tests that swap sys.stdin)
+        data = sys.stdin.read(MAX_INPUT_BYTES + 1).encode("utf-8", "surrogateescape")
+    if len(data) > MAX_INPUT_BYTES:
+        raise size_error("<stdin>")
+    return data
+
+
+def _read(path: str) -> str:
+    return decode(read_bytes(path), path)
+
+
+def parse_values(text: str | bytes, path: str = "<values>") -> dict[str, Any]:
     """Plain dicts and lists from YAML text; an empty document is ``{}``.
 
     Reading uses PyYAML's libyaml loader when present (about 30x faster than ruamel's pure-Python one on a
@@ -54,9 +81,8 @@ def parse_values(text: str, path: str = "<values>") -> dict[str, Any]:
     """
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=loader)
+        data = load_yaml(text, path)
     except yaml.YAMLError as exc:
         raise yaml_error(exc, path)
     if data is None:
@@ -72,12 +98,10 @@ def load_values(path: str) -> dict[str, Any]:
     """A values file, or standard input for ``-`` (``helm get values REL | kubectl clearml ... -f -``), as
     every command that takes -f reads them."""
     if path == "-":
-        import sys
-
-        values = parse_values(sys.stdin.read(), "<stdin>")
+        values = parse_values(read_stdin(), "<stdin>")
         register_value_secrets(values)
         return values
-    values = parse_values(_read(path), path)
+    values = parse_values(read_bytes(path), path)
     register_value_secrets(values)
     return values
 

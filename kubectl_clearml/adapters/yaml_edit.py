@@ -21,6 +21,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.tokens import CommentToken
 
+from kubectl_clearml.core.yaml_input import check_events, check_text
 from kubectl_clearml.errors import UsageError
 
 
@@ -28,6 +29,9 @@ def yaml_error(exc: Exception, path: str) -> UsageError:
     mark = getattr(exc, "problem_mark", None)
     where = f"{path}:{mark.line + 1}" if mark is not None else path
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    position = getattr(exc, "position", None)  # a ReaderError (a NUL, a control character) has no mark
+    if mark is None and isinstance(position, int):
+        problem += f" at character {position}"
     return UsageError(f"malformed YAML: {problem}", where)
 
 
@@ -244,9 +248,13 @@ def _round_trip_yaml(text: str, path: str) -> tuple[YAML, Any]:
     if _NULL_WORD.search(text):
         # ruamel writes null as nothing (`key:`); keep the file's spelling (Helm renders `null`).
         yaml.Representer = _NullWordRepresenter
+    import yaml as pyyaml
+
     try:
+        check_text(text, path)
+        check_events(text, path)  # the same bounds as every read: ruamel would expand a bomb too
         return yaml, yaml.load(text)
-    except YAMLError as exc:
+    except (YAMLError, pyyaml.YAMLError) as exc:
         raise yaml_error(exc, path)
 
 

@@ -23,8 +23,9 @@ from kubectl_clearml.core.diff import (
     normalise,
     structured_report,
     summary_rows,
-    unified_yaml_diff,
+    unified_text_diff,
 )
+from kubectl_clearml.core.diff import to_yaml as diff_yaml
 from kubectl_clearml.core.lint import Finding, did_you_mean, lint_config, lint_pod_template
 from kubectl_clearml.core.templates import MERGE_MODES
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
@@ -349,8 +350,15 @@ def _render(g: Globals, fmt: str, comparisons: list[Comparison], context: int, *
         _emit(fmt, docs)
     else:
         color = use_color(sys.stdout, g.no_color)
+        dumped: dict[int, str] = {}  # by id: with --all every comparison's left is the same base object
+
+        def dump(obj: Any) -> str:
+            if id(obj) not in dumped:
+                dumped[id(obj)] = diff_yaml(obj)
+            return dumped[id(obj)]
+
         for c in comparisons:
-            text = unified_yaml_diff(c.left, c.right, c.left_label, c.right_label, context)
+            text = unified_text_diff(dump(c.left), dump(c.right), c.left_label, c.right_label, context)
             sys.stdout.write(redact(colorize_diff(text, lambda s, k: paint(s, k, color))))
         if summary:
             sys.stdout.write(

@@ -208,9 +208,21 @@ def main() -> None:
         sys.argv = [sys.argv[0], *sys.argv[2:]]
         complete.main()
         return
+    _escape_unencodable_output()
     status = run(prog_name=_prog_name(sys.argv[0]))
     try:
         sys.stdout.flush()  # what is still buffered, now: a reader gone by then is not worth a traceback
     except BrokenPipeError:
         _silence_stdout()
     sys.exit(status)
+
+
+def _escape_unencodable_output() -> None:
+    """A values file may hold any Unicode, a terminal may not (LANG=en_US.ISO-8859-1, PYTHONIOENCODING=ascii):
+    print what it cannot show as \\uXXXX escapes, as stderr already does, instead of failing mid-output."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):
+            pass

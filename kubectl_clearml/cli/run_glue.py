@@ -315,9 +315,11 @@ def _load_template(path: str) -> Any:
     """The pod template file as data; what it contains is checked by the glue's setup, not here."""
     import yaml
 
+    from kubectl_clearml.core.yaml_input import MAX_INPUT_BYTES, load
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            return load(handle.read(MAX_INPUT_BYTES + 1), path)
     except FileNotFoundError:
         raise UsageError("template file not found", path) from None
     except OSError as exc:

@@ -145,9 +145,11 @@ def _deployment_worker_id(deployment: dict[str, Any] | None) -> str | None:
 def _load_template(path: str) -> dict[str, Any]:
     import yaml
 
+    from kubectl_clearml.core.yaml_input import MAX_INPUT_BYTES, load
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            data = load(handle.read(MAX_INPUT_BYTES + 1), path)
     except OSError as exc:
         raise UsageError(f"cannot read the template: {exc.strerror}", path) from None
     except yaml.YAMLError as exc:

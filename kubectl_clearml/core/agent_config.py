@@ -31,6 +31,7 @@ note, and lint reports them); every served queue then gets the base template.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,7 @@ from kubectl_clearml.core.templates import (
     render_pod_template,
 )
 from kubectl_clearml.core.values import effective_values, get_path, merge_user_values
+from kubectl_clearml.core.yaml_input import check_template_work
 from kubectl_clearml.errors import UsageError
 
 DEFAULT_RELEASE = "clearml-agent"
@@ -233,6 +235,7 @@ def load_agent_config(
     queue_configs, create_queues = _queue_configs(values, agent, flavour, notes)
     declared = _declared_queues(values, fullname, flavour, queue_configs)
     served = list(served_queues) if served_queues is not None else list(declared)
+    check_template_work(base_values, len(set(served) | set(declared) | set(queue_configs)), "agent values")
     max_gpu, max_gpu_key = _report_max_gpu(values, notes)
     return AgentConfig(
         values=values,
@@ -271,12 +274,48 @@ def _check_shapes(values: Mapping[str, Any], flavour: Flavour) -> None:
     for path in paths:
         value = get_path(values, path)
         if value is not None and not isinstance(value, Mapping):
-            kind = "a list" if isinstance(value, list) else f"the {type(value).__name__} {value!r}"
             raise UsageError(
-                f"{path} must be a mapping, not {kind}",
+                f"{path} must be a mapping, not {_kind(value)}",
                 "agent values",
                 "helm cannot render the chart with it: fix that key in the -f values files",
             )
+    for path in paths:
+        if path.endswith(".queueSettings"):
+            _check_whole_number(values, f"{path}.maxPods")
+        elif not path.endswith((".queues", "agentk8sglue")) and "." in path:
+            _check_finite_resources(values, path)
+
+
+def _check_finite_resources(values: Mapping[str, Any], template_path: str) -> None:
+    """``nvidia.com/gpu: .nan`` (or .inf) is a float no quantity can hold: bad input, named by its key."""
+    for section in ("limits", "requests"):
+        amounts = get_path(values, f"{template_path}.resources.{section}")
+        for key, amount in amounts.items() if isinstance(amounts, Mapping) else ():
+            if isinstance(amount, float) and not math.isfinite(amount):
+                raise UsageError(
+                    f"{template_path}.resources.{section}.{key} is {amount}, not a quantity",
+                    "agent values",
+                    "resources take whole numbers or quantities such as 1, 500m, 2Gi: fix that key in the -f values files",
+                )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)  # a 10 MB scalar must not become a 10 MB error line
+    return f"the {type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def _check_whole_number(values: Mapping[str, Any], path: str) -> None:
+    """A count the glue uses as a number (``maxPods``): an int or its digits, else bad input naming the key."""
+    value = get_path(values, path)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return
+    if isinstance(value, str) and value.strip().isdigit():
+        return
+    raise UsageError(
+        f"{path} must be a whole number of pods, not {_kind(value)}", "agent values", "fix that key in the -f values files"
+    )
 
 
 def _base_values(agent: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
@@ -347,7 +386,7 @@ def _report_max_gpu(values: Mapping[str, Any], notes: list[str]) -> tuple[int | 
             return None, key
         try:
             return int(value), key
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # .inf, .nan, "lots"
             notes.append(f"{key} is not a number: {value!r}")
             return None, key
     return None, None

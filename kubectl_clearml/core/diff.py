@@ -65,12 +65,22 @@ def to_yaml(obj: Any) -> str:
         return ""
     import yaml  # lazily: --help and completion must not pay for YAML
 
-    return str(yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=4096))
+    # libyaml's emitter when PyYAML has it, as output.to_yaml does: diff-template --all dumps every queue's
+    # template, and the Python emitter made 1,000 queues over a 220-node base take 54 s.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return str(
+        yaml.dump(obj, Dumper=dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=4096)
+    )
 
 
 def unified_yaml_diff(a: Any, b: Any, from_label: str, to_label: str, context: int = 3) -> str:
-    left = to_yaml(a).splitlines(keepends=True)
-    right = to_yaml(b).splitlines(keepends=True)
+    return unified_text_diff(to_yaml(a), to_yaml(b), from_label, to_label, context)
+
+
+def unified_text_diff(left_text: str, right_text: str, from_label: str, to_label: str, context: int = 3) -> str:
+    """``unified_yaml_diff`` of texts already dumped (diff-template --all dumps the shared base once)."""
+    left = left_text.splitlines(keepends=True)
+    right = right_text.splitlines(keepends=True)
     lines = difflib.unified_diff(
         left, right, fromfile=from_label, tofile=to_label, n=_WHOLE if context < 0 else context
     )

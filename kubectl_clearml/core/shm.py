@@ -33,6 +33,7 @@ DEFAULT_SIZE_CAP = "32Gi"
 DEFAULT_SIZE_NO_LIMIT = "1Gi"
 
 GPU_RESOURCE_KEYS = ("nvidia.com/gpu", "amd.com/gpu")
+MAX_GPUS_PER_POD = 1024  # far above any node; beyond it an amount is a typo or hostile, not GPUs
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 
 ACCEPTED_SIZE_FORMS = (
@@ -175,9 +176,11 @@ def gpu_count(template: Mapping[str, Any]) -> int:
         for key, value in amounts.items():
             if key in GPU_RESOURCE_KEYS or str(key).startswith(MIG_RESOURCE_PREFIX):
                 try:
-                    total += int(Decimal(str(value)))
-                except ArithmeticError:
+                    count = int(Decimal(str(value)))
+                except (ArithmeticError, ValueError):  # "two", .nan: lint and gpu-report name them
                     continue
+                if 0 <= count <= MAX_GPUS_PER_POD:  # "1e400", -1: not a count of GPUs either
+                    total += count
         if total:
             return total
     return 0

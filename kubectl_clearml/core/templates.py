@@ -239,8 +239,10 @@ def parse_rendered_template(text: str, source: str = "template.yaml") -> Rendere
     """Parse the ConfigMap's template.yaml; accepts ``labels: {}``, ``priorityClassName: null``, no ``kind``."""
     import yaml  # lazily: --help and completion must not pay for YAML
 
+    from kubectl_clearml.core.yaml_input import load
+
     try:
-        data = yaml.safe_load(text)
+        data = load(text, source)
     except yaml.YAMLError as exc:
         raise UsageError("malformed YAML in the live pod template", source, hint=str(exc).splitlines()[0]) from None
     if _looks_like_pod(data):

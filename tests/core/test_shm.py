@@ -112,6 +112,10 @@ class TestGpuCount:
     def test_counts(self, limits, count):
         assert gpu_count(template(limits=limits)) == count
 
+    @pytest.mark.parametrize("amount", [float("nan"), float("inf"), "1e400", -1, "lots", [1]])
+    def test_amounts_that_are_no_gpu_count_count_none(self, amount):
+        assert gpu_count(template(limits={"nvidia.com/gpu": amount})) == 0
+
     def test_requests_when_no_limits(self):
         t = template()
         t["spec"]["containers"][0]["resources"] = {"requests": {"nvidia.com/gpu": 4}}
