@@ -43,14 +43,21 @@ class View:
 
 
 def format_cell(value: Any) -> str:
+    """One table cell: never more than one line, never a terminal control sequence (core.terminal)."""
+    from kubectl_clearml.core.terminal import escape_terminal
+
+    return escape_terminal(_cell_text(value))
+
+
+def _cell_text(value: Any) -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
-        return ",".join(format_cell(v) for v in value) or "-"
+        return ",".join(_cell_text(v) for v in value) or "-"
     if isinstance(value, dict):
-        return ",".join(f"{k}={format_cell(v)}" for k, v in value.items()) or "-"
+        return ",".join(f"{k}={_cell_text(v)}" for k, v in value.items()) or "-"
     return str(value)
 
 
@@ -96,7 +103,7 @@ def render(view: View, fmt: str, *, no_headers: bool = False) -> str:
     if fmt == "yaml":
         return to_yaml(view.document if view.document is not None else list_document(view.kind, view.items))
     if fmt == "name":
-        return "".join(f"{view.kind}/{item.get(view.name_key)}\n" for item in view.items)
+        return "".join(f"{view.kind}/{format_cell(item.get(view.name_key))}\n" for item in view.items)
     if fmt not in ("table", "wide"):
         raise ValueError(f"unknown output format {fmt!r}")
     columns = [c for c in view.columns if fmt == "wide" or not c.wide_only]
@@ -149,6 +156,7 @@ def warn(text: str) -> None:
 def _diagnostic(kind: str, text: str) -> None:
     # Every diagnostic line has the same shape as errors (`kubectl clearml: error: ...`) and is redacted,
     # so a server message that echoes a secret cannot leak through a note.
+    from kubectl_clearml.core.terminal import escape_terminal
     from kubectl_clearml.logs import redact
 
-    sys.stderr.write(f"{PREFIX}: {kind}: {redact(text)}\n")
+    sys.stderr.write(f"{PREFIX}: {kind}: {escape_terminal(redact(text))}\n")

@@ -114,7 +114,9 @@ def _prog_name(argv0: str) -> str:
 
 
 def _fail(message: str, status: int) -> int:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    from kubectl_clearml.core.terminal import escape_terminal
+
+    sys.stderr.write(f"{PROG}: error: {escape_terminal(message)}\n")
     return status
 
 
