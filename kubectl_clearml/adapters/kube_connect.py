@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from kubectl_clearml.adapters.exec_bound import DEFAULT_EXEC_TIMEOUT, bound_exec_plugins
 from kubectl_clearml.adapters.kube import Kube
 from kubectl_clearml.adapters.kubeconfig import KubeconfigChoice, choose_kubeconfig
 from kubectl_clearml.errors import InvalidRequestError
@@ -30,10 +31,12 @@ def connect(
     env: Mapping[str, str] | None = None,
     *,
     retries: bool = True,
+    exec_timeout: float = DEFAULT_EXEC_TIMEOUT,
 ) -> Kube:
     """Build a client from the chosen kubeconfig file(s) and context, or in-cluster config.
 
-    ``retries=False`` makes every request a single attempt (TAB completion: fail fast and silently).
+    ``retries=False`` makes every request a single attempt (TAB completion: fail fast and silently);
+    ``exec_timeout`` bounds each run of an exec credential plugin (adapters/exec_bound.py).
     """
     env = os.environ if env is None else env
     choice = choose_kubeconfig(kubeconfig, context, namespace, env)
@@ -42,12 +45,12 @@ def connect(
     urllib3_logger = logging.getLogger("urllib3")
     level = urllib3_logger.level
     try:
-        return _build(choice, retries)
+        return _build(choice, retries, exec_timeout)
     finally:
         urllib3_logger.setLevel(level)
 
 
-def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
+def _build(choice: KubeconfigChoice, retries: bool = True, exec_timeout: float = DEFAULT_EXEC_TIMEOUT) -> Kube:
     from kubernetes import client, config
     from urllib3.util.retry import Retry
 
@@ -64,7 +67,10 @@ def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
     else:
         try:
             config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-                choice.merged, context=choice.context, client_configuration=configuration, persist_config=False
+                bound_exec_plugins(choice.merged, exec_timeout),
+                context=choice.context,
+                client_configuration=configuration,
+                persist_config=False,
             )
         except (config.ConfigException, ValueError, TypeError, KeyError) as exc:
             raise KubeconfigError(choice, str(exc)) from None

@@ -159,7 +159,7 @@ def command(
     # Checked before anything starts: a glue must not run for hours to then refuse to print its summary.
     fmt = g.output_format(default="table") if dry_run else g.output_format(("table", "wide", "json", "yaml"))
     logs.configure(max(1, g.verbose), log_format)
-    kube = kube_from(g)
+    kube = kube_from(g, request_timeout)
     clearml = clearml_from(g, kube)
     # A glue must not hang on one slow answer: both clients give up after --request-timeout.
     clearml.timeout = (min(5.0, request_timeout), request_timeout)
