@@ -13,7 +13,7 @@ from typing import Any
 
 from kubectl_clearml.adapters.exec_bound import DEFAULT_EXEC_TIMEOUT, bound_exec_plugins
 from kubectl_clearml.adapters.kube import Kube
-from kubectl_clearml.adapters.kubeconfig import KubeconfigChoice, choose_kubeconfig
+from kubectl_clearml.adapters.kubeconfig import KubeconfigChoice, choose_kubeconfig, inline_token_file
 from kubectl_clearml.errors import InvalidRequestError
 from kubectl_clearml.logs import register_secret
 
@@ -67,7 +67,7 @@ def _build(choice: KubeconfigChoice, retries: bool = True, exec_timeout: float =
     else:
         try:
             config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-                bound_exec_plugins(choice.merged, exec_timeout),
+                bound_exec_plugins(inline_token_file(choice.merged, choice.context), exec_timeout),
                 context=choice.context,
                 client_configuration=configuration,
                 persist_config=False,

@@ -63,10 +63,64 @@ def choose_kubeconfig(
             continue
         if not isinstance(doc, dict):
             raise UsageError("kubeconfig is not a YAML mapping", path, "fix the file or pass another --kubeconfig")
+        _check_sections(doc, path)
         documents.append(resolve_relative_paths(doc, os.path.dirname(os.path.abspath(path))))
     merged = merge_kubeconfigs(documents)
     chosen, ns = choose_context(merged, context, namespace)
     return KubeconfigChoice(existing, chosen, ns, merged=merged)
+
+
+def _check_sections(doc: dict[str, Any], path: str) -> None:
+    """clusters/users/contexts are lists of mappings (kubectl refuses anything else): a bad one is bad input
+    naming the key, not a crash further on."""
+    for section, inner in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
+        entries = doc.get(section)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise UsageError(f"invalid kubeconfig: {section} must be a list, not {type(entries).__name__}",
+                             f"{path}: {section}", "fix the file or pass another --kubeconfig")
+        for n, entry in enumerate(entries):
+            body = entry.get(inner) if isinstance(entry, dict) else None
+            if not isinstance(entry, dict) or not isinstance(entry.get("name", ""), str) or not isinstance(
+                body, (dict, type(None))
+            ):
+                raise UsageError(f"invalid kubeconfig: each of {section} is a mapping with a name and a {inner}",
+                                 f"{path}: {section}[{n}]", "fix the file or pass another --kubeconfig")
+
+
+def inline_token_file(merged: dict[str, Any], context: str | None) -> dict[str, Any]:
+    """The chosen user's ``tokenFile`` read now, trimmed, and given as ``token``, as kubectl reads it.
+
+    ``echo $TOKEN > file`` ends in a newline; the client sends it as is ("Bearer tok\\n", an invalid header)
+    on every request after its first, whatever is trimmed after loading (its refresh hook re-sets the raw
+    value before each request). The client reads the file only once anyway. A missing file is bad input.
+    """
+    entry = next((c for c in merged.get("contexts") or [] if c.get("name") == context), None)
+    user_name = ((entry or {}).get("context") or {}).get("user")
+    users = merged.get("users") or []
+    index = next((i for i, u in enumerate(users) if u.get("name") == user_name), None)
+    user = users[index].get("user") if index is not None else None
+    if not isinstance(user, dict):
+        return merged
+    token = user.get("token")
+    token_file = user.get("tokenFile")
+    if isinstance(token, str) and token != token.strip():
+        user = {**user, "token": token.strip()}
+    elif not token and isinstance(token_file, str) and token_file:
+        try:
+            with open(token_file, encoding="utf-8") as handle:
+                text = handle.read().strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read the user's tokenFile: {exc.strerror}", f"user {user_name}: {token_file}",
+                             "fix the path in the kubeconfig or create the file") from None
+        if not text:
+            raise UsageError("the user's tokenFile is empty", f"user {user_name}: {token_file}",
+                             "write the token into it")
+        user = {k: v for k, v in user.items() if k != "tokenFile"} | {"token": text}
+    else:
+        return merged
+    return {**merged, "users": [*users[:index], {**users[index], "user": user}, *users[index + 1:]]}
 
 
 def _service_account_namespace() -> str:
