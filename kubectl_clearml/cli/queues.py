@@ -10,6 +10,7 @@ import click
 from kubectl_clearml.cli import queues_admin
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.param_types import Seconds
 from kubectl_clearml.cli.queues_data import (
     collect,
     find_queue,
@@ -64,7 +65,7 @@ class QueuesGroup(click.Group):
 )
 @click.option("--watch", "-w", is_flag=True, help="Refresh in place every --interval seconds (on a terminal).")
 @click.option(
-    "--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.2), help="Seconds between refreshes."
+    "--interval", default=2.0, show_default=True, type=Seconds(min=0.2), help="Seconds between refreshes."
 )
 @no_kube_option
 @values_option

@@ -14,6 +14,7 @@ import click
 from kubectl_clearml import logs
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import get_globals, global_options
+from kubectl_clearml.cli.param_types import Seconds
 from kubectl_clearml.errors import NotFoundError, UsageError
 from kubectl_clearml.output import Column, View, echo, render, to_json, to_yaml
 
@@ -48,7 +49,7 @@ COLUMNS = [
 @click.option("--worker-id", help="Stable worker id (env CLEARML_WORKER_ID; default from cluster, namespace, queues).")
 @click.option(
     "--poll-interval",
-    type=click.FloatRange(min=0.05),
+    type=Seconds(min=0.05),
     default=5.0,
     show_default=True,
     help="Seconds between polls of empty queues.",
@@ -63,7 +64,7 @@ COLUMNS = [
 @click.option("--credentials-secret", metavar="NAME", help="Secret with the agent's ClearML keys, for the pods' env.")
 @click.option(
     "--request-timeout",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(min=0.1),
     default=10.0,
     show_default=True,
     help="Seconds before a ClearML or Kubernetes request is given up.",

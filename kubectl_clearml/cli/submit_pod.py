@@ -18,6 +18,7 @@ import click
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.param_types import Seconds
 from kubectl_clearml.cli.submit_pod_follow import follow_pod, stream_logs
 from kubectl_clearml.cli.submit_pod_source import PodSource, resolve_source
 from kubectl_clearml.core.podbuilder import BuiltPod, QueueRef, build_adhoc_pod, build_task_pod
@@ -70,7 +71,7 @@ class Request:
 )  # fmt: skip
 @click.option("--wait", is_flag=True, help="Follow the pod to Running, showing scheduling and image-pull events.")
 @click.option("--logs", is_flag=True, help="Stream the pod's log once it runs (implies --wait).")
-@click.option("--timeout", default=300.0, show_default=True, metavar="SECONDS", help="Bound of --wait.")
+@click.option("--timeout", default=300.0, show_default=True, type=Seconds(), metavar="SECONDS", help="Bound of --wait.")
 @click.option("--mark-started", is_flag=True, help="Move the task to in_progress in ClearML once the pod exists.")
 @global_options
 def command(
@@ -170,6 +171,10 @@ def _request(
                 hint="submit-pod TASK_ID --queue Q, or --image IMG -- CMD for an ad-hoc pod",
             )
         task_id, command = args[0], []
+        if not task_id.strip():
+            raise UsageError("the TASK_ID is empty", hint="give the task's id (kubectl clearml queues show QUEUE lists them)")
+    if not queue.strip():
+        raise UsageError("--queue is empty", hint="give the queue's name or id (kubectl clearml queues lists them)")
     if dry_run != "none" and (wait or logs or mark_started):
         raise UsageError("--wait, --logs and --mark-started need a created pod (--dry-run=none)")
     return Request(task_id, queue, image, command, dry_run, output, wait or logs, logs, timeout, mark_started)
