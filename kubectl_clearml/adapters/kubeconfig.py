@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_clearml.core.kubeconfig import choose_context, merge_kubeconfigs, resolve_relative_paths
+from kubectl_clearml.core.names import dns_label_problem
 from kubectl_clearml.errors import UsageError
 
 SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -67,6 +68,10 @@ def choose_kubeconfig(
         documents.append(resolve_relative_paths(doc, os.path.dirname(os.path.abspath(path))))
     merged = merge_kubeconfigs(documents)
     chosen, ns = choose_context(merged, context, namespace)
+    why = dns_label_problem(ns)
+    if why is not None:  # the context's namespace goes into request paths just as -n does
+        raise UsageError(f"invalid kubeconfig: context {chosen!r} has namespace {ns!r}: {why}", ", ".join(existing),
+                         "fix the context's namespace or pass -n NAMESPACE")
     return KubeconfigChoice(existing, chosen, ns, merged=merged)
 
 

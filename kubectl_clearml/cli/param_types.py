@@ -1,9 +1,11 @@
-"""click parameter types for values that must be finite: ``nan`` passes click's FloatRange (every
-comparison with nan is false) and then broke sleeps and timeouts as an internal error (exit 70)."""
+"""click parameter types that refuse bad input up front (exit 2): seconds that must be finite (``nan``
+passes click's FloatRange, every comparison with nan being false, and then broke sleeps and timeouts as an
+internal error, exit 70), and names Kubernetes or Helm have rules for (namespace, release)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -22,3 +24,30 @@ class Seconds(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
         return number
+
+
+class CheckedName(click.ParamType):
+    """A name Kubernetes or Helm has rules for (core.names): refused up front, before it reaches a request
+    path or a label selector."""
+
+    def __init__(self, what: str, problem: Callable[[str], str | None]) -> None:
+        self.name = what
+        self.problem = problem
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        why = self.problem(str(value))
+        if why is not None:
+            self.fail(f"{value!r} is not a valid {self.name}: {why}", param, ctx)
+        return value
+
+
+def namespace_type() -> CheckedName:
+    from kubectl_clearml.core.names import dns_label_problem
+
+    return CheckedName("namespace", dns_label_problem)
+
+
+def release_type() -> CheckedName:
+    from kubectl_clearml.core.names import release_name_problem
+
+    return CheckedName("release name", release_name_problem)

@@ -14,7 +14,7 @@ import click
 from kubectl_clearml import logs
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import get_globals, global_options
-from kubectl_clearml.cli.param_types import Seconds
+from kubectl_clearml.cli.param_types import Seconds, release_type
 from kubectl_clearml.errors import NotFoundError, UsageError
 from kubectl_clearml.output import Column, View, echo, render, to_json, to_yaml
 
@@ -44,7 +44,7 @@ COLUMNS = [
     "queueSettings.maxPods, GPU count.",
 )
 @click.option("--template", type=click.Path(dir_okay=False), help="Pod template YAML for every queue (without -f).")
-@click.option("--release", metavar="NAME", help="Helm release of the agent (default: the one in -n).")
+@click.option("--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: the one in -n).")
 @click.option("--max-pods", type=int, help="At most this many Pending+Running pods of this glue.")
 @click.option("--worker-id", help="Stable worker id (env CLEARML_WORKER_ID; default from cluster, namespace, queues).")
 @click.option(

@@ -9,6 +9,7 @@ import click
 from kubectl_clearml.cli.agent_source import values_option
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.param_types import release_type
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
 from kubectl_clearml.output import note
 
@@ -36,7 +37,7 @@ DATA_FORMATS = ("yaml", "json")  # what -o means for an overlay; any other -o va
     flag_value="client", help="Show the change (JSON patch or diff), change nothing. 'server' asks the API server to validate it.",
 )
 @click.option("--force", is_flag=True, help="Replace whatever is mounted at /dev/shm now; roll back over later template changes.")
-@click.option("--release", metavar="NAME", help="Helm release of the agent (default: found in the namespace).")
+@click.option("--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: found in the namespace).")
 @click.option("--chart-version", metavar="VERSION", help="Enterprise chart version for -f files (extraVolumes need 6.11.0+; default: assume current).")
 @click.option("--flavour", type=click.Choice(["oss", "enterprise"]), help="Chart flavour of the -f files (default: detected).")
 @click.option("--merge", "merge_mode", type=click.Choice(["strategic", "replace"]), default="strategic", show_default=True, help="How templateOverrides combine with basePodTemplate.")

@@ -18,7 +18,7 @@ import click
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
-from kubectl_clearml.cli.param_types import Seconds
+from kubectl_clearml.cli.param_types import Seconds, release_type
 from kubectl_clearml.cli.submit_pod_follow import follow_pod, stream_logs
 from kubectl_clearml.cli.submit_pod_source import PodSource, resolve_source
 from kubectl_clearml.core.podbuilder import BuiltPod, QueueRef, build_adhoc_pod, build_task_pod
@@ -63,7 +63,7 @@ class Request:
     help="Helm values file(s) of the agent (default: the live install in the namespace).",
 )  # fmt: skip
 @click.option("--template", "template_file", metavar="PATH", help="A pod template YAML to use instead (template.yaml).")
-@click.option("--release", metavar="NAME", help="Helm release of the agent (default: found, else clearml-agent).")
+@click.option("--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: found, else clearml-agent).")
 @click.option("--worker-id", metavar="ID", help="Worker id the CLEARML label is derived from (default: the agent's).")
 @click.option(
     "--dry-run", "dry_run", type=click.Choice(["none", "client", "server"]), default="none", show_default=True,
