@@ -51,7 +51,8 @@ def bound_exec_plugins(kubeconfig: dict[str, Any], timeout: float) -> dict[str, 
         plugin = _exec_of(entry)
         if plugin is None:
             continue
-        args = plugin.get("args") if isinstance(plugin.get("args"), list) else []
+        given = plugin.get("args")
+        args: list[Any] = given if isinstance(given, list) else []
         plugin["args"] = ["-c", _SUPERVISOR, f"{timeout:g}", str(entry.get("name")), str(plugin["command"]),
                           *(str(a) for a in args)]
         plugin["command"] = sys.executable

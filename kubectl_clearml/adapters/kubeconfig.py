@@ -105,9 +105,9 @@ def inline_token_file(merged: dict[str, Any], context: str | None) -> dict[str, 
     user_name = ((entry or {}).get("context") or {}).get("user")
     users = merged.get("users") or []
     index = next((i for i, u in enumerate(users) if u.get("name") == user_name), None)
-    user = users[index].get("user") if index is not None else None
-    if not isinstance(user, dict):
+    if index is None or not isinstance(users[index].get("user"), dict):
         return merged
+    user = users[index]["user"]
     token = user.get("token")
     token_file = user.get("tokenFile")
     if isinstance(token, str) and token != token.strip():

@@ -26,7 +26,7 @@ class Seconds(click.FloatRange):
         return number
 
 
-class CheckedName(click.ParamType):
+class CheckedName(click.ParamType):  # type: ignore[type-arg]  # generic in click >= 8.2 only
     """A name Kubernetes or Helm has rules for (core.names): refused up front, before it reaches a request
     path or a label selector."""
 
