@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -21,6 +20,9 @@ from tests.helpers import run_cli
 DATA = Path(__file__).parent / "data"
 SECRET = "glue-secret-Zq81x"
 WITH_SECRET = (DATA / "enterprise-values.yaml").read_text() + f"clearml:\n  agentk8sglueSecret: {SECRET}\n"
+
+
+EXE = os.path.join(os.path.dirname(sys.executable), "kubectl-clearml")  # the venv's entry point
 
 
 def shm(args, tmp_path):
@@ -121,7 +123,7 @@ def test_a_file_changed_after_planning_is_refused(tmp_path):
 
 def test_two_concurrent_runs_never_lose_a_fix(tmp_path):
     # Before: 4 of 5 trials ended with both runs exiting 0 and one queue's fix missing.
-    exe = shutil.which("kubectl-clearml") or sys.exit("kubectl-clearml not on PATH")
+    exe = EXE
     env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")}
     for trial in range(3):
         path = values_file(tmp_path, name=f"v{trial}.yaml")
@@ -145,8 +147,7 @@ def test_read_only_file_is_refused_even_for_root(tmp_path):
 
 def test_a_pipe_is_refused_not_waited_on(tmp_path):
     # `-f <(helm get values ...) --in-place` used to block for ever re-opening the drained pipe.
-    exe = shutil.which("kubectl-clearml")
-    assert exe
+    exe = EXE
     read_end, write_end = os.pipe()
     os.write(write_end, WITH_SECRET.encode())
     os.close(write_end)
@@ -165,8 +166,7 @@ def test_a_full_disk_leaves_no_temp_file_and_the_original_intact(tmp_path):
     def small_files():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    exe = shutil.which("kubectl-clearml")
-    assert exe
+    exe = EXE
     proc = subprocess.run([exe, "shm-fix", "2xGPU", "-f", str(path), "--in-place"], preexec_fn=small_files,
                           env={**os.environ, "HOME": str(tmp_path)}, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "cannot write values file: File too large" in proc.stderr, proc.stderr
