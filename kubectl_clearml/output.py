@@ -143,6 +143,11 @@ def echo(text: str, stream: TextIO | None = None) -> None:
 PREFIX = "kubectl clearml"
 
 
+def say(text: str) -> None:
+    """A progress or result line on stderr (``kubectl clearml: <text>``), redacted and terminal-safe."""
+    _diagnostic("", text)
+
+
 def note(text: str) -> None:
     """Something the user should know that is not a problem (on stderr, never mixed into data)."""
     _diagnostic("note", text)
@@ -159,4 +164,5 @@ def _diagnostic(kind: str, text: str) -> None:
     from kubectl_clearml.core.terminal import escape_terminal
     from kubectl_clearml.logs import redact
 
-    sys.stderr.write(f"{PREFIX}: {kind}: {escape_terminal(redact(text))}\n")
+    label = f"{kind}: " if kind else ""
+    sys.stderr.write(f"{PREFIX}: {label}{escape_terminal(redact(text))}\n")

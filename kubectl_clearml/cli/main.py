@@ -116,7 +116,8 @@ def _prog_name(argv0: str) -> str:
 def _fail(message: str, status: int) -> int:
     from kubectl_clearml.core.terminal import escape_terminal
 
-    sys.stderr.write(f"{PROG}: error: {escape_terminal(message)}\n")
+    # every error, click's usage errors included (they quote the values given), is redacted and terminal-safe
+    sys.stderr.write(f"{PROG}: error: {escape_terminal(_redacted(message))}\n")
     return status
 
 

@@ -11,7 +11,7 @@ from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.cli.param_types import release_type
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
-from kubectl_clearml.output import note
+from kubectl_clearml.output import note, say
 
 if TYPE_CHECKING:
     from kubectl_clearml.core.agent_config import AgentConfig
@@ -311,8 +311,8 @@ def _check(g: Globals, queues: tuple[str, ...], values_files: tuple[str, ...], r
     )
     for row in rows:
         for finding in row["findings"]:
-            click.echo(f"kubectl clearml: pod {finding['pod']} (queue {row['queue']}, {finding['source']}): "
-                       f"{finding['line']}", err=True)
+            # a task pod's log line: anything a task printed, secrets and terminal escapes included
+            say(f"pod {finding['pod']} (queue {row['queue']}, {finding['source']}): {finding['line']}")
         if row["status"] == "missing":
             click.echo(
                 f"kubectl clearml: queue {row['queue']} runs {row['gpus']}-GPU pods with the runtime's 64Mi /dev/shm: "

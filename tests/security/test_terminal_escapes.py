@@ -61,3 +61,29 @@ def test_a_table_cell_is_one_line():
     view = View("queue", [{"name": "a\nb"}], [Column("NAME", "name")])
     assert render(view, "table") == "NAME\na\\nb\n" and render(view, "name") == "queue/a\\nb\n"
     assert json.loads(render(view, "json"))["items"][0]["name"] == "a\nb"
+
+
+def test_every_error_line_is_redacted_click_usage_errors_too(capsys):
+    from kubectl_clearml.cli.main import _fail
+    from kubectl_clearml.logs import register_secret
+
+    register_secret("known-secret-Zq77")
+    _fail("Invalid value for '--interval': 'known-secret-Zq77' is not a valid float", 2)
+    assert "Zq77" not in capsys.readouterr().err
+
+
+def test_glue_text_logs_and_status_lines_are_terminal_safe(capsys):
+    import logging
+
+    from kubectl_clearml import logs
+    from kubectl_clearml.output import say
+
+    logs.configure(1, "text")
+    try:
+        logging.getLogger("kubectl_clearml.glue").warning("launched task %s", HOSTILE_TASK)
+        say("pod p (queue q, log): NCCL error \x1b[2J")
+    finally:
+        logs.configure(0, "text")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\u202e" not in err
+    assert "launched task train^[[8mhidden\\u202eelif" in err and "NCCL error ^[[2J" in err
