@@ -55,6 +55,9 @@ def choose_kubeconfig(
         try:
             with open(path, encoding="utf-8") as handle:
                 doc = yaml.safe_load(handle)
+        except RecursionError:  # thousands of nested [ or {: no kubeconfig looks like that
+            raise UsageError("cannot read kubeconfig: nested too deeply", path,
+                             "fix the file or pass another --kubeconfig") from None
         except UnicodeDecodeError:  # a binary or Latin-1 file: kubectl wants UTF-8 (YAML's own encoding)
             raise UsageError("cannot read kubeconfig: not UTF-8 text", path, "fix the file or pass another --kubeconfig")
         except (OSError, yaml.YAMLError) as exc:

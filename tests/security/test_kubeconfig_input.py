@@ -62,3 +62,11 @@ def test_malformed_sections_are_bad_input_naming_the_key(tmp_path, section, valu
     result = run_cli(["gpu-report", "--kubeconfig", str(path)], home=str(tmp_path))
     assert result.exit_code == 2, result.stderr
     assert f"{path}: {where}" in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("nested", ["[" * 20000 + "]" * 20000, "{b: " * 5000 + "1" + "}" * 5000])
+def test_a_deeply_nested_kubeconfig_is_bad_input(tmp_path, nested):
+    path = tmp_path / "config"
+    path.write_text(f"a: {nested}\n")
+    result = run_cli(["gpu-report", "--kubeconfig", str(path)], home=str(tmp_path))
+    assert result.exit_code == 2 and "nested too deeply" in result.stderr, result.stderr

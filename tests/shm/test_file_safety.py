@@ -171,3 +171,18 @@ def test_a_full_disk_leaves_no_temp_file_and_the_original_intact(tmp_path):
                           env={**os.environ, "HOME": str(tmp_path)}, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "cannot write values file: File too large" in proc.stderr, proc.stderr
     assert sorted(os.listdir(tmp_path)) == ["values.yaml"] and path.read_text() == WITH_SECRET
+
+
+def test_an_overlay_file_keeps_its_mode_and_is_written_through_its_link(tmp_path):
+    path = values_file(tmp_path)
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "overlay.yaml"
+    target.write_text("# old overlay\n")
+    target.chmod(0o640)
+    link = tmp_path / "overlay.yaml"
+    link.symlink_to(target)
+    (tmp_path / f"overlay.yaml.tmp-{os.getpid()}").symlink_to(tmp_path / "victim")  # the old temp name
+    r = shm(["2xGPU", "--size", "8Gi", "-f", str(path), "-o", str(link)], tmp_path)
+    assert r.exit_code == 0, r.stderr
+    assert link.is_symlink() and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert "extraVolumes" in target.read_text() and not (tmp_path / "victim").exists()
