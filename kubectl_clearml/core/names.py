@@ -17,23 +17,21 @@ _RELEASE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 RELEASE_MAX = 53
 
 
-def dns_label_problem(name: str) -> str | None:
-    """Why ``name`` is not a DNS label (None when it is one)."""
+def _problem(name: str, pattern: re.Pattern[str], longest: int, allowed: str) -> str | None:
     if not name:
         return "it is empty"
-    if len(name) > DNS_LABEL_MAX:
-        return f"it is longer than {DNS_LABEL_MAX} characters"
-    if not _DNS_LABEL.fullmatch(name):
-        return "use lowercase letters, digits and '-', starting and ending with a letter or digit"
+    if len(name) > longest:
+        return f"it is longer than {longest} characters"
+    if not pattern.fullmatch(name):
+        return f"use lowercase letters, digits and {allowed}, starting and ending with a letter or digit"
     return None
+
+
+def dns_label_problem(name: str) -> str | None:
+    """Why ``name`` is not a DNS label (None when it is one)."""
+    return _problem(name, _DNS_LABEL, DNS_LABEL_MAX, "'-'")
 
 
 def release_name_problem(name: str) -> str | None:
     """Why ``name`` is not a valid Helm release name (None when it is one)."""
-    if not name:
-        return "it is empty"
-    if len(name) > RELEASE_MAX:
-        return f"it is longer than {RELEASE_MAX} characters"
-    if not _RELEASE.fullmatch(name):
-        return "use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
-    return None
+    return _problem(name, _RELEASE, RELEASE_MAX, "'-' or '.'")
