@@ -26,10 +26,17 @@ def test_token_file_with_a_newline_works_on_every_request(kube, clearml, kubecon
     (tmp_path / "token").write_text("tok-from-file\n")  # `echo $TOKEN > token`
     kc = with_user(kubeconfig, tmp_path, {"tokenFile": str(tmp_path / "token")})
     client = connect(kc, None, None, {"HOME": str(tmp_path)})
-    for _ in range(3):  # the client re-set the raw token before each request after the first
+    for n in range(3):  # the client re-set the raw token before each request after the first
         assert client.version()["gitVersion"]
         assert list(client.list("pods")) == []
         assert list(client.list("nodes")) is not None
+        cm = {"metadata": {"name": f"c{n}"}, "data": {"k": "v"}}
+        assert client.create("configmaps", cm)["metadata"]["name"] == f"c{n}"
+        client.patch("configmaps", f"c{n}", {"data": {"k": "w"}})
+        assert client.get("configmaps", f"c{n}")["data"] == {"k": "w"}
+        if n == 2:  # a watch is a streamed request of its own
+            assert list(client.watch("configmaps", timeout_seconds=1))
+        client.delete("configmaps", f"c{n}")
     for args in (["gpu-report", "-o", "json"], ["queues"]):
         result = run_cli([*args, "--kubeconfig", kc], env=clearml.env(), home=str(tmp_path))
         assert result.exit_code == 0 and "cannot reach" not in result.stderr and "ValueError" not in result.stderr, (
