@@ -78,23 +78,41 @@ def choose_kubeconfig(
     return KubeconfigChoice(existing, chosen, ns, merged=merged)
 
 
+# Fields kubectl reads as strings: another type is bad input here, not a crash in the client later.
+_STRING_FIELDS = {
+    "clusters": ("server", "certificate-authority", "certificate-authority-data", "tls-server-name", "proxy-url"),
+    "users": ("token", "tokenFile", "client-certificate", "client-key", "client-certificate-data",
+              "client-key-data", "username", "password"),
+    "contexts": ("cluster", "user", "namespace"),
+}
+
+
 def _check_sections(doc: dict[str, Any], path: str) -> None:
-    """clusters/users/contexts are lists of mappings (kubectl refuses anything else): a bad one is bad input
-    naming the key, not a crash further on."""
+    """clusters/users/contexts are lists of mappings with string fields (kubectl refuses anything else): a bad
+    one is bad input naming the key, not a crash further on."""
+    hint = "fix the file or pass another --kubeconfig"
+    current = doc.get("current-context")
+    if current is not None and not isinstance(current, str):
+        raise UsageError("invalid kubeconfig: current-context must be a string", f"{path}: current-context", hint)
     for section, inner in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
         entries = doc.get(section)
         if entries is None:
             continue
         if not isinstance(entries, list):
             raise UsageError(f"invalid kubeconfig: {section} must be a list, not {type(entries).__name__}",
-                             f"{path}: {section}", "fix the file or pass another --kubeconfig")
+                             f"{path}: {section}", hint)
         for n, entry in enumerate(entries):
             body = entry.get(inner) if isinstance(entry, dict) else None
             if not isinstance(entry, dict) or not isinstance(entry.get("name", ""), str) or not isinstance(
                 body, (dict, type(None))
             ):
                 raise UsageError(f"invalid kubeconfig: each of {section} is a mapping with a name and a {inner}",
-                                 f"{path}: {section}[{n}]", "fix the file or pass another --kubeconfig")
+                                 f"{path}: {section}[{n}]", hint)
+            for key in _STRING_FIELDS[section]:
+                value = (body or {}).get(key)
+                if value is not None and not isinstance(value, str):
+                    raise UsageError(f"invalid kubeconfig: {key} must be a string, not {type(value).__name__}",
+                                     f"{path}: {section}[{n}].{inner}.{key}", hint)
 
 
 def inline_token_file(merged: dict[str, Any], context: str | None) -> dict[str, Any]:

@@ -62,6 +62,9 @@ def test_a_missing_token_file_is_bad_input_naming_it(kubeconfig, tmp_path):
     ("contexts", "5", "contexts"),
     ("users", "[a, b]", "users[0]"),
     ("clusters", "[{name: c, cluster: 3}]", "clusters[0]"),
+    ("clusters", "[{name: c, cluster: {server: 5}}]", "clusters[0].cluster.server"),
+    ("users", "[{name: u, user: {tokenFile: 5}}]", "users[0].user.tokenFile"),
+    ("contexts", "[{name: a, context: {cluster: c, user: u, namespace: 5}}]", "contexts[0].context.namespace"),
 ])
 def test_malformed_sections_are_bad_input_naming_the_key(tmp_path, section, value, where):
     path = tmp_path / "config"
