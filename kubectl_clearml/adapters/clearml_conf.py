@@ -47,9 +47,12 @@ def check_includes(path: str) -> None:
                 text = handle.read()
         except FileNotFoundError:
             return  # pyhocon skips an include that is not `required`, and reports one that is
-        except (OSError, UnicodeDecodeError) as exc:
-            raise _refuse(f"cannot read an included file: {getattr(exc, 'strerror', None) or exc}", current,
-                          "fix the include") from None
+        except UnicodeDecodeError:
+            raise _refuse("not UTF-8 text" if not chain else "an included file is not UTF-8 text", current,
+                          "save it as UTF-8 (HOCON)") from None
+        except OSError as exc:
+            raise _refuse(f"cannot read {'it' if not chain else 'an included file'}: {exc.strerror}", current,
+                          "check the file and its includes") from None
         for match in _INCLUDE.finditer(text):
             if _commented(text, match.start()):
                 continue

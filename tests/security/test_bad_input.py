@@ -70,6 +70,9 @@ def test_include_cycles_are_bad_input(tmp_path, layout):
 def test_deep_nesting_and_numeric_keys_are_bad_input_naming_the_key(tmp_path):
     result, path = config(tmp_path, "a {" * 3000 + "}" * 3000 + "\n")
     assert result.exit_code == 2 and "nested too deeply" in result.stderr and str(path) in result.stderr
+    (tmp_path / "latin1.conf").write_bytes(b"api { api_server: \"http://h\xe9:9\" }\n")
+    result, _ = config(tmp_path, 'include "latin1.conf"\n')
+    assert result.exit_code == 2 and "an included file is not UTF-8 text" in result.stderr, result.stderr
     result, _ = config(tmp_path, API.replace('"sk-1234"', "12345678"))
     assert result.exit_code == 2, result.stderr
     assert "api.credentials.secret_key must be a string, not int" in result.stderr and "12345678" not in result.stderr
