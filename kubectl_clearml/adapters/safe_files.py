@@ -61,7 +61,10 @@ def locked_original(path: str) -> Iterator[Original]:
     is on the inode, and a rename puts a new inode in place), is refused: its plan was made on stale text.
     """
     real = editable_target(path)
-    fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:  # e.g. ELOOP: swapped for a symlink since we resolved it
+        raise UsageError(f"cannot open the values file: {exc.strerror}", path, "check the file, then re-run") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -71,8 +74,11 @@ def locked_original(path: str) -> Iterator[Original]:
         st = os.fstat(fd)
         if not _same_file(real, st):
             raise changed_since_read(path)
-        with os.fdopen(os.dup(fd), encoding="utf-8") as fh:
-            text = fh.read()
+        try:
+            with os.fdopen(os.dup(fd), encoding="utf-8") as fh:
+                text = fh.read()
+        except UnicodeDecodeError:  # it was UTF-8 when the plan read it
+            raise changed_since_read(path) from None
         yield Original(real, text, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
     finally:
         os.close(fd)  # releases the lock
