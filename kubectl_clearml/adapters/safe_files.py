@@ -35,8 +35,8 @@ class Original:
     gid: int
 
 
-def editable_target(path: str) -> str:
-    """The real file behind ``path``, refused unless it is a regular file we may rewrite."""
+def editable_target(path: str, *, write: bool = True) -> str:
+    """The real file behind ``path``, refused unless it is a regular file (that we may rewrite, with ``write``)."""
     try:
         st = os.stat(path)  # stat, not open: opening a pipe or FIFO blocks until someone writes to it
     except FileNotFoundError:
@@ -47,20 +47,20 @@ def editable_target(path: str) -> str:
         raise UsageError("--in-place needs a regular file, not a pipe, device or directory", path,
                          "save the values to a file first, or write an overlay with -o FILE")
     real = os.path.realpath(path)
-    if not st.st_mode & 0o222 or not os.access(real, os.W_OK):
+    if write and (not st.st_mode & 0o222 or not os.access(real, os.W_OK)):
         raise UsageError("the values file is read-only; not editing it", path,
                          "make it writable (chmod u+w) if it is meant to be edited, or write an overlay with -o FILE")
     return real
 
 
 @contextlib.contextmanager
-def locked_original(path: str) -> Iterator[Original]:
+def locked_original(path: str, *, write: bool = True) -> Iterator[Original]:
     """Open the file for an edit and hold an exclusive lock on it until the edit is written.
 
     A second run that finds it locked, or whose file was replaced by a run that finished meanwhile (the lock
     is on the inode, and a rename puts a new inode in place), is refused: its plan was made on stale text.
     """
-    real = editable_target(path)
+    real = editable_target(path, write=write)
     try:
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:  # e.g. ELOOP: swapped for a symlink since we resolved it

@@ -148,7 +148,7 @@ def edit_in_place(path: str, overlay: Mapping[str, Any], *, write: bool = True,
     """
     from kubectl_clearml.adapters.safe_files import changed_since_read, locked_original, write_like
 
-    with locked_original(path) as original:
+    with locked_original(path, write=write) as original:
         if planned_on is not None and parse_values(original.text, path) != dict(planned_on):
             raise changed_since_read(path)
         before = original.text

@@ -220,7 +220,7 @@ def _fix_values(g: Globals, queues: tuple[str, ...], size: str | None, values_fi
     if in_place:
         from kubectl_clearml.adapters.safe_files import editable_target
 
-        editable_target(values_files[-1])  # before reading anything: a pipe given twice would block
+        editable_target(values_files[-1], write=dry_run == "none")  # first: a pipe read twice would block
     layers = [load_values(path) for path in values_files]
     cfg = load_config(values_files, chart_version, flavour, None, g, layers)
     fixes = plan_fixes(cfg, queues, size=size, use_base=use_base, force=force,

@@ -143,6 +143,8 @@ def test_read_only_file_is_refused_even_for_root(tmp_path):
     r = fix(path, tmp_path)
     assert r.exit_code == 2 and "read-only" in r.stderr
     assert path.read_text() == WITH_SECRET and sorted(os.listdir(tmp_path)) == ["values.yaml"]
+    dry = shm(["2xGPU", "--size", "8Gi", "-f", str(path), "--in-place", "--dry-run"], tmp_path)
+    assert dry.exit_code == 0 and "+" in dry.stdout, dry.stderr  # showing the change writes nothing: allowed
 
 
 def test_a_pipe_is_refused_not_waited_on(tmp_path):
