@@ -83,6 +83,7 @@ def test_deep_nesting_and_numeric_keys_are_bad_input_naming_the_key(tmp_path):
     ["run-glue", "--queue", "q", "--request-timeout", "nan"],
     ["run-glue", "--queue", "q", "--poll-interval", "inf"],
     ["submit-pod", "t", "--queue", "q", "--timeout", "nan"],
+    ["glue", "install", "--timeout", "nan"],
 ])
 def test_nan_and_inf_seconds_are_usage_errors(tmp_path, args):
     result = run_cli(args, env={"KUBECONFIG": str(tmp_path / "none")}, home=str(tmp_path))

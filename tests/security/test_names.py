@@ -25,6 +25,7 @@ def test_a_namespace_that_is_not_a_dns_label_is_refused(tmp_path, args):
     ["shm-fix", "--rollback", "--release", "x,status!=deployed"],
     ["gpu-report", "--release", "../x"],
     ["run-glue", "--queue", "q", "--release", "UPPER"],
+    ["glue", "status", "--release", "a b"],
 ])
 def test_a_release_name_helm_would_refuse_is_refused(tmp_path, args):
     result = run_cli(args, home=str(tmp_path))
