@@ -45,3 +45,19 @@ def test_run_glue_request_timeout_bounds_the_plugin(kube, clearml, tmp_path):
     assert time.monotonic() - started < 40
     assert "exec credential plugin 'sso-user'" in result.stderr and "timed out after 1s" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_tab_completion_gives_up_on_a_hanging_plugin_within_seconds(kube, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    kubectl = shutil.which("kubectl")
+    assert kubectl
+    kc = hanging_kubeconfig(kube, tmp_path)
+    env = {"PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": kc}
+    started = time.monotonic()
+    done = subprocess.run([kubectl, "__complete", "clearml", "gpu-report", "-n", ""], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 0 and time.monotonic() - started < 30  # was: 60 s per TAB, every TAB
