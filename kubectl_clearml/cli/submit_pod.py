@@ -273,4 +273,8 @@ def _without_server_noise(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _say(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    # event messages quote what the task chose (its image name): redacted, control characters escaped
+    from kubectl_clearml.core.terminal import escape_terminal
+    from kubectl_clearml.logs import redact
+
+    sys.stderr.write(escape_terminal(redact(text)) + "\n")

@@ -87,3 +87,11 @@ def test_glue_text_logs_and_status_lines_are_terminal_safe(capsys):
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\u202e" not in err
     assert "launched task train^[[8mhidden\\u202eelif" in err and "NCCL error ^[[2J" in err
+
+
+def test_submit_pod_progress_lines_are_escaped(capsys):
+    # --wait prints the pod's events; their messages quote names and text other components chose
+    from kubectl_clearml.cli.submit_pod import _say
+
+    _say("Warning  Failed: pull \x1b[2Jx")
+    assert capsys.readouterr().err == "Warning  Failed: pull ^[[2Jx\n"
