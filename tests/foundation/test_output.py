@@ -9,7 +9,7 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kubectl_clearml.core.secrets import MASK, redact_mapping, redact_text
+from kubectl_clearml.core.secrets import MASK, SECRET_KEY_PATTERN, redact_mapping, redact_text
 from kubectl_clearml.output import Column, View, render, use_color
 
 VIEW = View(
@@ -134,3 +134,10 @@ def test_redact_text_masks_the_password_of_every_url(user, password, scheme):
     text = f"cannot reach {scheme}://{user}:Zq{password}@10.0.0.1:6443/api: refused"
     assert redact_text(text, []) == f"cannot reach {scheme}://{user}:{MASK}@10.0.0.1:6443/api: refused"
     assert redact_text("see git@github.com:org/repo and mailto:a@b", []) == "see git@github.com:org/repo and mailto:a@b"
+
+
+@given(st.from_regex(SECRET_KEY_PATTERN))
+def test_the_cheap_prefilter_never_skips_a_secret_looking_name(text):
+    from kubectl_clearml.core.secrets import _may_name_a_secret
+
+    assert SECRET_KEY_PATTERN.search(text) and _may_name_a_secret(text)
