@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from kubectl_clearml.core.terminal import escape_terminal
+
 OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name")
 
 Cell = Callable[[dict[str, Any]], Any]
@@ -44,8 +46,6 @@ class View:
 
 def format_cell(value: Any) -> str:
     """One table cell: never more than one line, never a terminal control sequence (core.terminal)."""
-    from kubectl_clearml.core.terminal import escape_terminal
-
     return escape_terminal(_cell_text(value))
 
 
@@ -161,7 +161,6 @@ def warn(text: str) -> None:
 def _diagnostic(kind: str, text: str) -> None:
     # Every diagnostic line has the same shape as errors (`kubectl clearml: error: ...`) and is redacted,
     # so a server message that echoes a secret cannot leak through a note.
-    from kubectl_clearml.core.terminal import escape_terminal
     from kubectl_clearml.logs import redact
 
     label = f"{kind}: " if kind else ""

@@ -22,4 +22,6 @@ def _escape(match: re.Match[str]) -> str:
 
 def escape_terminal(text: str) -> str:
     """``text`` with every terminal control character written out (``^[``, ``\\n``, ``\\x07``, ``\\u202e``)."""
-    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
+    if text.isprintable():  # the common case, and fast: every character we escape is not printable
+        return text
+    return _UNSAFE.sub(_escape, text)
