@@ -14,6 +14,10 @@ from kubectl_clearml.errors import UsageError
 from tests.helpers import run_cli
 
 
+def sandbox_token(kubeconfig):
+    return yaml.safe_load(Path(kubeconfig).read_text())["users"][0]["user"]["token"]
+
+
 def with_user(kubeconfig, tmp_path, user):
     config = yaml.safe_load(Path(kubeconfig).read_text())
     config["users"][0]["user"] = user
@@ -23,7 +27,7 @@ def with_user(kubeconfig, tmp_path, user):
 
 
 def test_token_file_with_a_newline_works_on_every_request(kube, clearml, kubeconfig, tmp_path):
-    (tmp_path / "token").write_text("tok-from-file\n")  # `echo $TOKEN > token`
+    (tmp_path / "token").write_text(sandbox_token(kubeconfig) + "\n")  # `echo $TOKEN > token`
     kc = with_user(kubeconfig, tmp_path, {"tokenFile": str(tmp_path / "token")})
     client = connect(kc, None, None, {"HOME": str(tmp_path)})
     for n in range(3):  # the client re-set the raw token before each request after the first
@@ -44,7 +48,7 @@ def test_token_file_with_a_newline_works_on_every_request(kube, clearml, kubecon
 
 
 def test_an_inline_token_with_a_newline_works_too(kube, kubeconfig, tmp_path):
-    kc = with_user(kubeconfig, tmp_path, {"token": "tok-inline\n"})
+    kc = with_user(kubeconfig, tmp_path, {"token": sandbox_token(kubeconfig) + "\n"})
     client = connect(kc, None, None, {"HOME": str(tmp_path)})
     assert client.version() and client.version()
 

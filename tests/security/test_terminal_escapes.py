@@ -95,3 +95,12 @@ def test_submit_pod_progress_lines_are_escaped(capsys):
 
     _say("Warning  Failed: pull \x1b[2Jx")
     assert capsys.readouterr().err == "Warning  Failed: pull ^[[2Jx\n"
+
+
+def test_why_shows_a_hostile_task_name_escaped(world):
+    task_id = world.clearml.state.create_task(HOSTILE_TASK, queue="1xGPU",
+                                              container={"image": "python:3.11", "arguments": "", "setup_shell_script": ""})
+    result = run_cli(["why", task_id], env=world.env, home=world.env.get("HOME"))
+    assert result.exit_code == 0, result.stderr
+    assert not any(c in result.stdout for c in "\x1b\u202e"), result.stdout
+    assert "train^[[8mhidden\\u202eelif" in result.stdout
