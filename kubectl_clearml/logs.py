@@ -53,7 +53,7 @@ def configure(verbosity: int, fmt: str = "text") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TerminalSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("kubectl_clearml")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -98,6 +98,10 @@ class LibraryLogHandler(logging.Handler):
                 text = f"{stamp} {record.levelname} {record.name}: {first}"
             else:
                 text = f"kubectl clearml: warning: {first}"
+        if self.json is None:
+            from kubectl_clearml.core.terminal import escape_terminal
+
+            text = escape_terminal(text)
         try:
             sys.stderr.write(redact(text) + "\n")
         except (OSError, ValueError):
@@ -111,6 +115,16 @@ def capture_library_logs(verbosity: int = 0, fmt: str = "text") -> None:
     ]
     # Records propagate by their own logger's level, not the root's: leave the root level alone.
     logging.getLogger("urllib3").setLevel(logging.DEBUG if verbosity >= 2 else logging.NOTSET)
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """Text log lines with control characters escaped, line by line (a traceback keeps its lines): task and
+    queue names in glue logs come from any ClearML user. JSON lines need nothing: JSON escapes them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from kubectl_clearml.core.terminal import escape_terminal
+
+        return "\n".join(escape_terminal(line) for line in super().format(record).split("\n"))
 
 
 class JsonFormatter(logging.Formatter):

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from kubectl_clearml.core.terminal import escape_terminal
+
 OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name")
 
 Cell = Callable[[dict[str, Any]], Any]
@@ -43,14 +45,19 @@ class View:
 
 
 def format_cell(value: Any) -> str:
+    """One table cell: never more than one line, never a terminal control sequence (core.terminal)."""
+    return escape_terminal(_cell_text(value))
+
+
+def _cell_text(value: Any) -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
-        return ",".join(format_cell(v) for v in value) or "-"
+        return ",".join(_cell_text(v) for v in value) or "-"
     if isinstance(value, dict):
-        return ",".join(f"{k}={format_cell(v)}" for k, v in value.items()) or "-"
+        return ",".join(f"{k}={_cell_text(v)}" for k, v in value.items()) or "-"
     return str(value)
 
 
@@ -96,7 +103,7 @@ def render(view: View, fmt: str, *, no_headers: bool = False) -> str:
     if fmt == "yaml":
         return to_yaml(view.document if view.document is not None else list_document(view.kind, view.items))
     if fmt == "name":
-        return "".join(f"{view.kind}/{item.get(view.name_key)}\n" for item in view.items)
+        return "".join(f"{view.kind}/{format_cell(item.get(view.name_key))}\n" for item in view.items)
     if fmt not in ("table", "wide"):
         raise ValueError(f"unknown output format {fmt!r}")
     columns = [c for c in view.columns if fmt == "wide" or not c.wide_only]
@@ -136,6 +143,11 @@ def echo(text: str, stream: TextIO | None = None) -> None:
 PREFIX = "kubectl clearml"
 
 
+def say(text: str) -> None:
+    """A progress or result line on stderr (``kubectl clearml: <text>``), redacted and terminal-safe."""
+    _diagnostic("", text)
+
+
 def note(text: str) -> None:
     """Something the user should know that is not a problem (on stderr, never mixed into data)."""
     _diagnostic("note", text)
@@ -151,4 +163,5 @@ def _diagnostic(kind: str, text: str) -> None:
     # so a server message that echoes a secret cannot leak through a note.
     from kubectl_clearml.logs import redact
 
-    sys.stderr.write(f"{PREFIX}: {kind}: {redact(text)}\n")
+    label = f"{kind}: " if kind else ""
+    sys.stderr.write(f"{PREFIX}: {label}{escape_terminal(redact(text))}\n")

@@ -136,23 +136,16 @@ def from_config_file(path: str | None, explicit: bool) -> PartialCredentials:
         if explicit:
             raise UsageError("clearml.conf not found", path, "check --clearml-config / CLEARML_CONFIG_FILE")
         return PartialCredentials()
-    from pyhocon import ConfigFactory
-    from pyhocon.exceptions import ConfigException
-    from pyparsing import ParseBaseException
+    from kubectl_clearml.adapters.clearml_conf import parse_clearml_conf, string_setting
 
-    try:
-        conf = ConfigFactory.parse_file(path, resolve=True)
-    except (ConfigException, ParseBaseException, OSError, ValueError, AttributeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"malformed clearml.conf: {reason}", path, "fix the file (HOCON) or run clearml-init")
+    conf = parse_clearml_conf(path)
     api = conf.get("api", None)
     if api is None or not hasattr(api, "get"):
         return PartialCredentials(sources=())
-    creds = api.get("credentials", None) or {}
     found = PartialCredentials(
-        api_host=api.get("api_server", None) or api.get("host", None),
-        access_key=creds.get("access_key", None) if hasattr(creds, "get") else None,
-        secret_key=creds.get("secret_key", None) if hasattr(creds, "get") else None,
+        api_host=string_setting(conf, "api.api_server", path) or string_setting(conf, "api.host", path),
+        access_key=string_setting(conf, "api.credentials.access_key", path),
+        secret_key=string_setting(conf, "api.credentials.secret_key", path),
         verify=_parse_bool(api.get("verify_certificate", None)),
     )
     found.sources = (path,)

@@ -11,8 +11,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from kubectl_clearml.adapters.exec_bound import DEFAULT_EXEC_TIMEOUT, bound_exec_plugins
 from kubectl_clearml.adapters.kube import Kube
-from kubectl_clearml.adapters.kubeconfig import KubeconfigChoice, choose_kubeconfig
+from kubectl_clearml.adapters.kubeconfig import KubeconfigChoice, choose_kubeconfig, inline_token_file
 from kubectl_clearml.errors import InvalidRequestError
 from kubectl_clearml.logs import register_secret
 
@@ -30,10 +31,12 @@ def connect(
     env: Mapping[str, str] | None = None,
     *,
     retries: bool = True,
+    exec_timeout: float = DEFAULT_EXEC_TIMEOUT,
 ) -> Kube:
     """Build a client from the chosen kubeconfig file(s) and context, or in-cluster config.
 
-    ``retries=False`` makes every request a single attempt (TAB completion: fail fast and silently).
+    ``retries=False`` makes every request a single attempt (TAB completion: fail fast and silently);
+    ``exec_timeout`` bounds each run of an exec credential plugin (adapters/exec_bound.py).
     """
     env = os.environ if env is None else env
     choice = choose_kubeconfig(kubeconfig, context, namespace, env)
@@ -42,16 +45,16 @@ def connect(
     urllib3_logger = logging.getLogger("urllib3")
     level = urllib3_logger.level
     try:
-        return _build(choice, retries)
+        return _build(choice, retries, exec_timeout)
     finally:
         urllib3_logger.setLevel(level)
 
 
-def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
+def _build(choice: KubeconfigChoice, retries: bool = True, exec_timeout: float = DEFAULT_EXEC_TIMEOUT) -> Kube:
     from kubernetes import client, config
     from urllib3.util.retry import Retry
 
-    configuration = client.Configuration()
+    configuration = _trimming_configuration()
     if choice.in_cluster:
         try:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
@@ -64,11 +67,15 @@ def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
     else:
         try:
             config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
-                choice.merged, context=choice.context, client_configuration=configuration, persist_config=False
+                bound_exec_plugins(inline_token_file(choice.merged, choice.context), exec_timeout),
+                context=choice.context,
+                client_configuration=configuration,
+                persist_config=False,
             )
         except (config.ConfigException, ValueError, TypeError, KeyError) as exc:
             raise KubeconfigError(choice, str(exc)) from None
-    _trim_tokens(configuration)
+    for value in (configuration.api_key or {}).values():  # known from now on, before any request is logged
+        register_secret(str(value).strip().split(" ", 1)[-1])
     configuration.retries = (
         Retry(total=CONNECT_RETRIES, read=READ_RETRIES, redirect=CONNECT_RETRIES) if retries else Retry(0, redirect=0)
     )
@@ -79,27 +86,26 @@ def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
     return Kube(api_client=api_client, namespace=choice.namespace, context=choice.context, server=server)
 
 
-def _trim_tokens(configuration: Any) -> None:
-    """kubectl trims a tokenFile (``echo $TOKEN > file`` ends in a newline); the client does not, and
-    "Bearer tok\n" is an invalid header that failed every request as "cannot reach (ValueError)". The
-    client re-sets the token from its loader before each request (its refresh hook), so trim after it."""
+def _trimming_configuration() -> Any:
+    """A client Configuration whose bearer token is trimmed and registered as a secret on every request.
 
-    def trim() -> None:
-        for key, value in list((configuration.api_key or {}).items()):
-            if isinstance(value, str) and value != value.strip():
-                configuration.api_key[key] = value.strip()
-        for value in (configuration.api_key or {}).values():
-            register_secret(str(value).split(" ", 1)[-1])
+    kubectl trims tokens (``echo $TOKEN > file`` ends in a newline); the client does not, and "Bearer tok\n" is
+    an invalid header that failed requests as "cannot reach (ValueError)". Trimming once after loading is not
+    enough: before each request the client's refresh hook re-sets the loader's raw value and replaces the
+    hook itself (kubeconfig and in-cluster loaders alike), so only the request's own read of the key is a
+    place that stays ours, on both client generations (35: ``(identifier)``, 36+: ``(identifier, alias)``).
+    """
+    from kubernetes import client
 
-    refresh = configuration.refresh_api_key_hook
+    class TrimmingConfiguration(client.Configuration):
+        def get_api_key_with_prefix(self, *args: Any, **kwargs: Any) -> Any:
+            value = super().get_api_key_with_prefix(*args, **kwargs)
+            if isinstance(value, str):
+                value = value.strip()
+                register_secret(value.split(" ", 1)[-1])
+            return value
 
-    def refresh_then_trim(config: Any) -> None:
-        if refresh is not None:
-            refresh(config)
-        trim()
-
-    trim()
-    configuration.refresh_api_key_hook = refresh_then_trim
+    return TrimmingConfiguration()
 
 
 class KubeconfigError(InvalidRequestError):

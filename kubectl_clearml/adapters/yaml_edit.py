@@ -32,6 +32,9 @@ def yaml_error(exc: Exception, path: str) -> UsageError:
     position = getattr(exc, "position", None)  # a ReaderError (a NUL, a control character) has no mark
     if mark is None and isinstance(position, int):
         problem += f" at character {position}"
+    # ruamel quotes both values of a duplicate key (a whole `clearml:` map, credentials and all), read before
+    # anything could register them as secrets: the key and its line say enough.
+    problem = re.sub(r'^(found duplicate key "[^"]*") with value .*', r"\1", problem, flags=re.DOTALL)
     return UsageError(f"malformed YAML: {problem}", where)
 
 

@@ -83,4 +83,8 @@ def values_option(param: str = "values", help_text: str | None = None) -> Callab
 def release_option() -> Callable[[F], F]:
     import click
 
-    return click.option("--release", metavar="NAME", help="Helm release of the agent (default: the one in -n).")
+    from kubectl_clearml.cli.param_types import release_type
+
+    return click.option(
+        "--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: the one in -n)."
+    )

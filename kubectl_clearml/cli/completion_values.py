@@ -76,7 +76,8 @@ def complete_namespace(ctx: click.Context, param: click.Parameter, incomplete: s
         from kubectl_clearml.adapters.kube_connect import connect
 
         g = _globals(ctx)
-        kube = connect(g.kubeconfig, g.context, None, retries=False)
+        # a TAB press must not wait a minute for an SSO plugin: the same bound as its requests
+        kube = connect(g.kubeconfig, g.context, None, retries=False, exec_timeout=COMPLETION_TIMEOUT[1])
         kube.request_timeout = COMPLETION_TIMEOUT
         names = [ns["metadata"]["name"] for ns in kube.list("namespaces")]
     except Exception:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from kubectl_clearml.cli.options import get_globals, global_options
-from kubectl_clearml.core.secrets import MASK, mask_access_key
+from kubectl_clearml.core.secrets import MASK, mask_access_key, mask_url_userinfo
 from kubectl_clearml.errors import KubectlClearmlError
 from kubectl_clearml.output import Column, View, echo, render, warn
 
@@ -40,7 +40,7 @@ def command(check: bool) -> None:
         rows += [
             {"name": "kubernetes.context", "value": kube.context or "(in-cluster)", "source": _kube_source(g)},
             {"name": "kubernetes.namespace", "value": kube.namespace, "source": _namespace_source(g, kube)},
-            {"name": "kubernetes.server", "value": kube.server, "source": "kubeconfig"},
+            {"name": "kubernetes.server", "value": mask_url_userinfo(kube.server or ""), "source": "kubeconfig"},
         ]
         if check:
             version = kube.version()
@@ -52,7 +52,7 @@ def command(check: bool) -> None:
         client = clearml_from(g, kube)
         creds = client.credentials
         rows += [
-            {"name": "clearml.api_host", "value": creds.api_host, "source": creds.source_of("api_host")},
+            {"name": "clearml.api_host", "value": mask_url_userinfo(creds.api_host), "source": creds.source_of("api_host")},
             {"name": "clearml.access_key", "value": mask_access_key(creds.access_key), "source": creds.source_of("access_key")},
             {"name": "clearml.secret_key", "value": MASK, "source": creds.source_of("secret_key")},
             {"name": "clearml.verify_tls", "value": str(creds.verify).lower(), "source": creds.source_of("verify")},

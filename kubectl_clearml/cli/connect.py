@@ -13,10 +13,13 @@ if TYPE_CHECKING:
     from kubectl_clearml.adapters.kube import Kube
 
 
-def kube_from(g: Globals) -> Kube:
+def kube_from(g: Globals, request_timeout: float | None = None) -> Kube:
+    """The Kubernetes client; ``request_timeout`` also bounds each run of an exec credential plugin."""
     from kubectl_clearml.adapters.kube_connect import connect
 
-    return connect(kubeconfig=g.kubeconfig, context=g.context, namespace=g.namespace)
+    if request_timeout is None:
+        return connect(kubeconfig=g.kubeconfig, context=g.context, namespace=g.namespace)
+    return connect(kubeconfig=g.kubeconfig, context=g.context, namespace=g.namespace, exec_timeout=request_timeout)
 
 
 def clearml_from(g: Globals, kube: Kube | None = None) -> ClearmlClient:

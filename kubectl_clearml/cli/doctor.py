@@ -72,7 +72,12 @@ def command(values: tuple[str, ...], release: str | None, queues: tuple[str, ...
 
 
 def render_table(checks: list[Any], counts: dict[str, int], *, colour: bool, seconds: float) -> str:
+    from kubectl_clearml.core.terminal import escape_terminal
+    from kubectl_clearml.logs import redact
     from kubectl_clearml.output import paint
+
+    def safe(text: str) -> str:  # details quote server messages and names others chose
+        return escape_terminal(redact(text))
 
     lines: list[str] = []
     group = None
@@ -82,9 +87,9 @@ def render_table(checks: list[Any], counts: dict[str, int], *, colour: bool, sec
             group = check.group
             lines.append(paint(group, "bold", colour))
         mark = paint(f"{SYMBOLS[check.status]:<4}", COLOURS[check.status], colour)
-        lines.append(f"  {mark}  {check.id:<{width}}  {check.detail}")
+        lines.append(f"  {mark}  {check.id:<{width}}  {safe(check.detail)}")
         if check.hint:
-            lines.append(f"        {'':<{width}}  hint: {check.hint}")
+            lines.append(f"        {'':<{width}}  hint: {safe(check.hint)}")
     total = ", ".join(f"{counts[s]} {s}" for s in ("ok", "warn", "fail", "skipped"))
     lines.append(f"{len(checks)} checks: {total} ({seconds:.1f}s)")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ import click
 
 from kubectl_clearml import __version__
 from kubectl_clearml.cli.options import get_globals, global_options
+from kubectl_clearml.cli.param_types import Seconds, release_type
 from kubectl_clearml.errors import NotFoundError, UsageError
 from kubectl_clearml.output import Column, View, echo, note, render, to_json, to_yaml
 
@@ -21,10 +22,12 @@ dry_run_option = click.option(
     show_default=True,
     help="client: print what would change; server: also let the API server check it. Nothing changes.",
 )
-release_option = click.option("--release", metavar="NAME", help="Helm release of the agent (default: the one in -n).")
+release_option = click.option(
+    "--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: the one in -n)."
+)
 timeout_option = click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=Seconds(min=1),
     default=180.0,
     show_default=True,
     help="Seconds to wait for the other glue's pods to go and ours to become available.",

@@ -8,6 +8,7 @@ import click
 
 from kubectl_clearml.cli.gpu_collect import GpuData, collect
 from kubectl_clearml.cli.options import get_globals, global_options
+from kubectl_clearml.cli.param_types import release_type
 from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus
 from kubectl_clearml.core.gpu_queues import QueueReport, queue_reports
 from kubectl_clearml.core.gpu_summary import dashboard_check, products, totals
@@ -146,7 +147,7 @@ def summary(cluster: ClusterGpus, data: GpuData) -> tuple[dict[str, Any], list[s
     type=click.Path(dir_okay=False),
     help="Agent Helm values file(s) instead of the live install (queue view).",
 )
-@click.option("--release", metavar="NAME", help="Helm release of the agent (default: found in -n).")
+@click.option("--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: found in -n).")
 @click.option("--no-clearml", is_flag=True, help="Do not ask ClearML for pending tasks (PENDING shows '-').")
 @global_options
 def command(

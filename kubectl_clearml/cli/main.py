@@ -114,7 +114,10 @@ def _prog_name(argv0: str) -> str:
 
 
 def _fail(message: str, status: int) -> int:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    from kubectl_clearml.core.terminal import escape_terminal
+
+    # every error, click's usage errors included (they quote the values given), is redacted and terminal-safe
+    sys.stderr.write(f"{PROG}: error: {escape_terminal(_redacted(message))}\n")
     return status
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from kubectl_clearml.cli.completion_values import complete_context, complete_namespace, complete_output
+from kubectl_clearml.cli.param_types import namespace_type
 from kubectl_clearml.errors import UsageError
 from kubectl_clearml.output import OUTPUT_FORMATS
 
@@ -99,6 +100,7 @@ GLOBAL_OPTIONS: list[Callable[[F], F]] = [
         "--namespace",
         name="namespace",
         metavar="NS",
+        type=namespace_type(),
         help="Namespace (default: the context's, else 'default').",
         shell_complete=complete_namespace,
     ),

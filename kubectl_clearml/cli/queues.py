@@ -10,6 +10,7 @@ import click
 from kubectl_clearml.cli import queues_admin
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.param_types import Seconds
 from kubectl_clearml.cli.queues_data import (
     collect,
     find_queue,
@@ -33,7 +34,7 @@ from kubectl_clearml.core.queues import (
 )
 from kubectl_clearml.core.secrets import redact_mapping
 from kubectl_clearml.errors import KubectlClearmlError
-from kubectl_clearml.output import Column, View, echo, render, warn
+from kubectl_clearml.output import Column, View, echo, format_cell, render, warn
 from kubectl_clearml.output import show as show_view
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -65,7 +66,7 @@ class QueuesGroup(click.Group):
 )
 @click.option("--watch", "-w", is_flag=True, help="Refresh in place every --interval seconds (on a terminal).")
 @click.option(
-    "--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.2), help="Seconds between refreshes."
+    "--interval", default=2.0, show_default=True, type=Seconds(min=0.2), help="Seconds between refreshes."
 )
 @no_kube_option
 @values_option
@@ -228,14 +229,14 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
     for note in data.notes:
         warn(note)
     if fmt == "name":  # like `kubectl get pod NAME -o name`: the resolved name
-        echo(f"queue/{queue['name']}\n")
+        echo(f"queue/{format_cell(queue['name'])}\n")
         return
     if fmt in ("json", "yaml"):
         echo(render(View("queue", [], [], document=document), fmt))
         return
-    echo(f"Queue:     {queue['name']} ({queue.get('id') or 'id unknown'})\n")
+    echo(f"Queue:     {format_cell(queue['name'])} ({format_cell(queue.get('id') or 'id unknown')})\n")
     echo(
-        f"Served:    {_yes_no(summary['served'])}   Template: {summary['template'] or '-'}   "
+        f"Served:    {_yes_no(summary['served'])}   Template: {format_cell(summary['template'])}   "
         f"Workers: {summary['workers'] if summary['workers'] is not None else '-'}\n"
     )
     if not known:

@@ -24,7 +24,7 @@ from kubectl_clearml.errors import (
     NotFoundError,
     UsageError,
 )
-from kubectl_clearml.output import echo
+from kubectl_clearml.output import echo, format_cell
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -36,6 +36,7 @@ def _change_format(g: Globals) -> str:
 
 
 def _changed(fmt: str, name: str, what: str) -> None:
+    name = format_cell(name)
     echo(f"queue/{name}\n" if fmt == "name" else f"queue/{name} {what}\n")
 
 

@@ -14,6 +14,7 @@ import click
 from kubectl_clearml import logs
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import get_globals, global_options
+from kubectl_clearml.cli.param_types import Seconds, release_type
 from kubectl_clearml.errors import NotFoundError, UsageError
 from kubectl_clearml.output import Column, View, echo, render, to_json, to_yaml
 
@@ -43,12 +44,12 @@ COLUMNS = [
     "queueSettings.maxPods, GPU count.",
 )
 @click.option("--template", type=click.Path(dir_okay=False), help="Pod template YAML for every queue (without -f).")
-@click.option("--release", metavar="NAME", help="Helm release of the agent (default: the one in -n).")
+@click.option("--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: the one in -n).")
 @click.option("--max-pods", type=int, help="At most this many Pending+Running pods of this glue.")
 @click.option("--worker-id", help="Stable worker id (env CLEARML_WORKER_ID; default from cluster, namespace, queues).")
 @click.option(
     "--poll-interval",
-    type=click.FloatRange(min=0.05),
+    type=Seconds(min=0.05),
     default=5.0,
     show_default=True,
     help="Seconds between polls of empty queues.",
@@ -77,7 +78,7 @@ COLUMNS = [
 @click.option("--credentials-secret", metavar="NAME", help="Secret with the agent's ClearML keys, for the pods' env.")
 @click.option(
     "--request-timeout",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(min=0.1),
     default=10.0,
     show_default=True,
     help="Seconds before a ClearML or Kubernetes request is given up.",
@@ -175,7 +176,7 @@ def command(
     # Checked before anything starts: a glue must not run for hours to then refuse to print its summary.
     fmt = g.output_format(default="table") if dry_run else g.output_format(("table", "wide", "json", "yaml"))
     logs.configure(max(1, g.verbose), log_format)
-    kube = kube_from(g)
+    kube = kube_from(g, request_timeout)
     clearml = clearml_from(g, kube)
     # A glue must not hang on one slow answer: both clients give up after --request-timeout.
     clearml.timeout = (min(5.0, request_timeout), request_timeout)

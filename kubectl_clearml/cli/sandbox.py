@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import click
 
 from kubectl_clearml.cli.options import global_options
+from kubectl_clearml.cli.param_types import Seconds
 from kubectl_clearml.errors import ExitStatus, KubectlClearmlError, NotBuiltError, UsageError
 
 if TYPE_CHECKING:  # the sandbox is imported only when the command runs (CLI start-up stays fast)
@@ -71,7 +72,7 @@ STOP_GRACE_SECONDS = 5.0  # how long a command may take to end after Ctrl-C or S
               "...).")
 @click.option(
     "--time-scale",
-    type=click.FloatRange(min=0.001),
+    type=Seconds(min=0.001),
     default=None,
     metavar="X",
     help=f"Simulated seconds per real second (default 1; {DEMO_TIME_SCALE:g} with --demo).",

@@ -9,8 +9,9 @@ import click
 from kubectl_clearml.cli.agent_source import values_option
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.param_types import release_type
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
-from kubectl_clearml.output import note
+from kubectl_clearml.output import note, say
 
 if TYPE_CHECKING:
     from kubectl_clearml.core.agent_config import AgentConfig
@@ -36,7 +37,7 @@ DATA_FORMATS = ("yaml", "json")  # what -o means for an overlay; any other -o va
     flag_value="client", help="Show the change (JSON patch or diff), change nothing. 'server' asks the API server to validate it.",
 )
 @click.option("--force", is_flag=True, help="Replace whatever is mounted at /dev/shm now; roll back over later template changes.")
-@click.option("--release", metavar="NAME", help="Helm release of the agent (default: found in the namespace).")
+@click.option("--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: found in the namespace).")
 @click.option("--chart-version", metavar="VERSION", help="Enterprise chart version for -f files (extraVolumes need 6.11.0+; default: assume current).")
 @click.option("--flavour", type=click.Choice(["oss", "enterprise"]), help="Chart flavour of the -f files (default: detected).")
 @click.option("--merge", "merge_mode", type=click.Choice(["strategic", "replace"]), default="strategic", show_default=True, help="How templateOverrides combine with basePodTemplate.")
@@ -138,11 +139,11 @@ def _overlay_target(g: Globals, overlay_file: str | None) -> tuple[str, str | No
 
 
 def load_config(values_files: tuple[str, ...], chart_version: str | None, flavour: str | None,
-                release: str | None, g: Globals) -> AgentConfig:
+                release: str | None, g: Globals, layers: list[dict[str, Any]] | None = None) -> AgentConfig:
     from kubectl_clearml.adapters.values_file import load_values
     from kubectl_clearml.core.agent_config import config_from_user_values
 
-    layers = [load_values(path) for path in values_files]
+    layers = [load_values(path) for path in values_files] if layers is None else layers
     cfg = config_from_user_values(layers, flavour=flavour, release=release, namespace=g.namespace or "default")  # type: ignore[arg-type]
     cfg.chart_version = chart_version
     return cfg
@@ -213,9 +214,15 @@ def emit_overlay(overlay: dict[str, Any], fmt: str, path: str | None, header: st
 def _fix_values(g: Globals, queues: tuple[str, ...], size: str | None, values_files: tuple[str, ...],
                 overlay_file: str | None, in_place: bool, use_base: bool, dry_run: str, force: bool,
                 chart_version: str | None, flavour: str | None, merge: str) -> None:
+    from kubectl_clearml.adapters.values_file import load_values
     from kubectl_clearml.core.shm_values import combine_overlays, extra_volumes_supported
 
-    cfg = load_config(values_files, chart_version, flavour, None, g)
+    if in_place:
+        from kubectl_clearml.adapters.safe_files import editable_target
+
+        editable_target(values_files[-1], write=dry_run == "none")  # first: a pipe read twice would block
+    layers = [load_values(path) for path in values_files]
+    cfg = load_config(values_files, chart_version, flavour, None, g, layers)
     fixes = plan_fixes(cfg, queues, size=size, use_base=use_base, force=force,
                        extra_supported=extra_volumes_supported(chart_version), merge=merge)
     report(fixes)
@@ -225,7 +232,7 @@ def _fix_values(g: Globals, queues: tuple[str, ...], size: str | None, values_fi
     if in_place:
         from kubectl_clearml.adapters.values_file import edit_in_place
 
-        edit = edit_in_place(values_files[-1], overlay, write=dry_run == "none")
+        edit = edit_in_place(values_files[-1], overlay, write=dry_run == "none", planned_on=layers[-1])
         if dry_run != "none":
             click.echo(edit.diff(), nl=False)
         elif edit.changed:
@@ -304,8 +311,8 @@ def _check(g: Globals, queues: tuple[str, ...], values_files: tuple[str, ...], r
     )
     for row in rows:
         for finding in row["findings"]:
-            click.echo(f"kubectl clearml: pod {finding['pod']} (queue {row['queue']}, {finding['source']}): "
-                       f"{finding['line']}", err=True)
+            # a task pod's log line: anything a task printed, secrets and terminal escapes included
+            say(f"pod {finding['pod']} (queue {row['queue']}, {finding['source']}): {finding['line']}")
         if row["status"] == "missing":
             click.echo(
                 f"kubectl clearml: queue {row['queue']} runs {row['gpus']}-GPU pods with the runtime's 64Mi /dev/shm: "

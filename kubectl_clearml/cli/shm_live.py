@@ -258,8 +258,11 @@ def _finish(kube: Any, inst: LiveInstall, outcome: Any, dry_run: str, restart: A
         }), nl=False)
         click.echo(f"kubectl clearml: dry run ({dry_run}): nothing changed", err=True)
         return
-    retried = " (after a 409 conflict, re-read and retried)" if outcome.attempts > 1 else ""
+    conflicts = outcome.attempts - 1
+    retried = f" (after {conflicts} 409 conflict{'s' if conflicts > 1 else ''}, re-read and retried)" if conflicts else ""
     click.echo(f"kubectl clearml: {verb} configmap/{inst.configmap} in {inst.namespace}{retried}", err=True)
+    if verb == "rolled back" and outcome.steps_left:
+        note(f"{outcome.steps_left} earlier shm-fix step(s) kept: --rollback again undoes the next one")
     restart(kube, inst.deployment, inst.namespace, now)
     click.echo(f"kubectl clearml: restarted deployment/{inst.deployment} (the agent reads its template at start)",
                err=True)

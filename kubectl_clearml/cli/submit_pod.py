@@ -18,6 +18,7 @@ import click
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.param_types import Seconds, release_type
 from kubectl_clearml.cli.submit_pod_follow import follow_pod, stream_logs
 from kubectl_clearml.cli.submit_pod_source import PodSource, resolve_source
 from kubectl_clearml.core.podbuilder import BuiltPod, QueueRef, build_adhoc_pod, build_task_pod
@@ -62,7 +63,7 @@ class Request:
     help="Helm values file(s) of the agent (default: the live install in the namespace).",
 )  # fmt: skip
 @click.option("--template", "template_file", metavar="PATH", help="A pod template YAML to use instead (template.yaml).")
-@click.option("--release", metavar="NAME", help="Helm release of the agent (default: found, else clearml-agent).")
+@click.option("--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: found, else clearml-agent).")
 @click.option("--worker-id", metavar="ID", help="Worker id the CLEARML label is derived from (default: the agent's).")
 @click.option(
     "--dry-run", "dry_run", type=click.Choice(["none", "client", "server"]), default="none", show_default=True,
@@ -70,7 +71,7 @@ class Request:
 )  # fmt: skip
 @click.option("--wait", is_flag=True, help="Follow the pod to Running, showing scheduling and image-pull events.")
 @click.option("--logs", is_flag=True, help="Stream the pod's log once it runs (implies --wait).")
-@click.option("--timeout", default=300.0, show_default=True, metavar="SECONDS", help="Bound of --wait.")
+@click.option("--timeout", default=300.0, show_default=True, type=Seconds(), metavar="SECONDS", help="Bound of --wait.")
 @click.option("--mark-started", is_flag=True, help="Move the task to in_progress in ClearML once the pod exists.")
 @global_options
 def command(
@@ -172,6 +173,10 @@ def _request(
                 hint="submit-pod TASK_ID --queue Q, or --image IMG -- CMD for an ad-hoc pod",
             )
         task_id, command = args[0], []
+        if not task_id.strip():
+            raise UsageError("the TASK_ID is empty", hint="give the task's id (kubectl clearml queues show QUEUE lists them)")
+    if not queue.strip():
+        raise UsageError("--queue is empty", hint="give the queue's name or id (kubectl clearml queues lists them)")
     if dry_run != "none" and (wait or logs or mark_started):
         raise UsageError("--wait, --logs and --mark-started need a created pod (--dry-run=none)")
     return Request(task_id, queue, image, command, dry_run, output, wait or logs, logs, timeout, mark_started)
@@ -270,4 +275,8 @@ def _without_server_noise(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _say(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    # event messages quote what the task chose (its image name): redacted, control characters escaped
+    from kubectl_clearml.core.terminal import escape_terminal
+    from kubectl_clearml.logs import redact
+
+    sys.stderr.write(escape_terminal(redact(text)) + "\n")

@@ -17,6 +17,7 @@ import click
 
 from kubectl_clearml.cli.agent_source import release_option, values_option
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.param_types import Seconds
 from kubectl_clearml.errors import KubectlClearmlError, NotFoundError, UsageError
 
 FORMATS = ("table", "json", "yaml")
@@ -31,7 +32,7 @@ SUGGESTIONS = 5
 @values_option()
 @release_option()
 @click.option("--watch", "-w", is_flag=True, help="Follow the task until it runs or ends (Ctrl-C stops).")
-@click.option("--interval", type=click.FloatRange(0.1, 60), default=2.0, show_default=True,
+@click.option("--interval", type=Seconds(0.1, 60), default=2.0, show_default=True,
               help="Seconds between looks with --watch.")
 @global_options
 def command(task_id: str, values: tuple[str, ...], release: str | None, watch: bool, interval: float) -> None:
@@ -251,10 +252,16 @@ def emit(facts: Any, found: Any, fmt: str, *, watching: bool) -> None:
                     "evidence": [{"label": label.strip(), "value": value} for label, value in lines]}
         click.echo(to_json(document) if fmt == "json" else to_yaml(document), nl=fmt == "json")
         return
+    from kubectl_clearml.core.terminal import escape_terminal
+    from kubectl_clearml.logs import redact
+
+    def safe(text: Any) -> str:  # task names and log lines: any ClearML user chose them
+        return escape_terminal(redact(str(text)))
+
     stamp = time.strftime("%H:%M:%S ") if watching else ""
-    click.echo(f"{stamp}{found.line}")
+    click.echo(f"{stamp}{safe(found.line)}")
     width = max((len(label) for label, _ in lines), default=0)
     for label, value in lines:
-        click.echo(f"  {label:<{width}}  {value}")
+        click.echo(f"  {label:<{width}}  {safe(value)}")
     if found.fix:
-        click.echo(f"  {'fix':<{width}}  {found.fix}")
+        click.echo(f"  {'fix':<{width}}  {safe(found.fix)}")

@@ -13,7 +13,8 @@ def test_help_imports_no_subcommand_module():
         "import sys, io, contextlib; from kubectl_clearml.cli.main import run\n"
         "with contextlib.redirect_stdout(io.StringIO()): run(['--help'])\n"
         "print(','.join(sorted(m for m in sys.modules if m.startswith('kubectl_clearml.cli.') and m not in "
-        "('kubectl_clearml.cli.main', 'kubectl_clearml.cli.options', 'kubectl_clearml.cli.completion_values'))))"
+        "('kubectl_clearml.cli.main', 'kubectl_clearml.cli.options', 'kubectl_clearml.cli.completion_values', "
+        "'kubectl_clearml.cli.param_types'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kubectl_clearml.core.secrets import MASK, redact_mapping, redact_text
+from kubectl_clearml.core.secrets import MASK, SECRET_KEY_PATTERN, redact_mapping, redact_text
 from kubectl_clearml.output import Column, View, render, use_color
 
 VIEW = View(
@@ -108,3 +108,36 @@ def test_redact_mapping_masks_secret_env_and_known_values(secret):
     assert masked["env"][0]["value"] == MASK
     assert all(secret not in str(entry.get("value", "")) for entry in masked["env"])
     assert masked["env"][2] == pod["env"][2]
+
+
+@given(
+    key=st.sampled_from(["agentk8sglueSecret", "secret_key", "password", "HF_TOKEN"]),
+    value=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_./+ ", min_size=1, max_size=30),
+    quote=st.sampled_from(["'", '"']),
+)
+def test_redact_text_masks_quoted_secret_pairs_and_keeps_their_quotes(key, value, quote):
+    # A parser's error quotes a repr()'d dict (a duplicate key "with value {...}"): nothing registered it.
+    text = f"with value \"{{{quote}{key}{quote}: {quote}Zq{value}{quote}, {quote}name{quote}: {quote}x{quote}}}\""
+    masked = redact_text(text, [])
+    assert "Zq" not in masked and f"{quote}{key}{quote}: {quote}{MASK}{quote}" in masked
+    assert f"{quote}name{quote}: {quote}x{quote}" in masked
+    line = json.dumps({"msg": "m", key: f"Zq{value}\"\\"})
+    assert json.loads(redact_text(line, [])) == {"msg": "m", key: MASK}
+
+
+@given(
+    user=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._-%", max_size=12),
+    password=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._-%!$&'()*+,;=~", min_size=1, max_size=20),
+    scheme=st.sampled_from(["http", "https", "git+ssh"]),
+)
+def test_redact_text_masks_the_password_of_every_url(user, password, scheme):
+    text = f"cannot reach {scheme}://{user}:Zq{password}@10.0.0.1:6443/api: refused"
+    assert redact_text(text, []) == f"cannot reach {scheme}://{user}:{MASK}@10.0.0.1:6443/api: refused"
+    assert redact_text("see git@github.com:org/repo and mailto:a@b", []) == "see git@github.com:org/repo and mailto:a@b"
+
+
+@given(st.from_regex(SECRET_KEY_PATTERN))
+def test_the_cheap_prefilter_never_skips_a_secret_looking_name(text):
+    from kubectl_clearml.core.secrets import _may_name_a_secret
+
+    assert SECRET_KEY_PATTERN.search(text) and _may_name_a_secret(text)

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from kubectl_clearml.adapters.live_patch import APPLIED_ANNOTATION, PREVIOUS_ANNOTATION, RESTARTED_AT
+from kubectl_clearml.adapters.live_patch import HISTORY_ANNOTATION, RESTARTED_AT, history
 from kubectl_clearml.core.agent_config import load_agent_config
 from kubectl_clearml.core.shm import current_provision
 from kubectl_clearml.core.values import coalesce
@@ -51,7 +51,7 @@ def test_live_prints_overlay_and_the_helm_command(world):
     release = find_install(world.client(NS)).release
     after = load_agent_config(coalesce(release.effective_values, overlay), chart_name=release.chart_name)
     assert current_provision(after.effective_template("2xGPU")).size_limit == "16Gi"
-    assert configmap(world)["metadata"].get("annotations", {}).get(APPLIED_ANNOTATION) is None  # nothing applied
+    assert configmap(world)["metadata"].get("annotations", {}).get(HISTORY_ANNOTATION) is None  # nothing applied
 
 
 def test_live_on_a_queue_that_has_it_is_a_no_op(world):
@@ -69,7 +69,7 @@ def test_apply_patches_the_template_and_restarts_the_agent(world):
     assert current_provision(after["2xGPU"]).size_limit == "16Gi"
     assert {q: t for q, t in after.items() if q != "2xGPU"} == {q: t for q, t in before.items() if q != "2xGPU"}
     cm = configmap(world)
-    assert cm["metadata"]["annotations"][PREVIOUS_ANNOTATION] == before_text
+    assert [step["previous"] for step in history(cm)] == [before_text]
     assert restarted_at(world) is not None
     assert "patched configmap/clearml-agent-pt" in r.stderr and "restarted deployment/clearml-agent" in r.stderr
     assert "the next helm upgrade reverts it" in r.stderr
@@ -122,21 +122,25 @@ def test_dry_run_masks_secret_env_values_of_the_live_template(world):
     assert undo.exit_code == 0 and token not in undo.stdout + undo.stderr
 
 
-def test_a_409_is_retried_once(world):
-    fault = world.kube.inject("PATCH", rf"/configmaps/{CM}$", status=409, count=1)
+def test_409s_are_re_read_and_retried(world):
+    fault = world.kube.inject("PATCH", rf"/configmaps/{CM}$", status=409, count=3)
     r = shm(world, "2xGPU", "--size", "4Gi", "--live", "--apply")
     assert r.exit_code == 0, r.stderr
-    assert fault.fired == 1 and "after a 409 conflict" in r.stderr
+    assert fault.fired == 3 and "after 3 409 conflicts, re-read and retried" in r.stderr
     assert current_provision(template(world)["2xGPU"]).size_limit == "4Gi"
 
 
-def test_two_409s_are_reported(world):
+def test_409s_until_the_deadline_are_reported_and_change_nothing(world):
+    from kubectl_clearml.adapters.live_patch import patch_template
+    from kubectl_clearml.errors import ConflictError
+
     before = configmap(world)
-    world.kube.inject("PATCH", rf"/configmaps/{CM}$", status=409, count=2)
-    r = shm(world, "2xGPU", "--size", "4Gi", "--live", "--apply")
-    assert r.exit_code == 5
-    assert "409 Conflict twice" in r.stderr and "Traceback" not in r.stderr
-    assert configmap(world) == before and restarted_at(world) is None
+    world.kube.inject("PATCH", rf"/configmaps/{CM}$", status=409, count=1000)
+    now = [0.0]
+    with pytest.raises(ConflictError, match=r"kept changing .* 409 Conflict each time, over 5s"):
+        patch_template(world.client(NS), CM, NS, lambda text: (text + "# x\n", None), deadline=5,
+                       clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert configmap(world) == before
 
 
 def test_a_403_changes_nothing(world):
@@ -167,22 +171,62 @@ def test_a_refused_restart_leaves_a_rollback_undone(world):
     assert configmap(world) == fixed
 
 
-def test_rollback_restores_the_exact_text(world):
+def test_rollback_undoes_each_step_down_to_the_original_text(world):
     original = configmap(world)["data"]["template.yaml"]
     assert shm(world, "2xGPU", "--size", "16Gi", "--live", "--apply").exit_code == 0
-    # a second fix with another size still rolls back to the original
+    sixteen = configmap(world)["data"]["template.yaml"]
     assert shm(world, "2xGPU", "--size", "8Gi", "--live", "--apply").exit_code == 0
     first_restart = restarted_at(world)
     r = shm(world, "--rollback")
     assert r.exit_code == 0, r.stderr
+    assert configmap(world)["data"]["template.yaml"] == sixteen
+    assert "1 earlier shm-fix step(s) kept" in r.stderr
+    r = shm(world, "--rollback")
+    assert r.exit_code == 0, r.stderr
     cm = configmap(world)
     assert cm["data"]["template.yaml"] == original
-    assert PREVIOUS_ANNOTATION not in cm["metadata"]["annotations"]
-    assert APPLIED_ANNOTATION not in cm["metadata"]["annotations"]
+    assert HISTORY_ANNOTATION not in cm["metadata"]["annotations"]
     assert "rolled back configmap/clearml-agent-pt" in r.stderr and restarted_at(world) is not None
     assert first_restart is not None
     nothing = shm(world, "--rollback")
     assert nothing.exit_code == 3 and "nothing to roll back" in nothing.stderr
+
+
+def test_rollback_after_fix_edit_fix_goes_back_step_by_step_to_before_the_first_fix(world):
+    # Before: the second fix overwrote the one saved text, so the way back ended at "first fix + edit".
+    original = configmap(world)["data"]["template.yaml"]
+    assert shm(world, "2xGPU", "--size", "16Gi", "--live", "--apply").exit_code == 0
+
+    def edit(cm):
+        cm["data"]["template.yaml"] = cm["data"]["template.yaml"].replace("team: red", "team: crimson")
+
+    world.kube.store.update("configmaps", CM, NS, edit)
+    edited = configmap(world)["data"]["template.yaml"]
+    assert shm(world, "1xGPU", "--size", "8Gi", "--live", "--apply").exit_code == 0
+    assert shm(world, "--rollback").exit_code == 0
+    assert configmap(world)["data"]["template.yaml"] == edited
+    refused = shm(world, "--rollback")  # undoing the first fix now also undoes the edit: say so first
+    assert refused.exit_code == 2 and "changed after shm-fix patched it" in refused.stderr
+    assert shm(world, "--rollback", "--force").exit_code == 0
+    assert configmap(world)["data"]["template.yaml"] == original
+
+
+def test_a_one_step_history_of_an_older_version_still_rolls_back(world):
+    from kubectl_clearml.adapters.live_patch import APPLIED_ANNOTATION, PREVIOUS_ANNOTATION, sha256
+
+    original = configmap(world)["data"]["template.yaml"]
+    fixed = original.replace("team: red", "team: fixed")
+
+    def old_fix(cm):
+        cm["data"]["template.yaml"] = fixed
+        cm["metadata"].setdefault("annotations", {}).update(
+            {PREVIOUS_ANNOTATION: original, APPLIED_ANNOTATION: sha256(fixed)})
+
+    world.kube.store.update("configmaps", CM, NS, old_fix)
+    assert shm(world, "--rollback").exit_code == 0
+    cm = configmap(world)
+    assert cm["data"]["template.yaml"] == original
+    assert not {PREVIOUS_ANNOTATION, APPLIED_ANNOTATION, HISTORY_ANNOTATION} & set(cm["metadata"]["annotations"])
 
 
 def test_rollback_refuses_after_a_helm_upgrade_rewrote_the_template(world):
