@@ -17,7 +17,9 @@ from typing import Any
 from kubectl_clearml.adapters.agent_install import find_install
 from kubectl_clearml.adapters.kube import Kube
 from kubectl_clearml.core import glue_install as gi
-from kubectl_clearml.errors import NotFoundError, ServerError, UsageError
+from kubectl_clearml.errors import ConflictError, NotFoundError, ServerError, UsageError
+
+CONFLICT_RETRIES = 8
 
 PLURALS = {
     "ServiceAccount": "serviceaccounts",
@@ -91,33 +93,50 @@ def _server(dry_run: str) -> str | None:
     return "server" if dry_run == "server" else None
 
 
+def _patch_agent(
+    kube: Kube, agent: dict[str, Any], plan: Callable[[gi.AgentFacts], dict[str, Any] | None], dry_run: str
+) -> bool:
+    """A conditional patch of the agent's Deployment, planned on what it is now: a 409 (its controller wrote
+    its status, someone edited it) re-reads it and plans again, so a concurrent edit is never clobbered."""
+    for attempt in range(CONFLICT_RETRIES):
+        facts = gi.agent_facts(agent)
+        patch = plan(facts)
+        if patch is None:
+            return False
+        patch["metadata"]["resourceVersion"] = agent["metadata"].get("resourceVersion")
+        if dry_run == "client":
+            return True
+        try:
+            kube.patch("deployments", facts.name, patch, facts.namespace, patch_type="merge", dry_run=_server(dry_run))
+            return True
+        except ConflictError:
+            if attempt == CONFLICT_RETRIES - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+            agent = kube.get("deployments", facts.name, facts.namespace)
+    return False
+
+
 def scale_down_agent(kube: Kube, agent: dict[str, Any], glue: str, dry_run: str, now: datetime) -> Step:
-    facts = gi.agent_facts(agent)
-    if facts.replicas == 0 and facts.takeover is not None:
-        return Step("Deployment", facts.name, "unchanged")
-    annotation = gi.takeover_annotation(facts.replicas, now.strftime("%Y-%m-%dT%H:%M:%SZ"), glue)
-    patch = {
-        # resourceVersion makes the patch conditional: a concurrent edit of the agent is never clobbered.
-        "metadata": {"annotations": {gi.TAKEOVER: annotation}, "resourceVersion": agent["metadata"].get("resourceVersion")},
-        "spec": {"replicas": 0},
-    }
-    if dry_run != "client":
-        kube.patch("deployments", facts.name, patch, facts.namespace, patch_type="merge", dry_run=_server(dry_run))
-    return Step("Deployment", facts.name, "scaled")
+    def plan(facts: gi.AgentFacts) -> dict[str, Any] | None:
+        if facts.replicas == 0 and facts.takeover is not None:
+            return None  # an earlier install scaled it: what it was is recorded already
+        annotation = gi.takeover_annotation(facts.replicas, now.strftime("%Y-%m-%dT%H:%M:%SZ"), glue)
+        return {"metadata": {"annotations": {gi.TAKEOVER: annotation}}, "spec": {"replicas": 0}}
+
+    name = gi.agent_facts(agent).name
+    return Step("Deployment", name, "scaled" if _patch_agent(kube, agent, plan, dry_run) else "unchanged")
 
 
 def restore_agent(kube: Kube, agent: dict[str, Any], dry_run: str) -> Step:
-    facts = gi.agent_facts(agent)
-    replicas = gi.restore_replicas(facts)
-    if replicas is None:
-        return Step("Deployment", facts.name, "unchanged")
-    patch = {
-        "metadata": {"annotations": {gi.TAKEOVER: None}, "resourceVersion": agent["metadata"].get("resourceVersion")},
-        "spec": {"replicas": replicas},
-    }
-    if dry_run != "client":
-        kube.patch("deployments", facts.name, patch, facts.namespace, patch_type="merge", dry_run=_server(dry_run))
-    return Step("Deployment", facts.name, "restored")
+    def plan(facts: gi.AgentFacts) -> dict[str, Any] | None:
+        replicas = gi.restore_replicas(facts)
+        if replicas is None:
+            return None
+        return {"metadata": {"annotations": {gi.TAKEOVER: None}}, "spec": {"replicas": replicas}}
+
+    name = gi.agent_facts(agent).name
+    return Step("Deployment", name, "restored" if _patch_agent(kube, agent, plan, dry_run) else "unchanged")
 
 
 def wait_pods_gone(

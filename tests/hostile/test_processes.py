@@ -17,15 +17,29 @@ from tests.hostile.harness import RSS_LIMIT_MB, check_result
 WORST = ["laughs-merge", "laughs-top", "many-nodes", "huge-scalar"]
 
 
+# The child reports its own peak RSS (VmHWM of its address space) as it exits. wait4's ru_maxrss cannot be used:
+# Linux carries the parent's high-water mark across fork and exec, so a child of a large pytest process "peaks"
+# at the pytest process's size (303 MB late in a full run, whatever the child did).
+PROBE = (
+    "import atexit, os, runpy\n"
+    "def report():\n"
+    "    with open('/proc/self/status') as status, open(os.environ['PEAK_RSS_FILE'], 'w') as out:\n"
+    "        out.write(next(line.split()[1] for line in status if line.startswith('VmHWM:')))\n"
+    "atexit.register(report)\n"
+    "runpy.run_module('kubectl_clearml', run_name='__main__', alter_sys=True)\n"
+)
+
+
 def run_measured(args: list[str], env: dict[str, str], stdin: bytes | None = None) -> tuple[int, str, float, float]:
     """(exit, stderr, wall seconds, peak RSS MB) of one `python -m kubectl_clearml ARGS` process."""
+    peak_file = os.path.join(env.get("HOME", "/tmp"), f"peak-rss-{os.getpid()}-{time.monotonic_ns()}")
     start = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kubectl_clearml", *args],
+        [sys.executable, "-c", PROBE, *args],
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env={**os.environ, **env, "NO_COLOR": "1"},
+        env={**os.environ, **env, "NO_COLOR": "1", "PEAK_RSS_FILE": peak_file},
     )
     if stdin is not None:
         assert proc.stdin is not None
@@ -36,9 +50,11 @@ def run_measured(args: list[str], env: dict[str, str], stdin: bytes | None = Non
             pass
     assert proc.stderr is not None
     err = proc.stderr.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err, time.monotonic() - start, usage.ru_maxrss / 1024
+    proc.wait()
+    with open(peak_file) as handle:
+        peak_kb = int(handle.read())
+    os.unlink(peak_file)
+    return proc.returncode, err, time.monotonic() - start, peak_kb / 1024
 
 
 @pytest.mark.timeout(60)
