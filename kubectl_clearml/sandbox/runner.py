@@ -50,6 +50,7 @@ class SandboxOptions:
     kubelet: dict[str, Any] = field(default_factory=dict)  # other KubeletSettings fields
     in_pod_agent: bool = True  # task pods report started/completed/failed to ClearML as clearml_agent does
     troubles: bool = False  # lay the troubleshooting scenario over the world (seeds/troubles.py)
+    controllers: bool = True  # Deployment/ReplicaSet controllers and garbage collection (off: states stay as set)
 
     def kubelet_settings(self) -> KubeletSettings:
         return KubeletSettings(failing_images=self.failing_images, **self.kubelet)
@@ -105,7 +106,8 @@ class Sandbox:
             hooks = InPodAgent(self.clearml.state) if self.options.in_pod_agent else None
             self.kube.api.graceful_pods = True  # this cluster's kubelet finishes graceful pod deletions
             self.cluster = Cluster(
-                store, time_scale=self.options.time_scale, settings=self.options.kubelet_settings(), hooks=hooks
+                store, time_scale=self.options.time_scale, settings=self.options.kubelet_settings(), hooks=hooks,
+                controllers=self.options.controllers,
             ).start()
         except BaseException:
             self.stop()

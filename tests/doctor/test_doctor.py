@@ -254,7 +254,8 @@ def test_queue_narrows_the_queue_checks_and_an_unknown_queue_is_not_found(world)
     assert "queue '2xgpu-typo' is not in the agent's configuration" in unknown.stderr
 
 
-def test_deployment_unavailable_image_pull_missing_queue_worker_and_dashboard(world):
+def test_deployment_unavailable_image_pull_missing_queue_worker_and_dashboard(make_world):
+    world = make_world(controllers=False)  # the states below are set by hand; no controller may repair them
     from kubectl_clearml.adapters.clearml import ClearmlClient
     from kubectl_clearml.adapters.credentials import Credentials
 
@@ -287,7 +288,8 @@ def test_deployment_unavailable_image_pull_missing_queue_worker_and_dashboard(wo
     assert "reportMax=24) is below the cluster's 28 GPUs" in found["capacity.dashboard"]["detail"]
 
 
-def test_after_glue_install_the_install_checks_judge_our_glue(world):
+def test_after_glue_install_the_install_checks_judge_our_glue(make_world):
+    world = make_world(controllers=False)  # our glue's Deployment and pod are set by hand below
     """`glue install` scales the agent to 0 and runs our run-glue Deployment: that is healthy, both is not."""
     from kubectl_clearml.core.glue_install import glue_name
 
