@@ -79,11 +79,12 @@ def make_world(
         failing_images: tuple[str, ...] | None = None,
         in_pod_agent: bool = True,
         troubles: bool = False,
+        controllers: bool = True,
         **kubelet: Any,
     ) -> WorldHandle:
         options = SandboxOptions(
             flavour=flavour, time_scale=time_scale, seed=seed, kubelet=kubelet, in_pod_agent=in_pod_agent,
-            troubles=troubles,
+            troubles=troubles, controllers=controllers,
         )
         if failing_images is not None:
             options.failing_images = failing_images

@@ -51,6 +51,7 @@ class SandboxOptions:
     kubelet: dict[str, Any] = field(default_factory=dict)  # other KubeletSettings fields
     in_pod_agent: bool = True  # task pods report started/completed/failed to ClearML as clearml_agent does
     troubles: bool = False  # lay the troubleshooting scenario over the world (seeds/troubles.py)
+    controllers: bool = True  # Deployment/ReplicaSet controllers and garbage collection (off: states stay as set)
 
     def kubelet_settings(self) -> KubeletSettings:
         return KubeletSettings(failing_images=self.failing_images, **self.kubelet)
@@ -113,6 +114,7 @@ class Sandbox:
                 settings=self.options.kubelet_settings(),
                 hooks=hooks,
                 processes=processes,
+                controllers=self.options.controllers,
             )
             processes.poke = self.cluster.poke
             self.cluster.start()

@@ -42,10 +42,12 @@ class Cluster:
         settings: KubeletSettings | None = None,
         hooks: PodHooks | None = None,
         processes: Any = None,
+        controllers: bool = True,
     ) -> None:
         self.store = store
         self.clock = SimClock(time_scale)
         self.controllers = Controllers(store)
+        self.controllers_enabled = controllers
         self.scheduler = Scheduler(store)
         self.kubelet = Kubelet(store, settings, hooks, processes)
         self.processes = processes
@@ -135,6 +137,7 @@ class Cluster:
         """One scheduling pass and one kubelet step; returns the simulated time of the next kubelet transition."""
         self.passes += 1
         pods = self.store.list("pods")
-        self.controllers.step(pods)  # its own creations and deletions are seen on the next pass
+        if self.controllers_enabled:
+            self.controllers.step(pods)  # its own creations and deletions are seen on the next pass
         self.scheduler.step(pods, self.store.list("nodes"))  # updates the bound pods in `pods`
         return self.kubelet.step(self.clock.now(), pods)

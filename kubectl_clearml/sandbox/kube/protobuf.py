@@ -1,7 +1,7 @@
 """Protobuf request bodies (``application/vnd.kubernetes.protobuf``) for the kinds kubectl sends that way.
 
-kubectl >= 1.32 creates namespaces, configmaps, secrets and deployments with its typed clients, which send
-protobuf: the ``k8s\\x00`` magic, then a ``runtime.Unknown`` envelope (typeMeta = 1, raw = 2) whose ``raw`` is
+kubectl >= 1.32 creates namespaces, configmaps, secrets, services, deployments and debug pods, evicts pods
+(drain) and asks access reviews (auth can-i) with its typed clients, which send protobuf: the ``k8s\\x00`` magic, then a ``runtime.Unknown`` envelope (typeMeta = 1, raw = 2) whose ``raw`` is
 the object. The wire format is small (varints, length-delimited fields); what needs care is the field
 numbering, copied here as numbers from ``k8s.io/api`` ``generated.proto`` (v1.32). No Python package ships
 those generated descriptors, and ``protobuf`` itself would need them written out as .proto files: a table of
@@ -52,6 +52,25 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
                     11: ("externalName", "string"), 18: ("clusterIPs", "[]string")},
     "ServicePort": {1: ("name", "string"), 2: ("protocol", "string"), 3: ("port", "int"),
                     4: ("targetPort", "intorstr"), 5: ("nodePort", "int")},
+    # authorization.k8s.io/v1 (kubectl auth can-i): the reviews' specs; their answers go back as JSON.
+    "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectAccessReviewSpec"),
+                                3: ("status", "Empty")},
+    "SubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SubjectAccessReviewSpec"),
+                            3: ("status", "Empty")},
+    "LocalSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SubjectAccessReviewSpec"),
+                                 3: ("status", "Empty")},
+    "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectRulesReviewSpec"),
+                               3: ("status", "Empty")},
+    "SelfSubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes"),
+                                    2: ("nonResourceAttributes", "NonResourceAttributes")},
+    "SubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes"),
+                                2: ("nonResourceAttributes", "NonResourceAttributes"), 3: ("user", "string"),
+                                4: ("groups", "[]string"), 6: ("uid", "string")},
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "string")},
+    "ResourceAttributes": {1: ("namespace", "string"), 2: ("verb", "string"), 3: ("group", "string"),
+                           4: ("version", "string"), 5: ("resource", "string"), 6: ("subresource", "string"),
+                           7: ("name", "string")},
+    "NonResourceAttributes": {1: ("path", "string"), 2: ("verb", "string")},
     "Eviction": {1: ("metadata", "ObjectMeta"), 2: ("deleteOptions", "DeleteOptions")},
     "DeleteOptions": {1: ("gracePeriodSeconds", "int"), 2: ("preconditions", "Preconditions"),
                       3: ("orphanDependents", "bool"), 4: ("propagationPolicy", "string"), 5: ("dryRun", "[]string")},
@@ -103,7 +122,8 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "Empty": {},
 }
 KINDS = {"Namespace", "ConfigMap", "Secret", "Deployment", "ServiceAccount", "PriorityClass", "Eviction",
-         "Service", "Pod"}
+         "Service", "Pod", "SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview",
+         "SelfSubjectRulesReview"}
 
 
 # Non-pointer numbers and booleans with `omitempty`: a zero is "unset". (Pointers, e.g. replicas, are only

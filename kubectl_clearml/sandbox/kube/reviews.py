@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from kubectl_clearml.sandbox.kube import review_proto
+from kubectl_clearml.sandbox.kube import protobuf
 from kubectl_clearml.sandbox.kube import status as st
 from kubectl_clearml.sandbox.kube.rbac import Attributes, Decision, Rbac, attributes_from_spec, resource_for_review
 from kubectl_clearml.sandbox.kube.resources import BY_PLURAL
@@ -85,7 +85,7 @@ def _review(request: Request, rbac: Rbac, deny: DenyCheck) -> Response:
     if denied is not None:
         raise denied
     try:
-        body = review_proto.decode_review(request.body, plural) if review_proto.is_protobuf(request.body) \
+        body = protobuf.decode_object(request.body) if protobuf.is_protobuf(request.body) \
             else json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise st.ApiError(400, "the request body is not a valid review", "BadRequest", {}) from None
