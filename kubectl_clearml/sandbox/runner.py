@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,10 +119,22 @@ class Sandbox:
             )
             processes.poke = self.cluster.poke
             self.cluster.start()
+            self._settle(store)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _settle(self, store: EmulatorStore, timeout: float = 5.0) -> None:
+        """Until the controllers have taken over the seeded Deployments (the seeded pods adopted, the status
+        recomputed): a command run right after start sees the healthy install a cluster would show."""
+        if not self.options.controllers:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(_rolled_out(d) for d in store.list("deployments")):
+                return
+            time.sleep(0.01)
 
     def stop(self) -> None:
         if self.cluster is not None:
@@ -182,3 +195,11 @@ class Sandbox:
             queue = labels.get("clearml-agent-queue-name", "")
             lines.append(f"{pod['metadata']['name']:<45} {queue:<8} {status.get('phase', ''):<10} {reason}")
         return lines
+
+
+def _rolled_out(deployment: dict[str, Any]) -> bool:
+    """The controller's own verdict: revision stamped, new ReplicaSet available (what `rollout status` waits on)."""
+    conditions = {c.get("type"): c for c in (deployment.get("status") or {}).get("conditions") or ()}
+    stamped = "deployment.kubernetes.io/revision" in ((deployment.get("metadata") or {}).get("annotations") or {})
+    progressing = (conditions.get("Progressing") or {}).get("reason") == "NewReplicaSetAvailable"
+    return stamped and progressing and (conditions.get("Available") or {}).get("status") == "True"
