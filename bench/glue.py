@@ -73,7 +73,9 @@ def serve_kube(pipe: Connection) -> None:
                 for r in requests
                 if r.method == "GET" and r.path.endswith("/pods") and r.query.get("watch") not in ("true", "True", "1")
             )
-            pipe.send({"requests": len(requests), "pod_lists": lists, "pods": len(emulator.store.list("pods", NAMESPACE))})
+            pipe.send(
+                {"requests": len(requests), "pod_lists": lists, "pods": len(emulator.store.list("pods", NAMESPACE))}
+            )
     emulator.stop()
 
 
@@ -130,7 +132,9 @@ def run(tasks: int, args: argparse.Namespace) -> dict[str, float]:
         import cProfile
 
         profiler = cProfile.Profile()
-    thread = threading.Thread(target=profiler.runcall if profiler else engine.run, args=(engine.run,) if profiler else ())
+    thread = threading.Thread(
+        target=profiler.runcall if profiler else engine.run, args=(engine.run,) if profiler else ()
+    )
     started = time.perf_counter()
     thread.start()
     while not engine.started:
@@ -173,7 +177,9 @@ def run(tasks: int, args: argparse.Namespace) -> dict[str, float]:
     rate = tasks / (drained - steady_start)
     cpu_ms = (cpu_end - cpu_start) * 1000 / tasks
     print(f"--- {tasks:,} queued tasks")
-    print(f"tasks dispatched            {engine.summary.launched} across {len(queues)} queues ({pods} pods, {left} left queued)")
+    print(
+        f"tasks dispatched            {engine.summary.launched} across {len(queues)} queues ({pods} pods, {left} left queued)"
+    )
     print(f"wall time                   {drained - started:.2f} s (start-up {steady_start - started:.2f} s)")
     print(f"throughput                  {rate:.0f} tasks/s (targets >= 50; >= 400 at 10,000 queued)")
     print(f"glue CPU per task           {cpu_ms:.2f} ms (this process's CPU time over the dispatch)")
