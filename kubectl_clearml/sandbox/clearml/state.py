@@ -61,6 +61,7 @@ class ClearmlState:
         self.company = errors.DEFAULT_COMPANY
         self.user = user
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.task_order: dict[str, int] = {}  # id -> creation rank: id lookups keep the store's order
         self.queues: dict[str, dict[str, Any]] = {}
         self.workers: dict[str, dict[str, Any]] = {}
         self.projects: dict[str, dict[str, Any]] = {}
@@ -74,6 +75,7 @@ class ClearmlState:
         """Back to a fresh server: only the ``default`` queue."""
         with self.lock:
             self.tasks.clear()
+            self.task_order.clear()
             self.queues.clear()
             self.workers.clear()
             self.projects.clear()
@@ -141,12 +143,14 @@ class ClearmlState:
             task["execution"]["queue"] = queue["id"]
 
     def remove_entry(self, queue: dict[str, Any], task_id: str) -> int:
-        before = len(queue["entries"])
-        queue["entries"] = [e for e in queue["entries"] if e["task"] != task_id]
-        removed = before - len(queue["entries"])
-        if removed:
-            queue["last_update"] = self.now()
-        return removed
+        # add_entry keeps a task at most once per queue, and a worker removes from the head: stop at the match.
+        entries = queue["entries"]
+        index = next((i for i, e in enumerate(entries) if e["task"] == task_id), None)
+        if index is None:
+            return 0
+        del entries[index]
+        queue["last_update"] = self.now()
+        return 1
 
     def remove_from_all_queues(self, task_id: str, keep: str | None = None) -> int:
         return sum(self.remove_entry(q, task_id) for qid, q in self.queues.items() if qid != keep)
@@ -273,6 +277,7 @@ class ClearmlState:
             self.tasks[task_id] = new_task(
                 task_id, name, task_type, user=user or self.user, company=self.company, now=self.now(), fields=fields
             )
+            self.task_order[task_id] = len(self.task_order)
             if queue is not None:
                 self.enqueue(self.tasks[task_id], self.resolve_queue(queue)["id"])
             if status is not None:
