@@ -115,7 +115,7 @@ class Dispatcher:
             by_queue[queue_id] = by_queue.get(queue_id, 0) + count
         return policy.free_slots(
             queue.id,
-            len(self.tracker.active()) + sum(extra.values()),
+            self.tracker.active_count() + sum(extra.values()),
             by_queue,
             self.settings.max_pods,
             self.settings.queue_limits(),
