@@ -60,7 +60,7 @@ class PodIndex(dict[str, PodView]):
         self._count(view, -1)
         return task_id, view
 
-    def setdefault(self, task_id: str, view: PodView) -> PodView:  # type: ignore[override]
+    def setdefault(self, task_id: str, view: PodView) -> PodView:
         if task_id not in self:
             self[task_id] = view
         return self[task_id]
@@ -77,6 +77,6 @@ class PodIndex(dict[str, PodView]):
         self._by_queue.clear()
         self.active_total = 0
 
-    def __ior__(self, other: Any) -> PodIndex:  # type: ignore[override]
+    def __ior__(self, other: Any) -> PodIndex:  # type: ignore[override,misc]
         self.update(other)
         return self
