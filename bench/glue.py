@@ -165,7 +165,7 @@ def run(tasks: int, args: argparse.Namespace) -> dict[str, float]:
     if profiler is not None:
         import pstats
 
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
 
     pods, left = kube_stats["pods"], dispatch["left"]
     by_endpoint = dispatch["by_endpoint"]
