@@ -165,6 +165,7 @@ def run(tasks: int, args: argparse.Namespace) -> dict[str, float]:
     if profiler is not None:
         import pstats
 
+        profiler.dump_stats("/tmp/glueperf.prof")
         pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
 
     pods, left = kube_stats["pods"], dispatch["left"]

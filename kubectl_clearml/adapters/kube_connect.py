@@ -69,6 +69,10 @@ def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
         except (config.ConfigException, ValueError, TypeError, KeyError) as exc:
             raise KubeconfigError(choice, str(exc)) from None
     _trim_tokens(configuration)
+    # The 36+ client picks the environment's proxy for the host whenever the host is set, and the kubeconfig
+    # loader's refresh hook sets the host again before every request: a scan of os.environ per request (issue
+    # 17). Setting the proxy it chose pins it (its setter ends the lookup from env); the host never changes.
+    configuration.proxy = configuration.proxy
     configuration.retries = (
         Retry(total=CONNECT_RETRIES, read=READ_RETRIES, redirect=CONNECT_RETRIES) if retries else Retry(0, redirect=0)
     )
