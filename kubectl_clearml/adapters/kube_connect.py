@@ -48,13 +48,15 @@ def connect(
 
 
 def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
-    from kubernetes import client, config
     from urllib3.util.retry import Retry
 
-    configuration = client.Configuration()
+    from kubectl_clearml.adapters.kube_import import client_parts
+
+    api_client_class, configuration_class, config = client_parts()
+    configuration = configuration_class()
     if choice.in_cluster:
         try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException as exc:  # e.g. automountServiceAccountToken: false
             raise InvalidRequestError(
                 f"in-cluster configuration failed: {str(exc).rstrip('.')}",
@@ -63,7 +65,7 @@ def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
             ) from None
     else:
         try:
-            config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+            config.load_kube_config_from_dict(
                 choice.merged, context=choice.context, client_configuration=configuration, persist_config=False
             )
         except (config.ConfigException, ValueError, TypeError, KeyError) as exc:
@@ -76,7 +78,7 @@ def _build(choice: KubeconfigChoice, retries: bool = True) -> Kube:
     configuration.retries = (
         Retry(total=CONNECT_RETRIES, read=READ_RETRIES, redirect=CONNECT_RETRIES) if retries else Retry(0, redirect=0)
     )
-    api_client = client.ApiClient(configuration)
+    api_client = api_client_class(configuration)
     server = str(api_client.configuration.host)
     if not server.startswith(("http://", "https://")):
         raise KubeconfigError(choice, f"server URL {server!r} is not http(s)")
