@@ -34,6 +34,7 @@ def serve_kube(pipe: Connection) -> None:
     emulator = KubeEmulator().start()
     emulator.store.add({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
                         "spec": {"containers": [{"name": "main", "image": "busybox"}]}})
+    emulator.add_identity("t", emulator.user)  # the admin token of the kubeconfig bench_kube writes
     pipe.send(emulator.url)
     while True:
         command = pipe.recv()

@@ -61,7 +61,8 @@ def serve_kube(pipe: Connection) -> None:
 
     emulator = KubeEmulator().start()
     emulator.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    pipe.send(emulator.url)
+    # The emulator knows the tokens it wrote kubeconfigs for (RBAC per identity): it writes ours.
+    pipe.send((emulator.url, emulator.write_kubeconfig(Path(tempfile.mkdtemp()) / "kubeconfig", namespace=NAMESPACE)))
     while (command := pipe.recv()) != "stop":
         if command == "clear":
             emulator.requests.clear()
@@ -102,18 +103,13 @@ def run(tasks: int, args: argparse.Namespace) -> dict[str, float]:
     clearml_emu = Remote(serve_clearml, tasks, queues)
     kube_emu = Remote(serve_kube)
     url, access_key, secret_key = clearml_emu.hello
-    kubeconfig = Path(tempfile.mkdtemp()) / "kubeconfig"
-    kubeconfig.write_text(
-        f"apiVersion: v1\nkind: Config\nclusters: [{{name: b, cluster: {{server: '{kube_emu.hello}'}}}}]\n"
-        "users: [{name: b, user: {token: t}}]\n"
-        f"contexts: [{{name: b, context: {{cluster: b, user: b, namespace: {NAMESPACE}}}}}]\ncurrent-context: b\n"
-    )
-    kube = connect(kubeconfig=str(kubeconfig), env={})
+    kube_url, kubeconfig = kube_emu.hello
+    kube = connect(kubeconfig=kubeconfig, env={})
     clearml = ClearmlClient(Credentials(url, access_key, secret_key, True, "bench"))
     settings = build_run_settings(
         clearml,
         namespace=NAMESPACE,
-        cluster=kube_emu.hello,
+        cluster=kube_url,
         queue_names=queues,
         templates={"*": None},
         credentials_secret="clearml-agent-ac",
