@@ -84,8 +84,11 @@ class Remote:
     """One emulator process and its command pipe."""
 
     def __init__(self, target: Any, *args: Any) -> None:
-        self.pipe, child = multiprocessing.Pipe()
-        self.process = multiprocessing.Process(target=target, args=(child, *args), daemon=True)
+        # spawn, not fork: a forked child would hold this end of the pipe too, and outlive a killed bench
+        # waiting on it; a spawned one reads EOF and ends.
+        context = multiprocessing.get_context("spawn")
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(target=target, args=(child, *args), daemon=True)
         self.process.start()
         self.hello = self.pipe.recv()
 
