@@ -4,7 +4,10 @@ Each emulator runs in its own process (as a real server would: no GIL shared wit
 figures only (wall and, on Linux, the server's CPU time per listing); targets: GET p50 <= 1 ms over
 loopback, one page of JSON per list response.
 
-Run: python bench/emulators.py [--requests 2000] [--pods 100000] [--page 500]
+The ClearML emulator also times tasks.get_all of 500 ids with 1,000 and --stored-tasks stored (target: within
+2x: a lookup by id costs the ids asked for, not the tasks stored).
+
+Run: python bench/emulators.py [--requests 2000] [--pods 100000] [--page 500] [--stored-tasks 20000] [--skip-kube]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def serve_kube(pipe: Connection) -> None:
     emulator = KubeEmulator().start()
     emulator.store.add({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
                         "spec": {"containers": [{"name": "main", "image": "busybox"}]}})
+    emulator.add_identity("t", emulator.user)  # the admin token of the kubeconfig bench_kube writes
     pipe.send(emulator.url)
     while True:
         command = pipe.recv()
@@ -57,7 +61,11 @@ def serve_clearml(pipe: Connection) -> None:
 
     emulator = ClearmlEmulator().start()
     pipe.send((emulator.url, emulator.access_key, emulator.secret_key))
-    pipe.recv()
+    while (command := pipe.recv()) != "stop":  # ("seed", n): store tasks up to n, answer their ids
+        queue = emulator.state.queue("default")["id"]
+        while len(emulator.state.tasks) < command[1]:
+            emulator.state.create_task(f"bench task {len(emulator.state.tasks)}", queue=queue)
+        pipe.send(list(emulator.state.tasks))
     pipe.send(peak_rss_mb())
     emulator.stop()
 
@@ -199,6 +207,23 @@ def bench_clearml(args: argparse.Namespace) -> None:
         print(f"clearml emulator: GET queues.get_all                (http.client) p50 {p50:.3f} ms  p99 {p99:.3f} ms")
         p50, p99 = latency(session, f"{url}/queues.get_all", args.requests, headers=auth)
         print(f"clearml emulator: GET queues.get_all                (requests)    p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+        # The glue reads the tasks of a batch of queue heads, and of every live pod, by id, 500 per request.
+        times = {}
+        for stored in (1000, args.stored_tasks):
+            parent.send(("seed", stored))
+            ids = parent.recv()[-500:]
+            body = {"id": ids, "only_fields": ["id", "status", "execution.queue"], "search_hidden": True}
+            samples = []
+            for _ in range(20):
+                started = time.perf_counter()
+                answer = session.post(f"{url}/tasks.get_all", json=body, headers=auth, timeout=60)
+                samples.append((time.perf_counter() - started) * 1000)
+                if len(answer.json()["data"]["tasks"]) != 500:
+                    raise SystemExit(f"tasks.get_all answered {answer.status_code}: {answer.text[:200]}")
+            times[stored] = statistics.median(samples)
+            print(f"clearml emulator: tasks.get_all of 500 ids, {stored:>6,} tasks stored    median {times[stored]:.2f} ms")
+        print(f"clearml emulator: tasks.get_all of 500 ids, {args.stored_tasks:,} vs 1,000 stored: "
+              f"{times[args.stored_tasks] / times[1000]:.2f}x (target <= 2x)")
     parent.send("stop")
     print(f"clearml emulator: peak RSS server {parent.recv():.0f} MB")
     process.join(10)
@@ -209,13 +234,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--pods", type=int, default=100_000)
     parser.add_argument("--page", type=int, default=500)
+    parser.add_argument("--stored-tasks", type=int, default=20_000, help="ClearML tasks stored for tasks.get_all")
+    parser.add_argument("--skip-kube", action="store_true", help="the ClearML emulator only")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback HTTP/1.1 keep-alive (requests)")
     try:
         bench_clearml(args)
     except ImportError as error:
         print(f"clearml emulator: not available ({error})")
-    bench_kube(args)
+    if not args.skip_kube:
+        bench_kube(args)
 
 
 if __name__ == "__main__":

@@ -51,13 +51,15 @@ def connect(
 
 
 def _build(choice: KubeconfigChoice, retries: bool = True, exec_timeout: float = DEFAULT_EXEC_TIMEOUT) -> Kube:
-    from kubernetes import client, config
     from urllib3.util.retry import Retry
 
-    configuration = _trimming_configuration()
+    from kubectl_clearml.adapters.kube_import import client_parts
+
+    api_client_class, configuration_class, config = client_parts()
+    configuration = _trimming_configuration(configuration_class)
     if choice.in_cluster:
         try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException as exc:  # e.g. automountServiceAccountToken: false
             raise InvalidRequestError(
                 f"in-cluster configuration failed: {str(exc).rstrip('.')}",
@@ -66,7 +68,7 @@ def _build(choice: KubeconfigChoice, retries: bool = True, exec_timeout: float =
             ) from None
     else:
         try:
-            config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+            config.load_kube_config_from_dict(
                 bound_exec_plugins(inline_token_file(choice.merged, choice.context), exec_timeout),
                 context=choice.context,
                 client_configuration=configuration,
@@ -76,17 +78,21 @@ def _build(choice: KubeconfigChoice, retries: bool = True, exec_timeout: float =
             raise KubeconfigError(choice, str(exc)) from None
     for value in (configuration.api_key or {}).values():  # known from now on, before any request is logged
         register_secret(str(value).strip().split(" ", 1)[-1])
+    # The 36+ client picks the environment's proxy for the host whenever the host is set, and the kubeconfig
+    # loader's refresh hook sets the host again before every request: a scan of os.environ per request (issue
+    # 17). Setting the proxy it chose pins it (its setter ends the lookup from env); the host never changes.
+    configuration.proxy = configuration.proxy
     configuration.retries = (
         Retry(total=CONNECT_RETRIES, read=READ_RETRIES, redirect=CONNECT_RETRIES) if retries else Retry(0, redirect=0)
     )
-    api_client = client.ApiClient(configuration)
+    api_client = api_client_class(configuration)
     server = str(api_client.configuration.host)
     if not server.startswith(("http://", "https://")):
         raise KubeconfigError(choice, f"server URL {server!r} is not http(s)")
     return Kube(api_client=api_client, namespace=choice.namespace, context=choice.context, server=server)
 
 
-def _trimming_configuration() -> Any:
+def _trimming_configuration(base: Any) -> Any:
     """A client Configuration whose bearer token is trimmed and registered as a secret on every request.
 
     kubectl trims tokens (``echo $TOKEN > file`` ends in a newline); the client does not, and "Bearer tok\n" is
@@ -95,9 +101,7 @@ def _trimming_configuration() -> Any:
     hook itself (kubeconfig and in-cluster loaders alike), so only the request's own read of the key is a
     place that stays ours, on both client generations (35: ``(identifier)``, 36+: ``(identifier, alias)``).
     """
-    from kubernetes import client
-
-    class TrimmingConfiguration(client.Configuration):
+    class TrimmingConfiguration(base):  # type: ignore[misc]
         def get_api_key_with_prefix(self, *args: Any, **kwargs: Any) -> Any:
             value = super().get_api_key_with_prefix(*args, **kwargs)
             if isinstance(value, str):

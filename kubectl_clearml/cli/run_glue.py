@@ -170,18 +170,23 @@ def command(
     """
     from kubectl_clearml.glue.engine import GlueEngine
     from kubectl_clearml.glue.fit_gate import FitOptions
-    from kubectl_clearml.glue.setup import build_run_settings
+    from kubectl_clearml.glue.setup import build_run_settings, retry_transient
 
     g = get_globals()
     # Checked before anything starts: a glue must not run for hours to then refuse to print its summary.
     fmt = g.output_format(default="table") if dry_run else g.output_format(("table", "wide", "json", "yaml"))
     logs.configure(max(1, g.verbose), log_format)
+    # A daemon outlives a server that is coming up or failing for a while (5xx, timeouts): every start-up read
+    # is retried with the loop's backoff; someone at a terminal (--once, --dry-run) wants the error.
+    start_attempts = 1 if dry_run or once else None
     kube = kube_from(g, request_timeout)
-    clearml = clearml_from(g, kube)
+    kube.request_timeout = request_timeout
+    clearml = retry_transient(lambda: clearml_from(g, kube), attempts=start_attempts, step="agent credentials")
     # A glue must not hang on one slow answer: both clients give up after --request-timeout.
     clearml.timeout = (min(5.0, request_timeout), request_timeout)
-    kube.request_timeout = request_timeout
-    names, templates, limits, gpu_count, secret, pod_options = _agent_view(kube, values, template, queues, release)
+    names, templates, limits, gpu_count, secret, pod_options = retry_transient(
+        lambda: _agent_view(kube, values, template, queues, release), attempts=start_attempts, step="agent install"
+    )
     settings = build_run_settings(
         clearml,
         namespace=kube.namespace,
@@ -205,7 +210,7 @@ def command(
         fit_check=fit_check,
         fit_options=FitOptions(backfill, backfill_limit, unschedulable_after, allow_autoscale),
         # A daemon waits out a server that is still coming up; someone at a terminal wants the error.
-        start_attempts=1 if dry_run or once else 10,
+        start_attempts=start_attempts,
         pod_options=pod_options,
     )
 

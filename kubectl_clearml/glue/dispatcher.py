@@ -44,6 +44,7 @@ from kubectl_clearml.errors import (
 from kubectl_clearml.glue.fit_gate import FitGate
 from kubectl_clearml.glue.metrics import Metrics
 from kubectl_clearml.glue.settings import QueueSpec, RunSettings
+from kubectl_clearml.glue.sidecalls import SideCalls
 from kubectl_clearml.glue.taskops import TaskOps
 from kubectl_clearml.glue.tracker import PodTracker
 
@@ -111,6 +112,7 @@ class Dispatcher:
         self.ops = TaskOps(clearml)
         self.build = build or self._build
         self.fit: FitGate | None = None  # --fit-check: launch only pods that can run now
+        self.side = SideCalls()  # launch messages, written while the next pod is created
 
     def _build(self, task: dict[str, Any], queue: QueueSpec) -> podbuilder.BuiltPod:
         return podbuilder.build_task_pod(
@@ -126,7 +128,7 @@ class Dispatcher:
             by_queue[queue_id] = by_queue.get(queue_id, 0) + count
         return policy.free_slots(
             queue.id,
-            len(self.tracker.active()) + sum(extra.values()),
+            self.tracker.active_count() + sum(extra.values()),
             by_queue,
             self.settings.max_pods,
             self.settings.queue_limits(),
@@ -159,6 +161,8 @@ class Dispatcher:
         except TransientDispatchError as exc:
             exc.result = result
             raise
+        finally:
+            self.side.drain()
 
     def _round(self, result: RoundResult, should_stop: Callable[[], bool]) -> RoundResult:
         open_queues = [q for q in self.settings.queues if self.free_slots(q) > 0]
@@ -270,12 +274,15 @@ class Dispatcher:
         self.metrics.inc("clearml_glue_tasks_launched_total", queue=queue.name)
         note = "; ".join(n for n in (built.status_message(), fit_note) if n)
         text = f"launched: pod {built.name} in namespace {namespace}" + (f"; {note}" if note else "")
+        self.side.submit(self._say, task_id, text)
+        LOG.info("task %s from queue %s: %s", task_id, queue.name, text)
+        return True
+
+    def _say(self, task_id: str, text: str) -> None:
         try:
             self.ops.message(task_id, text)
         except KubectlClearmlError as exc:
             LOG.info("task %s: status message not written (%s)", task_id, exc.one_line())
-        LOG.info("task %s from queue %s: %s", task_id, queue.name, text)
-        return True
 
     def _raise_create_error(self, verdict: str, exc: KubectlClearmlError, name: str, namespace: str) -> None:
         if verdict == policy.FATAL and isinstance(exc, NotFoundError):

@@ -325,6 +325,7 @@ class GlueEngine:
         self.cleaner.tracker = self.tracker
 
     def _shutdown(self) -> None:
+        self.dispatcher.side.close()
         self.tracker.stop()
         if self.dispatcher.fit is not None:
             self.dispatcher.fit.stop()

@@ -7,6 +7,7 @@ that is not a pod template, a worker id that cannot label a pod. Each refusal na
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import random
 import re
@@ -16,10 +17,11 @@ from typing import Any, TypeVar
 
 from kubectl_clearml.core import glue_policy as policy
 from kubectl_clearml.core import podbuilder
-from kubectl_clearml.errors import NotFoundError, ServerError, UnreachableError, UsageError
+from kubectl_clearml.errors import ConflictError, NotFoundError, ServerError, UnreachableError, UsageError
 from kubectl_clearml.glue.settings import QueueSpec, RunSettings
 
 T = TypeVar("T")
+LOG = logging.getLogger("kubectl_clearml.glue")
 QUEUE_ID = re.compile(r"^[-a-f0-9]{30,}$")
 PROBE_TASK = {"id": "0" * 32, "name": "template check", "container": {"image": "busybox:1.36"}}
 
@@ -48,20 +50,26 @@ def resolve_queue(clearml: Any, name: str) -> tuple[str, str]:
 def retry_transient(
     action: Callable[[], T],
     *,
-    attempts: int = 10,
-    base: float = 0.2,
-    cap: float = 10.0,
+    attempts: int | None = 10,
+    base: float = RunSettings.backoff_base,
+    cap: float = RunSettings.backoff_cap,
     sleep: Callable[[float], None] = time.sleep,
+    step: str = "start-up read",
 ) -> T:
-    """Start-up reads survive a flaky server (5xx, timeouts); bad input still fails at once."""
-    for attempt in range(1, attempts + 1):
+    """Start-up reads survive a flaky server (5xx, timeouts) with the loop's backoff; bad input (403, 404,
+    a bad template) still fails at once. ``attempts=None``: until it works (a daemon outlives an outage
+    of either server, as its loop does; SIGTERM still ends it)."""
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return action()
-        except (ServerError, UnreachableError):
-            if attempt == attempts:
+        except (ServerError, UnreachableError) as exc:
+            if isinstance(exc, ConflictError) or (attempts is not None and attempt >= attempts):
                 raise
-            sleep(policy.backoff_delay(attempt, base, cap, random.random()))
-    raise AssertionError("unreachable")
+            delay = policy.backoff_delay(attempt, base, cap, random.random())
+            LOG.warning("%s failed (%s); retrying in %.1f s", step, exc.one_line(), delay)
+            sleep(delay)
 
 
 def worker_id_for(flag: str | None, env: Mapping[str, str], cluster: str, namespace: str, queues: Sequence[str]) -> str:
@@ -110,7 +118,7 @@ def build_run_settings(
     verify_certificate: bool = True,
     gpu_count: int = 0,
     env: Mapping[str, str] | None = None,
-    start_attempts: int = 10,
+    start_attempts: int | None = 10,
     pod_options: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> RunSettings:
@@ -126,7 +134,7 @@ def build_run_settings(
     if max_pods is not None and max_pods < 1:
         raise UsageError(f"--max-pods must be at least 1, not {max_pods}")
     resolved = [
-        retry_transient(functools.partial(resolve_queue, clearml, name), attempts=start_attempts)
+        retry_transient(functools.partial(resolve_queue, clearml, name), attempts=start_attempts, step=f"queue {name}")
         for name in queue_names
     ]
     seen: set[str] = set()

@@ -30,6 +30,7 @@ from kubectl_clearml.errors import (
 )
 from kubectl_clearml.glue.clock import Clock
 from kubectl_clearml.glue.metrics import Metrics
+from kubectl_clearml.glue.podindex import PodIndex
 from kubectl_clearml.glue.taskops import TaskOps
 
 LOG = logging.getLogger("kubectl_clearml.glue.tracker")
@@ -57,7 +58,7 @@ class PodTracker:
         self.clock = clock
         self.metrics = metrics
         self.watch_timeout = watch_timeout
-        self.pods: dict[str, PodView] = {}  # by task id
+        self.pods = PodIndex()  # by task id; counts the active pods per queue as it changes
         self.resource_version = ""
         self.statuses: dict[str, tuple[str, str]] = {}  # task id -> (status, status_message)
         self._messages: dict[str, str] = {}  # last status message written per task
@@ -148,7 +149,7 @@ class PodTracker:
             if tid not in fresh and old.name not in self._deleting:
                 self._vanished[tid] = old
         self._deleting.clear()
-        self.pods = fresh
+        self.pods = PodIndex(fresh)
         self._changed.update(fresh)
 
     def _apply_event(self, kind: str, obj: Any) -> None:
@@ -193,11 +194,11 @@ class PodTracker:
     def active(self) -> list[PodView]:
         return [v for v in self.pods.values() if v.active]
 
+    def active_count(self) -> int:
+        return self.pods.active_total
+
     def active_by_queue(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for view in self.active():
-            counts[view.queue_id] = counts.get(view.queue_id, 0) + 1
-        return counts
+        return self.pods.active_by_queue()
 
     # ---- the loop's step -------------------------------------------------------------------------
     def step(self, check_tasks: bool = False) -> int:
@@ -213,7 +214,7 @@ class PodTracker:
                 break
             self._apply_event(kind, obj)
             applied += 1
-        self.metrics.set("clearml_glue_pods_active", len(self.active()))
+        self.metrics.set("clearml_glue_pods_active", self.active_count())
         self._confirm_vanished()  # raises on transient errors: nothing consumed yet
         changed = dict(self._changed)
         vanished = dict(self._vanished)

@@ -187,3 +187,19 @@ def test_a_server_that_does_not_speak_http(clearml, not_http_server):
         "is --api-host the ClearML API server (usually port 8008)?"
     )
     assert client.requests_made == 1 and info.value.exit_status == ExitStatus.UNREACHABLE
+
+
+def test_proxy_settings_come_from_the_environment_once_at_construction(clearml, monkeypatch):
+    # requests re-read the environment (proxies, NO_PROXY, CA bundle) on every call: 9% of the glue's time per
+    # task (issue 17). The client reads them once, when it is built, as requests would have.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    through_dead_proxy = client_for(clearml, retries=0)
+    with pytest.raises(UnreachableError):
+        through_dead_proxy.call("queues.get_all", {"name": "^default$"})
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = client_for(clearml, retries=0)
+    monkeypatch.delenv("NO_PROXY")  # read at construction: later changes do not reroute the client
+    assert direct.call("queues.get_all", {"name": "^default$"})["queues"][0]["name"] == "default"
+    assert direct.session.trust_env is False

@@ -145,3 +145,17 @@ def test_completion_connection_makes_one_attempt(kube, kubeconfig, tmp_path):
     with pytest.raises(UnreachableError):
         list(quick.list("namespaces"))
     assert slow.fired == 1
+
+
+def test_the_environment_proxy_is_chosen_once_not_before_every_request(kube, kubeconfig, tmp_path, monkeypatch):
+    # The 36+ client re-picked the proxy from os.environ each time its kubeconfig refresh hook set the host,
+    # i.e. before every request (issue 17): a scan of os.environ per request, whose answer the connection pool
+    # (built at connect) never used. Chosen once at connect, the configuration keeps it.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    kube.store.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml"}})
+    client = connect(kubeconfig, None, "ml", {"HOME": str(tmp_path)})
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    client.create("pods", pod("p1"))
+    assert client.get("pods", "p1")["metadata"]["name"] == "p1"
+    assert client.api_client.configuration.proxy is None  # what connect chose, not re-read per request
