@@ -39,6 +39,8 @@ class GpuData:
     agent: AgentConfig | None = None
     clearml_ok: bool = False
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # a source that failed (worded as in every command)
+    status: int = 0  # the exit status owed for it (connect.degraded_status)
 
 
 def fetched_ahead(pages: Iterator[T], depth: int = 4) -> Iterator[T]:
@@ -181,7 +183,7 @@ def collect(
     require_queues: bool = False,
     use_clearml: bool,
 ) -> GpuData:
-    from kubectl_clearml.cli.connect import clearml_is_optional_after, kube_from
+    from kubectl_clearml.cli.connect import clearml_is_optional_after, degraded_status, kube_from
 
     kube = kube_from(g)
     cluster, notes = read_cluster(g, kube, node_selector)
@@ -204,7 +206,8 @@ def collect(
         except KubectlClearmlError as exc:
             if not clearml_is_optional_after(exc):
                 raise
-            data.notes.append(f"ClearML unavailable, PENDING shows '-': {exc.one_line()}")
+            data.warnings.append(f"ClearML unavailable, PENDING shows '-': {exc.one_line()}")
+            data.status = degraded_status(exc)
     else:
         data.notes.append("ClearML not asked (--no-clearml), PENDING shows '-'")
     data.queues = queue_inputs(data.agent, server)

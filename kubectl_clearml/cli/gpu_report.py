@@ -6,13 +6,14 @@ from typing import Any
 
 import click
 
+from kubectl_clearml.cli.connect import exit_degraded
 from kubectl_clearml.cli.gpu_collect import GpuData, collect
 from kubectl_clearml.cli.options import get_globals, global_options
 from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus
 from kubectl_clearml.core.gpu_queues import QueueReport, queue_reports
 from kubectl_clearml.core.gpu_summary import dashboard_check, products, totals
 from kubectl_clearml.errors import NotFoundError
-from kubectl_clearml.output import OUTPUT_FORMATS, Column, View, echo, note, render
+from kubectl_clearml.output import OUTPUT_FORMATS, Column, View, echo, note, render, warn
 
 FORMATS = OUTPUT_FORMATS
 
@@ -184,6 +185,8 @@ def command(
         require_queues=by == "queue",
         use_clearml=not no_clearml,
     )
+    for text in data.warnings:
+        warn(text)
     for text in data.notes:
         note(text)
     if by == "queue" and data.queues is None:
@@ -232,6 +235,7 @@ def command(
         )
     else:
         _combined(data, reports, fmt, g.no_headers, all_nodes)
+    exit_degraded(data.status)
 
 
 def _emit(view: View, fmt: str, no_headers: bool) -> None:
@@ -262,7 +266,7 @@ def _combined(data: GpuData, reports: list[QueueReport], fmt: str, no_headers: b
             "nodes": node_rows(cluster, all_nodes),
             "products": product_rows,
             "queues": rows if data.queues is not None else None,
-            "notes": data.notes,
+            "notes": data.warnings + data.notes,
         }
         echo(render(View("report", [], [], document=document), fmt))
         return

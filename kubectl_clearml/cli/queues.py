@@ -9,6 +9,7 @@ import click
 
 from kubectl_clearml.cli import queues_admin
 from kubectl_clearml.cli.completion_values import complete_queue
+from kubectl_clearml.cli.connect import exit_degraded
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.cli.queues_data import (
     collect,
@@ -101,15 +102,16 @@ def command(
     if watch:
         _watch(g, fmt, show_all, interval, no_kube, values, release)
         return
-    view, notes = _list_view(g, show_all, no_kube, values, release)
+    view, notes, status = _list_view(g, show_all, no_kube, values, release)
     for note in notes:
         warn(note)
     show_view(view, fmt, no_headers=g.no_headers)
+    exit_degraded(status)
 
 
 def _list_view(
     g: Globals, show_all: bool, no_kube: bool, values: tuple[str, ...], release: str | None
-) -> tuple[View, list[str]]:
+) -> tuple[View, list[str], int]:
     data = collect(g, no_kube=no_kube, values=values, release=release)
     rows = build_rows(time.time(), data.queues, data.pods, data.agent, data.workers, include_hidden=show_all)
     stranded = stranded_tasks(data.queues, data.pods) if data.queues is not None else []
@@ -128,7 +130,7 @@ def _list_view(
             )
     view = View(kind="queue", items=rows, columns=COLUMNS, empty_message="No queues found.")
     view.document = {"kind": "QueueList", "items": rows, "stranded": stranded, "notes": notes}
-    return view, notes
+    return view, notes, data.status
 
 
 def _watch(
@@ -138,7 +140,7 @@ def _watch(
 
     tty = sys.stdout.isatty()
     while True:
-        view, notes = _list_view(g, show_all, no_kube, values, release)
+        view, notes, _status = _list_view(g, show_all, no_kube, values, release)
         text = render(view, fmt, no_headers=g.no_headers)
         if tty:
             sys.stdout.write("\x1b[H\x1b[2J")  # home + clear: refresh in place like `watch`
@@ -228,9 +230,11 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         warn(note)
     if fmt == "name":  # like `kubectl get pod NAME -o name`: the resolved name
         echo(f"queue/{queue['name']}\n")
+        exit_degraded(data.status)
         return
     if fmt in ("json", "yaml"):
         echo(render(View("queue", [], [], document=document), fmt))
+        exit_degraded(data.status)
         return
     echo(f"Queue:     {queue['name']} ({queue.get('id') or 'id unknown'})\n")
     echo(
@@ -261,6 +265,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         Column("MESSAGE", "message", wide_only=True),
     ]
     echo(render(View("pod", pod_rows, pod_columns), fmt, no_headers=g.no_headers) if pod_rows else "  (none)\n")
+    exit_degraded(data.status)
 
 
 def _project_names(clearml: Any, tasks: Any) -> dict[str, str]:

@@ -63,6 +63,7 @@ class Collected:
         self.kube: Any = None
         self.clearml: Any = None
         self.clearml_error: KubectlClearmlError | None = None  # why data.queues is None
+        self.status = 0  # the exit status owed for a source that failed (connect.degraded_status)
 
 
 def collect(
@@ -75,7 +76,7 @@ def collect(
 ) -> Collected:
     """Fetch what is reachable; what is not becomes a note. Fail only if nothing at all could be read."""
     from kubectl_clearml.cli.agent_source import agent_templates
-    from kubectl_clearml.cli.connect import clearml_from, clearml_is_optional_after, kube_from
+    from kubectl_clearml.cli.connect import clearml_from, clearml_is_optional_after, degraded_status, kube_from
 
     data = Collected()
     errors: list[KubectlClearmlError] = []
@@ -86,7 +87,8 @@ def collect(
         except KubectlClearmlError as exc:
             if g.kubeconfig or g.context:
                 raise  # a --kubeconfig/--context the user gave that cannot work is an error, not a note
-            if not values:
+            data.status = max(data.status, degraded_status(exc))
+            if not values or data.status:
                 errors.append(exc)
                 data.notes.append(f"Kubernetes columns unavailable: {exc.one_line()}")
     if values or data.kube is not None:
@@ -114,6 +116,7 @@ def collect(
             raise
         errors.append(exc)
         data.clearml_error = exc
+        data.status = max(data.status, degraded_status(exc))
         data.notes.append(f"ClearML unavailable, its columns show '-': {exc.one_line()}")
     if data.kube is not None:
         try:
