@@ -45,7 +45,16 @@ class Request:
     mark_started: bool
 
 
-@click.command("submit-pod", context_settings={"help_option_names": ["-h", "--help"]})
+class SubmitPodCommand(click.Command):
+    """Remembers whether words came after `--`: click hands them over mixed with TASK_ID, and `-- CMD`
+    without --image must say so rather than look the command up as a task id."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["submit-pod.dashdash"] = "--" in args
+        return super().parse_args(ctx, args)
+
+
+@click.command("submit-pod", cls=SubmitPodCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("args", nargs=-1, metavar="TASK_ID | --image IMG -- CMD...")
 @click.option(
     "--queue",
@@ -164,6 +173,12 @@ def _request(
             )
         task_id, command = None, list(args)
     else:
+        if click.get_current_context().meta.get("submit-pod.dashdash"):
+            raise UsageError(
+                "`-- CMD` needs --image",
+                hint="submit-pod --queue Q --image IMG -- CMD runs CMD in an ad-hoc pod; "
+                "submit-pod TASK_ID --queue Q runs a task",
+            )
         if len(args) != 1:
             raise UsageError(
                 "give exactly one TASK_ID" if args else "missing TASK_ID",
