@@ -17,6 +17,7 @@ from kubectl_clearml.cli.options import Globals
 from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL
 from kubectl_clearml.core.queues import (
     AgentTemplates,
+    is_hidden,
     served_entry,
 )
 from kubectl_clearml.errors import (
@@ -151,8 +152,9 @@ def find_queue(queues: list[dict[str, Any]], name: str) -> dict[str, Any]:
         found = [q for q in queues if match(q)]
         if found:
             return found[0]
-    # matched case-insensitively, as the lookup above is: '1xgp' is one letter from '1xGPU'
-    by_lower = {str(q.get("name")).lower(): str(q.get("name")) for q in queues}
+    # matched case-insensitively, as the lookup above is: '1xgp' is one letter from '1xGPU'. Hidden queues
+    # (k8s_scheduler) are nobody's typo for a queue to look at: `--all` lists them.
+    by_lower = {str(q.get("name")).lower(): str(q.get("name")) for q in queues if not is_hidden(q)}
     close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)]
     raise NotFoundError(
         f"queue {name!r} not found",
