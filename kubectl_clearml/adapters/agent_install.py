@@ -25,7 +25,6 @@ import base64
 import binascii
 import gzip
 import json
-import sys
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +33,7 @@ import yaml
 
 from kubectl_clearml.adapters.agent_credentials import glue_container
 from kubectl_clearml.adapters.kube import Kube
-from kubectl_clearml.adapters.values_file import load_values, parse_values, register_value_secrets
+from kubectl_clearml.adapters.values_file import load_values, register_value_secrets
 from kubectl_clearml.core.agent_config import AgentConfig, load_agent_config, split_queue_list
 from kubectl_clearml.core.chart_defaults import ENTERPRISE_CHART_NAME, OSS_CHART_NAME, Flavour
 from kubectl_clearml.core.templates import RenderedTemplate, parse_rendered_template
@@ -54,7 +53,7 @@ class CorruptReleaseError(UsageError):
 def load_values_files(paths: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
     layers = []
     for path in paths:
-        layers.append(parse_values(sys.stdin.read(), "<stdin>") if path == "-" else load_values(path))
+        layers.append(load_values(path))  # '-' is stdin
     for layer in layers:
         _register_value_secrets(layer)
     return layers

@@ -68,16 +68,37 @@ def parse_values(text: str, path: str = "<values>") -> dict[str, Any]:
     return dict(plain(data))
 
 
+# `helm get values` (table output, its default) prints one of these lines before the YAML (helm v3,
+# pkg/cmd/get_values.go); a release without overrides then prints `null`.
+HELM_VALUES_HEADERS = ("USER-SUPPLIED VALUES:", "COMPUTED VALUES:")
+
+
+def helm_values_text(text: str, path: str) -> str:
+    """Input as `helm get values` prints it: the header line dropped. An empty stdin is refused: it is
+    what `helm get values WRONG | kubectl clearml ... -f -` feeds us, and read as `{}` it would pass
+    the chart's defaults off as the install."""
+    if path == "<stdin>" and not text.strip():
+        raise UsageError(
+            "no values on standard input",
+            path,
+            "did the command feeding it fail? `helm get values RELEASE -n NAMESPACE` prints nothing for a "
+            "release that is not there",
+        )
+    first, _, rest = text.partition("\n")
+    return rest if first.strip() in HELM_VALUES_HEADERS else text
+
+
 def load_values(path: str) -> dict[str, Any]:
     """A values file, or standard input for ``-`` (``helm get values REL | kubectl clearml ... -f -``), as
     every command that takes -f reads them."""
     if path == "-":
         import sys
 
-        values = parse_values(sys.stdin.read(), "<stdin>")
-        register_value_secrets(values)
-        return values
-    values = parse_values(_read(path), path)
+        path = "<stdin>"
+        text = sys.stdin.read()
+    else:
+        text = _read(path)
+    values = parse_values(helm_values_text(text, path), path)
     register_value_secrets(values)
     return values
 
@@ -138,32 +159,27 @@ def text_secrets(*texts: str) -> set[str]:
     return found
 
 
-def edit_in_place(path: str, overlay: Mapping[str, Any], *, write: bool = True,
-                  planned_on: Mapping[str, Any] | None = None) -> FileEdit:
-    """Merge ``overlay`` into the file (its symlink's target); keep the original as ``<file>.bak`` (or
-    ``.bak.N`` when an earlier backup exists). Nothing is written when nothing changes.
-
-    ``planned_on`` is the values the overlay was computed from: if the file no longer holds them (another
-    run edited it meanwhile), the edit is refused rather than merged into text it was not planned for.
-    """
-    from kubectl_clearml.adapters.safe_files import changed_since_read, locked_original, write_like
-
-    with locked_original(path) as original:
-        if planned_on is not None and parse_values(original.text, path) != dict(planned_on):
-            raise changed_since_read(path)
-        before = original.text
-        after = apply_overlay_text(before, overlay, path)
-        if after == before or not write:
-            return FileEdit(original.path, before, after, None)
-        try:
-            backup = write_like(original, after)
-        except OSError as exc:
-            raise UsageError(f"cannot write values file: {exc.strerror}", exc.filename or path) from None
-    return FileEdit(original.path, before, after, backup)
+def edit_in_place(path: str, overlay: Mapping[str, Any], *, write: bool = True) -> FileEdit:
+    """Merge ``overlay`` into the file; keep ``<path>.bak``. Nothing is written when nothing changes."""
+    before = _read(path)
+    after = apply_overlay_text(before, overlay, path)
+    if after == before or not write:
+        return FileEdit(path, before, after, None)
+    backup = path + ".bak"
+    try:
+        write_text(backup, before)
+        write_text(path, after)
+    except OSError as exc:
+        raise UsageError(f"cannot write values file: {exc.strerror}", exc.filename or path)
+    return FileEdit(path, before, after, backup)
 
 
 def write_text(path: str, text: str) -> None:
-    """Write through a temporary file and rename, so a crash never leaves half a file (see safe_files)."""
-    from kubectl_clearml.adapters.safe_files import replace_atomically
-
-    replace_atomically(os.path.realpath(path), text)
+    """Write through a temporary file and rename, so a crash never leaves half a file."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else None
+    if mode is not None:
+        os.chmod(tmp, mode)
+    os.replace(tmp, path)

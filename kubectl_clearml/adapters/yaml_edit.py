@@ -28,9 +28,6 @@ def yaml_error(exc: Exception, path: str) -> UsageError:
     mark = getattr(exc, "problem_mark", None)
     where = f"{path}:{mark.line + 1}" if mark is not None else path
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    # ruamel quotes both values of a duplicate key (a whole `clearml:` map, credentials and all), read before
-    # anything could register them as secrets: the key and its line say enough.
-    problem = re.sub(r'^(found duplicate key "[^"]*") with value .*', r"\1", problem, flags=re.DOTALL)
     return UsageError(f"malformed YAML: {problem}", where)
 
 

@@ -138,11 +138,11 @@ def _overlay_target(g: Globals, overlay_file: str | None) -> tuple[str, str | No
 
 
 def load_config(values_files: tuple[str, ...], chart_version: str | None, flavour: str | None,
-                release: str | None, g: Globals, layers: list[dict[str, Any]] | None = None) -> AgentConfig:
+                release: str | None, g: Globals) -> AgentConfig:
     from kubectl_clearml.adapters.values_file import load_values
     from kubectl_clearml.core.agent_config import config_from_user_values
 
-    layers = [load_values(path) for path in values_files] if layers is None else layers
+    layers = [load_values(path) for path in values_files]
     cfg = config_from_user_values(layers, flavour=flavour, release=release, namespace=g.namespace or "default")  # type: ignore[arg-type]
     cfg.chart_version = chart_version
     return cfg
@@ -213,15 +213,9 @@ def emit_overlay(overlay: dict[str, Any], fmt: str, path: str | None, header: st
 def _fix_values(g: Globals, queues: tuple[str, ...], size: str | None, values_files: tuple[str, ...],
                 overlay_file: str | None, in_place: bool, use_base: bool, dry_run: str, force: bool,
                 chart_version: str | None, flavour: str | None, merge: str) -> None:
-    from kubectl_clearml.adapters.values_file import load_values
     from kubectl_clearml.core.shm_values import combine_overlays, extra_volumes_supported
 
-    if in_place:
-        from kubectl_clearml.adapters.safe_files import editable_target
-
-        editable_target(values_files[-1])  # before reading anything: a pipe given twice would block
-    layers = [load_values(path) for path in values_files]
-    cfg = load_config(values_files, chart_version, flavour, None, g, layers)
+    cfg = load_config(values_files, chart_version, flavour, None, g)
     fixes = plan_fixes(cfg, queues, size=size, use_base=use_base, force=force,
                        extra_supported=extra_volumes_supported(chart_version), merge=merge)
     report(fixes)
@@ -231,7 +225,7 @@ def _fix_values(g: Globals, queues: tuple[str, ...], size: str | None, values_fi
     if in_place:
         from kubectl_clearml.adapters.values_file import edit_in_place
 
-        edit = edit_in_place(values_files[-1], overlay, write=dry_run == "none", planned_on=layers[-1])
+        edit = edit_in_place(values_files[-1], overlay, write=dry_run == "none")
         if dry_run != "none":
             click.echo(edit.diff(), nl=False)
         elif edit.changed:

@@ -53,37 +53,11 @@ def _mask_assignments(text: str) -> str:
     return "".join(out) + text[done:]
 
 
-# ``'secret_key': 'value'`` and ``"password": "value"``: a repr()'d dict or a JSON object quoted by a parser's
-# error (a duplicate key "with value ..."), whose value nothing registered. The quotes stay, so JSON stays JSON.
-_QUOTED_PAIR = re.compile(r"""(["'])([A-Za-z_][A-Za-z0-9_.-]*)\1[ \t]*:[ \t]*(["'])((?:\\.|(?!\3)[^\\\n])*)\3""")
-
-# ``scheme://user:password@host``: the password of a URL's userinfo (a kubeconfig server, an api_server).
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/@:]*):([^\s/@]*)@")
-
-
-def mask_url_userinfo(text: str) -> str:
-    """URLs with their userinfo password masked (``http://user:********@host``), as curl and kubectl do."""
-    return _URL_USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@" if m.group(2) else m.group(0), text) if "@" in text else text
-
-
-def _mask_quoted_pairs(text: str) -> str:
-    def one(m: re.Match[str]) -> str:
-        if not is_secret_key(m.group(2)) or not m.group(4):
-            return m.group(0)
-        return m.group(0)[: m.start(4) - m.start(0)] + MASK + m.group(3)
-
-    return _QUOTED_PAIR.sub(one, text)
-
-
 def redact_text(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each known secret value (longest first) with the mask, the value of every
-    ``NAME=value`` (or quoted ``'NAME': 'value'``) whose name looks secret (``HF_TOKEN=…``,
-    ``--secret-key=…``), and the password in a URL's userinfo."""
+    """Replace every occurrence of each known secret value (longest first) with the mask, and the value
+    of every ``NAME=value`` whose name looks secret (``HF_TOKEN=…``, ``--secret-key=…``)."""
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, MASK)
-    text = mask_url_userinfo(text)
-    if ":" in text:
-        text = _mask_quoted_pairs(text)
     return _mask_assignments(text) if "=" in text or "\n" in text else text
 
 
