@@ -50,7 +50,7 @@ def _subcommand_path(ctx: click.Context) -> str:
 
 def complete_output(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     path = _subcommand_path(ctx)
-    formats = OUTPUT_FORMATS if path == "run-glue" and ctx.params.get("dry_run") else OUTPUT_BY_COMMAND.get(path)
+    formats = OUTPUT_FORMATS if path == "run-glue" and ctx.params.get("dry_run") not in (None, "none") else OUTPUT_BY_COMMAND.get(path)
     items = [CompletionItem(f) for f in formats or OUTPUT_FORMATS if f.startswith(incomplete)]
     if path in OUTPUT_TAKES_A_FILE:
         items.append(CompletionItem(incomplete, type="file"))  # the shell completes paths as well

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kubectl_clearml.cli.options import Globals
 import click
 
+from kubectl_clearml.cli.options import Globals
 from kubectl_clearml.errors import (
     AuthError,
     ExitStatus,

@@ -14,6 +14,7 @@ import click
 from kubectl_clearml.cli.agent_source import release_option as shared_release_option
 from kubectl_clearml.cli.agent_source import values_option as shared_values_option
 from kubectl_clearml.cli.options import Globals
+from kubectl_clearml.cli.options import dry_run_option as shared_dry_run_option
 from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL
 from kubectl_clearml.core.queues import (
     AgentTemplates,
@@ -33,13 +34,7 @@ release_option = shared_release_option()
 no_kube_option = click.option("--no-kube", is_flag=True, help="Do not contact Kubernetes (ClearML columns only).")
 
 
-dry_run_option = click.option(
-    "--dry-run",
-    type=click.Choice(["none", "client", "server"]),
-    default="none",
-    show_default=True,
-    help="client/server: print what would change and change nothing.",
-)
+dry_run_option = shared_dry_run_option("client/server: print what would change and change nothing.")
 
 
 def source_options(ctx: click.Context, values: tuple[str, ...], release: str | None, no_kube: bool) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ import click
 
 from kubectl_clearml import logs
 from kubectl_clearml.cli.connect import clearml_from, kube_from
-from kubectl_clearml.cli.options import get_globals, global_options
+from kubectl_clearml.cli.options import dry_run_option, get_globals, global_options
 from kubectl_clearml.errors import NotFoundError, UsageError
 from kubectl_clearml.output import Column, View, echo, render, to_json, to_yaml
 
@@ -53,7 +53,10 @@ COLUMNS = [
     show_default=True,
     help="Seconds between polls of empty queues.",
 )
-@click.option("--dry-run", is_flag=True, help="Pull nothing: print what would be launched for the current queue heads.")
+@dry_run_option(
+    "client: pull nothing, print what would be launched for the current queue heads (a bare --dry-run too).",
+    choices=("none", "client"),
+)
 @click.option("--once", is_flag=True, help="Drain the queues once (up to the pod limits), then exit without waiting.")
 @click.option("--leader-elect", is_flag=True, help="Only the holder of a Lease in the namespace dispatches (replicas).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -126,7 +129,7 @@ def command(
     max_pods: int | None,
     worker_id: str | None,
     poll_interval: float,
-    dry_run: bool,
+    dry_run: str,
     once: bool,
     leader_elect: bool,
     log_format: str,
@@ -156,8 +159,9 @@ def command(
     from kubectl_clearml.glue.setup import build_run_settings
 
     g = get_globals()
+    preview_only = dry_run != "none"
     # Checked before anything starts: a glue must not run for hours to then refuse to print its summary.
-    fmt = g.output_format(default="table") if dry_run else g.output_format(("table", "wide", "json", "yaml"))
+    fmt = g.output_format(default="table") if preview_only else g.output_format(("table", "wide", "json", "yaml"))
     logs.configure(max(1, g.verbose), log_format)
     kube = kube_from(g)
     clearml = clearml_from(g, kube)
@@ -186,14 +190,14 @@ def command(
         fit_check=fit_check,
         fit_options=FitOptions(backfill, backfill_limit, unschedulable_after, allow_autoscale),
         # A daemon waits out a server that is still coming up; someone at a terminal wants the error.
-        start_attempts=1 if dry_run or once else 10,
+        start_attempts=1 if preview_only or once else 10,
     )
 
     def reload_templates() -> dict[str, Any]:
         return _agent_view(kube, values, template, tuple(names), release)[1]
 
     engine = GlueEngine(clearml, kube, settings, reload_templates=reload_templates)
-    if dry_run:
+    if preview_only:
         rows = engine.preview()
         echo(render(View("task", rows, COLUMNS, name_key="task"), fmt, no_headers=g.no_headers))
         return

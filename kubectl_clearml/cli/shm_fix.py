@@ -8,7 +8,7 @@ import click
 
 from kubectl_clearml.cli.agent_source import values_option
 from kubectl_clearml.cli.completion_values import complete_queue
-from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.options import Globals, dry_run_option, get_globals, global_options
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
 from kubectl_clearml.output import note
 
@@ -31,10 +31,7 @@ DATA_FORMATS = ("yaml", "json")  # what -o means for an overlay; any other -o va
 @click.option("--live", is_flag=True, help="Compute against the installed release's effective values (namespace -n).")
 @click.option("--apply", "apply_live", is_flag=True, help="With --live: patch the template ConfigMap and restart the agent.")
 @click.option("--rollback", is_flag=True, help="Restore the template ConfigMap as it was before --live --apply, and restart the agent.")
-@click.option(
-    "--dry-run", type=click.Choice(["none", "client", "server"]), default="none", is_flag=False,
-    flag_value="client", help="Show the change (JSON patch or diff), change nothing. 'server' asks the API server to validate it.",
-)
+@dry_run_option("Show the change (a diff), change nothing. 'server' asks the API server to validate it.")
 @click.option("--force", is_flag=True, help="Replace whatever is mounted at /dev/shm now; roll back over later template changes.")
 @click.option("--release", metavar="NAME", help="Helm release of the agent (default: found in the namespace).")
 @click.option("--chart-version", metavar="VERSION", help="Enterprise chart version for -f files (extraVolumes need 6.11.0+; default: assume current).")

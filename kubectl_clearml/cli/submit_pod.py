@@ -17,7 +17,7 @@ import click
 
 from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.connect import clearml_from, kube_from
-from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.options import Globals, dry_run_option, get_globals, global_options
 from kubectl_clearml.cli.submit_pod_follow import follow_pod, stream_logs
 from kubectl_clearml.cli.submit_pod_source import PodSource, resolve_source
 from kubectl_clearml.core.podbuilder import BuiltPod, QueueRef, build_adhoc_pod, build_task_pod
@@ -73,10 +73,7 @@ class SubmitPodCommand(click.Command):
 @click.option("--template", "template_file", metavar="PATH", help="A pod template YAML to use instead (template.yaml).")
 @click.option("--release", metavar="NAME", help="Helm release of the agent (default: found, else clearml-agent).")
 @click.option("--worker-id", metavar="ID", help="Worker id the CLEARML label is derived from (default: the agent's).")
-@click.option(
-    "--dry-run", "dry_run", type=click.Choice(["none", "client", "server"]), default="none", show_default=True,
-    help="client: print the pod; server: have the API server validate it; none: create it.",
-)  # fmt: skip
+@dry_run_option("client: print the pod; server: have the API server validate it; none: create it.")
 @click.option("--wait", is_flag=True, help="Follow the pod to Running, showing scheduling and image-pull events.")
 @click.option("--logs", is_flag=True, help="Stream the pod's log once it runs (implies --wait).")
 @click.option("--timeout", default=300.0, show_default=True, metavar="SECONDS", help="Bound of --wait.")
