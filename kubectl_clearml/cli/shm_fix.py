@@ -25,7 +25,7 @@ DATA_FORMATS = ("yaml", "json")  # what -o means for an overlay; any other -o va
 @click.option("--check", is_flag=True, help="Report /dev/shm per queue (and shm failures of recent task pods); exit 1 when a multi-GPU queue lacks it.")
 @click.option("--size", metavar="SIZE", help="sizeLimit, e.g. 16Gi, 512Mi, 1G (default: half the queue's memory limit, at most 32Gi; 1Gi without a limit).")
 @values_option("values_files")
-@click.option("--overlay-file", metavar="FILE", help="Write the overlay to FILE (same as -o FILE).")
+@click.option("--output-file", "--overlay-file", "overlay_file", metavar="FILE", help="Write the overlay to FILE (-o picks its format: yaml or json).")
 @click.option("--in-place", is_flag=True, help="Edit the (last) -f file itself, keeping comments and layout, and a .bak copy.")
 @click.option("--base", "use_base", is_flag=True, help="Fix basePodTemplate (every queue) instead of one queue's overrides.")
 @click.option("--live", is_flag=True, help="Compute against the installed release's effective values (namespace -n).")
@@ -54,7 +54,7 @@ def command(queues: tuple[str, ...], check: bool, size: str | None, values_files
     Examples:
       kubectl clearml shm-fix --check -f values.yaml
       kubectl clearml shm-fix --check -n clearml             # also scans recent task pods' logs
-      kubectl clearml shm-fix 2xGPU --size 16Gi -f values.yaml -o overlay.yaml
+      kubectl clearml shm-fix 2xGPU --size 16Gi -f values.yaml --output-file overlay.yaml
       helm upgrade <release> <chart> -f values.yaml -f overlay.yaml
       kubectl clearml shm-fix 2xGPU --size 16Gi -f values.yaml --in-place
       kubectl clearml shm-fix --base -f values.yaml
@@ -121,14 +121,14 @@ def _check_combinations(queues: tuple[str, ...], check: bool, values_files: tupl
 
 
 def _overlay_target(g: Globals, overlay_file: str | None) -> tuple[str, str | None]:
-    """(format, file): -o yaml/json picks the format on stdout; any other -o value is a file to write."""
+    """(format, file): -o is a format (yaml, json) as in every command; --output-file the file to write.
+    `-o overlay.yaml` used to mean a file here and a format everywhere else."""
+    if g.output not in (None, *DATA_FORMATS):
+        hint = "use -o yaml or -o json" + ("" if g.output in ("table", "wide", "name") else f"; to write a file: --output-file {g.output}")
+        raise UsageError(f"-o {g.output} does not apply to an overlay", hint=hint)
     if overlay_file:
         return "yaml", overlay_file
-    if g.output in (None, *DATA_FORMATS):
-        return g.output or "yaml", None
-    if g.output in ("table", "wide", "name"):
-        raise UsageError(f"-o {g.output} does not apply to an overlay", hint="use -o yaml, -o json or -o FILE")
-    return "yaml", g.output
+    return g.output or "yaml", None
 
 
 # ---- values files ---------------------------------------------------------------------------------
@@ -234,7 +234,7 @@ def _fix_values(g: Globals, queues: tuple[str, ...], size: str | None, values_fi
         path = None
     files = " ".join(f"-f {p}" for p in values_files)
     header = ("# /dev/shm overlay written by kubectl clearml shm-fix. Apply it after your values:\n"
-              f"#   helm upgrade <release> <chart> {files} -f {path or 'overlay.yaml'}\n")
+              f"#   helm upgrade <release> <chart> {files} -f {path or '<this file>'}\n")
     emit_overlay(overlay, fmt, path, header)
 
 

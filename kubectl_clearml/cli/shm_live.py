@@ -166,11 +166,15 @@ def fix_live(g: Globals, queues: tuple[str, ...], *, size: str | None, use_base:
     overlay = combine_overlays([f.overlay for f in fixes])
     fmt, path = overlay_target
     command = helm_command(inst, path or "overlay.yaml")
+    # Printed on stdout, the overlay is in no file yet: say how to get one, not a `-f overlay.yaml` that
+    # does not exist.
+    durable = f"for a durable fix run: {command}" if path else (
+        f"for a durable fix save the overlay (--output-file overlay.yaml, or > overlay.yaml), then run: {command}")
     if not apply:
         report(fixes)
         if overlay:
             emit_overlay(overlay, fmt, path, f"# /dev/shm overlay by kubectl clearml shm-fix. Apply with:\n#   {command}\n")
-            click.echo(f"kubectl clearml: for a durable fix run: {command}", err=True)
+            click.echo(f"kubectl clearml: {durable}", err=True)
         return
     for text in dict.fromkeys(n for f in fixes for n in f.notes):
         note(text)
@@ -179,7 +183,7 @@ def fix_live(g: Globals, queues: tuple[str, ...], *, size: str | None, use_base:
         emit_overlay(overlay, fmt, path, f"# the same fix for Helm (durable):\n#   {command}\n")
         click.echo(
             "kubectl clearml: warning: the live template now differs from the Helm release: the next helm upgrade "
-            f"reverts it unless the overlay is applied: {command}",
+            f"reverts it unless the overlay is applied; {durable}",
             err=True,
         )
 
