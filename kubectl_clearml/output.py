@@ -108,7 +108,7 @@ def show(view: View, fmt: str, *, no_headers: bool = False) -> None:
     """Print a view on stdout; an empty table prints nothing there and says so on stderr, as kubectl does
     ("No resources found."), so `--no-headers | wc -l` and the header-only case cannot be confused."""
     if not view.items and fmt in ("table", "wide"):
-        sys.stderr.write(view.empty_message + "\n")
+        sys.stderr.write(f"{PREFIX}: {view.empty_message}\n")
         return
     echo(render(view, fmt, no_headers=no_headers))
 
@@ -138,15 +138,15 @@ PREFIX = "kubectl clearml"
 
 def note(text: str) -> None:
     """Something the user should know that is not a problem (on stderr, never mixed into data)."""
-    _diagnostic("note", text)
+    diagnostic("note", text)
 
 
 def warn(text: str) -> None:
     """Something went wrong or is missing, but the command could still do its job (on stderr)."""
-    _diagnostic("warning", text)
+    diagnostic("warning", text)
 
 
-def _diagnostic(kind: str, text: str) -> None:
+def diagnostic(kind: str, text: str) -> None:
     # Every diagnostic line has the same shape as errors (`kubectl clearml: error: ...`) and is redacted,
     # so a server message that echoes a secret cannot leak through a note.
     from kubectl_clearml.logs import redact

@@ -29,9 +29,8 @@ from kubectl_clearml.core.lint import Finding, did_you_mean, lint_config, lint_p
 from kubectl_clearml.core.templates import MERGE_MODES
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
 from kubectl_clearml.logs import known_secrets, redact
+from kubectl_clearml.output import PREFIX, diagnostic, paint, render_table, to_json, to_yaml, use_color
 from kubectl_clearml.output import note as _note
-from kubectl_clearml.output import paint, render_table, to_json, to_yaml, use_color
-from kubectl_clearml.output import warn as _warn
 
 FORMATS = ("diff", "json-patch", "json", "yaml", "structured")
 BASE = "base"
@@ -135,8 +134,10 @@ def command(
     if lint_only:
         return _print_findings(findings)
     for finding in findings:
-        # Beside a diff, a finding is a diagnostic: the same 'kubectl clearml: warning:' shape as every other.
-        _warn(f"lint {finding.one_line()}")
+        # Beside a diff, a finding is a diagnostic: the same 'kubectl clearml: warning:' shape as every other,
+        # the word once ('warning: lint: ...', 'warning: lint error: ...', never 'warning: lint warning:').
+        rest = finding.one_line().split(": ", 1)[1]
+        diagnostic("warning", f"lint: {rest}" if finding.level == "warning" else f"lint {finding.level}: {rest}")
     if show:
         _require(cfg, [show])
         _emit(fmt, _clean(cfg.effective_template(show, merge)))  # type: ignore[arg-type]
@@ -353,4 +354,4 @@ def _render(g: Globals, fmt: str, comparisons: list[Comparison], context: int, *
 
 
 def _stderr(text: str) -> None:
-    sys.stderr.write(redact(text) + "\n")
+    sys.stderr.write(f"{PREFIX}: {redact(text)}\n")

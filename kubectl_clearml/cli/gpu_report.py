@@ -13,7 +13,7 @@ from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus
 from kubectl_clearml.core.gpu_queues import QueueReport, queue_reports
 from kubectl_clearml.core.gpu_summary import dashboard_check, products, totals
 from kubectl_clearml.errors import NotFoundError
-from kubectl_clearml.output import OUTPUT_FORMATS, Column, View, echo, note, render, warn
+from kubectl_clearml.output import OUTPUT_FORMATS, PREFIX, Column, View, echo, note, render, warn
 
 FORMATS = OUTPUT_FORMATS
 
@@ -240,7 +240,7 @@ def command(
 
 def _emit(view: View, fmt: str, no_headers: bool) -> None:
     if not view.items and fmt in ("table", "wide"):
-        click.echo(view.empty_message, err=True)
+        click.echo(f"{PREFIX}: {view.empty_message}", err=True)
         return
     if fmt == "name":
         echo(_names(view))
@@ -283,6 +283,6 @@ def _combined(data: GpuData, reports: list[QueueReport], fmt: str, no_headers: b
         if view.items:
             parts.append(render(view, fmt, no_headers=no_headers))
         else:
-            click.echo(empty_message, err=True)
+            click.echo(f"{PREFIX}: {empty_message}", err=True)
     parts.append("".join(line + "\n" for line in lines))
     echo("\n".join(parts))

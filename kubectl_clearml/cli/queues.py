@@ -136,19 +136,13 @@ def _list_view(
 def _watch(
     g: Globals, fmt: str, show_all: bool, interval: float, no_kube: bool, values: tuple[str, ...], release: str | None
 ) -> None:
-    import sys
+    from kubectl_clearml.cli.watch import watch
 
-    tty = sys.stdout.isatty()
-    while True:
+    def refresh() -> tuple[str, list[str]]:
         view, notes, _status = _list_view(g, show_all, no_kube, values, release)
-        text = render(view, fmt, no_headers=g.no_headers)
-        if tty:
-            sys.stdout.write("\x1b[H\x1b[2J")  # home + clear: refresh in place like `watch`
-        sys.stdout.write(text + ("\n" if not tty else ""))
-        for note in notes:
-            warn(note)
-        sys.stdout.flush()
-        time.sleep(interval)
+        return render(view, fmt, no_headers=g.no_headers), notes
+
+    watch(refresh, interval, "kubectl clearml queues")
 
 
 # ---- subcommands ---------------------------------------------------------------------------------
