@@ -10,7 +10,7 @@ from kubectl_clearml.cli.connect import exit_degraded
 from kubectl_clearml.cli.gpu_collect import GpuData, collect
 from kubectl_clearml.cli.options import get_globals, global_options
 from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus
-from kubectl_clearml.core.gpu_queues import QueueReport, queue_reports
+from kubectl_clearml.core.gpu_queues import QueueReport, format_gpus, queue_reports
 from kubectl_clearml.core.gpu_summary import dashboard_check, products, totals
 from kubectl_clearml.errors import NotFoundError
 from kubectl_clearml.output import OUTPUT_FORMATS, PREFIX, Column, View, echo, note, render, warn
@@ -53,7 +53,7 @@ PRODUCT_COLUMNS = [
 
 QUEUE_COLUMNS = [
     Column("QUEUE", "name"),
-    Column("GPUS/POD", "gpusCell"),
+    Column("GPUS/POD", lambda r: format_gpus(r["gpusPerPod"])),
     Column("ELIGIBLE", lambda r: len(r["eligibleNodes"])),
     Column("FIT-NOW", "fitNow"),
     Column("PENDING", "pendingTasks"),
@@ -103,7 +103,7 @@ def _node_base(node: NodeGpus) -> dict[str, Any]:
 
 
 def queue_rows(reports: list[QueueReport]) -> list[dict[str, Any]]:
-    return [{**r.to_dict(), "gpusCell": r.gpus_cell()} for r in reports]
+    return [r.to_dict() for r in reports]
 
 
 def summary(cluster: ClusterGpus, data: GpuData) -> tuple[dict[str, Any], list[str]]:

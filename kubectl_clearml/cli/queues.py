@@ -20,6 +20,7 @@ from kubectl_clearml.cli.queues_data import (
     source_options,
     values_option,
 )
+from kubectl_clearml.core.gpu_queues import format_gpus
 from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL, safe_label_value
 from kubectl_clearml.core.queues import (
     build_rows,
@@ -49,7 +50,7 @@ COLUMNS = [
     Column("WORKERS", "workers"),
     Column("ID", "id", wide_only=True),
     Column("TAGS", lambda r: r["tags"] + r["systemTags"], wide_only=True),
-    Column("GPUS/POD", "gpusPerPod", wide_only=True),
+    Column("GPUS/POD", lambda r: format_gpus(r["gpusPerPod"]) if r["gpusPerPod"] is not None else None, wide_only=True),
     Column("NODE-SELECTOR", "nodeSelector", wide_only=True),
 ]
 

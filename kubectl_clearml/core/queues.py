@@ -107,6 +107,21 @@ def gpus_per_pod(template: Mapping[str, Any]) -> str | None:
     return ",".join(parts) or None
 
 
+def gpu_resources(template: Mapping[str, Any]) -> dict[str, int]:
+    """GPU-like resources one pod asks for, as numbers: ``{"nvidia.com/gpu": 2}`` (the shape gpu-report's
+    gpusPerPod has); an amount that is no quantity is left out here (lint reports it)."""
+    from kubectl_clearml.core.quantity import QuantityError, resource_amount
+
+    found: dict[str, int] = {}
+    for key, value in _limits(template).items():
+        if key.startswith("nvidia.com/"):
+            try:
+                found[key] = resource_amount(key, value)
+            except QuantityError:
+                continue
+    return found
+
+
 def shm_size(template: Mapping[str, Any]) -> str | None:
     """sizeLimit of a Memory emptyDir mounted at /dev/shm ('Memory' when unlimited), else None."""
     spec = template.get("spec") or {}
@@ -271,7 +286,7 @@ def _row(
         "podPendingReason": reason,
         "served": served,
         "template": template_summary(template, base) if agent is not None else None,
-        "gpusPerPod": gpus_per_pod(template) if template else None,
+        "gpusPerPod": gpu_resources(template) if template else None,
         "nodeSelector": ((template or {}).get("spec") or {}).get("nodeSelector") if template else None,
         "workers": worker_counts.get(str(queue_id), 0) if worker_counts is not None and queue_id else None,
     }
