@@ -28,7 +28,7 @@ from kubectl_clearml.core.queues import (
     parse_time,
     pod_message,
     pod_pending_cell,
-    pod_reason,
+    pod_status_reason,
     served_entry,
     stranded_tasks,
 )
@@ -209,7 +209,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         {
             "name": p["metadata"]["name"],
             "phase": (p.get("status") or {}).get("phase"),
-            "reason": pod_reason(p) if (p.get("status") or {}).get("phase") == "Pending" else None,
+            "reason": pod_status_reason(p),
             "message": pod_message(p) or None,
             "node": (p.get("spec") or {}).get("nodeName"),
         }

@@ -78,6 +78,22 @@ def pod_reason(pod: Mapping[str, Any]) -> str:
     return str(status.get("phase") or "Pending")
 
 
+def pod_status_reason(pod: Mapping[str, Any]) -> str | None:
+    """The REASON a pod listing shows: why a Pending pod waits, else how its container ended or why it
+    waits to restart ('Error (exit 1)', 'Completed (exit 0)', 'CrashLoopBackOff'), else the pod's own
+    reason (Evicted); None for a pod running normally."""
+    status = pod.get("status") or {}
+    if status.get("phase") == "Pending":
+        return pod_reason(pod)
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        state = cs.get("state") or {}
+        detail = state.get("terminated") or state.get("waiting") or {}
+        if detail.get("reason"):
+            code = f" (exit {detail['exitCode']})" if "exitCode" in detail else ""
+            return f"{detail['reason']}{code}"
+    return str(status["reason"]) if status.get("reason") else None
+
+
 def pod_message(pod: Mapping[str, Any]) -> str:
     status = pod.get("status") or {}
     for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from kubectl_clearml.core.queues import pod_status_reason
 from kubectl_clearml.sandbox import seeds
 from kubectl_clearml.sandbox.clearml import ClearmlEmulator
 from kubectl_clearml.sandbox.cluster.emulator_store import EmulatorStore
@@ -160,14 +161,7 @@ class Sandbox:
             if "clearml-task-id" not in labels:
                 continue
             status = pod.get("status") or {}
-            reason = ""
-            for container in status.get("containerStatuses") or []:
-                state = container.get("state") or {}
-                detail = state.get("waiting") or state.get("terminated") or {}
-                if detail.get("reason"):
-                    reason = str(detail["reason"])
-                    if "exitCode" in detail:
-                        reason += f" (exit {detail['exitCode']})"
+            reason = pod_status_reason(pod) or ""  # the REASON `queues show` prints
             queue = labels.get("clearml-agent-queue-name", "")
             lines.append(f"{pod['metadata']['name']:<45} {queue:<8} {status.get('phase', ''):<10} {reason}")
         return lines
