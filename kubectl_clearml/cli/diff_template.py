@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from kubectl_clearml.cli.agent_source import release_option, values_option
-from kubectl_clearml.cli.completion_values import complete_queue
+from kubectl_clearml.cli.completion_values import complete_served_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
 from kubectl_clearml.core.diff import (
@@ -62,7 +62,7 @@ Exit status: 0 no differences, 1 differences (or --lint findings), 2 bad input, 
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog=EPILOG,
 )
-@click.argument("queues", nargs=-1, metavar="[QUEUE [QUEUE2]]", shell_complete=complete_queue)
+@click.argument("queues", nargs=-1, metavar="[QUEUE [QUEUE2]]", shell_complete=complete_served_queue)
 @click.option("--all", "all_queues", is_flag=True, help="Every queue against the base, with a summary table.")
 @click.option("--show", metavar="QUEUE", help="Print one queue's effective template (default -o yaml).")
 @values_option("values_files")

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from kubectl_clearml import logs
+from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import dry_run_option, get_globals, global_options
 from kubectl_clearml.errors import NotFoundError, UsageError
@@ -31,7 +32,8 @@ COLUMNS = [
 
 @click.command("run-glue", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--queue", "queues", multiple=True, metavar="NAME", help="Queue to serve (repeatable, highest priority first)."
+    "--queue", "queues", multiple=True, metavar="NAME", help="Queue to serve (repeatable, highest priority first).",
+    shell_complete=complete_queue,
 )
 @click.option(
     "-f",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kubectl_clearml.cli.agent_source import values_option
-from kubectl_clearml.cli.completion_values import complete_queue
+from kubectl_clearml.cli.completion_values import complete_served_queue
 from kubectl_clearml.cli.options import Globals, dry_run_option, get_globals, global_options
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
 from kubectl_clearml.output import note
@@ -21,7 +21,7 @@ DATA_FORMATS = ("yaml", "json")  # what -o means for an overlay; any other -o va
 
 
 @click.command("shm-fix", context_settings=CONTEXT)
-@click.argument("queues", nargs=-1, metavar="[QUEUE]...", shell_complete=complete_queue)
+@click.argument("queues", nargs=-1, metavar="[QUEUE]...", shell_complete=complete_served_queue)
 @click.option("--check", is_flag=True, help="Report /dev/shm per queue (and shm failures of recent task pods); exit 1 when a multi-GPU queue lacks it.")
 @click.option("--size", metavar="SIZE", help="sizeLimit, e.g. 16Gi, 512Mi, 1G (default: half the queue's memory limit, at most 32Gi; 1Gi without a limit).")
 @values_option("values_files")

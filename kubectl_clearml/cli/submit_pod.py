@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from kubectl_clearml.cli.completion_values import complete_queue
+from kubectl_clearml.cli.completion_values import complete_pending_task, complete_queue
 from kubectl_clearml.cli.connect import clearml_from, kube_from
 from kubectl_clearml.cli.options import Globals, dry_run_option, get_globals, global_options
 from kubectl_clearml.cli.submit_pod_follow import follow_pod, stream_logs
@@ -55,7 +55,7 @@ class SubmitPodCommand(click.Command):
 
 
 @click.command("submit-pod", cls=SubmitPodCommand, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("args", nargs=-1, metavar="TASK_ID | --image IMG -- CMD...")
+@click.argument("args", nargs=-1, metavar="TASK_ID | --image IMG -- CMD...", shell_complete=complete_pending_task)
 @click.option(
     "--queue",
     "-q",
