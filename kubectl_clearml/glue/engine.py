@@ -185,7 +185,7 @@ class GlueEngine:
                 self.dispatcher.fit.view.start_watch()
         self.started = True
         self._next_sweep = self.clock.monotonic() + self.settings.sweep_interval
-        LOG.warning(
+        LOG.info(  # a normal start is not a warning
             "run-glue started: worker %s, label %s=%s, queues %s, %d pods of ours",
             self.settings.worker_id,
             podbuilder.AGENT_LABEL,
@@ -312,7 +312,7 @@ class GlueEngine:
         self.worker.unregister()
         if self.leader is not None:
             self.leader.release()
-        LOG.warning("run-glue stopped: %d launched, running pods left alone", self.summary.launched)
+        LOG.info("run-glue stopped: %d launched, running pods left alone", self.summary.launched)
 
     # ---- dry run ---------------------------------------------------------------------------------
     def preview(self) -> list[dict[str, Any]]:
