@@ -34,13 +34,18 @@ PAGE_SIZE = 500
 
 @dataclass
 class GpuData:
-    cluster: ClusterGpus
+    cluster: ClusterGpus  # every node: what queue verdicts and the dashboard check are about
     queues: list[QueueInput] | None = None  # None: no agent configuration found
     agent: AgentConfig | None = None
     clearml_ok: bool = False
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # a source that failed (worded as in every command)
     status: int = 0  # the exit status owed for it (connect.degraded_status)
+    shown: ClusterGpus | None = None  # the nodes -l selects, for the node and product views (None: all)
+
+    @property
+    def view(self) -> ClusterGpus:
+        return self.shown if self.shown is not None else self.cluster
 
 
 def fetched_ahead(pages: Iterator[T], depth: int = 4) -> Iterator[T]:
@@ -140,6 +145,26 @@ def _read_cluster(g: Globals, kube: Kube, node_selector: str | None) -> tuple[Cl
     return cluster, notes
 
 
+def _label_selector(text: str | None) -> Any:
+    from kubectl_clearml.core.selectors import SelectorError, parse_label_selector
+    from kubectl_clearml.errors import UsageError
+
+    if not text:
+        return None
+    try:
+        return parse_label_selector(text)
+    except SelectorError as exc:
+        raise UsageError(f"invalid label selector: {exc}", f"-l {text}") from None
+
+
+def selected_nodes(cluster: ClusterGpus, selector: Any) -> ClusterGpus:
+    from kubectl_clearml.core.selectors import labels_match
+
+    nodes = {name: n for name, n in cluster.nodes.items() if labels_match(selector, (n.node.get("metadata") or {}).get("labels"))}
+    return ClusterGpus(nodes=nodes, pending_task_pods=cluster.pending_task_pods,
+                       running_task_pods=cluster.running_task_pods, pods_seen=cluster.pods_seen)
+
+
 def clearml_queues(g: Globals, kube: Kube | None) -> dict[str, dict[str, Any]]:
     """name (lower case) -> queue, from one queues.get_all call that includes hidden queues."""
     from kubectl_clearml.cli.connect import clearml_from
@@ -186,8 +211,15 @@ def collect(
     from kubectl_clearml.cli.connect import clearml_is_optional_after, degraded_status, kube_from
 
     kube = kube_from(g)
-    cluster, notes = read_cluster(g, kube, node_selector)
+    # -l narrows what is shown, never what is judged: a queue's verdict ("no node advertises", "no
+    # eligible node") and the dashboard check are about the whole cluster, so every node is read.
+    selector = _label_selector(node_selector)
+    cluster, notes = read_cluster(g, kube, None)
     data = GpuData(cluster=cluster, notes=notes)
+    if selector is not None:
+        data.shown = selected_nodes(cluster, selector)
+        notes.append(f"-l {node_selector} narrows the node and product views to {len(data.shown.nodes)} of "
+                     f"{len(cluster.nodes)} node(s); queue verdicts and the dashboard check use the whole cluster")
     if not want_queues:
         return data
     try:

@@ -137,7 +137,7 @@ def summary(cluster: ClusterGpus, data: GpuData) -> tuple[dict[str, Any], list[s
 @click.option(
     "--by", type=click.Choice(["node", "product", "queue"]), default=None, help="One view (default: products + queues)."
 )
-@click.option("-l", "--selector", "selector", metavar="SELECTOR", help="Only nodes matching this label selector.")
+@click.option("-l", "--selector", "selector", metavar="SELECTOR", help="Show only nodes matching this label selector (verdicts still use every node).")
 @click.option("--all-nodes", is_flag=True, help="Also list nodes without GPUs (node view).")
 @click.option(
     "-f",
@@ -194,7 +194,7 @@ def command(
     cluster = data.cluster
     reports = queue_reports(data.queues or [], cluster)
     if by == "node":
-        rows = node_rows(cluster, all_nodes)
+        rows = node_rows(data.view, all_nodes)
         _emit(
             View(
                 "node",
@@ -207,7 +207,7 @@ def command(
             g.no_headers,
         )
     elif by == "product":
-        rows = [p.to_dict() for p in products(cluster)]
+        rows = [p.to_dict() for p in products(data.view)]
         _emit(
             View(
                 "product",
@@ -256,14 +256,14 @@ def _names(view: View) -> str:
 
 def _combined(data: GpuData, reports: list[QueueReport], fmt: str, no_headers: bool, all_nodes: bool) -> None:
     cluster = data.cluster
-    product_rows = [p.to_dict() for p in products(cluster)]
+    product_rows = [p.to_dict() for p in products(data.view)]
     rows = queue_rows(reports)
     doc, lines = summary(cluster, data)
     if fmt in ("json", "yaml"):
         document = {
             "kind": "GpuReport",
             "cluster": doc,
-            "nodes": node_rows(cluster, all_nodes),
+            "nodes": node_rows(data.view, all_nodes),
             "products": product_rows,
             "queues": rows if data.queues is not None else None,
             "notes": data.warnings + data.notes,
