@@ -70,11 +70,14 @@ def command(queues: tuple[str, ...], check: bool, size: str | None, values_files
             size_bytes(size)
         except InvalidSize as exc:
             raise UsageError(str(exc), hint="e.g. --size 16Gi") from None
+    patch_format = "diff"  # how a live dry run shows its change
+    if (apply_live or rollback) and g.output in ("diff", "json-patch"):
+        patch_format, g.output = g.output, None  # the format of the live change; the overlay stays YAML
     _check_combinations(queues, check, values_files, in_place, use_base, live, apply_live, rollback, overlay_file, g)
     if rollback:
         from kubectl_clearml.cli.shm_live import rollback_live
 
-        rollback_live(g, release=release, dry_run=dry_run, force=force)
+        rollback_live(g, release=release, dry_run=dry_run, force=force, patch_format=patch_format)
         return
     if check:
         code = _check(g, queues, values_files, release, chart_version, flavour, merge_mode, max_pods, tail_lines, live)
@@ -85,6 +88,7 @@ def command(queues: tuple[str, ...], check: bool, size: str | None, values_files
         from kubectl_clearml.cli.shm_live import fix_live
 
         fix_live(g, queues, size=size, use_base=use_base, apply=apply_live, dry_run=dry_run, force=force,
+                 patch_format=patch_format,
                  release=release, merge=merge_mode, overlay_target=_overlay_target(g, overlay_file))
         return
     _fix_values(g, queues, size, values_files, overlay_file, in_place, use_base, dry_run, force, chart_version,

@@ -78,6 +78,7 @@ class SubmitPodCommand(click.Command):
 @click.option("--logs", is_flag=True, help="Stream the pod's log once it runs (implies --wait).")
 @click.option("--timeout", default=300.0, show_default=True, metavar="SECONDS", help="Bound of --wait.")
 @click.option("--mark-started", is_flag=True, help="Move the task to in_progress in ClearML once the pod exists.")
+@click.option("--show-secrets", is_flag=True, help="Print secret values (HF_TOKEN=...) instead of '********', so the manifest can be applied.")
 @global_options
 def command(
     args: tuple[str, ...],
@@ -92,6 +93,7 @@ def command(
     logs: bool,
     timeout: float,
     mark_started: bool,
+    show_secrets: bool,
 ) -> None:
     """Build the pod a ClearML task would get on a queue; print it, validate it, or create it.
 
@@ -117,16 +119,16 @@ def command(
     namespace = _namespace(g, built, kube)
     built.manifest["metadata"]["namespace"] = namespace
     if dry_run == "client":
-        _print(built.manifest, request.output or "yaml")
+        _print(built.manifest, request.output or "yaml", show_secrets)
         return
     created = _create(kube, built, namespace, dry_run)
     if dry_run == "server":
-        _print(created, request.output or "yaml")
+        _print(created, request.output or "yaml", show_secrets)
         return
     if request.mark_started and request.task_id:
         _mark_started(client, kube, request.task_id, built, namespace)
     if request.output:
-        _print(created, request.output)
+        _print(created, request.output, show_secrets)
     else:
         click.echo(f"pod/{built.name} created")
     if request.wait:
@@ -263,8 +265,13 @@ def _mark_started(client: Any, kube: Any, task_id: str, built: BuiltPod, namespa
         raise
 
 
-def _print(obj: dict[str, Any], output: str) -> None:
-    masked = redact_mapping(_without_server_noise(obj), known_secrets())
+def _print(obj: dict[str, Any], output: str, show_secrets: bool = False) -> None:
+    plain = _without_server_noise(obj)
+    masked = plain if show_secrets else redact_mapping(plain, known_secrets())
+    if masked != plain and output != "name":
+        # `> pod.yaml && kubectl apply -f pod.yaml` would create a pod with HF_TOKEN=********: say so.
+        note("secret values are masked as '********': this manifest cannot be applied as printed "
+             "(--show-secrets prints them; submit-pod --template refuses a masked file)")
     if output == "name":
         click.echo(f"pod/{(obj.get('metadata') or {}).get('name')}")
     elif output == "json":

@@ -12,6 +12,7 @@ from typing import Any
 from kubectl_clearml.cli.options import Globals
 from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
 from kubectl_clearml.core.podbuilder import GlueSettings
+from kubectl_clearml.core.secrets import MASK
 from kubectl_clearml.core.templates import credentials_secret_name
 from kubectl_clearml.core.values import get_path
 from kubectl_clearml.errors import NotFoundError, UsageError
@@ -112,7 +113,23 @@ def _load_template(path: str) -> dict[str, Any]:
         raise UsageError(f"the template is not valid YAML: {str(exc).splitlines()[0]}", path) from None
     if not isinstance(data, dict):
         raise UsageError("the template is not a pod spec (not a YAML mapping)", path)
+    masked = _masked_paths(data)
+    if masked:
+        raise UsageError(
+            f"the template holds masked secret values ('{MASK}' at {', '.join(masked[:3])})",
+            path,
+            "it is a dry run's output with secrets masked: use the original, or print it with --show-secrets",
+        )
     return data
+
+
+def _masked_paths(data: Any, path: str = "") -> list[str]:
+    if isinstance(data, dict):
+        named = f"[name={data['name']}]" if isinstance(data.get("name"), str) else ""
+        return [p for k, v in data.items() for p in _masked_paths(v, f"{path}{named}.{k}" if named else f"{path}.{k}")]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _masked_paths(v, f"{path}[{i}]")]
+    return [path.lstrip(".")] if data == MASK else []
 
 
 def _template_env(template: dict[str, Any], name: str) -> bool:
