@@ -78,6 +78,8 @@ class SubmitPodCommand(click.Command):
 @click.option("--logs", is_flag=True, help="Stream the pod's log once it runs (implies --wait).")
 @click.option("--timeout", default=300.0, show_default=True, metavar="SECONDS", help="Bound of --wait.")
 @click.option("--mark-started", is_flag=True, help="Move the task to in_progress in ClearML once the pod exists.")
+@click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="Ad-hoc mode: set an env variable in the container (repeatable).")
+@click.option("--rm", "remove", is_flag=True, help="Ad-hoc mode: follow the pod to its end, then delete it (as kubectl run --rm).")
 @click.option("--show-secrets", is_flag=True, help="Print secret values (HF_TOKEN=...) instead of '********', so the manifest can be applied.")
 @global_options
 def command(
@@ -93,6 +95,8 @@ def command(
     logs: bool,
     timeout: float,
     mark_started: bool,
+    env_pairs: tuple[str, ...],
+    remove: bool,
     show_secrets: bool,
 ) -> None:
     """Build the pod a ClearML task would get on a queue; print it, validate it, or create it.
@@ -104,14 +108,19 @@ def command(
       kubectl clearml submit-pod --queue 1xGPU --image nvidia/cuda:12.2.0-base-ubuntu22.04 -- nvidia-smi
     """
     g = get_globals()
-    request = _request(args, queue, image, dry_run, g.output, wait, logs, timeout, mark_started)
+    if (env_pairs or remove) and image is None:
+        raise UsageError("--env and --rm are for ad-hoc pods", hint="submit-pod --queue Q --image IMG --env K=V --rm -- CMD")
+    if remove and dry_run != "none":
+        raise UsageError("--rm needs a created pod (--dry-run=none)")
+    request = _request(args, queue, image, dry_run, g.output, wait or remove, logs, timeout, mark_started)
     kube = None if (dry_run == "client" and (values_files or template_file)) else kube_from(g)
     client = clearml_from(g, kube) if request.task_id or request.mark_started else None
     source = resolve_source(
         g, kube, client, request.queue, values_files=values_files, template_file=template_file,
-        release=release, worker_id=worker_id,
+        release=release, worker_id=worker_id, for_task=request.task_id is not None,
     )  # fmt: skip
     built = _build(request, source, client)
+    _adjust(built.manifest, env_pairs)
     for text in [*source.notes, *built.notes]:
         note(text)
     if built.dropped:
@@ -133,6 +142,9 @@ def command(
         click.echo(f"pod/{built.name} created")
     if request.wait:
         follow_pod(kube, built.name, namespace, timeout=request.timeout, say=_say)
+    if remove:
+        _run_to_end_then_delete(kube, built.name, namespace, request)
+        return
     if request.logs:
         stream_logs(kube, built.name, namespace, click.echo)
         # The log ends with the container: say how the task ended (the pod's exit code is the task's).
@@ -141,6 +153,37 @@ def command(
         )
         code = f", exit code {final.exit_code}" if final.exit_code is not None else ""
         _say(f"pod/{built.name}: {final.phase}{code}")
+
+
+def _adjust(manifest: dict[str, Any], env_pairs: tuple[str, ...]) -> None:
+    """--env into the first container (replacing a variable of the same name), and no empty label values
+    (an ad-hoc pod without a ClearML queue id got `clearml-agent-queue: ''`)."""
+    labels = manifest.get("metadata", {}).get("labels") or {}
+    for key in [k for k, v in labels.items() if v == ""]:
+        del labels[key]
+    if not env_pairs:
+        return
+    container = manifest["spec"]["containers"][0]
+    env = container.setdefault("env", [])
+    for pair in env_pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--env {pair.split('=')[0]!r} is not NAME=VALUE", hint="e.g. --env HF_HOME=/data/hf")
+        env[:] = [e for e in env if e.get("name") != name] + [{"name": name, "value": value}]
+
+
+def _run_to_end_then_delete(kube: Any, name: str, namespace: str, request: Request) -> None:
+    """--rm: stream the log when asked, wait for the end, delete the pod (also when interrupted)."""
+    try:
+        if request.logs:
+            stream_logs(kube, name, namespace, click.echo)
+        final = follow_pod(kube, name, namespace, timeout=request.timeout, say=lambda _: None,
+                           until=("Succeeded", "Failed"))
+        code = f", exit code {final.exit_code}" if final.exit_code is not None else ""
+        _say(f"pod/{name}: {final.phase}{code}")
+    finally:
+        kube.delete("pods", name, namespace, ignore_missing=True)
+        _say(f"pod/{name} deleted (--rm)")
 
 
 def _request(

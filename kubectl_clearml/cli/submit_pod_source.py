@@ -39,6 +39,7 @@ def resolve_source(
     template_file: str | None = None,
     release: str | None = None,
     worker_id: str | None = None,
+    for_task: bool = True,
 ) -> PodSource:
     notes: list[str] = []
     queue_id, queue_name = _resolve_queue(client, queue) if client is not None else ("", queue)
@@ -49,7 +50,7 @@ def resolve_source(
         if client is not None and not _template_env(template, "CLEARML_API_HOST"):
             settings = GlueSettings(worker_id=settings.worker_id, namespace=namespace, api_host=client.server)
             notes.append(f"the template sets no CLEARML_API_HOST: using {client.server}")
-        if not _template_env(template, "CLEARML_API_SECRET_KEY"):
+        if for_task and not _template_env(template, "CLEARML_API_SECRET_KEY"):  # an ad-hoc pod runs no agent
             notes.append("the template passes no ClearML credentials: the task's agent will not authenticate")
         return PodSource(queue_id, queue_name, template, settings, notes)
     cfg, live_worker_id = _config(g, kube, values_files, release, namespace)
