@@ -136,6 +136,11 @@ def command(
         return
     if request.mark_started and request.task_id:
         _mark_started(client, kube, request.task_id, built, namespace)
+    elif request.task_id and "--require-queue" in " ".join(built.manifest["spec"]["containers"][0].get("command") or []):
+        # One rule with run-glue: the task stays queued (the pod's agent runs it only while it is, so no
+        # second runner can take it); run-glue finds this pod and only removes the entry, and says so.
+        note(f"task {request.task_id} stays queued in {source.queue_name} until its pod's agent starts it; "
+             f"run-glue will see pod {built.name} and not launch another (--mark-started dequeues it now)")
     if request.output:
         _print(created, request.output, show_secrets)
     else:

@@ -197,6 +197,12 @@ class Dispatcher:
                 elif action in (policy.POP_ONLY, policy.DROP_STALE):
                     self._pop(queue, task_id, "pop")
                     result.popped += 1
+                    # Said, not silent: the entry of a task `submit-pod` ran (or an earlier run launched)
+                    # goes without a second pod, and a task no longer runnable leaves its queue.
+                    why = (f"pod {podbuilder.pod_name(task_id)} already exists (submit-pod or an earlier run): "
+                           "entry removed, nothing launched") if action == policy.POP_ONLY else (
+                           f"task is {task.get('status') if task else 'gone'}, not queued: stale entry removed")
+                    LOG.info("task %s from queue %s: %s", task_id, queue.name, why)
             if result.progressed:
                 return result
             # Nothing this queue holds can start now (unknown tasks only): the next queue gets its turn.
@@ -241,8 +247,18 @@ class Dispatcher:
             if verdict == policy.PERMANENT:
                 self._fail(queue, task_id, f"Kubernetes refused pod {built.name}: {_message(exc)}", result)
                 return True
-            if not self._adopt_existing(built, namespace):
+            adopted = self._adopt_existing(built, namespace)
+            if adopted is None:
                 raise TransientDispatchError(f"replace the earlier pod {built.name}", exc) from None
+            if adopted == "running":
+                # submit-pod (or an earlier run) made this task's pod and it runs: one pod per task, so the
+                # entry goes and nothing is launched; said, since the count of launches does not show it.
+                self.tracker.note_created(built.manifest)
+                self._pop(queue, task_id, "pop")
+                result.popped += 1
+                LOG.info("task %s from queue %s: pod %s already exists and runs it (submit-pod or an earlier "
+                         "run): entry removed, nothing launched", task_id, queue.name, built.name)
+                return True
         self.tracker.note_created(built.manifest)
         if self.fit is not None:
             self.fit.launched(task_id, built.manifest, namespace)
@@ -269,19 +285,19 @@ class Dispatcher:
             self.metrics.inc("clearml_glue_errors_total", step="create-retried")
             self.kube.create("pods", built.manifest, namespace)
 
-    def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> bool:
-        """409: the pod exists. Live, it runs this task already; finished, it is an earlier run of a
-        task that was queued again, so it makes room for the new one. False: retry later."""
+    def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> str | None:
+        """409: the pod exists. Live ("running"), it runs this task already; finished ("replaced"), it is an
+        earlier run of a task that was queued again, so it makes room for the new one. None: retry later."""
         try:
             existing = self.kube.get("pods", built.name, namespace)
         except NotFoundError:
-            return False
+            return None
         view = policy.pod_view(existing)
         if view.deleting:
             # An earlier run's pod in its grace period (we deleted it on an abort): it runs nothing of
             # this run, and once it is gone the task would have no pod. Wait at the head of the queue.
             LOG.info("pod %s of an earlier run is still terminating; the task waits", built.name)
-            return False
+            return None
         if view.finished:
             self.tracker.forget(view.task_id, view.name)
             try:
@@ -289,8 +305,9 @@ class Dispatcher:
                 self.kube.create("pods", built.manifest, namespace)
             except KubectlClearmlError as exc:
                 LOG.info("pod %s: replacing the finished pod failed (%s)", built.name, exc.one_line())
-                return False
-        return True
+                return None
+            return "replaced"
+        return "running"
 
     def _pop(self, queue: QueueSpec, task_id: str, step: str) -> None:
         try:
