@@ -170,7 +170,9 @@ def clearml_queues(g: Globals, kube: Kube | None) -> dict[str, dict[str, Any]]:
     from kubectl_clearml.cli.connect import clearml_from
 
     client = clearml_from(g, kube if g.from_agent else None)
-    answer = client.call("queues.get_all", {"search_hidden": True, "only_fields": ["id", "name", "entries"]})
+    answer = client.call(
+        "queues.get_all", {"search_hidden": True, "only_fields": ["id", "name", "entries", "system_tags"]}
+    )
     return {str(q.get("name", "")).lower(): q for q in answer.get("queues") or []}
 
 
@@ -243,4 +245,10 @@ def collect(
     else:
         data.notes.append("ClearML not asked (--no-clearml), PENDING shows '-'")
     data.queues = queue_inputs(data.agent, server)
+    if server is not None:
+        from kubectl_clearml.core.queues import unserved_note, unserved_waiting
+
+        waiting = unserved_waiting(server.values(), data.agent.queues)
+        if waiting:  # the queue view lists the agent's queues: say what waits outside them
+            data.warnings.append(unserved_note(waiting))
     return data

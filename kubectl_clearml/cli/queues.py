@@ -31,6 +31,8 @@ from kubectl_clearml.core.queues import (
     pod_status_reason,
     served_entry,
     stranded_tasks,
+    unserved_note,
+    unserved_waiting,
 )
 from kubectl_clearml.core.secrets import redact_mapping
 from kubectl_clearml.errors import KubectlClearmlError
@@ -129,6 +131,10 @@ def _list_view(
                 f"{len(stranded)} task(s) stranded in hidden queue(s) {where} with no pod: "
                 "nothing pulls from there; `kubectl clearml run-glue` adopts them"
             )
+    if data.queues is not None and data.agent is not None:
+        waiting = unserved_waiting(data.queues, data.agent.served)
+        if waiting:
+            notes.append(unserved_note(waiting))
     view = View(kind="queue", items=rows, columns=COLUMNS, empty_message="No queues found.")
     view.document = {"kind": "QueueList", "items": rows, "stranded": stranded, "notes": notes}
     return view, notes, data.status

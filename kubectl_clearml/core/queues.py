@@ -325,6 +325,24 @@ def stranded_tasks(
     return stranded
 
 
+def unserved_waiting(queues: Iterable[Mapping[str, Any]], served: Iterable[str]) -> list[tuple[str, int]]:
+    """(name, pending) of the visible queues with tasks waiting that no configured agent serves: nothing
+    here will ever run those tasks (the open-source chart serves one template's queues only)."""
+    names = {str(s).lower() for s in served}
+    return [
+        (str(q.get("name")), len(q.get("entries") or []))
+        for q in queues
+        if q.get("entries") and not is_hidden(q)
+        and str(q.get("name", "")).lower() not in names and str(q.get("id")) not in names
+    ]
+
+
+def unserved_note(waiting: list[tuple[str, int]]) -> str:
+    total = sum(n for _, n in waiting)
+    return (f"{total} task(s) wait in queue(s) {', '.join(n for n, _ in waiting)} that the agent does not serve: "
+            "nothing here will run them (add them to the agent's queues, or check another agent serves them)")
+
+
 def pod_pending_cell(row: Mapping[str, Any]) -> str | None:
     count = row.get("podPending")
     if count is None:
