@@ -97,6 +97,35 @@ def _plain(data: Any) -> Any:
     return json.loads(json.dumps(data, default=str))
 
 
+def sort_items(items: list[dict[str, Any]], field: str | None) -> list[dict[str, Any]]:
+    """Rows in the order of one field, like kubectl's --sort-by (``.pending`` or ``pending``; a dotted path
+    into the item): numbers numerically, text alphabetically, rows without the field last."""
+    if not field:
+        return items
+    path = [p for p in field.lstrip(".").replace("{", "").replace("}", "").split(".") if p]
+
+    def value(item: dict[str, Any]) -> Any:
+        current: Any = item
+        for part in path:
+            current = current.get(part) if isinstance(current, dict) else None
+        return current
+
+    if items and all(value(i) is None for i in items):
+        from kubectl_clearml.errors import UsageError
+
+        raise UsageError(f"--sort-by {field}: no row has this field", hint="see the item keys of -o json")
+
+    def key(item: dict[str, Any]) -> tuple[int, Any]:
+        v = value(item)
+        if v is None:
+            return (2, "")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return (0, v)
+        return (1, str(v))
+
+    return sorted(items, key=key)
+
+
 def render_table(rows: list[list[str]], headers: list[str] | None) -> str:
     """kubectl-style table: left-aligned columns, three spaces apart, no trailing blanks."""
     all_rows = ([headers] if headers else []) + rows

@@ -13,7 +13,7 @@ from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus
 from kubectl_clearml.core.gpu_queues import QueueReport, format_gpus, queue_reports
 from kubectl_clearml.core.gpu_summary import dashboard_check, products, totals
 from kubectl_clearml.errors import NotFoundError
-from kubectl_clearml.output import OUTPUT_FORMATS, PREFIX, Column, View, echo, note, render, warn
+from kubectl_clearml.output import OUTPUT_FORMATS, PREFIX, Column, View, echo, note, render, sort_items, warn
 
 FORMATS = OUTPUT_FORMATS
 
@@ -149,6 +149,9 @@ def summary(cluster: ClusterGpus, data: GpuData) -> tuple[dict[str, Any], list[s
 )
 @click.option("--release", metavar="NAME", help="Helm release of the agent (default: found in -n).")
 @click.option("--no-clearml", is_flag=True, help="Do not ask ClearML for pending tasks (PENDING shows '-').")
+@click.option("--sort-by", metavar="FIELD", help="Sort rows by a field of -o json's items (free, .requested, pendingTasks), as kubectl's --sort-by.")
+@click.option("--watch", "-w", is_flag=True, help="Refresh every --interval seconds until Ctrl-C.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.5), help="Seconds between refreshes.")
 @global_options
 def command(
     by: str | None,
@@ -157,6 +160,9 @@ def command(
     values: tuple[str, ...],
     release: str | None,
     no_clearml: bool,
+    watch: bool,
+    interval: float,
+    sort_by: str | None,
 ) -> None:
     """GPU capacity, use and fit per node, per GPU product and per queue.
 
@@ -172,7 +178,28 @@ def command(
       kubectl clearml gpu-report --by queue -n clearml
       kubectl clearml gpu-report --by queue -f values.yaml --no-clearml
       kubectl clearml gpu-report --by product -l nvidia.com/gpu.family=ampere -o json
+      kubectl clearml gpu-report --by queue --watch
     """
+    if watch:
+        import contextlib
+        import io
+
+        from kubectl_clearml.cli.watch import watch as watch_loop
+
+        def refresh() -> tuple[str, list[str]]:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):  # one report, printed by the watch loop in one piece
+                _report(by, selector, all_nodes, values, release, no_clearml, sort_by)
+            return out.getvalue().rstrip("\n"), []  # a failed source is warned about each round
+
+        watch_loop(refresh, interval, "kubectl clearml gpu-report" + (f" --by {by}" if by else ""))
+        return
+    exit_degraded(_report(by, selector, all_nodes, values, release, no_clearml, sort_by))
+
+
+def _report(by: str | None, selector: str | None, all_nodes: bool, values: tuple[str, ...], release: str | None,
+            no_clearml: bool, sort_by: str | None = None) -> int:
+    """One report on stdout; returns the exit status owed for a source that failed."""
     g = get_globals()
     fmt = g.output_format(FORMATS)
     want_queues = by in (None, "queue")
@@ -194,7 +221,7 @@ def command(
     cluster = data.cluster
     reports = queue_reports(data.queues or [], cluster)
     if by == "node":
-        rows = node_rows(data.view, all_nodes)
+        rows = sort_items(node_rows(data.view, all_nodes), sort_by)
         _emit(
             View(
                 "node",
@@ -207,7 +234,7 @@ def command(
             g.no_headers,
         )
     elif by == "product":
-        rows = [p.to_dict() for p in products(data.view)]
+        rows = sort_items([p.to_dict() for p in products(data.view)], sort_by)
         _emit(
             View(
                 "product",
@@ -221,7 +248,7 @@ def command(
             g.no_headers,
         )
     elif by == "queue":
-        rows = queue_rows(reports)
+        rows = sort_items(queue_rows(reports), sort_by)
         _emit(
             View(
                 "queue",
@@ -235,7 +262,7 @@ def command(
         )
     else:
         _combined(data, reports, fmt, g.no_headers, all_nodes)
-    exit_degraded(data.status)
+    return data.status
 
 
 def _emit(view: View, fmt: str, no_headers: bool) -> None:

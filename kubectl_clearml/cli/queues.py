@@ -36,7 +36,7 @@ from kubectl_clearml.core.queues import (
 )
 from kubectl_clearml.core.secrets import redact_mapping
 from kubectl_clearml.errors import KubectlClearmlError
-from kubectl_clearml.output import Column, View, echo, render, warn
+from kubectl_clearml.output import Column, View, echo, render, sort_items, warn
 from kubectl_clearml.output import show as show_view
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -67,6 +67,7 @@ class QueuesGroup(click.Group):
     "--all", "show_all", is_flag=True, help="Also list hidden queues (system tag k8s-glue, e.g. k8s_scheduler)."
 )
 @click.option("--watch", "-w", is_flag=True, help="Refresh in place every --interval seconds (on a terminal).")
+@click.option("--sort-by", metavar="FIELD", help="Sort rows by a field of -o json's items (pending, .running, name), as kubectl's --sort-by.")
 @click.option(
     "--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.2), help="Seconds between refreshes."
 )
@@ -80,6 +81,7 @@ def command(
     show_all: bool,
     watch: bool,
     interval: float,
+    sort_by: str | None,
     no_kube: bool,
     values: tuple[str, ...],
     release: str | None,
@@ -103,9 +105,9 @@ def command(
     g = get_globals()
     fmt = g.output_format()
     if watch:
-        _watch(g, fmt, show_all, interval, no_kube, values, release)
+        _watch(g, fmt, show_all, interval, no_kube, values, release, sort_by)
         return
-    view, notes, status = _list_view(g, show_all, no_kube, values, release)
+    view, notes, status = _list_view(g, show_all, no_kube, values, release, sort_by)
     for note in notes:
         warn(note)
     show_view(view, fmt, no_headers=g.no_headers)
@@ -113,10 +115,11 @@ def command(
 
 
 def _list_view(
-    g: Globals, show_all: bool, no_kube: bool, values: tuple[str, ...], release: str | None
+    g: Globals, show_all: bool, no_kube: bool, values: tuple[str, ...], release: str | None, sort_by: str | None = None
 ) -> tuple[View, list[str], int]:
     data = collect(g, no_kube=no_kube, values=values, release=release)
     rows = build_rows(time.time(), data.queues, data.pods, data.agent, data.workers, include_hidden=show_all)
+    rows = sort_items(rows, sort_by)
     stranded = stranded_tasks(data.queues, data.pods) if data.queues is not None else []
     notes = list(data.notes)
     if stranded:
@@ -141,12 +144,13 @@ def _list_view(
 
 
 def _watch(
-    g: Globals, fmt: str, show_all: bool, interval: float, no_kube: bool, values: tuple[str, ...], release: str | None
+    g: Globals, fmt: str, show_all: bool, interval: float, no_kube: bool, values: tuple[str, ...], release: str | None,
+    sort_by: str | None = None,
 ) -> None:
     from kubectl_clearml.cli.watch import watch
 
     def refresh() -> tuple[str, list[str]]:
-        view, notes, _status = _list_view(g, show_all, no_kube, values, release)
+        view, notes, _status = _list_view(g, show_all, no_kube, values, release, sort_by)
         return render(view, fmt, no_headers=g.no_headers), notes
 
     watch(refresh, interval, "kubectl clearml queues")
