@@ -149,6 +149,7 @@ def summary(cluster: ClusterGpus, data: GpuData) -> tuple[dict[str, Any], list[s
 )
 @click.option("--release", metavar="NAME", help="Helm release of the agent (default: found in -n).")
 @click.option("--no-clearml", is_flag=True, help="Do not ask ClearML for pending tasks (PENDING shows '-').")
+@click.option("-L", "--label-columns", "label_columns", multiple=True, metavar="LABEL", help="--by node: a column with each node's value of LABEL (repeatable), as kubectl get -L.")
 @click.option("--sort-by", metavar="FIELD", help="Sort rows by a field of -o json's items (free, .requested, pendingTasks), as kubectl's --sort-by.")
 @click.option("--watch", "-w", is_flag=True, help="Refresh every --interval seconds until Ctrl-C.")
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.5), help="Seconds between refreshes.")
@@ -163,6 +164,7 @@ def command(
     watch: bool,
     interval: float,
     sort_by: str | None,
+    label_columns: tuple[str, ...],
 ) -> None:
     """GPU capacity, use and fit per node, per GPU product and per queue.
 
@@ -189,16 +191,16 @@ def command(
         def refresh() -> tuple[str, list[str]]:
             out = io.StringIO()
             with contextlib.redirect_stdout(out):  # one report, printed by the watch loop in one piece
-                _report(by, selector, all_nodes, values, release, no_clearml, sort_by)
+                _report(by, selector, all_nodes, values, release, no_clearml, sort_by, label_columns)
             return out.getvalue().rstrip("\n"), []  # a failed source is warned about each round
 
         watch_loop(refresh, interval, "kubectl clearml gpu-report" + (f" --by {by}" if by else ""))
         return
-    exit_degraded(_report(by, selector, all_nodes, values, release, no_clearml, sort_by))
+    exit_degraded(_report(by, selector, all_nodes, values, release, no_clearml, sort_by, label_columns))
 
 
 def _report(by: str | None, selector: str | None, all_nodes: bool, values: tuple[str, ...], release: str | None,
-            no_clearml: bool, sort_by: str | None = None) -> int:
+            no_clearml: bool, sort_by: str | None = None, label_columns: tuple[str, ...] = ()) -> int:
     """One report on stdout; returns the exit status owed for a source that failed."""
     g = get_globals()
     fmt = g.output_format(FORMATS)
@@ -222,11 +224,12 @@ def _report(by: str | None, selector: str | None, all_nodes: bool, values: tuple
     reports = queue_reports(data.queues or [], cluster)
     if by == "node":
         rows = sort_items(node_rows(data.view, all_nodes), sort_by)
+        _label_values(rows, data.view, label_columns)
         _emit(
             View(
                 "node",
                 rows,
-                NODE_COLUMNS,
+                [*NODE_COLUMNS, *_label_columns(label_columns)],
                 document={"kind": "GpuNodeList", "items": rows},
                 empty_message="No GPU nodes found (use --all-nodes to list the others).",
             ),
@@ -263,6 +266,22 @@ def _report(by: str | None, selector: str | None, all_nodes: bool, values: tuple
     else:
         _combined(data, reports, fmt, g.no_headers, all_nodes)
     return data.status
+
+
+def _label_columns(labels: tuple[str, ...]) -> list[Column]:
+    """-L/--label-columns: one column per node label, headed by its last name part, as kubectl -L does."""
+    def cell(label: str) -> Any:
+        return lambda row: (row.get("labels") or {}).get(label)
+
+    return [Column(label.rsplit("/", 1)[-1].upper(), cell(label)) for label in labels]
+
+
+def _label_values(rows: list[dict[str, Any]], cluster: ClusterGpus, labels: tuple[str, ...]) -> None:
+    if not labels:
+        return
+    for row in rows:
+        node_labels = (cluster.nodes[row["name"]].node.get("metadata") or {}).get("labels") or {}
+        row["labels"] = {k: node_labels.get(k) for k in labels}
 
 
 def _emit(view: View, fmt: str, no_headers: bool) -> None:

@@ -36,3 +36,14 @@ def test_gpu_report_watch_refreshes_until_ctrl_c(world, monkeypatch):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count("PRODUCT ") == 2 and sleeps[0] == 1.0
     assert result.stderr.count("refreshed at") == 2 and "error" not in result.stderr
+
+
+def test_label_columns_on_the_node_view(world):
+    result = run_cli(["gpu-report", "--by", "node", "-n", "clearml", "-L", "nvidia.com/gpu.family"], env=world.env)
+    assert result.exit_code == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[-1] == "GPU.FAMILY"
+    assert {line.split()[-1] for line in rows if line.startswith("gpu-a100")} == {"ampere"}
+    doc = json.loads(run_cli(["gpu-report", "--by", "node", "-n", "clearml", "-L", "nvidia.com/gpu.family", "-o", "json"],
+                             env=world.env).stdout)
+    assert doc["items"][0]["labels"] == {"nvidia.com/gpu.family": "ampere"}
