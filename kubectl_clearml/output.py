@@ -139,7 +139,55 @@ def render_table(rows: list[list[str]], headers: list[str] | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+TEMPLATE_FORMATS = ("custom-columns=", "jsonpath=")  # kubectl's, for views with a list of items
+
+
+def _path_values(data: Any, path: str) -> list[Any]:
+    """A JSONPath subset (``.items[*].name``, ``.a.b[0]``): every value the path reaches."""
+    import re
+
+    values = [data]
+    for name, index in re.findall(r"\.?([^.\[\]]+)|\[(\*|-?\d+)\]", path.strip().strip("{}").lstrip("$")):
+        step: list[Any] = []
+        for v in values:
+            if name:
+                if isinstance(v, dict) and name in v:
+                    step.append(v[name])
+            elif isinstance(v, list):
+                step.extend(v if index == "*" else v[int(index):int(index) + 1 or None])
+        values = step
+    return values
+
+
+def render_template(view: View, fmt: str, no_headers: bool = False) -> str:
+    """-o custom-columns=HEADER:.path,... (a table of those columns) or -o jsonpath={.path} (values joined
+    by spaces, literal text kept), over the same document -o json prints."""
+    import re
+
+    from kubectl_clearml.errors import UsageError
+
+    document = view.document if view.document is not None else list_document(view.kind, view.items)
+    kind, _, spec = fmt.partition("=")
+    if kind == "custom-columns":
+        columns = [c.split(":", 1) for c in spec.split(",") if c]
+        if not columns or any(len(c) != 2 for c in columns):
+            raise UsageError(f"-o {fmt}: expected HEADER:.path[,HEADER:.path...]", hint="e.g. -o custom-columns=NAME:.name")
+        rows = [[",".join(format_cell(v) for v in _path_values(item, path)) or "<none>" for _, path in columns]
+                for item in view.items]
+        return render_table(rows, None if no_headers else [h for h, _ in columns])
+    parts = re.split(r"(\{[^}]*\})", spec)
+    out = []
+    for part in parts:
+        if part.startswith("{") and part.endswith("}"):
+            out.append(" ".join(v if isinstance(v, str) else json.dumps(v) for v in _path_values(document, part)))
+        else:
+            out.append(part.encode().decode("unicode_escape") if "\\" in part else part)
+    return "".join(out)
+
+
 def render(view: View, fmt: str, *, no_headers: bool = False) -> str:
+    if fmt.startswith(TEMPLATE_FORMATS):
+        return render_template(view, fmt, no_headers)
     if fmt == "json":
         return to_json(view.document if view.document is not None else list_document(view.kind, view.items))
     if fmt == "yaml":

@@ -13,7 +13,18 @@ from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus
 from kubectl_clearml.core.gpu_queues import QueueReport, format_gpus, queue_reports
 from kubectl_clearml.core.gpu_summary import dashboard_check, products, totals
 from kubectl_clearml.errors import NotFoundError
-from kubectl_clearml.output import OUTPUT_FORMATS, PREFIX, Column, View, echo, note, render, sort_items, warn
+from kubectl_clearml.output import (
+    OUTPUT_FORMATS,
+    PREFIX,
+    TEMPLATE_FORMATS,
+    Column,
+    View,
+    echo,
+    note,
+    render,
+    sort_items,
+    warn,
+)
 
 FORMATS = OUTPUT_FORMATS
 
@@ -305,7 +316,7 @@ def _combined(data: GpuData, reports: list[QueueReport], fmt: str, no_headers: b
     product_rows = [p.to_dict() for p in products(data.view)]
     rows = queue_rows(reports)
     doc, lines = summary(cluster, data)
-    if fmt in ("json", "yaml"):
+    if fmt in ("json", "yaml") or fmt.startswith(TEMPLATE_FORMATS):
         document = {
             "kind": "GpuReport",
             "cluster": doc,

@@ -41,6 +41,8 @@ class Globals:
 
     def output_format(self, allowed: tuple[str, ...] = OUTPUT_FORMATS, default: str = "table") -> str:
         fmt = self.output or default
+        if fmt.startswith(("custom-columns=", "jsonpath=")) and "json" in allowed and "table" in allowed:
+            return fmt  # kubectl's template formats, rendered from the same document as -o json
         if fmt not in allowed:
             raise UsageError(
                 f"unsupported output format {fmt!r}",

@@ -36,7 +36,7 @@ from kubectl_clearml.core.queues import (
 )
 from kubectl_clearml.core.secrets import redact_mapping
 from kubectl_clearml.errors import KubectlClearmlError
-from kubectl_clearml.output import Column, View, echo, render, sort_items, warn
+from kubectl_clearml.output import TEMPLATE_FORMATS, Column, View, echo, render, sort_items, warn
 from kubectl_clearml.output import show as show_view
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -237,7 +237,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         echo(f"queue/{queue['name']}\n")
         exit_degraded(data.status)
         return
-    if fmt in ("json", "yaml"):
+    if fmt in ("json", "yaml") or fmt.startswith(TEMPLATE_FORMATS):
         echo(render(View("queue", [], [], document=document), fmt))
         exit_degraded(data.status)
         return

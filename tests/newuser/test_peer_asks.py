@@ -47,3 +47,18 @@ def test_label_columns_on_the_node_view(world):
     doc = json.loads(run_cli(["gpu-report", "--by", "node", "-n", "clearml", "-L", "nvidia.com/gpu.family", "-o", "json"],
                              env=world.env).stdout)
     assert doc["items"][0]["labels"] == {"nvidia.com/gpu.family": "ampere"}
+
+
+def test_custom_columns_and_jsonpath_outputs(world):
+    columns = run_cli(["queues", "-n", "clearml", "-o", "custom-columns=NAME:.name,PENDING:.pending"], env=world.env)
+    assert columns.exit_code == 0, columns.stderr
+    lines = columns.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "PENDING"] and ["2xGPU", "2"] in [line.split() for line in lines]
+    names = run_cli(["queues", "-n", "clearml", "-o", "jsonpath={.items[*].name}"], env=world.env)
+    assert "2xGPU" in names.stdout.split() and "red" in names.stdout.split()
+    free = run_cli(["gpu-report", "--by", "node", "-n", "clearml", "-o", "jsonpath={.items[0].free}"], env=world.env)
+    assert free.exit_code == 0 and free.stdout.strip().isdigit()
+    one = run_cli(["queues", "show", "2xGPU", "-n", "clearml", "-o", "jsonpath={.queue.pending}"], env=world.env)
+    assert one.stdout == "2"
+    bad = run_cli(["queues", "-n", "clearml", "-o", "custom-columns=NAME"], env=world.env)
+    assert bad.exit_code == 2 and "expected HEADER:.path" in bad.stderr
