@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from tests.helpers import run_cli
 
@@ -23,15 +22,8 @@ def test_sort_by_orders_rows_as_kubectl_does(world):
     assert bad.exit_code == 2 and "no row has this field" in bad.stderr
 
 
-def test_gpu_report_watch_refreshes_until_ctrl_c(world, monkeypatch):
-    sleeps = []
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        if len(sleeps) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(time, "sleep", sleep)
+def test_gpu_report_watch_refreshes_until_ctrl_c(world, ctrl_c_on_second_sleep):
+    sleeps = ctrl_c_on_second_sleep
     result = run_cli(["gpu-report", "--by", "product", "-n", "clearml", "--watch", "--interval", "1"], env=world.env)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count("PRODUCT ") == 2 and sleeps[0] == 1.0
