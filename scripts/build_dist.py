@@ -31,6 +31,7 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PINS = ROOT / "scripts" / "dist-requirements.txt"  # every bundled dependency, pinned exactly
@@ -132,21 +133,31 @@ def build_zipapp(staging: Path, target: Path) -> str:
         digest.update(name.encode() + b"\0" + (data or b"") + b"\0")
     build_id = digest.hexdigest()[:16]
     main = BOOTSTRAP.read_bytes().replace(b'BUILD_ID = "dev"', f'BUILD_ID = "{build_id}"'.encode())
-    entries: list[tuple[str, bytes | None]] = [("__main__.py", main), *payload]
+    # The files travel as one stored payload.zip next to __main__.py: Python reads a zipapp's whole
+    # directory before running it, and 2,200 entries cost ~15 ms on every command; two cost nothing.
+    inner = io.BytesIO()
+    _write_zip(inner, payload, zipfile.ZIP_DEFLATED)
     with open(target, "wb") as out:
         out.write(b"#!/usr/bin/env python3\n")
-        with zipfile.ZipFile(out, "w") as archive:
-            for name, data in entries:
-                info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-                if data is None:
-                    info.external_attr = (0o40755 << 16) | 0x10  # a directory (MS-DOS flag too)
-                    archive.writestr(info, b"")
-                else:
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    info.external_attr = 0o644 << 16
-                    archive.writestr(info, data)
+        _write_zip(out, [("__main__.py", main), (PAYLOAD, inner.getvalue())], zipfile.ZIP_STORED)
     target.chmod(0o755)
     return build_id
+
+
+PAYLOAD = "payload.zip"
+
+
+def _write_zip(out: Any, entries: list[tuple[str, bytes | None]], compression: int) -> None:
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            if data is None:
+                info.external_attr = (0o40755 << 16) | 0x10  # a directory (MS-DOS flag too)
+                archive.writestr(info, b"")
+            else:
+                info.compress_type = compression
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, data)
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
