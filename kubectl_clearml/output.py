@@ -72,16 +72,65 @@ def to_json(data: Any) -> str:
 def to_yaml(data: Any) -> str:
     import yaml
 
-    # libyaml's emitter when PyYAML has it: 100,000-pod reports dump ~4x faster than with the Python emitter.
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return str(
-        yaml.dump(_plain(data), Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        yaml.dump(_plain(data), Dumper=_block_dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True)
     )
+
+
+_DUMPER: Any = None
+
+
+def _block_dumper() -> Any:
+    """libyaml's emitter when PyYAML has it (100,000-pod reports dump ~4x faster than with the Python one),
+    with multi-line strings as literal blocks (`|`): a pod's start script reads as a script, not as one
+    escaped line. PyYAML falls back to quoting where a block cannot hold the text (trailing spaces)."""
+    global _DUMPER
+    if _DUMPER is None:
+        import yaml
+
+        base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+        def represent_str(dumper: Any, text: str) -> Any:
+            style = "|" if "\n" in text else None
+            return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+        _DUMPER = type("BlockDumper", (base,), {})
+        _DUMPER.add_representer(str, represent_str)
+    return _DUMPER
 
 
 def _plain(data: Any) -> Any:
     # Round-trip through JSON so YAML never sees tuples, datetimes or other non-plain types.
     return json.loads(json.dumps(data, default=str))
+
+
+def sort_items(items: list[dict[str, Any]], field: str | None) -> list[dict[str, Any]]:
+    """Rows in the order of one field, like kubectl's --sort-by (``.pending`` or ``pending``; a dotted path
+    into the item): numbers numerically, text alphabetically, rows without the field last."""
+    if not field:
+        return items
+    path = [p for p in field.lstrip(".").replace("{", "").replace("}", "").split(".") if p]
+
+    def value(item: dict[str, Any]) -> Any:
+        current: Any = item
+        for part in path:
+            current = current.get(part) if isinstance(current, dict) else None
+        return current
+
+    if items and all(value(i) is None for i in items):
+        from kubectl_clearml.errors import UsageError
+
+        raise UsageError(f"--sort-by {field}: no row has this field", hint="see the item keys of -o json")
+
+    def key(item: dict[str, Any]) -> tuple[int, Any]:
+        v = value(item)
+        if v is None:
+            return (2, "")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return (0, v)
+        return (1, str(v))
+
+    return sorted(items, key=key)
 
 
 def render_table(rows: list[list[str]], headers: list[str] | None) -> str:
@@ -97,7 +146,55 @@ def render_table(rows: list[list[str]], headers: list[str] | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+TEMPLATE_FORMATS = ("custom-columns=", "jsonpath=")  # kubectl's, for views with a list of items
+
+
+def _path_values(data: Any, path: str) -> list[Any]:
+    """A JSONPath subset (``.items[*].name``, ``.a.b[0]``): every value the path reaches."""
+    import re
+
+    values = [data]
+    for name, index in re.findall(r"\.?([^.\[\]]+)|\[(\*|-?\d+)\]", path.strip().strip("{}").lstrip("$")):
+        step: list[Any] = []
+        for v in values:
+            if name:
+                if isinstance(v, dict) and name in v:
+                    step.append(v[name])
+            elif isinstance(v, list):
+                step.extend(v if index == "*" else v[int(index):int(index) + 1 or None])
+        values = step
+    return values
+
+
+def render_template(view: View, fmt: str, no_headers: bool = False) -> str:
+    """-o custom-columns=HEADER:.path,... (a table of those columns) or -o jsonpath={.path} (values joined
+    by spaces, literal text kept), over the same document -o json prints."""
+    import re
+
+    from kubectl_clearml.errors import UsageError
+
+    document = view.document if view.document is not None else list_document(view.kind, view.items)
+    kind, _, spec = fmt.partition("=")
+    if kind == "custom-columns":
+        columns = [c.split(":", 1) for c in spec.split(",") if c]
+        if not columns or any(len(c) != 2 for c in columns):
+            raise UsageError(f"-o {fmt}: expected HEADER:.path[,HEADER:.path...]", hint="e.g. -o custom-columns=NAME:.name")
+        rows = [[",".join(format_cell(v) for v in _path_values(item, path)) or "<none>" for _, path in columns]
+                for item in view.items]
+        return render_table(rows, None if no_headers else [h for h, _ in columns])
+    parts = re.split(r"(\{[^}]*\})", spec)
+    out = []
+    for part in parts:
+        if part.startswith("{") and part.endswith("}"):
+            out.append(" ".join(v if isinstance(v, str) else json.dumps(v) for v in _path_values(document, part)))
+        else:
+            out.append(part.encode().decode("unicode_escape") if "\\" in part else part)
+    return "".join(out)
+
+
 def render(view: View, fmt: str, *, no_headers: bool = False) -> str:
+    if fmt.startswith(TEMPLATE_FORMATS):
+        return render_template(view, fmt, no_headers)
     if fmt == "json":
         return to_json(view.document if view.document is not None else list_document(view.kind, view.items))
     if fmt == "yaml":
@@ -115,7 +212,7 @@ def show(view: View, fmt: str, *, no_headers: bool = False) -> None:
     """Print a view on stdout; an empty table prints nothing there and says so on stderr, as kubectl does
     ("No resources found."), so `--no-headers | wc -l` and the header-only case cannot be confused."""
     if not view.items and fmt in ("table", "wide"):
-        sys.stderr.write(view.empty_message + "\n")
+        sys.stderr.write(f"{PREFIX}: {view.empty_message}\n")
         return
     echo(render(view, fmt, no_headers=no_headers))
 
@@ -145,20 +242,20 @@ PREFIX = "kubectl clearml"
 
 def say(text: str) -> None:
     """A progress or result line on stderr (``kubectl clearml: <text>``), redacted and terminal-safe."""
-    _diagnostic("", text)
+    diagnostic("", text)
 
 
 def note(text: str) -> None:
     """Something the user should know that is not a problem (on stderr, never mixed into data)."""
-    _diagnostic("note", text)
+    diagnostic("note", text)
 
 
 def warn(text: str) -> None:
     """Something went wrong or is missing, but the command could still do its job (on stderr)."""
-    _diagnostic("warning", text)
+    diagnostic("warning", text)
 
 
-def _diagnostic(kind: str, text: str) -> None:
+def diagnostic(kind: str, text: str) -> None:
     # Every diagnostic line has the same shape as errors (`kubectl clearml: error: ...`) and is redacted,
     # so a server message that echoes a secret cannot leak through a note.
     from kubectl_clearml.logs import redact

@@ -168,7 +168,12 @@ def resolve_credentials(
         flags.origins = {
             name: "flag --" + name.replace("_", "-") for name in ("api_host", "access_key", "secret_key") if getattr(flags, name)
         }
-    merged = flags.fill(from_env(env))
+    merged = flags
+    if fallback is not None and not merged.complete:
+        # --from-agent is a flag the user typed: it wins over the environment and clearml.conf (it used to
+        # be asked last, so with a clearml.conf present it was ignored without a word). Flags still win.
+        merged = merged.fill(fallback() if callable(fallback) else fallback)
+    merged = merged.fill(from_env(env))
     if not merged.complete:
         path, explicit = config_file_path(config_file, env)
         merged = merged.fill(from_config_file(path, explicit))
@@ -181,9 +186,6 @@ def resolve_credentials(
         except UsageError:
             if explicit:
                 raise
-    if not merged.complete and fallback is not None:
-        # A callable is only asked when needed: the agent's Secret is read only if nothing else is complete.
-        merged = merged.fill(fallback() if callable(fallback) else fallback)
     host = str(merged.api_host or "").strip().rstrip("/")
     if merged.api_host:  # before "missing keys": given, but wrong
         _check_url(host, str(merged.api_host).strip(), merged.origin("api_host"))

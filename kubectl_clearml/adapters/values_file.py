@@ -94,14 +94,35 @@ def parse_values(text: str | bytes, path: str = "<values>") -> dict[str, Any]:
     return dict(plain(data))
 
 
+# `helm get values` (table output, its default) prints one of these lines before the YAML (helm v3,
+# pkg/cmd/get_values.go); a release without overrides then prints `null`.
+HELM_VALUES_HEADERS = ("USER-SUPPLIED VALUES:", "COMPUTED VALUES:")
+
+
+def helm_values_text(data: bytes, path: str) -> bytes:
+    """Input as `helm get values` prints it: the header line dropped. An empty stdin is refused: it is
+    what `helm get values WRONG | kubectl clearml ... -f -` feeds us, and read as `{}` it would pass
+    the chart's defaults off as the install. (Bytes: the bounded loader decodes them, UTF-16 included.)"""
+    if path == "<stdin>" and not data.strip():
+        raise UsageError(
+            "no values on standard input",
+            path,
+            "did the command feeding it fail? `helm get values RELEASE -n NAMESPACE` prints nothing for a "
+            "release that is not there",
+        )
+    first, _, rest = data.partition(b"\n")
+    return rest if first.decode("utf-8", "replace").strip() in HELM_VALUES_HEADERS else data
+
+
 def load_values(path: str) -> dict[str, Any]:
     """A values file, or standard input for ``-`` (``helm get values REL | kubectl clearml ... -f -``), as
     every command that takes -f reads them."""
     if path == "-":
-        values = parse_values(read_stdin(), "<stdin>")
-        register_value_secrets(values)
-        return values
-    values = parse_values(read_bytes(path), path)
+        path = "<stdin>"
+        data = read_stdin()
+    else:
+        data = read_bytes(path)
+    values = parse_values(helm_values_text(data, path), path)
     register_value_secrets(values)
     return values
 

@@ -34,10 +34,9 @@ OUTPUT_BY_COMMAND: dict[str, tuple[str, ...]] = {
     "queues delete": ("table", "name"),
     "queues sync": ("table", "name"),
     "submit-pod": ("yaml", "json", "name"),
-    "shm-fix": ("yaml", "json"),  # or a FILE to write the overlay to
+    "shm-fix": ("yaml", "json"),  # the overlay's format (--output-file names the file)
     "run-glue": ("table", "wide", "json", "yaml"),  # --dry-run: OUTPUT_FORMATS
 }
-OUTPUT_TAKES_A_FILE = ("shm-fix",)
 
 
 def _subcommand_path(ctx: click.Context) -> str:
@@ -50,11 +49,8 @@ def _subcommand_path(ctx: click.Context) -> str:
 
 def complete_output(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     path = _subcommand_path(ctx)
-    formats = OUTPUT_FORMATS if path == "run-glue" and ctx.params.get("dry_run") else OUTPUT_BY_COMMAND.get(path)
-    items = [CompletionItem(f) for f in formats or OUTPUT_FORMATS if f.startswith(incomplete)]
-    if path in OUTPUT_TAKES_A_FILE:
-        items.append(CompletionItem(incomplete, type="file"))  # the shell completes paths as well
-    return items
+    formats = OUTPUT_FORMATS if path == "run-glue" and ctx.params.get("dry_run") not in (None, "none") else OUTPUT_BY_COMMAND.get(path)
+    return [CompletionItem(f) for f in formats or OUTPUT_FORMATS if f.startswith(incomplete)]
 
 
 def complete_context(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
@@ -85,19 +81,55 @@ def complete_namespace(ctx: click.Context, param: click.Parameter, incomplete: s
     return [CompletionItem(n, help="namespace") for n in names if n.startswith(incomplete)]
 
 
-def complete_queue(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-    """Queue names from the agent configuration (-f values or the live install), else from ClearML."""
-    names: dict[str, str] = {}
+def _served(ctx: click.Context, live: bool = False) -> dict[str, str]:
     try:
-        from kubectl_clearml.cli.agent_source import served_queue_names
+        from kubectl_clearml.cli.agent_source import load_agent, served_queue_names
 
         g = _globals(ctx)
         # Commands name their -f parameter "values" or "values_files"; click has parsed what was typed so far.
         values = tuple(ctx.params.get("values") or ctx.params.get("values_files") or ())
-        for name in served_queue_names(g, values):
-            names[name] = "queue served by the agent"
+        if values or not live:
+            return dict.fromkeys(served_queue_names(g, values), "queue served by the agent")
+        from kubectl_clearml.adapters.kube_connect import connect
+
+        kube = connect(g.kubeconfig, g.context, g.namespace, retries=False)
+        kube.request_timeout = COMPLETION_TIMEOUT
+        return dict.fromkeys(load_agent(g, kube, (), ctx.params.get("release")).queues, "queue served by the agent")
     except Exception:
-        pass
+        return {}
+
+
+def complete_served_queue(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Only the queues the agent serves (-f files, else the live install): what diff-template and shm-fix
+    accept; ClearML's `default`, which no agent serves, would be refused."""
+    return [CompletionItem(n, help=h) for n, h in _served(ctx, live=True).items() if n.startswith(incomplete)]
+
+
+def complete_pending_task(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """submit-pod TASK_ID: the tasks waiting in the --queue typed so far, in queue order, named."""
+    queue = ctx.params.get("queue")
+    if not queue or ctx.params.get("args"):
+        return []
+    try:
+        from kubectl_clearml.cli.connect import clearml_from
+
+        client = clearml_from(_globals(ctx))
+        client.timeout, client.retries = COMPLETION_TIMEOUT, 0
+        queues = client.call("queues.get_all", {"only_fields": ["id", "name", "entries"], "search_hidden": True})
+        found = [q for q in queues.get("queues") or [] if queue in (q.get("name"), q.get("id"))]
+        ids = [str(e["task"]) for q in found[:1] for e in q.get("entries") or [] if str(e.get("task")).startswith(incomplete)]
+        if not ids:
+            return []
+        tasks = client.call("tasks.get_all", {"id": ids, "only_fields": ["id", "name"]}).get("tasks") or []
+        names = {str(t.get("id")): str(t.get("name") or "") for t in tasks}
+    except Exception:
+        return []
+    return [CompletionItem(i, help=f"pending in {queue}: {names.get(i, '')}".rstrip(": ")) for i in ids]
+
+
+def complete_queue(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Queue names from the agent configuration (-f values or the live install), else from ClearML."""
+    names = _served(ctx)
     try:
         from kubectl_clearml.cli.connect import clearml_from
 

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import click
+
 from kubectl_clearml.cli.options import Globals
-from kubectl_clearml.errors import KubectlClearmlError, NotConfiguredError, UsageError
+from kubectl_clearml.errors import (
+    AuthError,
+    ExitStatus,
+    KubectlClearmlError,
+    NotConfiguredError,
+    NotFoundError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from kubectl_clearml.adapters.clearml import ClearmlClient
@@ -49,3 +58,24 @@ def clearml_is_optional_after(exc: KubectlClearmlError) -> bool:
     the user gave is wrong (an ftp:// host, a malformed or missing --clearml-config): that is bad input.
     """
     return not isinstance(exc, UsageError) or isinstance(exc, NotConfiguredError)
+
+
+def degraded_status(exc: KubectlClearmlError) -> int:
+    """The exit status a partial-data mode owes for a source it went on without.
+
+    Refused ClearML credentials (4) and a kubeconfig whose current context does not exist (3) are the
+    user's settings, wrong: the table still prints, but a script must not read success. A server that
+    does not answer stays a warning with exit 0 (documented); asking for degraded output (--no-kube,
+    --no-clearml) skips the source, so there is nothing to fail.
+    """
+    if isinstance(exc, AuthError):
+        return int(ExitStatus.AUTH)
+    if isinstance(exc, NotFoundError):
+        return int(ExitStatus.NOT_FOUND)
+    return 0
+
+
+def exit_degraded(status: int) -> None:
+    """End a command that printed what it could with the status of what failed (0: return normally)."""
+    if status:
+        raise click.exceptions.Exit(status)

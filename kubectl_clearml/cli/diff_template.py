@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from kubectl_clearml.cli.agent_source import release_option, values_option
-from kubectl_clearml.cli.completion_values import complete_queue
+from kubectl_clearml.cli.completion_values import complete_served_queue
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
 from kubectl_clearml.core.diff import (
@@ -30,9 +30,8 @@ from kubectl_clearml.core.lint import Finding, did_you_mean, lint_config, lint_p
 from kubectl_clearml.core.templates import MERGE_MODES
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
 from kubectl_clearml.logs import known_secrets, redact
+from kubectl_clearml.output import PREFIX, diagnostic, paint, render_table, to_json, to_yaml, use_color
 from kubectl_clearml.output import note as _note
-from kubectl_clearml.output import paint, render_table, to_json, to_yaml, use_color
-from kubectl_clearml.output import warn as _warn
 
 FORMATS = ("diff", "json-patch", "json", "yaml", "structured")
 BASE = "base"
@@ -64,7 +63,7 @@ Exit status: 0 no differences, 1 differences (or --lint findings), 2 bad input, 
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog=EPILOG,
 )
-@click.argument("queues", nargs=-1, metavar="[QUEUE [QUEUE2]]", shell_complete=complete_queue)
+@click.argument("queues", nargs=-1, metavar="[QUEUE [QUEUE2]]", shell_complete=complete_served_queue)
 @click.option("--all", "all_queues", is_flag=True, help="Every queue against the base, with a summary table.")
 @click.option("--show", metavar="QUEUE", help="Print one queue's effective template (default -o yaml).")
 @values_option("values_files")
@@ -138,8 +137,10 @@ def command(
     if lint_only:
         return _print_findings(findings)
     for finding in findings:
-        # Beside a diff, a finding is a diagnostic: the same 'kubectl clearml: warning:' shape as every other.
-        _warn(f"lint {finding.one_line()}")
+        # Beside a diff, a finding is a diagnostic: the same 'kubectl clearml: warning:' shape as every other,
+        # the word once ('warning: lint: ...', 'warning: lint error: ...', never 'warning: lint warning:').
+        rest = finding.one_line().split(": ", 1)[1]
+        diagnostic("warning", f"lint: {rest}" if finding.level == "warning" else f"lint {finding.level}: {rest}")
     if show:
         _require(cfg, [show])
         _emit(fmt, _clean(cfg.effective_template(show, merge)))  # type: ignore[arg-type]
@@ -369,4 +370,4 @@ def _render(g: Globals, fmt: str, comparisons: list[Comparison], context: int, *
 
 
 def _stderr(text: str) -> None:
-    sys.stderr.write(redact(text) + "\n")
+    sys.stderr.write(f"{PREFIX}: {redact(text)}\n")

@@ -34,11 +34,18 @@ PAGE_SIZE = 500
 
 @dataclass
 class GpuData:
-    cluster: ClusterGpus
+    cluster: ClusterGpus  # every node: what queue verdicts and the dashboard check are about
     queues: list[QueueInput] | None = None  # None: no agent configuration found
     agent: AgentConfig | None = None
     clearml_ok: bool = False
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # a source that failed (worded as in every command)
+    status: int = 0  # the exit status owed for it (connect.degraded_status)
+    shown: ClusterGpus | None = None  # the nodes -l selects, for the node and product views (None: all)
+
+    @property
+    def view(self) -> ClusterGpus:
+        return self.shown if self.shown is not None else self.cluster
 
 
 def fetched_ahead(pages: Iterator[T], depth: int = 4) -> Iterator[T]:
@@ -138,12 +145,34 @@ def _read_cluster(g: Globals, kube: Kube, node_selector: str | None) -> tuple[Cl
     return cluster, notes
 
 
+def _label_selector(text: str | None) -> Any:
+    from kubectl_clearml.core.selectors import SelectorError, parse_label_selector
+    from kubectl_clearml.errors import UsageError
+
+    if not text:
+        return None
+    try:
+        return parse_label_selector(text)
+    except SelectorError as exc:
+        raise UsageError(f"invalid label selector: {exc}", f"-l {text}") from None
+
+
+def selected_nodes(cluster: ClusterGpus, selector: Any) -> ClusterGpus:
+    from kubectl_clearml.core.selectors import labels_match
+
+    nodes = {name: n for name, n in cluster.nodes.items() if labels_match(selector, (n.node.get("metadata") or {}).get("labels"))}
+    return ClusterGpus(nodes=nodes, pending_task_pods=cluster.pending_task_pods,
+                       running_task_pods=cluster.running_task_pods, pods_seen=cluster.pods_seen)
+
+
 def clearml_queues(g: Globals, kube: Kube | None) -> dict[str, dict[str, Any]]:
     """name (lower case) -> queue, from one queues.get_all call that includes hidden queues."""
     from kubectl_clearml.cli.connect import clearml_from
 
     client = clearml_from(g, kube if g.from_agent else None)
-    answer = client.call("queues.get_all", {"search_hidden": True, "only_fields": ["id", "name", "entries"]})
+    answer = client.call(
+        "queues.get_all", {"search_hidden": True, "only_fields": ["id", "name", "entries", "system_tags"]}
+    )
     return {str(q.get("name", "")).lower(): q for q in answer.get("queues") or []}
 
 
@@ -181,11 +210,18 @@ def collect(
     require_queues: bool = False,
     use_clearml: bool,
 ) -> GpuData:
-    from kubectl_clearml.cli.connect import clearml_is_optional_after, kube_from
+    from kubectl_clearml.cli.connect import clearml_is_optional_after, degraded_status, kube_from
 
     kube = kube_from(g)
-    cluster, notes = read_cluster(g, kube, node_selector)
+    # -l narrows what is shown, never what is judged: a queue's verdict ("no node advertises", "no
+    # eligible node") and the dashboard check are about the whole cluster, so every node is read.
+    selector = _label_selector(node_selector)
+    cluster, notes = read_cluster(g, kube, None)
     data = GpuData(cluster=cluster, notes=notes)
+    if selector is not None:
+        data.shown = selected_nodes(cluster, selector)
+        notes.append(f"-l {node_selector} narrows the node and product views to {len(data.shown.nodes)} of "
+                     f"{len(cluster.nodes)} node(s); queue verdicts and the dashboard check use the whole cluster")
     if not want_queues:
         return data
     try:
@@ -204,8 +240,15 @@ def collect(
         except KubectlClearmlError as exc:
             if not clearml_is_optional_after(exc):
                 raise
-            data.notes.append(f"ClearML unavailable, PENDING shows '-': {exc.one_line()}")
+            data.warnings.append(f"ClearML unavailable, PENDING shows '-': {exc.one_line()}")
+            data.status = degraded_status(exc)
     else:
         data.notes.append("ClearML not asked (--no-clearml), PENDING shows '-'")
     data.queues = queue_inputs(data.agent, server)
+    if server is not None:
+        from kubectl_clearml.core.queues import unserved_note, unserved_waiting
+
+        waiting = unserved_waiting(server.values(), data.agent.queues)
+        if waiting:  # the queue view lists the agent's queues: say what waits outside them
+            data.warnings.append(unserved_note(waiting))
     return data

@@ -6,14 +6,26 @@ from typing import Any
 
 import click
 
+from kubectl_clearml.cli.connect import exit_degraded
 from kubectl_clearml.cli.gpu_collect import GpuData, collect
 from kubectl_clearml.cli.options import get_globals, global_options
 from kubectl_clearml.cli.param_types import release_type
 from kubectl_clearml.core.gpu import ClusterGpus, NodeGpus
-from kubectl_clearml.core.gpu_queues import QueueReport, queue_reports
+from kubectl_clearml.core.gpu_queues import QueueReport, format_gpus, queue_reports
 from kubectl_clearml.core.gpu_summary import dashboard_check, products, totals
 from kubectl_clearml.errors import NotFoundError
-from kubectl_clearml.output import OUTPUT_FORMATS, Column, View, echo, note, render
+from kubectl_clearml.output import (
+    OUTPUT_FORMATS,
+    PREFIX,
+    TEMPLATE_FORMATS,
+    Column,
+    View,
+    echo,
+    note,
+    render,
+    sort_items,
+    warn,
+)
 
 FORMATS = OUTPUT_FORMATS
 
@@ -53,7 +65,7 @@ PRODUCT_COLUMNS = [
 
 QUEUE_COLUMNS = [
     Column("QUEUE", "name"),
-    Column("GPUS/POD", "gpusCell"),
+    Column("GPUS/POD", lambda r: format_gpus(r["gpusPerPod"])),
     Column("ELIGIBLE", lambda r: len(r["eligibleNodes"])),
     Column("FIT-NOW", "fitNow"),
     Column("PENDING", "pendingTasks"),
@@ -103,7 +115,7 @@ def _node_base(node: NodeGpus) -> dict[str, Any]:
 
 
 def queue_rows(reports: list[QueueReport]) -> list[dict[str, Any]]:
-    return [{**r.to_dict(), "gpusCell": r.gpus_cell()} for r in reports]
+    return [r.to_dict() for r in reports]
 
 
 def summary(cluster: ClusterGpus, data: GpuData) -> tuple[dict[str, Any], list[str]]:
@@ -137,7 +149,7 @@ def summary(cluster: ClusterGpus, data: GpuData) -> tuple[dict[str, Any], list[s
 @click.option(
     "--by", type=click.Choice(["node", "product", "queue"]), default=None, help="One view (default: products + queues)."
 )
-@click.option("-l", "--selector", "selector", metavar="SELECTOR", help="Only nodes matching this label selector.")
+@click.option("-l", "--selector", "selector", metavar="SELECTOR", help="Show only nodes matching this label selector (verdicts still use every node).")
 @click.option("--all-nodes", is_flag=True, help="Also list nodes without GPUs (node view).")
 @click.option(
     "-f",
@@ -149,6 +161,10 @@ def summary(cluster: ClusterGpus, data: GpuData) -> tuple[dict[str, Any], list[s
 )
 @click.option("--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: found in -n).")
 @click.option("--no-clearml", is_flag=True, help="Do not ask ClearML for pending tasks (PENDING shows '-').")
+@click.option("-L", "--label-columns", "label_columns", multiple=True, metavar="LABEL", help="--by node: a column with each node's value of LABEL (repeatable), as kubectl get -L.")
+@click.option("--sort-by", metavar="FIELD", help="Sort rows by a field of -o json's items (free, .requested, pendingTasks), as kubectl's --sort-by.")
+@click.option("--watch", "-w", is_flag=True, help="Refresh every --interval seconds until Ctrl-C.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.5), help="Seconds between refreshes.")
 @global_options
 def command(
     by: str | None,
@@ -157,6 +173,10 @@ def command(
     values: tuple[str, ...],
     release: str | None,
     no_clearml: bool,
+    watch: bool,
+    interval: float,
+    sort_by: str | None,
+    label_columns: tuple[str, ...],
 ) -> None:
     """GPU capacity, use and fit per node, per GPU product and per queue.
 
@@ -172,7 +192,28 @@ def command(
       kubectl clearml gpu-report --by queue -n clearml
       kubectl clearml gpu-report --by queue -f values.yaml --no-clearml
       kubectl clearml gpu-report --by product -l nvidia.com/gpu.family=ampere -o json
+      kubectl clearml gpu-report --by queue --watch
     """
+    if watch:
+        import contextlib
+        import io
+
+        from kubectl_clearml.cli.watch import watch as watch_loop
+
+        def refresh() -> tuple[str, list[str]]:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):  # one report, printed by the watch loop in one piece
+                _report(by, selector, all_nodes, values, release, no_clearml, sort_by, label_columns)
+            return out.getvalue().rstrip("\n"), []  # a failed source is warned about each round
+
+        watch_loop(refresh, interval, "kubectl clearml gpu-report" + (f" --by {by}" if by else ""))
+        return
+    exit_degraded(_report(by, selector, all_nodes, values, release, no_clearml, sort_by, label_columns))
+
+
+def _report(by: str | None, selector: str | None, all_nodes: bool, values: tuple[str, ...], release: str | None,
+            no_clearml: bool, sort_by: str | None = None, label_columns: tuple[str, ...] = ()) -> int:
+    """One report on stdout; returns the exit status owed for a source that failed."""
     g = get_globals()
     fmt = g.output_format(FORMATS)
     want_queues = by in (None, "queue")
@@ -185,6 +226,8 @@ def command(
         require_queues=by == "queue",
         use_clearml=not no_clearml,
     )
+    for text in data.warnings:
+        warn(text)
     for text in data.notes:
         note(text)
     if by == "queue" and data.queues is None:
@@ -192,12 +235,13 @@ def command(
     cluster = data.cluster
     reports = queue_reports(data.queues or [], cluster)
     if by == "node":
-        rows = node_rows(cluster, all_nodes)
+        rows = sort_items(node_rows(data.view, all_nodes), sort_by)
+        _label_values(rows, data.view, label_columns)
         _emit(
             View(
                 "node",
                 rows,
-                NODE_COLUMNS,
+                [*NODE_COLUMNS, *_label_columns(label_columns)],
                 document={"kind": "GpuNodeList", "items": rows},
                 empty_message="No GPU nodes found (use --all-nodes to list the others).",
             ),
@@ -205,7 +249,7 @@ def command(
             g.no_headers,
         )
     elif by == "product":
-        rows = [p.to_dict() for p in products(cluster)]
+        rows = sort_items([p.to_dict() for p in products(data.view)], sort_by)
         _emit(
             View(
                 "product",
@@ -219,7 +263,7 @@ def command(
             g.no_headers,
         )
     elif by == "queue":
-        rows = queue_rows(reports)
+        rows = sort_items(queue_rows(reports), sort_by)
         _emit(
             View(
                 "queue",
@@ -233,11 +277,28 @@ def command(
         )
     else:
         _combined(data, reports, fmt, g.no_headers, all_nodes)
+    return data.status
+
+
+def _label_columns(labels: tuple[str, ...]) -> list[Column]:
+    """-L/--label-columns: one column per node label, headed by its last name part, as kubectl -L does."""
+    def cell(label: str) -> Any:
+        return lambda row: (row.get("labels") or {}).get(label)
+
+    return [Column(label.rsplit("/", 1)[-1].upper(), cell(label)) for label in labels]
+
+
+def _label_values(rows: list[dict[str, Any]], cluster: ClusterGpus, labels: tuple[str, ...]) -> None:
+    if not labels:
+        return
+    for row in rows:
+        node_labels = (cluster.nodes[row["name"]].node.get("metadata") or {}).get("labels") or {}
+        row["labels"] = {k: node_labels.get(k) for k in labels}
 
 
 def _emit(view: View, fmt: str, no_headers: bool) -> None:
     if not view.items and fmt in ("table", "wide"):
-        click.echo(view.empty_message, err=True)
+        click.echo(f"{PREFIX}: {view.empty_message}", err=True)
         return
     if fmt == "name":
         echo(_names(view))
@@ -253,17 +314,17 @@ def _names(view: View) -> str:
 
 def _combined(data: GpuData, reports: list[QueueReport], fmt: str, no_headers: bool, all_nodes: bool) -> None:
     cluster = data.cluster
-    product_rows = [p.to_dict() for p in products(cluster)]
+    product_rows = [p.to_dict() for p in products(data.view)]
     rows = queue_rows(reports)
     doc, lines = summary(cluster, data)
-    if fmt in ("json", "yaml"):
+    if fmt in ("json", "yaml") or fmt.startswith(TEMPLATE_FORMATS):
         document = {
             "kind": "GpuReport",
             "cluster": doc,
-            "nodes": node_rows(cluster, all_nodes),
+            "nodes": node_rows(data.view, all_nodes),
             "products": product_rows,
             "queues": rows if data.queues is not None else None,
-            "notes": data.notes,
+            "notes": data.warnings + data.notes,
         }
         echo(render(View("report", [], [], document=document), fmt))
         return
@@ -280,6 +341,6 @@ def _combined(data: GpuData, reports: list[QueueReport], fmt: str, no_headers: b
         if view.items:
             parts.append(render(view, fmt, no_headers=no_headers))
         else:
-            click.echo(empty_message, err=True)
+            click.echo(f"{PREFIX}: {empty_message}", err=True)
     parts.append("".join(line + "\n" for line in lines))
     echo("\n".join(parts))

@@ -42,6 +42,8 @@ class Globals:
 
     def output_format(self, allowed: tuple[str, ...] = OUTPUT_FORMATS, default: str = "table") -> str:
         fmt = self.output or default
+        if fmt.startswith(("custom-columns=", "jsonpath=")) and "json" in allowed and "table" in allowed:
+            return fmt  # kubectl's template formats, rendered from the same document as -o json
         if fmt not in allowed:
             raise UsageError(
                 f"unsupported output format {fmt!r}",
@@ -165,3 +167,21 @@ def global_options(func: F) -> F:
     for decorator in reversed(GLOBAL_OPTIONS):
         func = decorator(func)
     return func
+
+
+DRY_RUN_CHOICES = ("none", "client", "server")
+
+
+def dry_run_option(help: str, choices: tuple[str, ...] = DRY_RUN_CHOICES) -> Callable[[F], F]:
+    """`--dry-run=none|client|server`, one spelling for every mutating command, as kubectl's: a bare
+    `--dry-run` means client (kubectl's deprecated bare form), `none` really changes things."""
+    return click.option(
+        "--dry-run",
+        "dry_run",
+        type=click.Choice(choices),
+        default="none",
+        is_flag=False,
+        flag_value="client",
+        show_default=True,
+        help=help,
+    )

@@ -9,6 +9,7 @@ import click
 
 from kubectl_clearml.cli import queues_admin
 from kubectl_clearml.cli.completion_values import complete_queue
+from kubectl_clearml.cli.connect import exit_degraded
 from kubectl_clearml.cli.options import Globals, get_globals, global_options
 from kubectl_clearml.cli.param_types import Seconds
 from kubectl_clearml.cli.queues_data import (
@@ -20,6 +21,7 @@ from kubectl_clearml.cli.queues_data import (
     source_options,
     values_option,
 )
+from kubectl_clearml.core.gpu_queues import format_gpus
 from kubectl_clearml.core.pod_labels import queue_label_values
 from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL
 from kubectl_clearml.core.queues import (
@@ -28,13 +30,15 @@ from kubectl_clearml.core.queues import (
     parse_time,
     pod_message,
     pod_pending_cell,
-    pod_reason,
+    pod_status_reason,
     served_entry,
     stranded_tasks,
+    unserved_note,
+    unserved_waiting,
 )
 from kubectl_clearml.core.secrets import redact_mapping
 from kubectl_clearml.errors import KubectlClearmlError
-from kubectl_clearml.output import Column, View, echo, format_cell, render, warn
+from kubectl_clearml.output import TEMPLATE_FORMATS, Column, View, echo, format_cell, render, sort_items, warn
 from kubectl_clearml.output import show as show_view
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -50,7 +54,7 @@ COLUMNS = [
     Column("WORKERS", "workers"),
     Column("ID", "id", wide_only=True),
     Column("TAGS", lambda r: r["tags"] + r["systemTags"], wide_only=True),
-    Column("GPUS/POD", "gpusPerPod", wide_only=True),
+    Column("GPUS/POD", lambda r: format_gpus(r["gpusPerPod"]) if r["gpusPerPod"] is not None else None, wide_only=True),
     Column("NODE-SELECTOR", "nodeSelector", wide_only=True),
 ]
 
@@ -65,6 +69,7 @@ class QueuesGroup(click.Group):
     "--all", "show_all", is_flag=True, help="Also list hidden queues (system tag k8s-glue, e.g. k8s_scheduler)."
 )
 @click.option("--watch", "-w", is_flag=True, help="Refresh in place every --interval seconds (on a terminal).")
+@click.option("--sort-by", metavar="FIELD", help="Sort rows by a field of -o json's items (pending, .running, name), as kubectl's --sort-by.")
 @click.option(
     "--interval", default=2.0, show_default=True, type=Seconds(min=0.2), help="Seconds between refreshes."
 )
@@ -78,6 +83,7 @@ def command(
     show_all: bool,
     watch: bool,
     interval: float,
+    sort_by: str | None,
     no_kube: bool,
     values: tuple[str, ...],
     release: str | None,
@@ -101,19 +107,21 @@ def command(
     g = get_globals()
     fmt = g.output_format()
     if watch:
-        _watch(g, fmt, show_all, interval, no_kube, values, release)
+        _watch(g, fmt, show_all, interval, no_kube, values, release, sort_by)
         return
-    view, notes = _list_view(g, show_all, no_kube, values, release)
+    view, notes, status = _list_view(g, show_all, no_kube, values, release, sort_by)
     for note in notes:
         warn(note)
     show_view(view, fmt, no_headers=g.no_headers)
+    exit_degraded(status)
 
 
 def _list_view(
-    g: Globals, show_all: bool, no_kube: bool, values: tuple[str, ...], release: str | None
-) -> tuple[View, list[str]]:
+    g: Globals, show_all: bool, no_kube: bool, values: tuple[str, ...], release: str | None, sort_by: str | None = None
+) -> tuple[View, list[str], int]:
     data = collect(g, no_kube=no_kube, values=values, release=release)
     rows = build_rows(time.time(), data.queues, data.pods, data.agent, data.workers, include_hidden=show_all)
+    rows = sort_items(rows, sort_by)
     stranded = stranded_tasks(data.queues, data.pods) if data.queues is not None else []
     notes = list(data.notes)
     if stranded:
@@ -128,27 +136,26 @@ def _list_view(
                 f"{len(stranded)} task(s) stranded in hidden queue(s) {where} with no pod: "
                 "nothing pulls from there; `kubectl clearml run-glue` adopts them"
             )
+    if data.queues is not None and data.agent is not None:
+        waiting = unserved_waiting(data.queues, data.agent.served)
+        if waiting:
+            notes.append(unserved_note(waiting))
     view = View(kind="queue", items=rows, columns=COLUMNS, empty_message="No queues found.")
     view.document = {"kind": "QueueList", "items": rows, "stranded": stranded, "notes": notes}
-    return view, notes
+    return view, notes, data.status
 
 
 def _watch(
-    g: Globals, fmt: str, show_all: bool, interval: float, no_kube: bool, values: tuple[str, ...], release: str | None
+    g: Globals, fmt: str, show_all: bool, interval: float, no_kube: bool, values: tuple[str, ...], release: str | None,
+    sort_by: str | None = None,
 ) -> None:
-    import sys
+    from kubectl_clearml.cli.watch import watch
 
-    tty = sys.stdout.isatty()
-    while True:
-        view, notes = _list_view(g, show_all, no_kube, values, release)
-        text = render(view, fmt, no_headers=g.no_headers)
-        if tty:
-            sys.stdout.write("\x1b[H\x1b[2J")  # home + clear: refresh in place like `watch`
-        sys.stdout.write(text + ("\n" if not tty else ""))
-        for note in notes:
-            warn(note)
-        sys.stdout.flush()
-        time.sleep(interval)
+    def refresh() -> tuple[str, list[str]]:
+        view, notes, _status = _list_view(g, show_all, no_kube, values, release, sort_by)
+        return render(view, fmt, no_headers=g.no_headers), notes
+
+    watch(refresh, interval, "kubectl clearml queues")
 
 
 # ---- subcommands ---------------------------------------------------------------------------------
@@ -214,7 +221,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         {
             "name": p["metadata"]["name"],
             "phase": (p.get("status") or {}).get("phase"),
-            "reason": pod_reason(p) if (p.get("status") or {}).get("phase") == "Pending" else None,
+            "reason": pod_status_reason(p),
             "message": pod_message(p) or None,
             "node": (p.get("spec") or {}).get("nodeName"),
         }
@@ -230,9 +237,11 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         warn(note)
     if fmt == "name":  # like `kubectl get pod NAME -o name`: the resolved name
         echo(f"queue/{format_cell(queue['name'])}\n")
+        exit_degraded(data.status)
         return
-    if fmt in ("json", "yaml"):
+    if fmt in ("json", "yaml") or fmt.startswith(TEMPLATE_FORMATS):
         echo(render(View("queue", [], [], document=document), fmt))
+        exit_degraded(data.status)
         return
     echo(f"Queue:     {format_cell(queue['name'])} ({format_cell(queue.get('id') or 'id unknown')})\n")
     echo(
@@ -263,6 +272,7 @@ def show(ctx: click.Context, name: str, no_kube: bool, values: tuple[str, ...], 
         Column("MESSAGE", "message", wide_only=True),
     ]
     echo(render(View("pod", pod_rows, pod_columns), fmt, no_headers=g.no_headers) if pod_rows else "  (none)\n")
+    exit_degraded(data.status)
 
 
 def _project_names(clearml: Any, tasks: Any) -> dict[str, str]:

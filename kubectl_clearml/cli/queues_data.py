@@ -14,9 +14,11 @@ import click
 from kubectl_clearml.cli.agent_source import release_option as shared_release_option
 from kubectl_clearml.cli.agent_source import values_option as shared_values_option
 from kubectl_clearml.cli.options import Globals
+from kubectl_clearml.cli.options import dry_run_option as shared_dry_run_option
 from kubectl_clearml.core.podbuilder import QUEUE_ID_LABEL
 from kubectl_clearml.core.queues import (
     AgentTemplates,
+    is_hidden,
     served_entry,
 )
 from kubectl_clearml.errors import (
@@ -32,13 +34,7 @@ release_option = shared_release_option()
 no_kube_option = click.option("--no-kube", is_flag=True, help="Do not contact Kubernetes (ClearML columns only).")
 
 
-dry_run_option = click.option(
-    "--dry-run",
-    type=click.Choice(["none", "client", "server"]),
-    default="none",
-    show_default=True,
-    help="client/server: print what would change and change nothing.",
-)
+dry_run_option = shared_dry_run_option("client/server: print what would change and change nothing.")
 
 
 def source_options(ctx: click.Context, values: tuple[str, ...], release: str | None, no_kube: bool) -> tuple[Any, ...]:
@@ -63,6 +59,7 @@ class Collected:
         self.kube: Any = None
         self.clearml: Any = None
         self.clearml_error: KubectlClearmlError | None = None  # why data.queues is None
+        self.status = 0  # the exit status owed for a source that failed (connect.degraded_status)
 
 
 def collect(
@@ -75,7 +72,7 @@ def collect(
 ) -> Collected:
     """Fetch what is reachable; what is not becomes a note. Fail only if nothing at all could be read."""
     from kubectl_clearml.cli.agent_source import agent_templates
-    from kubectl_clearml.cli.connect import clearml_from, clearml_is_optional_after, kube_from
+    from kubectl_clearml.cli.connect import clearml_from, clearml_is_optional_after, degraded_status, kube_from
 
     data = Collected()
     errors: list[KubectlClearmlError] = []
@@ -86,7 +83,8 @@ def collect(
         except KubectlClearmlError as exc:
             if g.kubeconfig or g.context:
                 raise  # a --kubeconfig/--context the user gave that cannot work is an error, not a note
-            if not values:
+            data.status = max(data.status, degraded_status(exc))
+            if not values or data.status:
                 errors.append(exc)
                 data.notes.append(f"Kubernetes columns unavailable: {exc.one_line()}")
     if values or data.kube is not None:
@@ -115,6 +113,7 @@ def collect(
             raise
         errors.append(exc)
         data.clearml_error = exc
+        data.status = max(data.status, degraded_status(exc))
         data.notes.append(f"ClearML unavailable, its columns show '-': {exc.one_line()}")
     if data.kube is not None:
         try:
@@ -149,8 +148,9 @@ def find_queue(queues: list[dict[str, Any]], name: str) -> dict[str, Any]:
         found = [q for q in queues if match(q)]
         if found:
             return found[0]
-    # matched case-insensitively, as the lookup above is: '1xgp' is one letter from '1xGPU'
-    by_lower = {str(q.get("name")).lower(): str(q.get("name")) for q in queues}
+    # matched case-insensitively, as the lookup above is: '1xgp' is one letter from '1xGPU'. Hidden queues
+    # (k8s_scheduler) are nobody's typo for a queue to look at: `--all` lists them.
+    by_lower = {str(q.get("name")).lower(): str(q.get("name")) for q in queues if not is_hidden(q)}
     close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)]
     raise NotFoundError(
         f"queue {name!r} not found",

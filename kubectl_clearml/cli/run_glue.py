@@ -12,8 +12,9 @@ from typing import Any
 import click
 
 from kubectl_clearml import logs
+from kubectl_clearml.cli.completion_values import complete_queue
 from kubectl_clearml.cli.connect import clearml_from, kube_from
-from kubectl_clearml.cli.options import get_globals, global_options
+from kubectl_clearml.cli.options import dry_run_option, get_globals, global_options
 from kubectl_clearml.cli.param_types import Seconds, release_type
 from kubectl_clearml.errors import NotFoundError, UsageError
 from kubectl_clearml.output import Column, View, echo, render, to_json, to_yaml
@@ -32,7 +33,8 @@ COLUMNS = [
 
 @click.command("run-glue", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--queue", "queues", multiple=True, metavar="NAME", help="Queue to serve (repeatable, highest priority first)."
+    "--queue", "queues", multiple=True, metavar="NAME", help="Queue to serve (repeatable, highest priority first).",
+    shell_complete=complete_queue,
 )
 @click.option(
     "-f",
@@ -54,7 +56,10 @@ COLUMNS = [
     show_default=True,
     help="Seconds between polls of empty queues.",
 )
-@click.option("--dry-run", is_flag=True, help="Pull nothing: print what would be launched for the current queue heads.")
+@dry_run_option(
+    "client: pull nothing, print what would be launched for the current queue heads (a bare --dry-run too).",
+    choices=("none", "client"),
+)
 @click.option("--once", is_flag=True, help="Drain the queues once (up to the pod limits), then exit without waiting.")
 @click.option("--leader-elect", is_flag=True, help="Only the holder of a Lease in the namespace dispatches (replicas).")
 @click.option(
@@ -141,7 +146,7 @@ def command(
     max_pods: int | None,
     worker_id: str | None,
     poll_interval: float,
-    dry_run: bool,
+    dry_run: str,
     once: bool,
     leader_elect: bool,
     lease_duration: float,
@@ -173,12 +178,13 @@ def command(
     from kubectl_clearml.glue.setup import build_run_settings, retry_transient
 
     g = get_globals()
+    preview_only = dry_run != "none"
     # Checked before anything starts: a glue must not run for hours to then refuse to print its summary.
-    fmt = g.output_format(default="table") if dry_run else g.output_format(("table", "wide", "json", "yaml"))
+    fmt = g.output_format(default="table") if preview_only else g.output_format(("table", "wide", "json", "yaml"))
     logs.configure(max(1, g.verbose), log_format)
     # A daemon outlives a server that is coming up or failing for a while (5xx, timeouts): every start-up read
     # is retried with the loop's backoff; someone at a terminal (--once, --dry-run) wants the error.
-    start_attempts = 1 if dry_run or once else None
+    start_attempts = 1 if preview_only or once else None
     kube = kube_from(g, request_timeout)
     kube.request_timeout = request_timeout
     clearml = retry_transient(lambda: clearml_from(g, kube), attempts=start_attempts, step="agent credentials")
@@ -218,7 +224,7 @@ def command(
         return _agent_view(kube, values, template, tuple(names), release)[1]  # templates
 
     engine = GlueEngine(clearml, kube, settings, reload_templates=reload_templates)
-    if dry_run:
+    if preview_only:
         rows = engine.preview()
         echo(render(View("task", rows, COLUMNS, name_key="task"), fmt, no_headers=g.no_headers))
         return

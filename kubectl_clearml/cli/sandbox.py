@@ -43,7 +43,7 @@ DEMO_BEFORE: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 DEMO_GLUE: tuple[str, tuple[str, ...]] = (
     "The glue drains the queues into pods",
-    ("run-glue", "-f", "{values}", "--once", "--poll-interval", "0.5", "--credentials-secret", "clearml-agent-ac"),
+    ("run-glue", "-n", "clearml", "--once"),  # the live install gives queues, templates and the Secret
 )
 DEMO_AFTER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Queues after the pods ran", ("queues",)),
@@ -240,8 +240,10 @@ def _demo(sandbox: Sandbox) -> int:
         click.echo()
         click.secho(f"## The simulated cluster runs for {DEMO_SETTLE_SIMULATED_SECONDS:g} seconds", bold=True)
         time.sleep(seconds)
-        for line in sandbox.task_pod_lines():
-            click.echo(line)
+        from kubectl_clearml.output import render_table
+
+        click.echo("Task pods (label clearml-task-id), with the REASON `kubectl clearml queues show QUEUE` prints:")
+        click.echo(render_table(sandbox.task_pod_rows(), ["POD", "QUEUE", "PHASE", "REASON"]), nl=False)
         for title, args in DEMO_AFTER:
             if args in ENTERPRISE_ONLY and sandbox.options.flavour != "enterprise":
                 continue

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kubectl_clearml.cli.agent_source import values_option
-from kubectl_clearml.cli.completion_values import complete_queue
-from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.completion_values import complete_served_queue
+from kubectl_clearml.cli.options import Globals, dry_run_option, get_globals, global_options
 from kubectl_clearml.cli.param_types import release_type
 from kubectl_clearml.errors import ExitStatus, NotFoundError, UsageError
 from kubectl_clearml.output import note, say
@@ -22,20 +22,17 @@ DATA_FORMATS = ("yaml", "json")  # what -o means for an overlay; any other -o va
 
 
 @click.command("shm-fix", context_settings=CONTEXT)
-@click.argument("queues", nargs=-1, metavar="[QUEUE]...", shell_complete=complete_queue)
+@click.argument("queues", nargs=-1, metavar="[QUEUE]...", shell_complete=complete_served_queue)
 @click.option("--check", is_flag=True, help="Report /dev/shm per queue (and shm failures of recent task pods); exit 1 when a multi-GPU queue lacks it.")
 @click.option("--size", metavar="SIZE", help="sizeLimit, e.g. 16Gi, 512Mi, 1G (default: half the queue's memory limit, at most 32Gi; 1Gi without a limit).")
 @values_option("values_files")
-@click.option("--overlay-file", metavar="FILE", help="Write the overlay to FILE (same as -o FILE).")
+@click.option("--output-file", "--overlay-file", "overlay_file", metavar="FILE", help="Write the overlay to FILE (-o picks its format: yaml or json).")
 @click.option("--in-place", is_flag=True, help="Edit the (last) -f file itself, keeping comments and layout, and a .bak copy.")
 @click.option("--base", "use_base", is_flag=True, help="Fix basePodTemplate (every queue) instead of one queue's overrides.")
 @click.option("--live", is_flag=True, help="Compute against the installed release's effective values (namespace -n).")
 @click.option("--apply", "apply_live", is_flag=True, help="With --live: patch the template ConfigMap and restart the agent.")
 @click.option("--rollback", is_flag=True, help="Restore the template ConfigMap as it was before --live --apply, and restart the agent.")
-@click.option(
-    "--dry-run", type=click.Choice(["none", "client", "server"]), default="none", is_flag=False,
-    flag_value="client", help="Show the change (JSON patch or diff), change nothing. 'server' asks the API server to validate it.",
-)
+@dry_run_option("Show the change (a diff), change nothing. 'server' asks the API server to validate it.")
 @click.option("--force", is_flag=True, help="Replace whatever is mounted at /dev/shm now; roll back over later template changes.")
 @click.option("--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: found in the namespace).")
 @click.option("--chart-version", metavar="VERSION", help="Enterprise chart version for -f files (extraVolumes need 6.11.0+; default: assume current).")
@@ -58,7 +55,7 @@ def command(queues: tuple[str, ...], check: bool, size: str | None, values_files
     Examples:
       kubectl clearml shm-fix --check -f values.yaml
       kubectl clearml shm-fix --check -n clearml             # also scans recent task pods' logs
-      kubectl clearml shm-fix 2xGPU --size 16Gi -f values.yaml -o overlay.yaml
+      kubectl clearml shm-fix 2xGPU --size 16Gi -f values.yaml --output-file overlay.yaml
       helm upgrade <release> <chart> -f values.yaml -f overlay.yaml
       kubectl clearml shm-fix 2xGPU --size 16Gi -f values.yaml --in-place
       kubectl clearml shm-fix --base -f values.yaml
@@ -74,11 +71,14 @@ def command(queues: tuple[str, ...], check: bool, size: str | None, values_files
             size_bytes(size)
         except InvalidSize as exc:
             raise UsageError(str(exc), hint="e.g. --size 16Gi") from None
+    patch_format = "diff"  # how a live dry run shows its change
+    if (apply_live or rollback) and g.output in ("diff", "json-patch"):
+        patch_format, g.output = g.output, None  # the format of the live change; the overlay stays YAML
     _check_combinations(queues, check, values_files, in_place, use_base, live, apply_live, rollback, overlay_file, g)
     if rollback:
         from kubectl_clearml.cli.shm_live import rollback_live
 
-        rollback_live(g, release=release, dry_run=dry_run, force=force)
+        rollback_live(g, release=release, dry_run=dry_run, force=force, patch_format=patch_format)
         return
     if check:
         code = _check(g, queues, values_files, release, chart_version, flavour, merge_mode, max_pods, tail_lines, live)
@@ -89,6 +89,7 @@ def command(queues: tuple[str, ...], check: bool, size: str | None, values_files
         from kubectl_clearml.cli.shm_live import fix_live
 
         fix_live(g, queues, size=size, use_base=use_base, apply=apply_live, dry_run=dry_run, force=force,
+                 patch_format=patch_format,
                  release=release, merge=merge_mode, overlay_target=_overlay_target(g, overlay_file))
         return
     _fix_values(g, queues, size, values_files, overlay_file, in_place, use_base, dry_run, force, chart_version,
@@ -125,14 +126,14 @@ def _check_combinations(queues: tuple[str, ...], check: bool, values_files: tupl
 
 
 def _overlay_target(g: Globals, overlay_file: str | None) -> tuple[str, str | None]:
-    """(format, file): -o yaml/json picks the format on stdout; any other -o value is a file to write."""
+    """(format, file): -o is a format (yaml, json) as in every command; --output-file the file to write.
+    `-o overlay.yaml` used to mean a file here and a format everywhere else."""
+    if g.output not in (None, *DATA_FORMATS):
+        hint = "use -o yaml or -o json" + ("" if g.output in ("table", "wide", "name") else f"; to write a file: --output-file {g.output}")
+        raise UsageError(f"-o {g.output} does not apply to an overlay", hint=hint)
     if overlay_file:
         return "yaml", overlay_file
-    if g.output in (None, *DATA_FORMATS):
-        return g.output or "yaml", None
-    if g.output in ("table", "wide", "name"):
-        raise UsageError(f"-o {g.output} does not apply to an overlay", hint="use -o yaml, -o json or -o FILE")
-    return "yaml", g.output
+    return g.output or "yaml", None
 
 
 # ---- values files ---------------------------------------------------------------------------------
@@ -244,7 +245,7 @@ def _fix_values(g: Globals, queues: tuple[str, ...], size: str | None, values_fi
         path = None
     files = " ".join(f"-f {p}" for p in values_files)
     header = ("# /dev/shm overlay written by kubectl clearml shm-fix. Apply it after your values:\n"
-              f"#   helm upgrade <release> <chart> {files} -f {path or 'overlay.yaml'}\n")
+              f"#   helm upgrade <release> <chart> {files} -f {path or '<this file>'}\n")
     emit_overlay(overlay, fmt, path, header)
 
 

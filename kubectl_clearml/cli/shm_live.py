@@ -140,7 +140,8 @@ def scan_pods(kube: Any, namespace: str, queue: str, *, max_pods: int, tail_line
 
 
 def fix_live(g: Globals, queues: tuple[str, ...], *, size: str | None, use_base: bool, apply: bool, dry_run: str,
-             force: bool, release: str | None, merge: str, overlay_target: tuple[str, str | None]) -> None:
+             force: bool, release: str | None, merge: str, overlay_target: tuple[str, str | None],
+             patch_format: str = "diff") -> None:
     from kubectl_clearml.cli.connect import kube_from
     from kubectl_clearml.cli.shm_fix import emit_overlay, plan_fixes, report, resolve_queue
     from kubectl_clearml.core.shm_values import combine_overlays, extra_volumes_supported
@@ -158,7 +159,8 @@ def fix_live(g: Globals, queues: tuple[str, ...], *, size: str | None, use_base:
                 hint="fix the values in your GitOps repository with 'shm-fix QUEUE -f values.yaml', "
                 "or patch the live template with --live --apply",
             )
-        _apply(kube, inst, queues, size=size, use_base=use_base, dry_run=dry_run, force=force)
+        _apply(kube, inst, queues, size=size, use_base=use_base, dry_run=dry_run, force=force,
+               patch_format=patch_format)
         return
     extra = inst.cfg.flavour == "enterprise" and extra_volumes_supported(inst.chart_version)
     fixes = plan_fixes(inst.cfg, queues, size=size, use_base=use_base, force=force, extra_supported=extra,
@@ -166,26 +168,31 @@ def fix_live(g: Globals, queues: tuple[str, ...], *, size: str | None, use_base:
     overlay = combine_overlays([f.overlay for f in fixes])
     fmt, path = overlay_target
     command = helm_command(inst, path or "overlay.yaml")
+    # Printed on stdout, the overlay is in no file yet: say how to get one, not a `-f overlay.yaml` that
+    # does not exist.
+    durable = f"for a durable fix run: {command}" if path else (
+        f"for a durable fix save the overlay (--output-file overlay.yaml, or > overlay.yaml), then run: {command}")
     if not apply:
         report(fixes)
         if overlay:
             emit_overlay(overlay, fmt, path, f"# /dev/shm overlay by kubectl clearml shm-fix. Apply with:\n#   {command}\n")
-            click.echo(f"kubectl clearml: for a durable fix run: {command}", err=True)
+            click.echo(f"kubectl clearml: {durable}", err=True)
         return
     for text in dict.fromkeys(n for f in fixes for n in f.notes):
         note(text)
-    _apply(kube, inst, queues, size=size, use_base=use_base, dry_run=dry_run, force=force)
+    _apply(kube, inst, queues, size=size, use_base=use_base, dry_run=dry_run, force=force,
+               patch_format=patch_format)
     if overlay and dry_run == "none":
         emit_overlay(overlay, fmt, path, f"# the same fix for Helm (durable):\n#   {command}\n")
         click.echo(
             "kubectl clearml: warning: the live template now differs from the Helm release: the next helm upgrade "
-            f"reverts it unless the overlay is applied: {command}",
+            f"reverts it unless the overlay is applied; {durable}",
             err=True,
         )
 
 
 def _apply(kube: Any, inst: LiveInstall, queues: tuple[str, ...], *, size: str | None, use_base: bool,
-           dry_run: str, force: bool) -> None:
+           dry_run: str, force: bool, patch_format: str = "diff") -> None:
     from kubectl_clearml.adapters.live_patch import patch_template, restart_deployment
     from kubectl_clearml.adapters.values_file import apply_overlay_text, parse_values
     from kubectl_clearml.core.shm import ShmConflict, fix_rendered_template, wanted_description
@@ -227,7 +234,7 @@ def _apply(kube: Any, inst: LiveInstall, queues: tuple[str, ...], *, size: str |
         change = f"{result.before.describe()} -> {wanted_description(result.size)}" if result.changed else (
             f"already {result.before.describe()}: no change")
         click.echo(f"kubectl clearml: live {who}: /dev/shm {change}", err=True)
-    _finish(kube, inst, outcome, dry_run, restart_deployment, verb="patched")
+    _finish(kube, inst, outcome, dry_run, restart_deployment, verb="patched", patch_format=patch_format)
 
 
 def _now() -> str:
@@ -240,7 +247,8 @@ def _check_restart(kube: Any, inst: LiveInstall, restart: Any) -> None:
     restart(kube, inst.deployment, inst.namespace, _now(), dry_run="server")
 
 
-def _finish(kube: Any, inst: LiveInstall, outcome: Any, dry_run: str, restart: Any, *, verb: str) -> None:
+def _finish(kube: Any, inst: LiveInstall, outcome: Any, dry_run: str, restart: Any, *, verb: str,
+            patch_format: str = "diff") -> None:
     from kubectl_clearml.output import to_json
 
     if not outcome.changed:
@@ -250,6 +258,14 @@ def _finish(kube: Any, inst: LiveInstall, outcome: Any, dry_run: str, restart: A
     if dry_run != "none":
         restart_patch = restart(kube, inst.deployment, inst.namespace, now,
                                 dry_run=dry_run if dry_run == "server" else "client")
+        if patch_format != "json-patch":
+            # A reviewer reads the template's change, not ~20 KB of JSON with the template twice as escaped
+            # strings: a unified diff, the exact patches behind -o json-patch.
+            click.echo(_template_diff(inst, outcome), nl=False)
+            click.echo(f"kubectl clearml: dry run ({dry_run}): nothing changed; would {'roll back' if verb == 'rolled back' else 'patch'} "
+                       f"configmap/{inst.configmap} and restart deployment/{inst.deployment} "
+                       "(the exact JSON patches: -o json-patch)", err=True)
+            return
         click.echo(to_json({
             "configmap": {"name": inst.configmap, "namespace": inst.namespace, "patchType": "json",
                           "patch": _masked_ops(outcome)},
@@ -268,6 +284,21 @@ def _finish(kube: Any, inst: LiveInstall, outcome: Any, dry_run: str, restart: A
                err=True)
 
 
+def _template_diff(inst: LiveInstall, outcome: Any) -> str:
+    """The template text's change as a unified diff, secrets masked as in the JSON patch."""
+    import difflib
+
+    from kubectl_clearml.adapters.values_file import text_secrets
+    from kubectl_clearml.core.secrets import redact_text
+    from kubectl_clearml.logs import redact
+
+    name = f"configmap/{inst.configmap}:template.yaml"
+    text = "".join(difflib.unified_diff(str(outcome.before or "").splitlines(keepends=True),
+                                        str(outcome.after or "").splitlines(keepends=True),
+                                        fromfile=f"a/{name}", tofile=f"b/{name}"))
+    return redact(redact_text(text, text_secrets(outcome.before or "", outcome.after or "")))
+
+
 def _masked_ops(outcome: Any) -> list[dict[str, Any]]:
     """The patch as printed: template texts carry env values such as HF_TOKEN, masked like diff-template's."""
     from kubectl_clearml.adapters.values_file import text_secrets
@@ -281,7 +312,7 @@ def _masked_ops(outcome: Any) -> list[dict[str, Any]]:
     ]
 
 
-def rollback_live(g: Globals, *, release: str | None, dry_run: str, force: bool) -> None:
+def rollback_live(g: Globals, *, release: str | None, dry_run: str, force: bool, patch_format: str = "diff") -> None:
     from kubectl_clearml.adapters.live_patch import patch_template, restart_deployment
     from kubectl_clearml.cli.connect import kube_from
 
@@ -290,4 +321,4 @@ def rollback_live(g: Globals, *, release: str | None, dry_run: str, force: bool)
     outcome = patch_template(kube, inst.configmap, inst.namespace, lambda text: (None, None), rollback=True,
                              force=force, dry_run=None if dry_run == "none" else dry_run,
                              preflight=lambda: _check_restart(kube, inst, restart_deployment))
-    _finish(kube, inst, outcome, dry_run, restart_deployment, verb="rolled back")
+    _finish(kube, inst, outcome, dry_run, restart_deployment, verb="rolled back", patch_format=patch_format)

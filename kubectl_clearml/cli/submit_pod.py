@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
-from kubectl_clearml.cli.completion_values import complete_queue
+from kubectl_clearml.cli.completion_values import complete_pending_task, complete_queue
 from kubectl_clearml.cli.connect import clearml_from, kube_from
-from kubectl_clearml.cli.options import Globals, get_globals, global_options
+from kubectl_clearml.cli.options import Globals, dry_run_option, get_globals, global_options
 from kubectl_clearml.cli.param_types import Seconds, release_type
 from kubectl_clearml.cli.submit_pod_follow import follow_pod, stream_logs
 from kubectl_clearml.cli.submit_pod_source import PodSource, resolve_source
@@ -46,8 +46,17 @@ class Request:
     mark_started: bool
 
 
-@click.command("submit-pod", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("args", nargs=-1, metavar="TASK_ID | --image IMG -- CMD...")
+class SubmitPodCommand(click.Command):
+    """Remembers whether words came after `--`: click hands them over mixed with TASK_ID, and `-- CMD`
+    without --image must say so rather than look the command up as a task id."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["submit-pod.dashdash"] = "--" in args
+        return super().parse_args(ctx, args)
+
+
+@click.command("submit-pod", cls=SubmitPodCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("args", nargs=-1, metavar="TASK_ID | --image IMG -- CMD...", shell_complete=complete_pending_task)
 @click.option(
     "--queue",
     "-q",
@@ -65,14 +74,14 @@ class Request:
 @click.option("--template", "template_file", metavar="PATH", help="A pod template YAML to use instead (template.yaml).")
 @click.option("--release", metavar="NAME", type=release_type(), help="Helm release of the agent (default: found, else clearml-agent).")
 @click.option("--worker-id", metavar="ID", help="Worker id the CLEARML label is derived from (default: the agent's).")
-@click.option(
-    "--dry-run", "dry_run", type=click.Choice(["none", "client", "server"]), default="none", show_default=True,
-    help="client: print the pod; server: have the API server validate it; none: create it.",
-)  # fmt: skip
+@dry_run_option("client: print the pod; server: have the API server validate it; none: create it.")
 @click.option("--wait", is_flag=True, help="Follow the pod to Running, showing scheduling and image-pull events.")
 @click.option("--logs", is_flag=True, help="Stream the pod's log once it runs (implies --wait).")
 @click.option("--timeout", default=300.0, show_default=True, type=Seconds(), metavar="SECONDS", help="Bound of --wait.")
 @click.option("--mark-started", is_flag=True, help="Move the task to in_progress in ClearML once the pod exists.")
+@click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="Ad-hoc mode: set an env variable in the container (repeatable).")
+@click.option("--rm", "remove", is_flag=True, help="Ad-hoc mode: follow the pod to its end, then delete it (as kubectl run --rm).")
+@click.option("--show-secrets", is_flag=True, help="Print secret values (HF_TOKEN=...) instead of '********', so the manifest can be applied.")
 @global_options
 def command(
     args: tuple[str, ...],
@@ -87,6 +96,9 @@ def command(
     logs: bool,
     timeout: float,
     mark_started: bool,
+    env_pairs: tuple[str, ...],
+    remove: bool,
+    show_secrets: bool,
 ) -> None:
     """Build the pod a ClearML task would get on a queue; print it, validate it, or create it.
 
@@ -97,14 +109,19 @@ def command(
       kubectl clearml submit-pod --queue 1xGPU --image nvidia/cuda:12.2.0-base-ubuntu22.04 -- nvidia-smi
     """
     g = get_globals()
-    request = _request(args, queue, image, dry_run, g.output, wait, logs, timeout, mark_started)
+    if (env_pairs or remove) and image is None:
+        raise UsageError("--env and --rm are for ad-hoc pods", hint="submit-pod --queue Q --image IMG --env K=V --rm -- CMD")
+    if remove and dry_run != "none":
+        raise UsageError("--rm needs a created pod (--dry-run=none)")
+    request = _request(args, queue, image, dry_run, g.output, wait or remove, logs, timeout, mark_started)
     kube = None if (dry_run == "client" and (values_files or template_file)) else kube_from(g)
     client = clearml_from(g, kube) if request.task_id or request.mark_started else None
     source = resolve_source(
         g, kube, client, request.queue, values_files=values_files, template_file=template_file,
-        release=release, worker_id=worker_id,
+        release=release, worker_id=worker_id, for_task=request.task_id is not None,
     )  # fmt: skip
     built = _build(request, source, client)
+    _adjust(built.manifest, env_pairs)
     for text in [*source.notes, *built.notes]:
         note(text)
     for text in source.warnings:
@@ -114,20 +131,28 @@ def command(
     namespace = _namespace(g, built, kube)
     built.manifest["metadata"]["namespace"] = namespace
     if dry_run == "client":
-        _print(built.manifest, request.output or "yaml")
+        _print(built.manifest, request.output or "yaml", show_secrets)
         return
     created = _create(kube, built, namespace, dry_run)
     if dry_run == "server":
-        _print(created, request.output or "yaml")
+        _print(created, request.output or "yaml", show_secrets)
         return
     if request.mark_started and request.task_id:
         _mark_started(client, kube, request.task_id, built, namespace)
+    elif request.task_id and "--require-queue" in " ".join(built.manifest["spec"]["containers"][0].get("command") or []):
+        # One rule with run-glue: the task stays queued (the pod's agent runs it only while it is, so no
+        # second runner can take it); run-glue finds this pod and only removes the entry, and says so.
+        note(f"task {request.task_id} stays queued in {source.queue_name} until its pod's agent starts it; "
+             f"run-glue will see pod {built.name} and not launch another (--mark-started dequeues it now)")
     if request.output:
-        _print(created, request.output)
+        _print(created, request.output, show_secrets)
     else:
         click.echo(f"pod/{built.name} created")
     if request.wait:
         follow_pod(kube, built.name, namespace, timeout=request.timeout, say=_say)
+    if remove:
+        _run_to_end_then_delete(kube, built.name, namespace, request)
+        return
     if request.logs:
         stream_logs(kube, built.name, namespace, click.echo)
         # The log ends with the container: say how the task ended (the pod's exit code is the task's).
@@ -136,6 +161,37 @@ def command(
         )
         code = f", exit code {final.exit_code}" if final.exit_code is not None else ""
         _say(f"pod/{built.name}: {final.phase}{code}")
+
+
+def _adjust(manifest: dict[str, Any], env_pairs: tuple[str, ...]) -> None:
+    """--env into the first container (replacing a variable of the same name), and no empty label values
+    (an ad-hoc pod without a ClearML queue id got `clearml-agent-queue: ''`)."""
+    labels = manifest.get("metadata", {}).get("labels") or {}
+    for key in [k for k, v in labels.items() if v == ""]:
+        del labels[key]
+    if not env_pairs:
+        return
+    container = manifest["spec"]["containers"][0]
+    env = container.setdefault("env", [])
+    for pair in env_pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--env {pair.split('=')[0]!r} is not NAME=VALUE", hint="e.g. --env HF_HOME=/data/hf")
+        env[:] = [e for e in env if e.get("name") != name] + [{"name": name, "value": value}]
+
+
+def _run_to_end_then_delete(kube: Any, name: str, namespace: str, request: Request) -> None:
+    """--rm: stream the log when asked, wait for the end, delete the pod (also when interrupted)."""
+    try:
+        if request.logs:
+            stream_logs(kube, name, namespace, click.echo)
+        final = follow_pod(kube, name, namespace, timeout=request.timeout, say=lambda _: None,
+                           until=("Succeeded", "Failed"))
+        code = f", exit code {final.exit_code}" if final.exit_code is not None else ""
+        _say(f"pod/{name}: {final.phase}{code}")
+    finally:
+        kube.delete("pods", name, namespace, ignore_missing=True)
+        _say(f"pod/{name} deleted (--rm)")
 
 
 def _request(
@@ -167,6 +223,12 @@ def _request(
             )
         task_id, command = None, list(args)
     else:
+        if click.get_current_context().meta.get("submit-pod.dashdash"):
+            raise UsageError(
+                "`-- CMD` needs --image",
+                hint="submit-pod --queue Q --image IMG -- CMD runs CMD in an ad-hoc pod; "
+                "submit-pod TASK_ID --queue Q runs a task",
+            )
         if len(args) != 1:
             raise UsageError(
                 "give exactly one TASK_ID" if args else "missing TASK_ID",
@@ -258,8 +320,13 @@ def _mark_started(client: Any, kube: Any, task_id: str, built: BuiltPod, namespa
         raise
 
 
-def _print(obj: dict[str, Any], output: str) -> None:
-    masked = redact_mapping(_without_server_noise(obj), known_secrets())
+def _print(obj: dict[str, Any], output: str, show_secrets: bool = False) -> None:
+    plain = _without_server_noise(obj)
+    masked = plain if show_secrets else redact_mapping(plain, known_secrets())
+    if masked != plain and output != "name":
+        # `> pod.yaml && kubectl apply -f pod.yaml` would create a pod with HF_TOKEN=********: say so.
+        note("secret values are masked as '********': this manifest cannot be applied as printed "
+             "(--show-secrets prints them; submit-pod --template refuses a masked file)")
     if output == "name":
         click.echo(f"pod/{(obj.get('metadata') or {}).get('name')}")
     elif output == "json":

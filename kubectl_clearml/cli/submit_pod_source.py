@@ -13,6 +13,7 @@ from kubectl_clearml.cli.options import Globals
 from kubectl_clearml.core.agent_config import AgentConfig, config_from_user_values
 from kubectl_clearml.core.agent_glue import glue_modes, reference_failure_lines, task_pod_config
 from kubectl_clearml.core.podbuilder import GlueSettings
+from kubectl_clearml.core.secrets import MASK
 from kubectl_clearml.core.templates import credentials_secret_name
 from kubectl_clearml.errors import NotFoundError, UsageError
 
@@ -39,6 +40,7 @@ def resolve_source(
     template_file: str | None = None,
     release: str | None = None,
     worker_id: str | None = None,
+    for_task: bool = True,
 ) -> PodSource:
     notes: list[str] = []
     queue_id, queue_name = _resolve_queue(client, queue) if client is not None else ("", queue)
@@ -49,7 +51,7 @@ def resolve_source(
         if client is not None and not _template_env(template, "CLEARML_API_HOST"):
             settings = GlueSettings(worker_id=settings.worker_id, namespace=namespace, api_host=client.server)
             notes.append(f"the template sets no CLEARML_API_HOST: using {client.server}")
-        if not _template_env(template, "CLEARML_API_SECRET_KEY"):
+        if for_task and not _template_env(template, "CLEARML_API_SECRET_KEY"):  # an ad-hoc pod runs no agent
             notes.append("the template passes no ClearML credentials: the task's agent will not authenticate")
         return PodSource(queue_id, queue_name, template, settings, notes)
     cfg, deployment = _config(g, kube, values_files, release, namespace)
@@ -156,7 +158,23 @@ def _load_template(path: str) -> dict[str, Any]:
         raise UsageError(f"the template is not valid YAML: {str(exc).splitlines()[0]}", path) from None
     if not isinstance(data, dict):
         raise UsageError("the template is not a pod spec (not a YAML mapping)", path)
+    masked = _masked_paths(data)
+    if masked:
+        raise UsageError(
+            f"the template holds masked secret values ('{MASK}' at {', '.join(masked[:3])})",
+            path,
+            "it is a dry run's output with secrets masked: use the original, or print it with --show-secrets",
+        )
     return data
+
+
+def _masked_paths(data: Any, path: str = "") -> list[str]:
+    if isinstance(data, dict):
+        named = f"[name={data['name']}]" if isinstance(data.get("name"), str) else ""
+        return [p for k, v in data.items() for p in _masked_paths(v, f"{path}{named}.{k}" if named else f"{path}.{k}")]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _masked_paths(v, f"{path}[{i}]")]
+    return [path.lstrip(".")] if data == MASK else []
 
 
 def _template_env(template: dict[str, Any], name: str) -> bool:

@@ -302,6 +302,8 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj], *, queue_namespace:
             continue  # the server filters these out already; a plain list may still carry them
         labels = (pod.get("metadata") or empty).get("labels") or empty
         task = "CLEARML" in labels or "clearml-task-id" in labels
+        # submit-pod's ad-hoc pods use ClearML's GPUs (clearml vs other), though no queue's task runs in them
+        ours = task or "clearml-adhoc" in labels
         node_name = (pod.get("spec") or empty).get("nodeName")
         if not node_name:
             if task and _in_namespace(pod, queue_namespace):
@@ -332,11 +334,11 @@ def build_cluster(nodes: Iterable[Obj], pods: Iterable[Obj], *, queue_namespace:
             if slot is None:  # bound beyond what the node advertises (device plugin gone): still show it
                 slot = model.slots[name] = GpuSlot(name, resource_product(name, _labels(model.node)), 0, 0)
             slot.requested += amount
-            if task:
+            if ours:
                 slot.clearml += amount
             else:
                 slot.other += amount
-        if task:
+        if ours:
             model.task_pods += 1
             if uses_gpu:
                 model.gpu_task_pods += 1

@@ -79,6 +79,22 @@ def pod_reason(pod: Mapping[str, Any]) -> str:
     return str(status.get("phase") or "Pending")
 
 
+def pod_status_reason(pod: Mapping[str, Any]) -> str | None:
+    """The REASON a pod listing shows: why a Pending pod waits, else how its container ended or why it
+    waits to restart ('Error (exit 1)', 'Completed (exit 0)', 'CrashLoopBackOff'), else the pod's own
+    reason (Evicted); None for a pod running normally."""
+    status = pod.get("status") or {}
+    if status.get("phase") == "Pending":
+        return pod_reason(pod)
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        state = cs.get("state") or {}
+        detail = state.get("terminated") or state.get("waiting") or {}
+        if detail.get("reason"):
+            code = f" (exit {detail['exitCode']})" if "exitCode" in detail else ""
+            return f"{detail['reason']}{code}"
+    return str(status["reason"]) if status.get("reason") else None
+
+
 def pod_message(pod: Mapping[str, Any]) -> str:
     status = pod.get("status") or {}
     for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
@@ -106,6 +122,21 @@ def gpus_per_pod(template: Mapping[str, Any]) -> str | None:
         elif key.startswith("nvidia.com/"):
             parts.append(f"{key.split('/', 1)[1]}={value}")
     return ",".join(parts) or None
+
+
+def gpu_resources(template: Mapping[str, Any]) -> dict[str, int]:
+    """GPU-like resources one pod asks for, as numbers: ``{"nvidia.com/gpu": 2}`` (the shape gpu-report's
+    gpusPerPod has); an amount that is no quantity is left out here (lint reports it)."""
+    from kubectl_clearml.core.quantity import QuantityError, resource_amount
+
+    found: dict[str, int] = {}
+    for key, value in _limits(template).items():
+        if key.startswith("nvidia.com/"):
+            try:
+                found[key] = resource_amount(key, value)
+            except QuantityError:
+                continue
+    return found
 
 
 def shm_size(template: Mapping[str, Any]) -> str | None:
@@ -273,7 +304,7 @@ def _row(
         "podPendingReason": reason,
         "served": served,
         "template": template_summary(template, base) if agent is not None else None,
-        "gpusPerPod": gpus_per_pod(template) if template else None,
+        "gpusPerPod": gpu_resources(template) if template else None,
         "nodeSelector": ((template or {}).get("spec") or {}).get("nodeSelector") if template else None,
         "workers": worker_counts.get(str(queue_id), 0) if worker_counts is not None and queue_id else None,
     }
@@ -294,6 +325,24 @@ def stranded_tasks(
             if task not in with_pods:
                 stranded.append({"queue": queue.get("name"), "queueId": queue.get("id"), "task": task})
     return stranded
+
+
+def unserved_waiting(queues: Iterable[Mapping[str, Any]], served: Iterable[str]) -> list[tuple[str, int]]:
+    """(name, pending) of the visible queues with tasks waiting that no configured agent serves: nothing
+    here will ever run those tasks (the open-source chart serves one template's queues only)."""
+    names = {str(s).lower() for s in served}
+    return [
+        (str(q.get("name")), len(q.get("entries") or []))
+        for q in queues
+        if q.get("entries") and not is_hidden(q)
+        and str(q.get("name", "")).lower() not in names and str(q.get("id")) not in names
+    ]
+
+
+def unserved_note(waiting: list[tuple[str, int]]) -> str:
+    total = sum(n for _, n in waiting)
+    return (f"{total} task(s) wait in queue(s) {', '.join(n for n, _ in waiting)} that the agent does not serve: "
+            "nothing here will run them (add them to the agent's queues, or check another agent serves them)")
 
 
 def pod_pending_cell(row: Mapping[str, Any]) -> str | None:

@@ -62,6 +62,7 @@ TASK_FIELDS = (
 )
 
 ADOPTED = "adopted"  # the pod that exists is this run's (or replaced an earlier run's): launched
+RUNNING = "running"  # the pod that exists is live and runs this task (submit-pod, an earlier run): not launched
 OVER = "over"  # the pod that exists ended and its task is no longer queued: nothing to launch
 
 Builder = Callable[[dict[str, Any], QueueSpec], podbuilder.BuiltPod]
@@ -212,6 +213,12 @@ class Dispatcher:
                 elif action in (policy.POP_ONLY, policy.DROP_STALE):
                     self._pop(queue, task_id, "pop")
                     result.popped += 1
+                    # Said, not silent: the entry of a task `submit-pod` ran (or an earlier run launched)
+                    # goes without a second pod, and a task no longer runnable leaves its queue.
+                    why = (f"pod {podbuilder.pod_name(task_id)} already exists (submit-pod or an earlier run): "
+                           "entry removed, nothing launched") if action == policy.POP_ONLY else (
+                           f"task is {task.get('status') if task else 'gone'}, not queued: stale entry removed")
+                    LOG.info("task %s from queue %s: %s", task_id, queue.name, why)
             if result.progressed:
                 return result
             # Nothing this queue holds can start now (unknown tasks only): the next queue gets its turn.
@@ -267,6 +274,14 @@ class Dispatcher:
             if not outcome:
                 self._unclaim(queue, task_id)
                 self._raise_create_error(verdict, exc, built.name, namespace)
+            if outcome == RUNNING:
+                # submit-pod (or an earlier run) made this task's pod and it runs: one pod per task, so the
+                # claimed entry stays out and nothing is launched; said, since the count of launches does not show it.
+                self.tracker.note_created(built.manifest)
+                result.popped += 1
+                LOG.info("task %s from queue %s: pod %s already exists and runs it (submit-pod or an earlier "
+                         "run): entry removed, nothing launched", task_id, queue.name, built.name)
+                return True
         self.tracker.note_created(built.manifest)
         if self.fit is not None:
             self.fit.launched(task_id, built.manifest, namespace)
@@ -326,7 +341,7 @@ class Dispatcher:
             self.kube.create("pods", built.manifest, namespace)
 
     def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> str:
-        """409: the pod exists. Live, it runs this task already (ADOPTED); finished, it is an earlier run of
+        """409: the pod exists. Live, it runs this task already (RUNNING); finished, it is an earlier run of
         a task that was queued again, so it makes room for the new one (ADOPTED), unless the task is no
         longer queued (OVER: that run ended, nothing to launch). "": retry later."""
         try:
@@ -357,7 +372,8 @@ class Dispatcher:
             except KubectlClearmlError as exc:
                 LOG.info("pod %s: replacing the finished pod failed (%s)", built.name, exc.one_line())
                 return ""
-        return ADOPTED
+            return ADOPTED
+        return RUNNING
 
     def _pop(self, queue: QueueSpec, task_id: str, step: str) -> None:
         try:

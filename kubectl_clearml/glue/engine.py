@@ -187,7 +187,7 @@ class GlueEngine:
         self.started = True
         self._next_sweep = self.clock.monotonic() + self._sweep_pause()
         self._next_templates = self.clock.monotonic() + self.settings.template_interval
-        LOG.warning(
+        LOG.info(  # a normal start is not a warning
             "run-glue started: worker %s, label %s=%s, queues %s, %d pods of ours",
             self.settings.worker_id,
             podbuilder.AGENT_LABEL,
@@ -332,7 +332,7 @@ class GlueEngine:
         self.worker.unregister()
         if self.leader is not None:
             self.leader.release()
-        LOG.warning("run-glue stopped: %d launched, running pods left alone", self.summary.launched)
+        LOG.info("run-glue stopped: %d launched, running pods left alone", self.summary.launched)
 
     # ---- dry run ---------------------------------------------------------------------------------
     def preview(self) -> list[dict[str, Any]]:

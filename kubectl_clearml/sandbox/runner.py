@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from kubectl_clearml.core.queues import pod_status_reason
 from kubectl_clearml.sandbox import seeds
 from kubectl_clearml.sandbox.clearml import ClearmlEmulator
 from kubectl_clearml.sandbox.cluster.emulator_store import EmulatorStore
@@ -174,27 +175,23 @@ class Sandbox:
         env.update(self.env)
         return env
 
-    def task_pod_lines(self) -> list[str]:
-        """One line per ClearML task pod: name, queue, phase and why (for the demo's summary)."""
+    def task_pod_rows(self) -> list[list[str]]:
+        """One row per ClearML task pod: name, queue, phase and why (for the demo's summary). The queue is
+        named as ClearML names it (from the queue-id label): the name label is lower-cased, as the
+        reference glue writes it."""
         if self.store is None:
             return []
-        lines = []
+        names = {qid: name for name, qid in (self.world.queue_ids.items() if self.world else ())}
+        rows = []
         for pod in self.store.list("pods"):
             labels = pod["metadata"].get("labels") or {}
             if "clearml-task-id" not in labels:
                 continue
             status = pod.get("status") or {}
-            reason = ""
-            for container in status.get("containerStatuses") or []:
-                state = container.get("state") or {}
-                detail = state.get("waiting") or state.get("terminated") or {}
-                if detail.get("reason"):
-                    reason = str(detail["reason"])
-                    if "exitCode" in detail:
-                        reason += f" (exit {detail['exitCode']})"
-            queue = labels.get("clearml-agent-queue-name", "")
-            lines.append(f"{pod['metadata']['name']:<45} {queue:<8} {status.get('phase', ''):<10} {reason}")
-        return lines
+            reason = pod_status_reason(pod) or "-"  # the REASON `queues show` prints
+            queue = names.get(labels.get("clearml-agent-queue", ""), labels.get("clearml-agent-queue-name", "-"))
+            rows.append([pod["metadata"]["name"], queue, str(status.get("phase", "-")), reason])
+        return rows
 
 
 def _rolled_out(deployment: dict[str, Any]) -> bool:

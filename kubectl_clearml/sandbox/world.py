@@ -72,6 +72,8 @@ class ClearmlSeedTarget(Protocol):
 
     def task(self, task_id: str) -> dict[str, Any]: ...
 
+    def register_worker(self, name: str, queue_ids: list[str], timeout: int) -> None: ...
+
 
 @dataclass
 class World:
@@ -84,6 +86,7 @@ class World:
     task_ids: dict[str, str] = field(default_factory=dict)
     node_names: list[str] = field(default_factory=list)
     pods: list[tuple[str, str]] = field(default_factory=list)  # (namespace, name) of seeded pods
+    worker_ids: list[str] = field(default_factory=list)  # ClearML workers registered for the seeded agent
 
     @property
     def namespace(self) -> str:
@@ -155,6 +158,12 @@ def _seed_clearml(world: World, clearml: ClearmlSeedTarget) -> None:
     for queue in data["queues"]:
         world.queue_ids[queue["name"]] = clearml.create_queue(queue["name"], system_tags=queue.get("system_tags", []))
     served = set(world.install.queues)
+    # The installed agent's glue is running (its pod is seeded Running): it has registered as a worker of
+    # the queues it serves, so `queues` shows WORKERS 1 there, not a dead-looking 0. It never reports
+    # again, hence a registration that does not expire while the sandbox runs.
+    world.worker_ids.append(world.install.worker_id)
+    clearml.register_worker(world.install.worker_id, [world.queue_ids[q] for q in world.install.queues
+                                                      if q in world.queue_ids], timeout=10 * 365 * 24 * 3600)
     for task in data["tasks"]:
         fields = {"user": task.get("user"), "container": dict(task.get("container") or {})}
         when = iso(_minutes_ago(task.get("age_minutes", 0)))

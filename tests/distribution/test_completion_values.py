@@ -74,9 +74,9 @@ def test_output_values_are_what_each_command_accepts(words, tmp_path):
     assert offered == [*accepted, ":4"]
 
 
-def test_output_values_for_an_overlay_include_files(tmp_path):
-    # shm-fix -o yaml|json prints the overlay, any other value is the file to write it to.
-    assert complete("shm-fix", "-o", "", env={}, home=tmp_path) == ["yaml", "json", ":0"]
+def test_output_values_for_an_overlay_are_its_formats(tmp_path):
+    # shm-fix -o is the overlay's format; --output-file names a file (issue 15 item 9).
+    assert complete("shm-fix", "-o", "", env={}, home=tmp_path) == ["yaml", "json", ":4"]
 
 
 def test_completion_prints_nothing_but_candidates_when_credentials_fail(kube, kubeconfig, tmp_path):

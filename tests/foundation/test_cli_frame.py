@@ -163,11 +163,13 @@ def test_from_agent_fills_in_only_what_is_missing_and_reads_the_secret_only_then
     assert agent.exit_code == 0, agent.stderr
     sources = json.loads(agent.stdout)["sources"]
     assert sources["clearml.secret_key"] == "agent deployment clearml/clearml-agent"
-    # Credentials complete from clearml.conf: the agent's Secret is not needed, so no permission for it is either.
+    # Flags complete: the agent's Secret is not needed, so no permission for it is either. (With only
+    # clearml.conf complete, --from-agent wins: tests/newuser/test_from_agent.py.)
     world.kube.deny("get", "secrets", "clearml")
-    complete = run_cli(["config", "--check", "--from-agent", "-o", "json"], env=world.env, home=str(tmp_path))
+    keys = ["--api-host", world.clearml.url, "--access-key", world.clearml.access_key, "--secret-key", world.clearml.secret_key]
+    complete = run_cli(["config", "--check", "--from-agent", "-o", "json", *keys], env=world.env, home=str(tmp_path))
     assert complete.exit_code == 0, complete.stderr
-    assert json.loads(complete.stdout)["sources"]["clearml.secret_key"] == world.env["CLEARML_CONFIG_FILE"]
+    assert json.loads(complete.stdout)["sources"]["clearml.secret_key"] == "flag --secret-key"
     assert world.clearml.secret_key not in agent.stdout + agent.stderr + complete.stdout + complete.stderr
 
 

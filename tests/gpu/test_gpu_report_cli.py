@@ -250,7 +250,8 @@ def test_no_matching_gpu_node_prints_no_bare_header(kube: Any, env: dict[str, st
     assert result.exit_code == 0, result.stderr
     assert "PRODUCT" not in result.stdout and "No GPU nodes found." in result.stderr
     assert result.stdout.startswith("QUEUE")
-    assert "0 GPU node(s), 0 GPU(s)\n" in result.stdout  # no dangling ': ' when there is nothing to list
+    # -l narrows the view only: the summary is the whole cluster's (issue 15 item 5).
+    assert "0 GPU node(s)" not in result.stdout and "narrows the node and product views to 0 of" in result.stderr
 
 
 def test_a_named_release_that_does_not_exist_is_not_found(kube: Any, env: dict[str, str]) -> None:

@@ -203,7 +203,7 @@ def test_no_queues_prints_no_bare_header(clearml, env):
     for queue in list(clearml.state.queues.values()):
         assert run_cli(["queues", "delete", queue["name"], "--force"], env=env).exit_code == 0
     table = run_cli(["queues", "--no-kube"], env=env)
-    assert (table.exit_code, table.stdout) == (0, "") and table.stderr.splitlines()[-1] == "No queues found."
+    assert (table.exit_code, table.stdout) == (0, "") and table.stderr.splitlines()[-1] == "kubectl clearml: No queues found."
     listed = run_cli(["queues", "--no-kube", "-o", "json"], env=env)
     assert json.loads(listed.stdout)["items"] == []
 

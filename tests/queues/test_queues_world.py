@@ -20,7 +20,7 @@ def test_live_install_gives_served_template_and_pods(world):
     served = {name for name, row in table.items() if row["served"]}
     assert {"red", "blue", "green", "1xGPU", "2xGPU", "GPUshm"} <= served
     assert table["red"]["template"] == "base"
-    assert table["2xGPU"]["gpusPerPod"] == "2"
+    assert table["2xGPU"]["gpusPerPod"] == {"nvidia.com/gpu": 2}
     assert all(row["running"] is not None for row in table.values())  # the Kubernetes columns are filled
 
 

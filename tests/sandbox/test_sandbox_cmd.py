@@ -120,11 +120,15 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert "Demo world: 7 nodes, agent 'clearml-agent' (enterprise chart)" in out
-    for command in ("queues", "gpu-report", "diff-template --all", "run-glue -f", "shm-fix --check"):
+    # Issue 15 item 15: run-glue as a user would type it, the pod listing with a header and ClearML's queue
+    # names, and run-glue's ordinary start/stop lines not logged as warnings.
+    for command in ("queues", "gpu-report", "diff-template --all", "run-glue -n clearml --once", "shm-fix --check"):
         assert f"$ kubectl clearml {command}" in out
+    assert "POD" in out and any(line.split() == ["POD", "QUEUE", "PHASE", "REASON"] for line in out.splitlines())
+    assert "WARNING kubectl_clearml.glue: run-glue st" not in out + result.stderr
     # After the glue ran: the 2xGPU pod without /dev/shm died in NCCL, the missing image is backing off.
     pods = [line.split() for line in out.splitlines() if line.startswith("clearml-id-")]
-    assert ["2xgpu", "Failed", "Error", "(exit", "1)"] in [p[1:] for p in pods]
+    assert ["2xGPU", "Failed", "Error", "(exit", "1)"] in [p[1:] for p in pods]
     assert any(p[1:3] == ["green", "Pending"] and p[3] in ("ErrImagePull", "ImagePullBackOff") for p in pods)
     assert sum(p[2] == "Succeeded" for p in pods) >= 6
     # The story ends with why on that failed 2xGPU task.

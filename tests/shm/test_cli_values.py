@@ -41,7 +41,7 @@ def test_overlay_to_stdout_then_helm_merge_gives_the_queue_its_shm(files):
 
 def test_overlay_file_and_idempotent_second_run(files):
     values, overlay = files / "oss-values.yaml", files / "overlay.yaml"
-    r = shm(["train-2x", "--size", "16Gi", "-f", str(values), "-o", str(overlay)], files)
+    r = shm(["train-2x", "--size", "16Gi", "-f", str(values), "--output-file", str(overlay)], files)
     assert r.exit_code == 0, r.stderr
     assert r.stdout == "" and f"wrote {overlay}" in r.stderr
     assert "one pod template per release" in r.stderr
@@ -214,7 +214,7 @@ def test_missing_and_malformed_files(files):
 
 def test_dry_run_does_not_write_the_overlay_file(files):
     overlay = files / "overlay.yaml"
-    r = shm(["2xGPU", "-f", str(files / "enterprise-values.yaml"), "-o", str(overlay), "--dry-run"], files)
+    r = shm(["2xGPU", "-f", str(files / "enterprise-values.yaml"), "--output-file", str(overlay), "--dry-run"], files)
     assert r.exit_code == 0 and not overlay.exists()
     assert "not writing" in r.stderr and yaml.safe_load(r.stdout)["agentk8sglue"]["queues"]["2xGPU"]
 

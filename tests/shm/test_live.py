@@ -91,7 +91,7 @@ def test_apply_patches_the_template_and_restarts_the_agent(world):
 
 def test_dry_run_prints_the_json_patch_and_changes_nothing(world):
     rv = configmap(world)["metadata"]["resourceVersion"]
-    r = shm(world, "1xGPU", "--size", "2Gi", "--live", "--apply", "--dry-run")
+    r = shm(world, "1xGPU", "--size", "2Gi", "--live", "--apply", "--dry-run", "-o", "json-patch")
     assert r.exit_code == 0, r.stderr
     plan = json.loads(r.stdout)
     ops = plan["configmap"]["patch"]
@@ -111,9 +111,11 @@ def test_dry_run_masks_secret_env_values_of_the_live_template(world):
         cm["data"]["template.yaml"] = yaml.safe_dump(t, sort_keys=False)
 
     world.kube.store.update("configmaps", CM, NS, add_token)
-    r = shm(world, "2xGPU", "--size", "2Gi", "--live", "--apply", "--dry-run")
+    r = shm(world, "2xGPU", "--size", "2Gi", "--live", "--apply", "--dry-run", "-o", "json-patch")
     assert r.exit_code == 0, r.stderr
     assert token not in r.stdout + r.stderr  # in both the new text and the kept previous text
+    as_diff = shm(world, "2xGPU", "--size", "2Gi", "--live", "--apply", "--dry-run")
+    assert as_diff.exit_code == 0 and token not in as_diff.stdout + as_diff.stderr
     new_text = next(o["value"] for o in json.loads(r.stdout)["configmap"]["patch"] if o["path"] == "/data/template.yaml")
     assert "- name: HF_TOKEN\n        value: ********\n" in new_text and "sizeLimit: 2Gi" in new_text
     assert shm(world, "2xGPU", "--size", "2Gi", "--live", "--apply").exit_code == 0

@@ -307,6 +307,18 @@ class ClearmlState:
         with self.lock:
             return [e["task"] for e in self.resolve_queue(name_or_id)["entries"]]
 
+    def register_worker(self, name: str, queue_ids: list[str], timeout: int) -> None:
+        """A worker as workers.register leaves it (the seeded agent's glue, which a real install has running)."""
+        with self.lock:
+            now = self.now()
+            self.workers[name] = {
+                "id": name, "key": f"worker_{self.company}_{self.user}_{name}",
+                "user": {"id": self.user, "name": self.user}, "company": {"id": self.company, "name": self.company},
+                "ip": "127.0.0.1", "register_time": now, "register_timeout": timeout, "last_activity_time": now,
+                "last_activity_epoch": self.clock(), "last_report_time": now, "task": None, "project": None,
+                "queue": None, "queues": list(queue_ids), "tags": [], "system_tags": [],
+            }
+
     def worker_names(self) -> list[str]:
         with self.lock:
             return list(self.workers)
