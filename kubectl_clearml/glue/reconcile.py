@@ -54,7 +54,8 @@ Two sweeps cover what the order above cannot, both every ``sweep_interval``:
   came from a queue we serve (``execution.queue`` on advanced servers, else the reference's own "pulled
   from <queue>" log line), so it runs with that queue's template; no pod clearml-id-<task> exists
   (whatever its label: the reference's pods carry its own agent label); and no live reference glue
-  serves that queue (its registered worker lists it: the entry is its own). Adopted: the task goes
+  serves that queue (its registered worker lists it: the entry is its own) unless the entry is over
+  10 minutes old (the reference never pulls from k8s_scheduler again, so it is lost to it). Adopted: the task goes
   to the head of its origin queue, and only then leaves ``k8s_scheduler`` (add before remove: a crash
   between leaves it in both, which the next sweep and the dispatcher both handle). Every other entry
   is left alone: removing a live reference glue's entry makes it skip that task.
@@ -76,6 +77,7 @@ from kubectl_clearml.glue.tracker import PodTracker
 
 LOG = logging.getLogger("kubectl_clearml.glue.reconcile")
 
+STRANDED_AFTER = 600.0  # seconds in k8s_scheduler with no pod: lost by the reference even while it runs
 SWEEP_FIELDS = ("id", "status", "status_message", "execution.queue", "last_worker")
 
 
@@ -199,11 +201,8 @@ class Reconciler:
         """Reads only: (k8s_scheduler id, task id, queue id to put it back at the head of) per entry to adopt."""
         scheduler_id, entries = scheduler if scheduler is not None else self.scheduler_queue()
         now = self.clock.wall()
-        due = [
-            str(e["task"])
-            for e in entries
-            if (parse_time(e.get("added")) or 0.0) + self.settings.adopt_grace <= now and e.get("task")
-        ]
+        added = {str(e["task"]): parse_time(e.get("added")) or 0.0 for e in entries if e.get("task")}
+        due = [task_id for task_id, when in added.items() if when + self.settings.adopt_grace <= now]
         if not due:
             return []
         tasks = self.ops.read(due, ("id", "status", "execution.queue"))
@@ -217,10 +216,15 @@ class Reconciler:
             if origin not in self.settings.queue_ids():
                 continue  # another glue's queue, or no record of where it came from: not ours to run
             owned = owned if owned is not None else self._foreign_glue_queues()
+            # The reference glue never pulls from k8s_scheduler again (reference-glue.md §5): an entry it parked
+            # long ago and never applied (no pod) stays there forever, even while it runs. Only recent entries
+            # are a live reference glue's own, still being applied.
+            lost = added[task_id] + STRANDED_AFTER <= now
             ours = task_id in our_entries
             has_pod = self._pod_exists(task_id)
             if policy.adoptable(
-                task, origin, self.settings.queue_ids(), in_our_queues=ours, has_pod=has_pod, owned_queues=owned
+                task, origin, self.settings.queue_ids(), in_our_queues=ours, has_pod=has_pod,
+                owned_queues=set() if lost else owned,
             ):
                 plan.append((scheduler_id, task_id, origin))
         return plan

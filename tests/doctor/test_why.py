@@ -142,6 +142,9 @@ def test_queued_in_a_served_queue_no_worker_polls_then_one_does(world):
     from kubectl_clearml.adapters.clearml import ClearmlClient
     from kubectl_clearml.adapters.credentials import Credentials
 
+    state = world.clearml.state
+    with state.lock:  # the seeded agent's glue registered as a worker: make it one that has stopped
+        state.workers.clear()
     found = verdict_of(world, "preprocess-imagenet-shard-02")
     assert found["verdict"] == "queued (position 2 of 2, no worker polls the queue)"
     assert "kubectl clearml doctor" in found["fix"]

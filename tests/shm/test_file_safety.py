@@ -184,7 +184,7 @@ def test_an_overlay_file_keeps_its_mode_and_is_written_through_its_link(tmp_path
     link = tmp_path / "overlay.yaml"
     link.symlink_to(target)
     (tmp_path / f"overlay.yaml.tmp-{os.getpid()}").symlink_to(tmp_path / "victim")  # the old temp name
-    r = shm(["2xGPU", "--size", "8Gi", "-f", str(path), "-o", str(link)], tmp_path)
+    r = shm(["2xGPU", "--size", "8Gi", "-f", str(path), "--output-file", str(link)], tmp_path)
     assert r.exit_code == 0, r.stderr
     assert link.is_symlink() and stat.S_IMODE(target.stat().st_mode) == 0o640
     assert "extraVolumes" in target.read_text() and not (tmp_path / "victim").exists()
