@@ -249,6 +249,18 @@ def collect(
         from kubectl_clearml.core.queues import unserved_note, unserved_waiting
 
         waiting = unserved_waiting(server.values(), data.agent.queues)
-        if waiting:  # the queue view lists the agent's queues: say what waits outside them
+        if waiting:  # the queue view lists the agent's queues: say what waits outside them, and show them
             data.warnings.append(unserved_note(waiting))
+            data.queues += [
+                QueueInput(
+                    name=name,
+                    template=None,
+                    error="the agent does not serve this queue: nothing here will run its tasks (add it to the "
+                    "agent's queues, or check another agent serves it)",
+                    pending_tasks=pending,
+                    queue_id=(server.get(name.lower()) or {}).get("id"),
+                    exists_in_clearml=True,
+                )
+                for name, pending in waiting
+            ]
     return data
