@@ -70,7 +70,7 @@ def _objects_out(objects: list[dict[str, Any]], fmt: str) -> None:
 @click.option("--image", default=DEFAULT_IMAGE, show_default=True, help="The glue image (deploy/Dockerfile).")
 @click.option("--replicas", type=click.IntRange(1, 10), default=1, show_default=True, help="Glue replicas (one leads).")
 @click.option("--max-pods", type=click.IntRange(min=1), help="At most this many task pods (default: the agent's).")
-@click.option("--node-read", is_flag=True, help="Also let the glue read nodes (a ClusterRole); off: nothing cluster-wide.")
+@click.option("--node-read", is_flag=True, help="Also let the glue read nodes and pods cluster-wide (a ClusterRole; run-glue's fit check needs it).")
 @click.option("--image-pull-secret", "pull_secrets", multiple=True, metavar="NAME", help="For a private registry.")
 @dry_run_option
 @timeout_option

@@ -110,10 +110,10 @@ COLUMNS = [
 )
 @click.option(
     "--fit-check/--no-fit-check",
-    default=False,
-    show_default=True,
+    default=None,
     help="Launch a task only when its pod fits on a node now; otherwise it stays at the head of its queue "
-    "and its status message says why (gpu-report's verdict).",
+    "and its status message says why (gpu-report's verdict). Default: on where the glue may read nodes and "
+    "pods of every namespace, else off with a warning.",
 )
 @click.option("--backfill", is_flag=True, help="With --fit-check: later tasks that fit may pass a waiting head.")
 @click.option(
@@ -158,7 +158,7 @@ def command(
     batch_size: int,
     k8s_pending_queue: str,
     delete_finished_after: float | None,
-    fit_check: bool,
+    fit_check: bool | None,
     backfill: bool,
     backfill_limit: int,
     unschedulable_after: float | None,

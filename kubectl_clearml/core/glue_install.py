@@ -65,7 +65,7 @@ class InstallOptions:
     image: str
     replicas: int = 1
     max_pods: int | None = None
-    node_read: bool = False  # a ClusterRole to read nodes (cluster capacity); off: nothing cluster-wide
+    node_read: bool = False  # a ClusterRole to read nodes and pods (run-glue's fit check); off: nothing cluster-wide
     image_pull_secrets: Sequence[str] = field(default_factory=tuple)
 
 
@@ -199,7 +199,8 @@ def desired_objects(facts: AgentFacts, options: InstallOptions) -> list[dict[str
         objects += [
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
              "metadata": _meta(facts, cluster_name, namespaced=False),
-             "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}]},
+             # run-glue's fit check (on by default where it may) judges pods against nodes and every namespace's pods.
+             "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch"]}]},
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
              "metadata": _meta(facts, cluster_name, namespaced=False),
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_name},

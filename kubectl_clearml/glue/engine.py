@@ -91,7 +91,7 @@ class GlueEngine:
             watch_timeout=settings.watch_timeout,
         )
         self.dispatcher = Dispatcher(clearml, kube, self.tracker, settings, self.metrics, build)
-        if settings.fit_check:
+        if settings.fit_check is not False:  # True, or None: on where the glue may read the cluster
             self.dispatcher.fit = _fit_gate(kube, clearml, settings, self.clock, self.metrics)
         self.reconciler = Reconciler(clearml, kube, self.tracker, settings, self.clock)
         self.cleaner = FinishedPodCleaner(
@@ -171,8 +171,7 @@ class GlueEngine:
         """List our pods once, start the watch, register, reconcile. False after a transient error."""
         try:
             self.tracker.load()
-            if self.dispatcher.fit is not None:
-                self.dispatcher.fit.view.load()
+            self._load_fit_view()
             self.worker.register()
             self.reconciler.sweep()
         except AuthError:
@@ -334,13 +333,34 @@ class GlueEngine:
             self.leader.release()
         LOG.info("run-glue stopped: %d launched, running pods left alone", self.summary.launched)
 
+    def _load_fit_view(self) -> None:
+        """The fit check's first list of nodes and pods. By default (no --fit-check/--no-fit-check) it is on only
+        where it can judge: a glue that may not read nodes and pods cluster-wide (the chart's namespaced Role),
+        or sees no node at all, pops as the reference glue does, and says so once."""
+        fit = self.dispatcher.fit
+        if fit is None:
+            return
+        try:
+            fit.view.load()
+        except AuthError as exc:
+            if self.settings.fit_check:
+                raise  # asked for explicitly: a permission to grant, as every other forbidden step
+            LOG.warning("fit check off: %s (grant get/list/watch on nodes and pods, or pass --no-fit-check)",
+                        exc.one_line())
+            self.dispatcher.fit = None
+            return
+        if self.settings.fit_check is None and not fit.view.node_names():
+            LOG.warning("fit check off: no node is visible to judge pods against (pass --fit-check to insist)")
+            fit.stop()
+            self.dispatcher.fit = None
+
     # ---- dry run ---------------------------------------------------------------------------------
     def preview(self) -> list[dict[str, Any]]:
         """What would be launched now; reads only (one pod list, the queue heads, those tasks, and the
         reference glue's k8s_scheduler, whose stranded tasks the real start-up sweep adopts first)."""
         self.tracker.load()
+        self._load_fit_view()
         if self.dispatcher.fit is not None:
-            self.dispatcher.fit.view.load()
             self.dispatcher.fit.begin_round()
         adopted: dict[str, list[str]] = {}
         for _, task_id, target in self.reconciler.adoption_plan(self.reconciler.queued_ids()):

@@ -40,7 +40,7 @@ class RunSettings:
     delete_finished_after: float | None = 3600.0  # keep finished pods this long (debugging); None = never
     cleanup_interval: float = 1.0  # how often the cache is scanned for finished pods that are due
     pod_settings: Any = None  # passed through to the pod builder
-    fit_check: bool = False  # launch only pods that can run now (glue/fit_gate.py)
+    fit_check: bool | None = False  # launch only pods that can run now (glue/fit_gate.py); None: where it can
     fit_options: Any = None  # FitOptions: --backfill, --unschedulable-after, --allow-autoscale
 
     def queue_ids(self) -> list[str]:

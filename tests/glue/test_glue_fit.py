@@ -223,3 +223,27 @@ def test_dry_run_shows_which_heads_would_wait_and_changes_nothing(cluster: Any, 
         "wait (waiting for GPUs: needs 2 nvidia.com/gpu per pod, at most 0 free on one eligible node)",
     ]
     assert harness.entries("train") == tasks and all(harness.status(t)[2] == "" for t in tasks)
+
+
+def test_by_default_the_check_is_on_where_it_can_judge(cluster: Any) -> None:
+    kube, harness = cluster
+    harness.queue("train")
+    blocker(kube, 2)
+    task = harness.task("big", "train")
+    harness.start(harness.engine(["train"], templates={"train": gpu_template(4)}, fit_check=None))
+    wait_for(lambda: harness.status(task)[2].startswith("waiting for GPUs"), what="the default check holding it")
+    assert harness.pod_of(task) is None
+
+
+def test_by_default_the_check_is_off_where_no_node_is_seen(make_world: Any, tmp_path: Path, caplog: Any) -> None:
+    bare = make_world(seed=False)  # a cluster with no node: nothing to judge against, so pop as the reference
+    bare.client(NS).create("namespaces", {"metadata": {"name": NS}})
+    harness = Harness(bare.clearml, bare.kube, tmp_path)
+    harness.queue("train")
+    task = harness.task("any", "train")
+    harness.start(harness.engine(["train"], templates={"train": gpu_template(1)}, fit_check=None))
+    try:
+        wait_for(lambda: harness.pod_of(task), what="the pod launched without a check")
+    finally:
+        harness.stop_all()
+    assert any("fit check off: no node is visible" in r.getMessage() for r in caplog.records)
