@@ -89,6 +89,11 @@ def apply(kube: Kube, obj: dict[str, Any], dry_run: str) -> Step:
     return Step(kind, name, "configured")
 
 
+def _selector(labels: Mapping[str, str]) -> str:
+    """A matchLabels map as a label selector (``a=1,b=2``)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
 def _server(dry_run: str) -> str | None:
     return "server" if dry_run == "server" else None
 
@@ -150,7 +155,7 @@ def wait_pods_gone(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Until no pod of ``selector`` is left (a terminating one still pulls until its process ends)."""
-    label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    label_selector = _selector(selector)
     deadline = clock() + timeout
     while True:
         left = [p["metadata"]["name"] for p in kube.list("pods", namespace, label_selector=label_selector)]
@@ -202,7 +207,7 @@ def utc_now() -> datetime:
 
 def _waiting_reason(kube: Kube, namespace: str, selector: Mapping[str, str]) -> str | None:
     """Why our glue's pod is not ready, in the kubelet's words (ImagePullBackOff, CrashLoopBackOff...)."""
-    label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    label_selector = _selector(selector)
     for pod in kube.list("pods", namespace, label_selector=label_selector):
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (status.get("state") or {}).get("waiting") or {}
@@ -302,7 +307,7 @@ def _last_error(kube: Kube, namespace: str, ours: Mapping[str, Any], holder: str
     """The newest error line of the leading replica's log (run-glue logs JSON in the cluster)."""
     import json
 
-    selector = ",".join(f"{k}={v}" for k, v in sorted(ours["spec"]["selector"]["matchLabels"].items()))
+    selector = _selector(ours["spec"]["selector"]["matchLabels"])
     pods = [p["metadata"]["name"] for p in kube.list("pods", namespace, label_selector=selector)]
     pods.sort(key=lambda n: not (holder or "").startswith(n))  # the leader first
     for pod in pods[:1]:

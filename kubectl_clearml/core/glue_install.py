@@ -18,10 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_clearml.core.chart_rules import split_queue_list, template_mount_path
+from kubectl_clearml.core.chart_rules import TEMPLATE_MOUNT, last_env_entry, split_queue_list, template_mount_path
 
 GLUE_CONTAINER = "k8s-glue"  # the chart's glue container (charts/clearml-agent 5.3.2 templates/deployment.yaml)
-TEMPLATE_MOUNT = "/root/template"  # where the chart mounts the template ConfigMap (deployment.yaml, 5.3.2)
 TEMPLATE_KEY = "template.yaml"
 OUR_CONTAINER = "glue"
 METRICS_PORT = 9090
@@ -77,18 +76,17 @@ def glue_container(deployment: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def last_wins(env: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Env entries by name as the kubelet resolves duplicates: the last one wins (chart extraEnvs come last)."""
-    return {str(e.get("name")): dict(e) for e in env if isinstance(e, Mapping) and e.get("name")}
-
-
 def agent_facts(deployment: Mapping[str, Any]) -> AgentFacts:
     meta = deployment.get("metadata") or {}
     spec = deployment.get("spec") or {}
     pod_spec = (spec.get("template") or {}).get("spec") or {}
     container = glue_container(deployment) or {}
-    env = last_wins(container.get("env") or [])
-    queue_entry = env.get("K8S_GLUE_QUEUE", {})
+    env = container.get("env")
+
+    def entry(name: str) -> dict[str, Any]:  # the entry that takes effect (the last duplicate wins)
+        return dict(last_env_entry(env, name) or {})
+
+    queue_entry = entry("K8S_GLUE_QUEUE")
     at = template_mount_path(container)  # /root/template, or /home/nonroot/template on enterprise >= 6.12.3
     mounts = {m.get("name") for m in container.get("volumeMounts") or [] if str(m.get("mountPath")).rstrip("/") == at}
     configmap = next(
@@ -99,8 +97,8 @@ def agent_facts(deployment: Mapping[str, Any]) -> AgentFacts:
         ),
         None,
     )
-    key_ref = ((env.get("CLEARML_API_ACCESS_KEY") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
-    max_pods_text = str((env.get("K8S_GLUE_MAX_PODS") or {}).get("value") or "").strip()
+    key_ref = (entry("CLEARML_API_ACCESS_KEY").get("valueFrom") or {}).get("secretKeyRef") or {}
+    max_pods_text = str(entry("K8S_GLUE_MAX_PODS").get("value") or "").strip()
     annotations = meta.get("annotations") or {}
     takeover = _json_object(annotations.get(TAKEOVER))
     replicas = spec.get("replicas")
@@ -109,7 +107,7 @@ def agent_facts(deployment: Mapping[str, Any]) -> AgentFacts:
         namespace=str(meta.get("namespace") or ""),
         replicas=int(replicas) if isinstance(replicas, int) else 1,
         queues=split_queue_list(str(queue_entry.get("value") or "")),
-        env=[env[name] for name in COPIED_ENV if name in env],
+        env=[entry(name) for name in COPIED_ENV if last_env_entry(env, name) is not None],
         template_configmap=configmap,
         credentials_secret=str(key_ref["name"]) if key_ref.get("name") else None,
         max_pods=int(max_pods_text) if max_pods_text.isdigit() else None,
