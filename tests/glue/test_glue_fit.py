@@ -72,7 +72,8 @@ def test_a_task_that_does_not_fit_waits_at_the_head_and_starts_when_gpus_free(cl
     message = "waiting for GPUs: needs 4 nvidia.com/gpu per pod, at most 2 free on one eligible node (gpu-a)"
     wait_for(lambda: harness.status(task)[2] == message, what="the waiting message")
     assert harness.entries("train") == [task] and harness.pod_of(task) is None
-    assert engine.metrics.get("clearml_glue_tasks_waiting_fit") == 1
+    # The gauge is set right after the message is written: the test may look in between.
+    wait_for(lambda: engine.metrics.get("clearml_glue_tasks_waiting_fit") == 1, what="the waiting gauge at 1")
     kube.delete("pods", held, NS)
     wait_for(lambda: harness.pod_of(task), timeout=10, what="the task's pod once the GPUs are free")
     wait_for(lambda: harness.entries("train") == [], what="the entry taken out of the queue")
