@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 import tempfile
 import threading
@@ -52,7 +53,7 @@ def serve_clearml(pipe: Connection, tasks: int, queues: list[str]) -> None:
             pipe.send(None)
         else:
             left = sum(len(emulator.state.queue_entries(q)) for q in queues)
-            pipe.send({"by_endpoint": emulator.requests.by_endpoint(), "left": left})
+            pipe.send({"by_endpoint": emulator.requests.by_endpoint(), "left": left, "cpu": time.process_time()})
     emulator.stop()
 
 
@@ -75,7 +76,12 @@ def serve_kube(pipe: Connection) -> None:
                 if r.method == "GET" and r.path.endswith("/pods") and r.query.get("watch") not in ("true", "True", "1")
             )
             pipe.send(
-                {"requests": len(requests), "pod_lists": lists, "pods": len(emulator.store.list("pods", NAMESPACE))}
+                {
+                    "requests": len(requests),
+                    "pod_lists": lists,
+                    "pods": len(emulator.store.list("pods", NAMESPACE)),
+                    "cpu": time.process_time(),
+                }
             )
     emulator.stop()
 
@@ -138,8 +144,8 @@ def run(tasks: int, args: argparse.Namespace) -> dict[str, float]:
     thread.start()
     while not engine.started:
         time.sleep(0.001)
-    startup = clearml_emu.ask("stats")
-    startup_requests = sum(startup["by_endpoint"].values()) + kube_emu.ask("stats")["requests"]
+    startup, startup_kube = clearml_emu.ask("stats"), kube_emu.ask("stats")
+    startup_requests = sum(startup["by_endpoint"].values()) + startup_kube["requests"]
     steady_start, cpu_start = time.perf_counter(), time.process_time()
     while engine.summary.launched < tasks:
         if not thread.is_alive():
@@ -183,6 +189,12 @@ def run(tasks: int, args: argparse.Namespace) -> dict[str, float]:
     print(f"wall time                   {drained - started:.2f} s (start-up {steady_start - started:.2f} s)")
     print(f"throughput                  {rate:.0f} tasks/s (targets >= 50; >= 400 at 10,000 queued)")
     print(f"glue CPU per task           {cpu_ms:.2f} ms (this process's CPU time over the dispatch)")
+    clearml_cpu = (dispatch["cpu"] - startup["cpu"]) * 1000 / tasks
+    kube_cpu = (kube_stats["cpu"] - startup_kube["cpu"]) * 1000 / tasks
+    print(
+        f"emulator CPU per task       {clearml_cpu:.2f} ms ClearML + {kube_cpu:.2f} ms Kubernetes "
+        f"({cpu_ms + clearml_cpu + kube_cpu:.2f} ms in all three processes, on {os.cpu_count()} cores)"
+    )
     print(
         f"requests per task          {steady_requests / tasks:.3f} in steady state (target <= 3): "
         f"{total_clearml} ClearML + {kube_stats['requests']} Kubernetes, {startup_requests} of them at start-up"
