@@ -9,8 +9,8 @@ which we treat like 502.
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -93,7 +93,7 @@ class ClearmlClient:
         sleep: Callable[[float], None] = time.sleep,
         worker_header: str | None = None,
     ) -> None:
-        import requests
+        from kubectl_clearml.adapters.clearml_wire import Wire
 
         self.credentials = credentials
         self.timeout = timeout
@@ -103,19 +103,12 @@ class ClearmlClient:
         self._sleep = sleep
         self._token: str | None = None
         self.requests_made = 0
-        self.session = requests.Session()
-        # The environment's proxy and CA-bundle settings, read once here as requests would: with trust_env it
-        # scans os.environ for proxies, NO_PROXY and REQUESTS_CA_BUNDLE on every request (9% of the glue's time
-        # per task, issue 17). No netrc either: our Authorization header is the only credential sent.
-        self.session.proxies.update(requests.utils.get_environ_proxies(credentials.api_host))
-        verify = credentials.verify
-        if verify is True:
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        self.session.verify = verify
-        self.session.trust_env = False
-        self.session.headers["X-ClearML-Client"] = "kubectl-clearml"
+        headers = {"X-ClearML-Client": "kubectl-clearml"}
         if worker_header:
-            self.session.headers["X-ClearML-Worker"] = worker_header
+            headers["X-ClearML-Worker"] = worker_header
+        # Proxies, NO_PROXY and the CA bundle are read from the environment once, here (requests re-read them
+        # on every call: 9% of the glue's time per task, issue 17). No netrc: our Authorization is the only credential.
+        self.wire = Wire(credentials.api_host, credentials.verify, headers)
         register_secret(credentials.secret_key)
 
     @property
@@ -123,7 +116,7 @@ class ClearmlClient:
         return self.credentials.api_host
 
     def close(self) -> None:
-        self.session.close()
+        self.wire.close()
 
     # ---- public -----------------------------------------------------------------------------------
     def login(self) -> str:
@@ -178,10 +171,12 @@ class ClearmlClient:
         idempotent: bool | None = None,
         auth: tuple[str, str] | None = None,
     ) -> Any:
-        import requests
+        import urllib3.exceptions as wire_errors
 
-        url = f"{self.server}/{('v' + version + '/') if version else ''}{endpoint}"
-        headers = {} if auth else {"Authorization": f"Bearer {self._token}"}
+        from kubectl_clearml.adapters.clearml_wire import CaBundleMissing
+
+        path = f"{('v' + version + '/') if version else ''}{endpoint}"
+        headers = {"Authorization": _basic(*auth)} if auth else {"Authorization": f"Bearer {self._token}"}
         safe_to_repeat = is_idempotent(endpoint) if idempotent is None else idempotent
         attempt = 0
         while True:
@@ -189,15 +184,23 @@ class ClearmlClient:
             started = time.monotonic()
             try:
                 self.requests_made += 1
-                response = self.session.post(url, json=dict(payload), headers=headers, auth=auth, timeout=self.timeout)
-            except (requests.exceptions.ConnectTimeout, requests.exceptions.ConnectionError) as exc:
+                status, body = self.wire.post(path, payload, headers, self.timeout)
+            except CaBundleMissing as exc:
+                raise UsageError(
+                    f"cannot load the TLS CA bundle: {exc}",
+                    self.server,
+                    "check REQUESTS_CA_BUNDLE / api.verify_certificate, or --insecure-skip-tls-verify",
+                ) from None
+            except (wire_errors.NewConnectionError, wire_errors.ConnectTimeoutError, wire_errors.ProxyError,
+                    wire_errors.ProtocolError, wire_errors.SSLError) as exc:
                 _raise_if_not_a_clearml_connection(exc, self.server)  # retrying these cannot help
-                never_sent = isinstance(exc, requests.exceptions.ConnectTimeout) or _refused(exc)
+                # NewConnectionError subclasses ConnectTimeoutError: either way the request never left.
+                never_sent = isinstance(exc, wire_errors.ConnectTimeoutError) or _refused(exc)
                 if attempt <= self.retries and (never_sent or safe_to_repeat):
                     self._pause(attempt, endpoint, type(exc).__name__)
                     continue
                 raise UnreachableError("cannot reach the ClearML API server", self.server, self._unreachable_hint()) from None
-            except requests.exceptions.Timeout:
+            except wire_errors.TimeoutError:  # the read timed out: the server may have acted
                 if attempt <= self.retries and safe_to_repeat:
                     self._pause(attempt, endpoint, "timeout")
                     continue
@@ -206,25 +209,15 @@ class ClearmlClient:
                     self.server,
                     "the server may be overloaded; retry later",
                 ) from None
-            except requests.exceptions.RequestException as exc:
+            except (wire_errors.HTTPError, ValueError) as exc:  # ValueError: a payload that is not JSON
                 raise UnreachableError(
                     f"cannot talk to the ClearML API server: {type(exc).__name__}", self.server
                 ) from None
-            except OSError as exc:  # requests loads the CA bundle (REQUESTS_CA_BUNDLE, verify=PATH) per request
-                raise UsageError(
-                    f"cannot load the TLS CA bundle: {exc}",
-                    self.server,
-                    "check REQUESTS_CA_BUNDLE / api.verify_certificate, or --insecure-skip-tls-verify",
-                ) from None
-            LOG.debug("POST %s -> %s in %.1f ms", url, response.status_code, (time.monotonic() - started) * 1000)
-            if (
-                response.status_code in RETRY_STATUSES
-                and attempt <= self.retries
-                and (safe_to_repeat or response.status_code == 503)
-            ):
-                self._pause(attempt, endpoint, str(response.status_code))
+            LOG.debug("POST %s/%s -> %s in %.1f ms", self.server, path, status, (time.monotonic() - started) * 1000)
+            if status in RETRY_STATUSES and attempt <= self.retries and (safe_to_repeat or status == 503):
+                self._pause(attempt, endpoint, str(status))
                 continue
-            return self._parse(response, endpoint)
+            return self._parse(status, body, endpoint)
 
     def _unreachable_hint(self) -> str:
         if self.credentials.source_of("api_host").startswith("agent deployment"):
@@ -241,23 +234,23 @@ class ClearmlClient:
         LOG.info("retrying %s after %s (attempt %d/%d, %.2fs)", endpoint, why, attempt, self.retries, delay)
         self._sleep(delay)
 
-    def _parse(self, response: Any, endpoint: str) -> Any:
+    def _parse(self, status: int, data: bytes, endpoint: str) -> Any:
         try:
-            body = response.json()
+            body = json.loads(data)
             meta = body["meta"]
-            code = int(meta.get("result_code", response.status_code))
+            code = int(meta.get("result_code", status))
             subcode = int(meta.get("result_subcode") or 0)
             message = str(meta.get("result_msg") or "")
         except (ValueError, KeyError, TypeError, AttributeError):
-            if response.status_code >= 500:
+            if status >= 500:
                 raise ClearmlServerFailure(
-                    f"the ClearML API server failed ({response.status_code})",
+                    f"the ClearML API server failed ({status})",
                     endpoint,
                     "retry later",
-                    code=response.status_code,
+                    code=status,
                 ) from None
             raise ServerError(
-                f"not a ClearML API response (HTTP {response.status_code})",
+                f"not a ClearML API response (HTTP {status})",
                 self.server,
                 "is --api-host the API server (usually port 8008), not the web UI?",
             ) from None
@@ -283,6 +276,12 @@ def _raise_if_not_a_clearml_connection(exc: Exception, server: str) -> None:
             server,
             "is --api-host the ClearML API server (usually port 8008)?",
         ) from None
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def _refused(exc: Exception) -> bool:

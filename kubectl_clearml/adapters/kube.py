@@ -308,16 +308,20 @@ class Kube:
         dry_run: str | None = None,
         subresource: str | None = None,
         name: str | None = None,
+        reply: bool = True,
     ) -> Any:
+        """Create the object; the server's copy of it, or None with ``reply=False`` (the glue's pod creates:
+        decoding a pod nobody reads was 4% of its CPU per task, issue 17)."""
         ns = self._ns(resource, namespace or (body.get("metadata") or {}).get("namespace"))
         obj_name = name or (body.get("metadata") or {}).get("name")
-        return self._json(
-            "POST",
-            self._path(resource, ns, name, subresource),
-            body=body,
-            query={"dryRun": dry_run_param(dry_run)},
-            what=("create", resource, ns, obj_name),
-        )
+        request: dict[str, Any] = {
+            "body": body, "query": {"dryRun": dry_run_param(dry_run)}, "what": ("create", resource, ns, obj_name)
+        }
+        path = self._path(resource, ns, name, subresource)
+        if not reply:
+            self._send("POST", path, **request).read()  # read: the connection goes back to the pool
+            return None
+        return self._json("POST", path, **request)
 
     def replace(
         self,

@@ -333,12 +333,12 @@ class Dispatcher:
         """Create the pod; one immediate second try after a transient failure. Repeating is safe: if the
         first attempt did reach the server, the second answers 409 AlreadyExists, which means launched."""
         try:
-            self.kube.create("pods", built.manifest, namespace)
+            self.kube.create("pods", built.manifest, namespace, reply=False)
         except KubectlClearmlError as exc:
             if policy.classify_create_error(_kind(exc), _message(exc)) != policy.TRANSIENT:
                 raise
             self.metrics.inc("clearml_glue_errors_total", step="create-retried")
-            self.kube.create("pods", built.manifest, namespace)
+            self.kube.create("pods", built.manifest, namespace, reply=False)
 
     def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> str:
         """409: the pod exists. Live, it runs this task already (RUNNING); finished, it is an earlier run of

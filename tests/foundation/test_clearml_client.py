@@ -202,4 +202,4 @@ def test_proxy_settings_come_from_the_environment_once_at_construction(clearml, 
     direct = client_for(clearml, retries=0)
     monkeypatch.delenv("NO_PROXY")  # read at construction: later changes do not reroute the client
     assert direct.call("queues.get_all", {"name": "^default$"})["queues"][0]["name"] == "default"
-    assert direct.session.trust_env is False
+    assert (through_dead_proxy.wire.proxy, direct.wire.proxy) == ("http://127.0.0.1:9", None)

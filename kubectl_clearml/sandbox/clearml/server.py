@@ -96,6 +96,14 @@ class ClearmlHTTPServer(LimitedThreadingMixIn, ThreadingHTTPServer):
         self.stopping = threading.Event()
         super().__init__(address, ClearmlHandler)
 
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.emulator.tls is not None:  # the handshake runs in the connection's thread, not the accept loop
+            try:
+                request = self.emulator.tls.wrap_socket(request, server_side=True)
+            except OSError:  # ssl.SSLError included: the client refused our certificate, or spoke plain HTTP
+                return
+        super().finish_request(request, client_address)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up (and our own injected drops) are normal here, not worth a traceback.
         LOG.debug("connection from %s ended with an error", client_address, exc_info=True)
