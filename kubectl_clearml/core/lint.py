@@ -278,15 +278,13 @@ def lint_pod_template(template: Mapping[str, Any], where: str, *, schema: bool =
         check_keys({k: v for k, v in template.items() if k != "kind"}, "V1Pod", where, out)
     spec = template.get("spec") if isinstance(template.get("spec"), Mapping) else {}
     assert isinstance(spec, Mapping)
-    containers = [
-        c for c in (spec.get("containers") or []) + (spec.get("initContainers") or []) if isinstance(c, Mapping)
-    ]
-    volume_names = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, Mapping)}
+    containers = [c for c in _items(spec, "containers") + _items(spec, "initContainers") if isinstance(c, Mapping)]
+    volume_names = {v.get("name") for v in _items(spec, "volumes") if isinstance(v, Mapping)}
     for index, container in enumerate(containers):
         label = f"{where}: container {container.get('name') or index}"
         out += _duplicate_env(container, label)
         out += _gpu_requests(container, label)
-        for mount in container.get("volumeMounts") or []:
+        for mount in _items(container, "volumeMounts"):
             if isinstance(mount, Mapping) and mount.get("name") not in volume_names:
                 out.append(
                     Finding(
@@ -299,10 +297,16 @@ def lint_pod_template(template: Mapping[str, Any], where: str, *, schema: bool =
     return out
 
 
+def _items(obj: Mapping[str, Any], key: str) -> list[Any]:
+    """The list under ``key``, or none when it is not a list (the key check reports the wrong type)."""
+    value = obj.get(key)
+    return value if isinstance(value, list) else []
+
+
 def _duplicate_env(container: Mapping[str, Any], label: str) -> list[Finding]:
     seen: set[str] = set()
     out: list[Finding] = []
-    for entry in container.get("env") or []:
+    for entry in _items(container, "env"):
         name = entry.get("name") if isinstance(entry, Mapping) else None
         if name in seen:
             out.append(Finding("warning", label, f"env {name} is set more than once (the last one wins)"))

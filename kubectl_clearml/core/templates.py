@@ -177,7 +177,10 @@ def render_pod_template(
     if not is_empty(pv.get("containerSecurityContext")):
         container["securityContext"] = pv["containerSecurityContext"]
     container["ports"] = [{"containerPort": TASK_PORT}]
-    container["env"] = clearml_env(chart_values, ctx.fullname) + list(pv.get("env") or [])
+    extra_env = pv.get("env")
+    if not isinstance(extra_env, list):  # a mistyped value stays visible, for the key check to report
+        extra_env = [] if is_empty(extra_env) else [extra_env]
+    container["env"] = clearml_env(chart_values, ctx.fullname) + extra_env
     if not is_empty(pv.get("volumeMounts")):
         container["volumeMounts"] = pv["volumeMounts"]
     spec["containers"] = [container]

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.hostile.harness import commands, run_checked
@@ -72,6 +72,9 @@ def values_bytes(draw: st.DrawFn) -> bytes:
 @settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(data=values_bytes(), which=st.integers(0, len(commands("-")) - 1))
+# Found by this test: a list key of the pod template given a scalar was iterated (diff-template exit 70).
+@example(data=b"agentk8sglue:\n  queues: {}\n  basePodTemplate:\n    volumes: true\n", which=0)
+@example(data=b"agentk8sglue:\n  basePodTemplate:\n    containers: 1\n    env: true\n", which=0)
 def test_any_values_file_any_command(read_only_world, tmp_path_factory, data, which):
     home = tmp_path_factory.mktemp("fuzz")
     path = home / "values.yaml"
