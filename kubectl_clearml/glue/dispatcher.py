@@ -8,6 +8,9 @@
        c. say so in the task's status message          tasks.update
 
 Steps 1-2 are shared by a whole batch, so the steady-state cost is 3 requests per task plus 2 per batch.
+Overlapped, not reordered (issue 17): task N's pod is created on a helper thread while task N+1 is claimed
+here, and 3c runs on another; task N's outcome is settled before task N+1's create starts, and claimed
+tasks that go back to their queue go back in queue order. The pod create itself is glue/pod_create.py.
 
 Why claim first. Every other consumer of a queue (the reference glue, a second run-glue, an agent) takes
 a task with an atomic pop (``queues.get_next_task``); the server hands each entry to exactly one remover.
@@ -26,23 +29,27 @@ without a pod and puts it back at the head. Why each crash point is safe is writ
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from kubectl_clearml.core import glue_policy as policy
 from kubectl_clearml.core import podbuilder
-from kubectl_clearml.errors import (
-    AuthError,
-    ConflictError,
-    InvalidRequestError,
-    KubectlClearmlError,
-    NotFoundError,
-    UnreachableError,
-    UsageError,
-)
+from kubectl_clearml.errors import KubectlClearmlError, UsageError
 from kubectl_clearml.glue.fit_gate import FitGate
 from kubectl_clearml.glue.metrics import Metrics
+from kubectl_clearml.glue.pod_create import (
+    OVER,
+    RUNNING,
+    TransientDispatchError,
+    adopt_existing,
+    create_error,
+    create_pod,
+    kind_of,
+    message_of,
+    transient_or_raise,
+)
 from kubectl_clearml.glue.settings import QueueSpec, RunSettings
 from kubectl_clearml.glue.sidecalls import SideCalls
 from kubectl_clearml.glue.taskops import TaskOps
@@ -61,25 +68,7 @@ TASK_FIELDS = (
     "execution.docker_cmd",
 )
 
-ADOPTED = "adopted"  # the pod that exists is this run's (or replaced an earlier run's): launched
-RUNNING = "running"  # the pod that exists is live and runs this task (submit-pod, an earlier run): not launched
-OVER = "over"  # the pod that exists ended and its task is no longer queued: nothing to launch
-
 Builder = Callable[[dict[str, Any], QueueSpec], podbuilder.BuiltPod]
-
-
-class NamespaceNotFound(NotFoundError):
-    """Pods cannot be created in the glue's namespace at all: the glue stops instead of failing each task."""
-
-
-class TransientDispatchError(Exception):
-    """A step failed for a reason that may pass (5xx, timeout, quota); the round stops, the loop backs off."""
-
-    def __init__(self, step: str, cause: KubectlClearmlError) -> None:
-        super().__init__(f"{step}: {cause.one_line()}")
-        self.step = step
-        self.cause = cause
-        self.result: RoundResult | None = None  # what the round did before it stopped
 
 
 @dataclass
@@ -93,6 +82,19 @@ class RoundResult:
     @property
     def progressed(self) -> bool:
         return bool(self.launched or self.popped or self.failed)
+
+
+@dataclass
+class Claim:
+    """A task taken out of its queue whose pod is to be created (or is being created: ``create``)."""
+
+    queue: QueueSpec
+    task_id: str
+    built: podbuilder.BuiltPod
+    namespace: str
+    fit_note: str | None
+    create: Future[None] | None = None
+    given_back: bool = False  # put back at the head of its queue
 
 
 class Dispatcher:
@@ -114,6 +116,15 @@ class Dispatcher:
         self.build = build or self._build
         self.fit: FitGate | None = None  # --fit-check: launch only pods that can run now
         self.side = SideCalls()  # launch messages, written while the next pod is created
+        self._creates: ThreadPoolExecutor | None = None  # pod creates, one in flight while the next is claimed
+
+    def close(self) -> None:
+        try:
+            self.side.close()
+        finally:
+            if self._creates is not None:
+                self._creates.shutdown(wait=True)
+                self._creates = None
 
     def _build(self, task: dict[str, Any], queue: QueueSpec) -> podbuilder.BuiltPod:
         return podbuilder.build_task_pod(
@@ -176,7 +187,7 @@ class Dispatcher:
         try:
             heads = self.peek(open_queues, batch)
         except KubectlClearmlError as exc:
-            raise _transient_or_raise("read queues", exc) from None
+            raise transient_or_raise("read queues", exc) from None
         for queue in open_queues:
             task_ids = heads.get(queue.id) or []
             if not task_ids:
@@ -185,44 +196,86 @@ class Dispatcher:
             try:
                 tasks = self.ops.read(task_ids, TASK_FIELDS)
             except KubectlClearmlError as exc:
-                raise _transient_or_raise("read tasks", exc) from None
-            waiting_head: str | None = None  # --fit-check: the first task of this queue that cannot start now
-            for task_id in task_ids:
-                if should_stop():
-                    return result
-                task = tasks.get(task_id)
-                action = policy.entry_action(
-                    str(task.get("status")) if task else None, self.tracker.has_active_pod(task_id)
-                )
-                if action == policy.LAUNCH:
-                    if self.free_slots(queue) <= 0:
-                        break
-                    assert task is not None
-                    started = self._launch(queue, task, result, should_stop)
-                    if self.fit is None:
-                        continue
-                    if not started and waiting_head is None:
-                        waiting_head = task_id
-                        self.fit.backfill.head_waits(queue.id, task_id)
-                    elif started and waiting_head is None:
-                        self.fit.backfill.head_started(queue.id, task_id)
-                    elif started:
-                        self.fit.backfill.passed(queue.id)
-                    if waiting_head is not None and not self.fit.backfill.may_pass(queue.id):
-                        break  # queue order: nothing passes the waiting head (or no more, with --backfill)
-                elif action in (policy.POP_ONLY, policy.DROP_STALE):
-                    self._pop(queue, task_id, "pop")
-                    result.popped += 1
-                    # Said, not silent: the entry of a task `submit-pod` ran (or an earlier run launched)
-                    # goes without a second pod, and a task no longer runnable leaves its queue.
-                    why = (f"pod {podbuilder.pod_name(task_id)} already exists (submit-pod or an earlier run): "
-                           "entry removed, nothing launched") if action == policy.POP_ONLY else (
-                           f"task is {task.get('status') if task else 'gone'}, not queued: stale entry removed")
-                    LOG.info("task %s from queue %s: %s", task_id, queue.name, why)
-            if result.progressed:
+                raise transient_or_raise("read tasks", exc) from None
+            in_flight: list[Claim] = []  # at most one: the pod being created while the next task is claimed
+            try:
+                stopped = self._serve(queue, task_ids, tasks, result, should_stop, in_flight)
+            except BaseException:
+                self._settle_quietly(in_flight, result)
+                raise
+            if in_flight:
+                self._finish(in_flight.pop(), result)
+            if stopped or result.progressed:
                 return result
             # Nothing this queue holds can start now (unknown tasks only): the next queue gets its turn.
         return result
+
+    def _serve(
+        self,
+        queue: QueueSpec,
+        task_ids: list[str],
+        tasks: dict[str, dict[str, Any]],
+        result: RoundResult,
+        should_stop: Callable[[], bool],
+        in_flight: list[Claim],
+    ) -> bool:
+        """Launch or drop the queue's head entries in order; True when asked to stop.
+
+        Pipelined by one (issue 17): the pod of task N is created on a helper thread while task N+1 is built
+        and claimed here. The claim still comes first for every task, and task N's outcome is settled here,
+        in queue order, before task N+1's pod is created (so a failed create gives both back in order).
+        """
+        waiting_head: str | None = None  # --fit-check: the first task of this queue that cannot start now
+        for task_id in task_ids:
+            if should_stop():
+                return True
+            task = tasks.get(task_id)
+            action = policy.entry_action(
+                str(task.get("status")) if task else None, self.tracker.has_active_pod(task_id)
+            )
+            if action == policy.LAUNCH:
+                if self.free_slots(queue, {queue.id: len(in_flight)}) <= 0:
+                    break
+                if in_flight and self.fit is not None:
+                    self._finish(in_flight.pop(), result)  # the fit gate decides on what has launched
+                assert task is not None
+                claimed = self._claim_for_launch(queue, task, result, should_stop)
+                started = claimed is not False
+                if isinstance(claimed, Claim):
+                    if in_flight:
+                        self._finish(in_flight.pop(), result, behind=claimed)
+                    self._begin_create(claimed)
+                    in_flight.append(claimed)
+                if self.fit is None:
+                    continue
+                if not started and waiting_head is None:
+                    waiting_head = task_id
+                    self.fit.backfill.head_waits(queue.id, task_id)
+                elif started and waiting_head is None:
+                    self.fit.backfill.head_started(queue.id, task_id)
+                elif started:
+                    self.fit.backfill.passed(queue.id)
+                if waiting_head is not None and not self.fit.backfill.may_pass(queue.id):
+                    break  # queue order: nothing passes the waiting head (or no more, with --backfill)
+            elif action in (policy.POP_ONLY, policy.DROP_STALE):
+                self._pop(queue, task_id, "pop")
+                result.popped += 1
+                # Said, not silent: the entry of a task `submit-pod` ran (or an earlier run launched)
+                # goes without a second pod, and a task no longer runnable leaves its queue.
+                why = (f"pod {podbuilder.pod_name(task_id)} already exists (submit-pod or an earlier run): "
+                       "entry removed, nothing launched") if action == policy.POP_ONLY else (
+                       f"task is {task.get('status') if task else 'gone'}, not queued: stale entry removed")
+                LOG.info("task %s from queue %s: %s", task_id, queue.name, why)
+        return False
+
+    def _settle_quietly(self, in_flight: list[Claim], result: RoundResult) -> None:
+        """The round is ending on an error: the pod already being created is settled (launched, or its task
+        given back), and what that says is logged, so the error that ended the round is the one reported."""
+        while in_flight:
+            try:
+                self._finish(in_flight.pop(), result)
+            except Exception as exc:  # the error that ended the round is the one raised
+                LOG.warning("while stopping the round: %s", exc)
 
     # ---- one task --------------------------------------------------------------------------------
     def _launch(
@@ -233,6 +286,22 @@ class Dispatcher:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> bool:
         """Launch (or fail) the task; False when the fit check keeps it queued because its pod cannot run now."""
+        claimed = self._claim_for_launch(queue, task, result, should_stop)
+        if isinstance(claimed, Claim):
+            self._begin_create(claimed)
+            self._finish(claimed, result)
+            return True
+        return claimed
+
+    def _claim_for_launch(
+        self,
+        queue: QueueSpec,
+        task: dict[str, Any],
+        result: RoundResult,
+        should_stop: Callable[[], bool],
+    ) -> Claim | bool:
+        """Build the pod and claim the task: a Claim whose pod is to be created, True when the task was dealt
+        with otherwise (failed, lost to another consumer, given back), False when the fit check keeps it."""
         task_id = str(task["id"])
         try:
             built = self.build(task, queue)
@@ -260,20 +329,42 @@ class Dispatcher:
             # leader may be serving this queue already. The task gets its place back; whoever leads launches it.
             self._unclaim(queue, task_id)
             return True
+        return Claim(queue, task_id, built, namespace, fit_note)
+
+    def _begin_create(self, claim: Claim) -> None:
+        if self._creates is None:
+            self._creates = ThreadPoolExecutor(max_workers=1, thread_name_prefix="glue-pod-create")
+        claim.create = self._creates.submit(create_pod, self.kube, self.metrics, claim.built, claim.namespace)
+
+    def _finish(self, claim: Claim, result: RoundResult, behind: Claim | None = None) -> None:
+        """Wait for the claim's pod create and act on its outcome. ``behind``: the next task, claimed already;
+        whenever this one goes back to its queue, that one goes back first, so the queue keeps its order."""
         try:
-            self._create(built, namespace)
+            self._settle(claim, result, behind)
+        except BaseException:
+            if behind is not None:
+                self._give_back(behind)
+            raise
+
+    def _settle(self, claim: Claim, result: RoundResult, behind: Claim | None) -> None:
+        queue, task_id, built, namespace = claim.queue, claim.task_id, claim.built, claim.namespace
+        assert claim.create is not None
+        try:
+            claim.create.result()
         except KubectlClearmlError as exc:
-            verdict = policy.classify_create_error(_kind(exc), _message(exc))
+            verdict = policy.classify_create_error(kind_of(exc), message_of(exc))
             if verdict == policy.PERMANENT:
-                self._fail(queue, task_id, f"Kubernetes refused pod {built.name}: {_message(exc)}", result, pop=False)
-                return True
-            outcome = self._adopt_existing(built, namespace) if verdict == policy.ALREADY else ""
+                self._fail(queue, task_id, f"Kubernetes refused pod {built.name}: {message_of(exc)}", result, pop=False)
+                return
+            outcome = adopt_existing(self.kube, self.ops, self.tracker, built, namespace) if verdict == policy.ALREADY else ""
             if outcome == OVER:
                 result.popped += 1
-                return True
+                return
             if not outcome:
-                self._unclaim(queue, task_id)
-                self._raise_create_error(verdict, exc, built.name, namespace)
+                if behind is not None:
+                    self._give_back(behind)
+                self._give_back(claim)
+                raise create_error(verdict, exc, built.name, namespace, self.metrics)
             if outcome == RUNNING:
                 # submit-pod (or an earlier run) made this task's pod and it runs: one pod per task, so the
                 # claimed entry stays out and nothing is launched; said, since the count of launches does not show it.
@@ -281,17 +372,21 @@ class Dispatcher:
                 result.popped += 1
                 LOG.info("task %s from queue %s: pod %s already exists and runs it (submit-pod or an earlier "
                          "run): entry removed, nothing launched", task_id, queue.name, built.name)
-                return True
+                return
         self.tracker.note_created(built.manifest)
         if self.fit is not None:
             self.fit.launched(task_id, built.manifest, namespace)
         result.launched += 1
         self.metrics.inc("clearml_glue_tasks_launched_total", queue=queue.name)
-        note = "; ".join(n for n in (built.status_message(), fit_note) if n)
+        note = "; ".join(n for n in (built.status_message(), claim.fit_note) if n)
         text = f"launched: pod {built.name} in namespace {namespace}" + (f"; {note}" if note else "")
         self.side.submit(self._say, task_id, text)
         LOG.info("task %s from queue %s: %s", task_id, queue.name, text)
-        return True
+
+    def _give_back(self, claim: Claim) -> None:
+        if not claim.given_back:
+            claim.given_back = True
+            self._unclaim(claim.queue, claim.task_id)
 
     def _say(self, task_id: str, text: str) -> None:
         try:
@@ -299,27 +394,12 @@ class Dispatcher:
         except KubectlClearmlError as exc:
             LOG.info("task %s: status message not written (%s)", task_id, exc.one_line())
 
-    def _raise_create_error(self, verdict: str, exc: KubectlClearmlError, name: str, namespace: str) -> None:
-        if verdict == policy.FATAL and isinstance(exc, NotFoundError):
-            raise NamespaceNotFound(
-                f"namespace {namespace!r} not found",
-                "Kubernetes",
-                f"create it (kubectl create namespace {namespace}) or run the glue with -n NAMESPACE of the "
-                "agent; the task stays queued",
-            ) from None
-        if verdict == policy.FATAL:
-            raise exc
-        if verdict == policy.TRANSIENT:
-            self.metrics.inc("clearml_glue_errors_total", step="create")
-            raise TransientDispatchError(f"create pod {name}", exc) from None
-        raise TransientDispatchError(f"replace the earlier pod {name}", exc) from None
-
     def _claim(self, queue: QueueSpec, task_id: str) -> bool:
         """Take the entry out of its queue; False when another consumer took it first."""
         try:
             return self.ops.pop(queue.id, task_id)
         except KubectlClearmlError as exc:
-            raise _transient_or_raise(f"claim task {task_id}", exc) from None
+            raise transient_or_raise(f"claim task {task_id}", exc) from None
 
     def _unclaim(self, queue: QueueSpec, task_id: str) -> None:
         """The pod was not created: the task gets its place back at the head of its queue."""
@@ -329,57 +409,11 @@ class Dispatcher:
             # The orphan sweep puts it back (queued, in no queue, no pod), one sweep interval later.
             LOG.warning("task %s: not put back in queue %s yet (%s)", task_id, queue.name, exc.one_line())
 
-    def _create(self, built: podbuilder.BuiltPod, namespace: str) -> None:
-        """Create the pod; one immediate second try after a transient failure. Repeating is safe: if the
-        first attempt did reach the server, the second answers 409 AlreadyExists, which means launched."""
-        try:
-            self.kube.create("pods", built.manifest, namespace, reply=False)
-        except KubectlClearmlError as exc:
-            if policy.classify_create_error(_kind(exc), _message(exc)) != policy.TRANSIENT:
-                raise
-            self.metrics.inc("clearml_glue_errors_total", step="create-retried")
-            self.kube.create("pods", built.manifest, namespace, reply=False)
-
-    def _adopt_existing(self, built: podbuilder.BuiltPod, namespace: str) -> str:
-        """409: the pod exists. Live, it runs this task already (RUNNING); finished, it is an earlier run of
-        a task that was queued again, so it makes room for the new one (ADOPTED), unless the task is no
-        longer queued (OVER: that run ended, nothing to launch). "": retry later."""
-        try:
-            existing = self.kube.get("pods", built.name, namespace)
-        except NotFoundError:
-            return ""
-        view = policy.pod_view(existing)
-        if view.deleting:
-            # An earlier run's pod in its grace period (we deleted it on an abort): it runs nothing of
-            # this run, and once it is gone the task would have no pod. Wait at the head of the queue.
-            LOG.info("pod %s of an earlier run is still terminating; the task waits", built.name)
-            return ""
-        if view.finished:
-            # A pod that ended is never created again for the same run: only a task queued again (a new run)
-            # replaces it. Read now, not at the start of the round: a glue that was paused holds a stale view.
-            fresh = self.ops.read([view.task_id], ("id", "status")).get(view.task_id)
-            if fresh is None or fresh.get("status") != "queued":
-                LOG.warning(
-                    "pod %s ended and its task is %s: that run is over, the pod is not created again",
-                    built.name,
-                    (fresh or {}).get("status", "deleted"),
-                )
-                return OVER
-            self.tracker.forget(view.task_id, view.name)
-            try:
-                self.kube.delete("pods", built.name, namespace, ignore_missing=True)
-                self.kube.create("pods", built.manifest, namespace)
-            except KubectlClearmlError as exc:
-                LOG.info("pod %s: replacing the finished pod failed (%s)", built.name, exc.one_line())
-                return ""
-            return ADOPTED
-        return RUNNING
-
     def _pop(self, queue: QueueSpec, task_id: str, step: str) -> None:
         try:
             self.ops.pop(queue.id, task_id)
         except KubectlClearmlError as exc:
-            raise _transient_or_raise(f"{step} task {task_id}", exc) from None
+            raise transient_or_raise(f"{step} task {task_id}", exc) from None
 
     def _fail(
         self,
@@ -395,80 +429,8 @@ class Dispatcher:
         try:
             self.ops.fail(task_id, reason)
         except KubectlClearmlError as exc:
-            raise _transient_or_raise(f"fail task {task_id}", exc) from None
+            raise transient_or_raise(f"fail task {task_id}", exc) from None
         if pop:
             self._pop(queue, task_id, "remove failed")
         result.failed += 1
         self.metrics.inc("clearml_glue_tasks_failed_total", reason=reason_label)
-
-    # ---- dry run ---------------------------------------------------------------------------------
-    def preview(self, adopted: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
-        """What the next rounds would launch, pulling nothing: one row per queue head within the limits.
-
-        ``adopted``: per queue id, tasks the start-up sweep would first put back at its head (from the
-        reference glue's k8s_scheduler), so the preview shows them where the real run launches them.
-        """
-        rows: list[dict[str, Any]] = []
-        planned: dict[str, int] = {}
-        heads = self.peek(list(self.settings.queues), max(1, self.settings.batch_size))
-        adopted = adopted or {}
-        for queue in self.settings.queues:
-            from_scheduler = adopted.get(queue.id) or []
-            task_ids = [*from_scheduler, *(t for t in heads.get(queue.id) or [] if t not in from_scheduler)]
-            tasks = self.ops.read(task_ids, TASK_FIELDS) if task_ids else {}
-            for task_id in task_ids:
-                task = tasks.get(task_id)
-                action = policy.entry_action(
-                    str(task.get("status")) if task else None, self.tracker.has_active_pod(task_id)
-                )
-                row = {"queue": queue.name, "task": task_id, "name": (task or {}).get("name", ""), "pod": ""}
-                if action != policy.LAUNCH or task is None:
-                    row["action"] = {"pop": "already launched", "drop": "stale entry"}.get(action, "skip")
-                elif self.free_slots(queue, planned) <= 0:
-                    row["action"] = "wait (pod limit)"
-                else:
-                    planned[queue.id] = planned.get(queue.id, 0) + 1
-                    try:
-                        built = self.build(task, queue)
-                        action = "launch (adopted from k8s_scheduler)" if task_id in from_scheduler else "launch"
-                        verdict = self.fit.verdict(built.manifest) if self.fit is not None else None
-                        if verdict is not None and not verdict.fits:
-                            planned[queue.id] -= 1
-                            action = f"wait ({verdict.message()})"
-                        row.update(action=action, pod=built.name, image=_image(built.manifest))
-                    except UsageError as exc:
-                        row["action"] = f"fail: {exc.one_line()}"
-                rows.append(row)
-        return rows
-
-
-def _image(pod: dict[str, Any]) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or [{}]
-    return str(containers[0].get("image") or "")
-
-
-def _kind(exc: KubectlClearmlError) -> str:
-    if isinstance(exc, ConflictError):
-        return "conflict"
-    if isinstance(exc, AuthError):
-        return "auth"
-    if isinstance(exc, InvalidRequestError):
-        return "invalid"
-    if isinstance(exc, NotFoundError):
-        return "notfound"
-    if isinstance(exc, UnreachableError):
-        return "unreachable"
-    return "server"
-
-
-def _message(exc: KubectlClearmlError) -> str:
-    return " ".join(str(part) for part in (exc.what, exc.obj) if part)
-
-
-def _transient_or_raise(step: str, exc: KubectlClearmlError) -> Exception:
-    """Server failures and timeouts pass; anything else (auth, bad request) is the caller's to see."""
-    from kubectl_clearml.errors import ServerError
-
-    if isinstance(exc, (ServerError, UnreachableError)) and not isinstance(exc, ConflictError):
-        return TransientDispatchError(step, exc)
-    return exc

@@ -29,15 +29,11 @@ from kubectl_clearml.core import podbuilder
 from kubectl_clearml.errors import AuthError, KubectlClearmlError
 from kubectl_clearml.glue.cleanup import FinishedPodCleaner
 from kubectl_clearml.glue.clock import Clock, SystemClock
-from kubectl_clearml.glue.dispatcher import (
-    Builder,
-    Dispatcher,
-    NamespaceNotFound,
-    RoundResult,
-    TransientDispatchError,
-)
+from kubectl_clearml.glue.dispatcher import Builder, Dispatcher, RoundResult
 from kubectl_clearml.glue.leader import LeaderElector
 from kubectl_clearml.glue.metrics import Metrics
+from kubectl_clearml.glue.pod_create import NamespaceNotFound, TransientDispatchError
+from kubectl_clearml.glue.preview import preview
 from kubectl_clearml.glue.reconcile import Reconciler
 from kubectl_clearml.glue.settings import RunSettings
 from kubectl_clearml.glue.tracker import PodTracker
@@ -324,7 +320,7 @@ class GlueEngine:
         self.cleaner.tracker = self.tracker
 
     def _shutdown(self) -> None:
-        self.dispatcher.side.close()
+        self.dispatcher.close()
         self.tracker.stop()
         if self.dispatcher.fit is not None:
             self.dispatcher.fit.stop()
@@ -366,7 +362,7 @@ class GlueEngine:
         for _, task_id, target in self.reconciler.adoption_plan(self.reconciler.queued_ids()):
             if target:
                 adopted.setdefault(target, []).insert(0, task_id)  # each goes to the front: the last ends first
-        return self.dispatcher.preview(adopted)
+        return preview(self.dispatcher, adopted)
 
 
 def _fit_gate(kube: Any, clearml: Any, settings: RunSettings, clock: Clock, metrics: Metrics) -> Any:

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from kubectl_clearml.core import glue_policy as policy
 from kubectl_clearml.glue.clock import FakeClock
-from kubectl_clearml.glue.dispatcher import RoundResult, TransientDispatchError
+from kubectl_clearml.glue.dispatcher import RoundResult
 from kubectl_clearml.glue.leader import LeaderElector
+from kubectl_clearml.glue.pod_create import TransientDispatchError
 from tests.glue.glue_harness import InPodAgent, container_status, wait_for
 from tests.glue.test_glue_restart import park_like_the_reference
 

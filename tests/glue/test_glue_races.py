@@ -10,7 +10,7 @@ import time
 import pytest
 
 from kubectl_clearml.errors import UsageError
-from kubectl_clearml.glue.dispatcher import TransientDispatchError
+from kubectl_clearml.glue.pod_create import TransientDispatchError
 from tests.glue.glue_harness import InPodAgent, container_status
 
 
