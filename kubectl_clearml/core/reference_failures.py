@@ -18,7 +18,12 @@ ac65a93):
   as a number or a boolean (``2024``, ``on``, ``1e3``) makes the Deployment invalid (env values are strings);
 - a queue name whose label value (glue/k8s.py:1573-1581) is not a valid label value: ``kubectl apply`` fails;
 - a ``${CLEARML_...}`` string template in a label on the open-source chart: only the enterprise agent
-  substitutes them (clearml-docs clearml_agent_string_template.md:5-7).
+  substitutes them (clearml-docs clearml_agent_string_template.md:5-7);
+- a list key of ``basePodTemplate`` given something else (``env: true``, ``volumes: {a: 1}``...): the chart
+  writes ``env`` with ``toYaml`` after its own env entries (templates/agentk8sglue-configmap.yaml:69-71), so a
+  scalar there makes template.yaml invalid YAML and the glue's ``yaml.load`` of it fails at start-up (glue/k8s.py:203-204,
+  266-268); the others are rendered as written (volumes :23-26, initContainers :31-32, volumeMounts :40-43,
+  tolerations :76-79) and ``kubectl apply`` rejects a pod whose list field is not a list.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ from kubectl_clearml.core.pod_labels import reference_label_problem
 from kubectl_clearml.core.values import get_path
 
 PREFIX = "the reference agent would fail here: "
+# basePodTemplate keys the 5.3.2 chart renders into a list field: where (configmap lines), and whether a false
+# value is skipped (``with``/``if``) rather than rendered (initContainers is always written).
+_LIST_KEYS = {"env": ("69-71", True), "volumes": ("23-26", True), "initContainers": ("31-32", False),
+              "volumeMounts": ("40-43", True), "tolerations": ("76-79", True)}
 # YAML 1.1 scalars that are not strings when unquoted (Helm reads the rendered manifest with go-yaml).
 _YAML_NOT_STRING = re.compile(
     r"^(?:[-+]?(?:[0-9][0-9_]*)?\.?[0-9]+(?:[eE][-+]?[0-9]+)?|[-+]?0x[0-9a-fA-F]+|[-+]?\.(?:inf|Inf|INF)"
@@ -86,6 +95,7 @@ def reference_failures(
             )
         )
     if flavour == "oss":
+        out += _list_keys_not_lists(pod_values.get("agentk8sglue.basePodTemplate") or {})
         raw = get_path(user or {}, "agentk8sglue.queue")
         if raw is not None and not isinstance(raw, str):
             out.append(
@@ -122,4 +132,24 @@ def reference_failures(
         problem = reference_label_problem(queue)
         if problem:
             out.append((f"queue {queue}", PREFIX + problem))
+    return out
+
+
+def _list_keys_not_lists(base: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for key, (lines, false_skipped) in _LIST_KEYS.items():
+        value = base.get(key)
+        if value is None or isinstance(value, list) or (false_skipped and not value):
+            continue
+        if key == "env" and isinstance(value, Mapping):
+            continue  # its keys land in the container itself (:69-71): valid YAML, no failure we can cite
+        what = f"{value!r} is a {type(value).__name__}, not a list: "
+        if key == "env":
+            why = ("the chart writes it after its own env entries (agentk8sglue-configmap.yaml:69-71), template.yaml "
+                   "is not valid YAML, and the glue's yaml.load of it fails at start-up (k8s.py:203-204, 266-268): "
+                   "no task is launched")
+        else:
+            why = (f"the chart renders it as written (agentk8sglue-configmap.yaml:{lines}) and kubectl apply rejects "
+                   "the pod, so every task fails")
+        out.append((f"agentk8sglue.basePodTemplate.{key}", PREFIX + what + why + " (write it as a YAML list)"))
     return out

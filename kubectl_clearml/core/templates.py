@@ -178,9 +178,15 @@ def render_pod_template(
         container["securityContext"] = pv["containerSecurityContext"]
     container["ports"] = [{"containerPort": TASK_PORT}]
     extra_env = pv.get("env")
-    if not isinstance(extra_env, list):  # a mistyped value stays visible, for the key check to report
-        extra_env = [] if is_empty(extra_env) else [extra_env]
-    container["env"] = clearml_env(chart_values, ctx.fullname) + extra_env
+    if ctx.flavour == "oss" and isinstance(extra_env, Mapping) and extra_env:
+        # 5.3.2 agentk8sglue-configmap.yaml:69-71 writes env with toYaml after its own entries: a mapping's keys
+        # land in the container itself (the last of a repeated key wins, as the glue's yaml.load reads it).
+        container["env"] = clearml_env(chart_values, ctx.fullname)
+        container.update(copy.deepcopy(dict(extra_env)))
+    else:
+        if not isinstance(extra_env, list):  # stays visible: the key check reports it, reference_failures too (oss)
+            extra_env = [] if is_empty(extra_env) else [extra_env]
+        container["env"] = clearml_env(chart_values, ctx.fullname) + extra_env
     if not is_empty(pv.get("volumeMounts")):
         container["volumeMounts"] = pv["volumeMounts"]
     spec["containers"] = [container]

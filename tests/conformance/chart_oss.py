@@ -61,8 +61,9 @@ def fullname(release: str, values: dict[str, Any]) -> str:
 
 
 def _to_yaml(value: Any, indent: int) -> str:
-    """``toYaml . | nindent N``; Go renders nil as ``null``."""
-    text = "null" if value is None else yaml.safe_dump(value, default_flow_style=False, sort_keys=True).rstrip("\n")
+    """``toYaml . | nindent N``; Go renders nil as ``null``, and a scalar without PyYAML's ``...`` end marker."""
+    text = "null" if value is None else yaml.safe_dump(value, default_flow_style=False, sort_keys=True)
+    text = text.removesuffix("\n...\n").rstrip("\n")
     return "".join("\n" + " " * indent + line for line in text.split("\n"))
 
 

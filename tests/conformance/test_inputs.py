@@ -70,6 +70,9 @@ OSS_CASES: dict[str, tuple[dict[str, Any], str]] = {
         "labels": {"tier": 1, "gpu": True}, "annotations": {"v": 1.5}}}}, "clearml-agent"),
     "labels: null": ({"agentk8sglue": {"queue": "q", "basePodTemplate": {"labels": None}}}, "clearml-agent"),
     "ports mode": ({"agentk8sglue": {"queue": "q"}, "sessions": {"portModeEnabled": True}}, "clearml-agent"),
+    # configmap.yaml:69-71 writes env after the chart's own entries: a mapping's keys land in the container
+    "env given a mapping": ({"agentk8sglue": {"queue": "q", "basePodTemplate": {
+        "env": {"name": "A", "workingDir": "/w"}}}}, "clearml-agent"),
 }  # fmt: skip
 
 

@@ -7,6 +7,9 @@ Facts (each message cites its line, see kubectl_clearml/core/reference_failures.
 - clearml-agent ac65a93 docker/k8s-glue/build-resources/entrypoint.sh:38 passes ``--queue ${QUEUE}`` unquoted;
   examples/k8s_glue_example.py:28 takes one string: "red, blue" ends the glue.
 - CHART_5_3_2 templates/agentk8sglue-deployment.yaml:142-143 renders K8S_GLUE_QUEUE unquoted: ``2024``/``on``.
+- CHART_5_3_2 templates/agentk8sglue-configmap.yaml:69-71 writes basePodTemplate.env with toYaml after the chart's
+  own env entries: a non-list makes template.yaml invalid YAML, which GLUE:203-204/266-268 yaml.load-s at start-up;
+  volumes (:23-26) and the other list keys are rendered as written, and kubectl apply rejects a non-list.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from kubectl_clearml.core.lint import lint_config
 from kubectl_clearml.core.podbuilder import GlueSettings, QueueRef, build_task_pod
 from kubectl_clearml.core.reference_failures import PREFIX, yaml_retypes
 from kubectl_clearml.sandbox.clearml import ClearmlEmulator
+from tests.conformance.chart_oss import render_template
 from tests.helpers import run_cli
 
 
@@ -104,3 +108,37 @@ def test_submit_pod_and_queues_warn(clearml: ClearmlEmulator, tmp_path: Path) ->
     assert line in queues.stderr
     diff = run_cli(["diff-template", "-f", str(values), "--show", "red"], env=env, home=home)
     assert "agentk8sglue.basePodTemplate.labels.tier: the reference agent would fail here" in diff.stderr
+
+
+@pytest.mark.parametrize("value", [True, "x", 5])
+def test_env_that_is_a_scalar_makes_the_template_unreadable(value: Any) -> None:
+    agent = {"queue": "red", "basePodTemplate": {"env": value}}
+    with pytest.raises(yaml.YAMLError):  # the chart's template.yaml, as the glue's yaml.load would read it
+        render_template({"agentk8sglue": agent})
+    why = _failures(agent)["agentk8sglue.basePodTemplate.env"]
+    assert why.startswith(PREFIX) and "agentk8sglue-configmap.yaml:69-71" in why and "k8s.py:203-204" in why
+
+
+@pytest.mark.parametrize("key", ["volumes", "volumeMounts", "initContainers", "tolerations"])
+def test_other_list_keys_that_are_not_lists_are_rendered_as_written(key: str) -> None:
+    agent = {"queue": "red", "basePodTemplate": {key: True}}
+    rendered = render_template({"agentk8sglue": agent})
+    spec = rendered["spec"]
+    field = spec["containers"][0][key] if key == "volumeMounts" else spec[key]
+    assert field is True  # not a list: kubectl apply rejects the pod
+    assert "kubectl apply rejects" in _failures(agent)[f"agentk8sglue.basePodTemplate.{key}"]
+
+
+def test_env_that_is_a_mapping_is_not_claimed_to_fail() -> None:
+    # Its keys become fields of the task container (:69-71): valid YAML, and no failure we can cite for it.
+    agent = {"queue": "red", "basePodTemplate": {"env": {"name": "A"}}}
+    assert render_template({"agentk8sglue": agent})["spec"]["containers"][0]["name"] == "A"
+    assert "agentk8sglue.basePodTemplate.env" not in _failures(agent)
+
+
+def test_false_list_keys_are_skipped_by_the_chart_except_init_containers() -> None:
+    assert "agentk8sglue.basePodTemplate.volumes" not in _failures({"queue": "red", "basePodTemplate": {"volumes": {}}})
+    assert render_template({"agentk8sglue": {"queue": "red", "basePodTemplate": {"initContainers": False}}})[
+        "spec"]["initContainers"] is False
+    assert "agentk8sglue.basePodTemplate.initContainers" in _failures(
+        {"queue": "red", "basePodTemplate": {"initContainers": False}})
