@@ -172,11 +172,16 @@ class ClearmlClient:
         auth: tuple[str, str] | None = None,
     ) -> Any:
         import urllib3.exceptions as wire_errors
+        from urllib3.util import make_headers
 
         from kubectl_clearml.adapters.clearml_wire import CaBundleMissing
 
         path = f"{('v' + version + '/') if version else ''}{endpoint}"
-        headers = {"Authorization": _basic(*auth)} if auth else {"Authorization": f"Bearer {self._token}"}
+        headers = (
+            {"Authorization": make_headers(basic_auth=":".join(auth))["authorization"]}
+            if auth
+            else {"Authorization": f"Bearer {self._token}"}
+        )
         safe_to_repeat = is_idempotent(endpoint) if idempotent is None else idempotent
         attempt = 0
         while True:
@@ -276,12 +281,6 @@ def _raise_if_not_a_clearml_connection(exc: Exception, server: str) -> None:
             server,
             "is --api-host the ClearML API server (usually port 8008)?",
         ) from None
-
-
-def _basic(user: str, password: str) -> str:
-    import base64
-
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def _refused(exc: Exception) -> bool:

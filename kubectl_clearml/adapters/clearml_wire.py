@@ -52,13 +52,13 @@ class Wire:
             tls = self._tls(verify, requests.utils.DEFAULT_CA_BUNDLE_PATH)
         proxy = requests.utils.select_proxy(self.api_host, requests.utils.get_environ_proxies(self.api_host))
         self._manager = _manager(proxy, tls) if proxy else urllib3.PoolManager(maxsize=POOL_SIZE, **tls)
-        self._pool: Any = None
+        self._pool: Any = None  # without a proxy every call goes to one pool: no per-call URL parse, pool lookup
         self._url_error: Exception | None = None  # raised by each call, as requests raised a bad URL per call
-        try:
-            # Without a proxy every call goes to one pool: skip the manager's per-call URL parse and pool lookup.
-            self._pool = None if proxy else self._manager.connection_from_url(self.api_host)
-        except urllib3.exceptions.LocationValueError as exc:
-            self._url_error = exc
+        if not proxy:
+            try:
+                self._pool = self._manager.connection_from_url(self.api_host)
+            except urllib3.exceptions.LocationValueError as exc:
+                self._url_error = exc
         self.proxy = proxy
 
     def _tls(self, verify: bool | str, default_bundle: str) -> dict[str, Any]:

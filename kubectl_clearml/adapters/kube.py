@@ -190,7 +190,9 @@ class Kube:
         return response
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
-        response = self._send(method, path, **kw)
+        return self._decoded(self._send(method, path, **kw), path)
+
+    def _decoded(self, response: RawResponse, path: str) -> Any:
         data = response.read()
         if not data:
             return {}
@@ -314,14 +316,14 @@ class Kube:
         decoding a pod nobody reads was 4% of its CPU per task, issue 17)."""
         ns = self._ns(resource, namespace or (body.get("metadata") or {}).get("namespace"))
         obj_name = name or (body.get("metadata") or {}).get("name")
-        request: dict[str, Any] = {
-            "body": body, "query": {"dryRun": dry_run_param(dry_run)}, "what": ("create", resource, ns, obj_name)
-        }
         path = self._path(resource, ns, name, subresource)
+        response = self._send(
+            "POST", path, body=body, query={"dryRun": dry_run_param(dry_run)}, what=("create", resource, ns, obj_name)
+        )
         if not reply:
-            self._send("POST", path, **request).read()  # read: the connection goes back to the pool
+            response.read()  # read: the connection goes back to the pool
             return None
-        return self._json("POST", path, **request)
+        return self._decoded(response, path)
 
     def replace(
         self,

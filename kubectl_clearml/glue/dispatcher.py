@@ -133,7 +133,8 @@ class Dispatcher:
 
     # ---- reading ---------------------------------------------------------------------------------
     def free_slots(self, queue: QueueSpec, planned: dict[str, int] | None = None) -> int:
-        """Room for ``queue`` now; ``planned`` adds pods a dry run would have created (by queue id)."""
+        """Room for ``queue`` now; ``planned`` adds pods the tracker does not count yet, by queue id (a dry run's
+        plan, a create in flight)."""
         by_queue = self.tracker.active_by_queue()
         extra = planned or {}
         for queue_id, count in extra.items():
@@ -236,18 +237,17 @@ class Dispatcher:
             if action == policy.LAUNCH:
                 if self.free_slots(queue, {queue.id: len(in_flight)}) <= 0:
                     break
-                if in_flight and self.fit is not None:
-                    self._finish(in_flight.pop(), result)  # the fit gate decides on what has launched
                 assert task is not None
-                claimed = self._claim_for_launch(queue, task, result, should_stop)
-                started = claimed is not False
-                if isinstance(claimed, Claim):
-                    if in_flight:
-                        self._finish(in_flight.pop(), result, behind=claimed)
-                    self._begin_create(claimed)
-                    in_flight.append(claimed)
                 if self.fit is None:
+                    claimed = self._claim_for_launch(queue, task, result, should_stop)
+                    if isinstance(claimed, Claim):
+                        if in_flight:
+                            self._finish(in_flight.pop(), result, behind=claimed)
+                        self._begin_create(claimed)
+                        in_flight.append(claimed)
                     continue
+                # --fit-check decides on what has launched: each task is launched whole, with no overlap.
+                started = self._launch(queue, task, result, should_stop)
                 if not started and waiting_head is None:
                     waiting_head = task_id
                     self.fit.backfill.head_waits(queue.id, task_id)
